@@ -1,0 +1,19 @@
+"""saddle: how mini-batch SGD escapes saddle points, measured.
+
+The main entry points are :func:`saddle.escape.run_escape` (Python) and
+``python -m saddle.experiments escape`` (command line).
+"""
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # Lazy, so that `import saddle` stays cheap and compiles nothing.
+    if name in ("run_escape", "EscapeConfig", "EscapeResult"):
+        from saddle import escape
+
+        return getattr(escape, name)
+    raise AttributeError(f"module 'saddle' has no attribute {name!r}")
+
+
+__all__ = ["run_escape", "EscapeConfig", "EscapeResult", "__version__"]

@@ -1,0 +1,351 @@
+"""What an escape experiment is: its configuration, its run, and its result.
+
+An experiment starts SGD (or gd / noisy SGD) at the strict saddle
+u_0 = (a_1 + ... + a_s) / sqrt(s) of the spike objective and, for each batch
+size m, runs ``trials`` independent trajectories.  A trial escapes at the
+first t >= 1 with f(u_t) <= f(u_0) - delta (or ||u_t - u_0|| >= radius when
+a radius is given), is censored if it has not escaped after max_steps, and
+diverged if its iterate became non-finite (SPEC section 4).
+
+``run_escape`` is the Python API; ``python -m saddle.experiments escape`` is a
+thin layer over it.
+"""
+
+import math
+import numbers
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from saddle import results as results_io
+from saddle.kernels import OPTIMIZERS, Recorder, run_trials
+from saddle.objectives.spike import SpikeTensor, data_distribution
+from saddle.stats import summarize
+
+LR_SCALINGS = ("none", "linear", "sqrt")
+M_REF = 1
+MAX_BATCH_SIZE = 2**31
+CHUNK_TRIALS = 128
+
+
+class ConfigError(ValueError):
+    """An invalid experiment option; its message is one line meant for the user."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C; ``kept`` lists the batch sizes whose trials were stored."""
+
+    def __init__(self, kept, out):
+        super().__init__()
+        self.kept = kept
+        self.out = out
+
+
+def scaled_eta(eta, m, rule, m_ref=M_REF):
+    """eta_m = eta (none), eta m / m_ref (linear) or eta sqrt(m / m_ref) (sqrt); SPEC section 3."""
+    if rule == "none":
+        return eta
+    if rule == "linear":
+        return eta * m / m_ref
+    if rule == "sqrt":
+        return eta * math.sqrt(m / m_ref)
+    raise ConfigError(f"unknown lr scaling {rule!r}; choose one of {', '.join(LR_SCALINGS)}")
+
+
+def _integer(name, value, low, high=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and math.isfinite(value) and value == int(value):
+            value = int(value)
+        else:
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < low:
+        raise ConfigError(f"{name} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ConfigError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def _real(name, value, *, positive=True, allow_zero=False):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be finite, got {value}")
+    if positive and (value < 0 or (value == 0 and not allow_zero)):
+        raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+    return value
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+@dataclass(frozen=True)
+class EscapeConfig:
+    """Every option of an escape experiment (the defaults are the main job's).
+
+    Parameters
+    ----------
+    m : tuple of int
+        Batch sizes, one configuration each.
+    d, s : int
+        Dimension and saddle order (2 <= s <= d): the start is the index-(s-1)
+        saddle (a_1 + ... + a_s) / sqrt(s).
+    dist : str
+        Data distribution: uniform (kappa = -6/5), rademacher (-2), laplace (3).
+    eta : float
+        Step size at the reference batch size m = 1.
+    lr_scaling : str
+        'none', 'linear' or 'sqrt': eta_m = eta, eta m, eta sqrt(m).
+    optimizer : str
+        'sgd', 'gd' (exact gradient; the control) or 'noisy-sgd' (Ge et al. 2015).
+    sigma_iso : float
+        Isotropic noise level of noisy-sgd (required > 0 there, 0 otherwise).
+    delta : float
+        f-drop escape threshold: escaped when f(u_t) <= f(u_0) - delta.
+    radius : float or None
+        If given, escape is ||u_t - u_0|| >= radius instead of the f-drop.
+    trials, max_steps, seed : int
+        Trials per batch size, the censoring horizon, and the experiment seed.
+    rotation_seed : int or None
+        If given, the components A are a Haar-random orthogonal matrix drawn
+        with this seed (scipy.stats.ortho_group) instead of the identity.
+    record_trials, record_points : int
+        How many trials per m record f(u_t), and at most how many points each.
+    """
+
+    m: tuple = (1, 4, 32, 1024)
+    d: int = 10
+    s: int = 2
+    dist: str = "uniform"
+    eta: float = 0.01
+    lr_scaling: str = "none"
+    optimizer: str = "sgd"
+    sigma_iso: float = 0.0
+    delta: float = 0.1
+    radius: float = None
+    trials: int = 1000
+    max_steps: int = 10000
+    seed: int = 0
+    rotation_seed: int = None
+    record_trials: int = 8
+    record_points: int = 256
+
+    def __post_init__(self):
+        ms = self.m
+        if isinstance(ms, (numbers.Number, str)):
+            ms = (ms,)
+        ms = tuple(_integer("m", v, 1, MAX_BATCH_SIZE) for v in ms)
+        if not ms:
+            raise ConfigError("m must list at least one batch size")
+        if len(set(ms)) != len(ms):
+            raise ConfigError(f"m lists a batch size twice: {list(ms)}")
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        set_("m", ms)
+        set_("d", _integer("d", self.d, 2, 100_000))
+        set_("s", _integer("s", self.s, 2))
+        if self.s > self.d:
+            raise ConfigError(f"s must be <= d (the saddle uses s of the d components), got s = {self.s}, d = {self.d}")
+        try:
+            data_distribution(self.dist)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        set_("dist", str(self.dist).lower())
+        set_("eta", _real("eta", self.eta))
+        if self.lr_scaling not in LR_SCALINGS:
+            raise ConfigError(f"unknown lr scaling {self.lr_scaling!r}; choose one of {', '.join(LR_SCALINGS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        set_("sigma_iso", _real("sigma_iso", self.sigma_iso, allow_zero=True))
+        if self.optimizer == "noisy-sgd" and self.sigma_iso == 0:
+            raise ConfigError("noisy-sgd needs sigma_iso > 0 (e.g. --sigma-iso 0.1)")
+        if self.optimizer != "noisy-sgd" and self.sigma_iso != 0:
+            raise ConfigError(f"sigma_iso is used by noisy-sgd only, not by {self.optimizer}")
+        set_("delta", _real("delta", self.delta))
+        if self.radius is not None:
+            set_("radius", _real("radius", self.radius))
+        set_("trials", _integer("trials", self.trials, 1))
+        set_("max_steps", _integer("max_steps", self.max_steps, 1, 2**40))
+        set_("seed", _integer("seed", self.seed, 0, 2**64 - 1))
+        if self.rotation_seed is not None:
+            set_("rotation_seed", _integer("rotation_seed", self.rotation_seed, 0, 2**32 - 1))
+        set_("record_trials", _integer("record_trials", self.record_trials, 0))
+        set_("record_points", _integer("record_points", self.record_points, 2, 2**20))
+        if self.record_points % 2:
+            raise ConfigError("record_points must be even")
+        # Per trial: the kernel outputs (17 bytes) and about 80 bytes of table; per recorded trial the trace.
+        need = len(ms) * (self.trials * 100 + min(self.record_trials, self.trials) * self.record_points * 8)
+        if need > _physical_memory() // 2:
+            raise ConfigError(
+                f"trials = {self.trials} x {len(ms)} batch sizes needs about {need / 2**30:.1f} GiB, "
+                f"more than half of this machine's memory; use fewer trials"
+            )
+        for m in ms:
+            eta_m = scaled_eta(self.eta, m, self.lr_scaling)
+            if not math.isfinite(eta_m):
+                raise ConfigError(f"the scaled step size for m = {m} is not finite")
+
+    def objective(self):
+        """The SpikeTensor this configuration simulates."""
+        A = None
+        if self.rotation_seed is not None:
+            import scipy.stats
+
+            A = scipy.stats.ortho_group.rvs(self.d, random_state=self.rotation_seed)
+        return SpikeTensor(self.d, self.dist, A)
+
+    def eta_for(self, m):
+        return scaled_eta(self.eta, m, self.lr_scaling)
+
+    def to_dict(self):
+        out = asdict(self)
+        out["m"] = list(self.m)
+        return out
+
+
+@dataclass
+class MResult:
+    """The trials of one batch size m."""
+
+    m: int
+    eta: float
+    steps: np.ndarray
+    status: np.ndarray
+    final_f: np.ndarray
+    wall_seconds: float
+    trajectories: list = field(default_factory=list)  # [(steps, f), ...] of the recorded trials
+
+    @property
+    def samples(self):
+        """Samples drawn until escape (m x steps); gd draws none but is reported on the same scale."""
+        return self.m * self.steps
+
+
+@dataclass
+class EscapeResult:
+    """Per-trial arrays, the summary table and the configuration of an experiment."""
+
+    config: EscapeConfig
+    by_m: dict  # m -> MResult, in the order of config.m
+    summary: list  # one dict per m: the rows of summary.csv
+    out: str = None
+    f0: float = None
+    info: dict = field(default_factory=dict)
+
+    def trials_table(self):
+        """All trials as a dict of column arrays (the columns of trials.csv)."""
+        return results_io.trials_columns(self.by_m.values())
+
+
+def summary_row(config, mres):
+    """One row of summary.csv for a batch size."""
+    s = summarize(mres.steps, mres.status, config.max_steps, seed=config.seed + mres.m)
+    return {
+        "m": mres.m,
+        "eta": mres.eta,
+        "trials": s.trials,
+        "escaped": s.escaped,
+        "censored": s.censored,
+        "diverged": s.diverged,
+        "median_steps": s.median_steps,
+        "median_steps_lo": s.median_steps_lo,
+        "median_steps_hi": s.median_steps_hi,
+        "median_is_lower_bound": s.median_is_lower_bound,
+        "mean_steps": s.mean_steps,
+        "mean_is_lower_bound": s.mean_is_lower_bound,
+        "median_samples": mres.m * s.median_steps,
+        "median_samples_lo": mres.m * s.median_steps_lo,
+        "median_samples_hi": mres.m * s.median_steps_hi,
+        "wall_seconds": mres.wall_seconds,
+    }
+
+
+def run_escape(config=None, *, out=None, threads=None, progress=False, backend="cpu", **options):
+    """Run an escape experiment and return its :class:`EscapeResult`.
+
+    Parameters
+    ----------
+    config : EscapeConfig, optional
+        The experiment; built from ``options`` (the fields of EscapeConfig) if omitted.
+    out : str or path, optional
+        Results folder.  Each batch size's trials are stored there as soon as
+        they finish (config.json, trials.csv, summary.csv, trajectories.npz);
+        a folder holding an earlier run of the same configuration is resumed:
+        its finished batch sizes are read back, not recomputed.
+    threads : int, optional
+        Numba threads (results do not depend on it).
+    progress : bool
+        Show a tqdm progress bar on stderr.
+
+    Examples
+    --------
+    >>> res = run_escape(m=[4, 32], trials=200)          # doctest: +SKIP
+    >>> [row["median_steps"] for row in res.summary]     # doctest: +SKIP
+    """
+    if config is None:
+        config = EscapeConfig(**options)
+    elif options:
+        raise TypeError("pass either an EscapeConfig or keyword options, not both")
+    import numba
+
+    if threads is not None:
+        threads = _integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)
+        numba.set_num_threads(threads)
+    objective = config.objective()
+    u0 = objective.saddle(config.s)
+    f0 = float(objective.f(u0))
+
+    store = results_io.ResultsFolder.open(out, config) if out is not None else None
+    by_m = dict(store.load_finished()) if store is not None else {}
+    todo = [m for m in config.m if m not in by_m]
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo) * config.trials, unit="trial", desc="escape", leave=False)
+    try:
+        for m in todo:
+            by_m[m] = _run_batch_size(config, objective, u0, m, backend, bar)
+            if store is not None:
+                store.save([by_m[k] for k in config.m if k in by_m], [summary_row(config, by_m[k]) for k in config.m if k in by_m])
+    except KeyboardInterrupt:
+        raise Interrupted([k for k in config.m if k in by_m], None if store is None else store.path) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    ordered = {m: by_m[m] for m in config.m}
+    summary = [summary_row(config, r) for r in ordered.values()]
+    return EscapeResult(config, ordered, summary, None if store is None else store.path, f0)
+
+
+def _run_batch_size(config, objective, u0, m, backend, bar):
+    eta_m = config.eta_for(m)
+    n_rec = min(config.record_trials, config.trials)
+    recorder = Recorder.empty(n_rec, config.record_points)
+    steps = np.empty(config.trials, np.int64)
+    status = np.empty(config.trials, np.int8)
+    final_f = np.empty(config.trials)
+    start = time.perf_counter()
+    for lo in range(0, config.trials, CHUNK_TRIALS):
+        n = min(CHUNK_TRIALS, config.trials - lo)
+        block = run_trials(
+            objective, u0, optimizer=config.optimizer, batch_size=m, eta=eta_m, sigma_iso=config.sigma_iso,
+            delta=config.delta, radius=config.radius, max_steps=config.max_steps, seed=config.seed,
+            trial_start=lo, n_trials=n, recorder=recorder, backend=backend,
+        )
+        steps[lo : lo + n] = block.steps
+        status[lo : lo + n] = block.status
+        final_f[lo : lo + n] = block.final_f
+        if bar is not None:
+            bar.update(n)
+    wall = time.perf_counter() - start
+    traj = [recorder.trajectory(r) for r in range(n_rec)]
+    return MResult(m, eta_m, steps, status, final_f, wall, traj)

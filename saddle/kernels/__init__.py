@@ -1,0 +1,73 @@
+"""Kernels: the fused per-trial loops, behind one function that takes a backend name.
+
+``run_trials`` is the boundary: it converts arguments to the exact types the
+compiled kernel expects (one specialisation for every configuration), chooses
+the backend and wraps the per-trial outputs.  The CPU backend is
+:mod:`saddle.kernels.cpu` (Numba); a GPU twin will sit beside it.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from saddle.kernels.cpu import CENSORED, DIVERGED, ESCAPED, GD, NOISY_SGD, SGD
+
+BACKENDS = ("cpu",)
+OPTIMIZERS = {"sgd": SGD, "gd": GD, "noisy-sgd": NOISY_SGD}
+STATUS_NAMES = {ESCAPED: "escaped", CENSORED: "censored", DIVERGED: "diverged"}
+
+
+@dataclass
+class TrialBlock:
+    """Outputs of trials trial_start .. trial_start + n - 1 (one entry per trial)."""
+
+    trial_start: int
+    steps: np.ndarray  # int64: escape step, or max_steps if censored, or the step of divergence
+    status: np.ndarray  # int8: ESCAPED, CENSORED or DIVERGED
+    final_f: np.ndarray  # float64: f at the last step
+
+
+@dataclass
+class Recorder:
+    """f(u_t) of the first n trials, at most ``points`` values each (step i * stride[r])."""
+
+    f: np.ndarray
+    count: np.ndarray
+    stride: np.ndarray
+
+    @classmethod
+    def empty(cls, n_trials, points):
+        return cls(np.full((n_trials, points), np.nan), np.zeros(n_trials, np.int64), np.ones(n_trials, np.int64))
+
+    def trajectory(self, r):
+        """(steps, f) of recorded trial r."""
+        c = int(self.count[r])
+        return np.arange(c, dtype=np.int64) * int(self.stride[r]), self.f[r, :c].copy()
+
+
+def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, radius, max_steps, seed,
+               trial_start, n_trials, recorder=None, backend="cpu"):
+    """Run n_trials escape trials of ``objective`` from u0 on ``backend``.
+
+    Arguments are assumed validated (see :class:`saddle.escape.EscapeConfig`).
+    ``radius`` of None selects the f-drop criterion with ``delta``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    from saddle.kernels import cpu
+    from saddle.objectives.spike import data_distribution
+
+    dist_code, kappa = data_distribution(objective.dist)
+    steps = np.empty(n_trials, np.int64)
+    status = np.empty(n_trials, np.int8)
+    final_f = np.empty(n_trials, np.float64)
+    if recorder is None:
+        recorder = Recorder.empty(0, 2)
+    cpu.escape_trials(
+        np.int64(trial_start), np.uint64(seed), np.ascontiguousarray(u0, dtype=np.float64),
+        np.ascontiguousarray(objective.A), not objective.is_identity_frame, float(kappa),
+        np.int64(dist_code), np.int64(OPTIMIZERS[optimizer]), np.int64(batch_size), float(eta),
+        float(sigma_iso), float(delta), 0.0 if radius is None else float(radius), np.int64(max_steps),
+        steps, status, final_f, recorder.f, recorder.count, recorder.stride,
+    )
+    return TrialBlock(trial_start, steps, status, final_f)

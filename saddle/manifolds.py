@@ -1,0 +1,91 @@
+"""Manifolds as small objects: projection, retraction, Riemannian Hessian.
+
+Only the unit sphere is needed by the spike objective; the product of spheres
+and R^d follow the same interface when the objectives that live on them
+arrive.  ``check_gradient`` and ``check_hessian`` are the Taylor-slope tests
+of pymanopt / Boumal's "An introduction to optimization on smooth manifolds"
+(2023, section 4.8): along a retraction curve the remainder of the first-
+(second-) order model must shrink like h^2 (h^3).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Sphere:
+    """The unit sphere S^{d-1} in R^d with the metric inherited from R^d."""
+
+    d: int
+
+    @property
+    def dim(self):
+        return self.d - 1
+
+    def project(self, u, v):
+        """Orthogonal projection of v onto the tangent space at u: v - (u.v) u."""
+        return v - np.dot(u, v) * u
+
+    def retract(self, u, v):
+        """Metric-projection retraction: (u + v) / ||u + v||."""
+        w = u + v
+        return w / np.linalg.norm(w)
+
+    def riemannian_gradient(self, u, egrad):
+        return self.project(u, egrad)
+
+    def riemannian_hessian(self, u, egrad, ehess):
+        """Riemannian Hessian matrix (on R^d, acting on the tangent space at u).
+
+        Hess f(u)[v] = P_u (nabla^2 f(u) v) - (u . nabla f(u)) v  for tangent v;
+        the second term is the Weingarten (curvature) correction of the sphere.
+        Returned as the symmetric matrix P (H - (u.g) I) P, whose restriction
+        to the tangent space is the Riemannian Hessian and which maps u to 0.
+        """
+        P = np.eye(self.d) - np.outer(u, u)
+        return P @ (ehess - np.dot(u, egrad) * np.eye(self.d)) @ P
+
+    def tangent_basis(self, u):
+        """Orthonormal basis of the tangent space at u, as the columns of a d x (d-1) array."""
+        q, _ = np.linalg.qr(np.column_stack([u, np.eye(self.d)]))
+        return q[:, 1 : self.d]
+
+    def random_point(self, rng):
+        x = rng.standard_normal(self.d)
+        return x / np.linalg.norm(x)
+
+    def random_tangent(self, u, rng):
+        v = self.project(u, rng.standard_normal(self.d))
+        return v / np.linalg.norm(v)
+
+
+def _taylor_remainders(manifold, f, u, v, order_terms, hs):
+    return np.array([abs(f(manifold.retract(u, h * v)) - order_terms(h)) for h in hs])
+
+
+def _slope(hs, rem):
+    """Least-squares slope of log(remainder) against log(h), over the points above round-off."""
+    keep = rem > 1e-13
+    return np.polyfit(np.log(hs[keep]), np.log(rem[keep]), 1)[0]
+
+
+def check_gradient(manifold, f, rgrad, u, v, hs=None):
+    """Slope of |f(R_u(h v)) - f(u) - h <grad f(u), v>| against h; 2 for a correct gradient."""
+    hs = np.logspace(-5, -1, 9) if hs is None else hs
+    f0, g = f(u), rgrad(u)
+    rem = _taylor_remainders(manifold, f, u, v, lambda h: f0 + h * np.dot(g, v), hs)
+    return _slope(hs, rem)
+
+
+def check_hessian(manifold, f, rgrad, rhess, u, v, hs=None):
+    """Slope of the second-order Taylor remainder against h; 3 for a correct Hessian.
+
+    The metric-projection retraction of the sphere is second order, so the
+    Riemannian Hessian (not only the Euclidean one) is what the slope tests.
+    """
+    hs = np.logspace(-4, -1, 9) if hs is None else hs
+    f0, g, H = f(u), rgrad(u), rhess(u)
+    quad = np.dot(v, H @ v)
+    rem = _taylor_remainders(manifold, f, u, v, lambda h: f0 + h * np.dot(g, v) + 0.5 * h * h * quad, hs)
+    return _slope(hs, rem)

@@ -1,0 +1,5 @@
+"""Objectives: one module per objective, the maths in NumPy plus what kernels call."""
+
+from saddle.objectives.spike import DISTRIBUTIONS, SpikeTensor, data_distribution
+
+__all__ = ["DISTRIBUTIONS", "SpikeTensor", "data_distribution"]

@@ -1,0 +1,242 @@
+"""spike: the single-component orthogonal 4th-order tensor (SPEC section 2.1).
+
+T = sum_l a_l^{(x)4} with A = [a_1 .. a_d] orthogonal, and on the unit sphere
+
+    f(u) = -T(u, u, u, u) = -sum_l (a_l . u)^4.
+
+Critical points are u = sum_{l in S} +-a_l / sqrt(s), s = |S|, with f = -1/s
+and a Riemannian Hessian with s - 1 eigenvalues -8/s and d - s eigenvalues
++4/s: global minima for s = 1, strict saddles of index s - 1 for s >= 2.
+
+Data follow the ICA model x = A z with i.i.d. mean-0 variance-1 coordinates of
+excess kurtosis kappa != 0.  From E[(u.x)^4] = 3||u||^4 + kappa sum_l (a_l.u)^4
+the unbiased per-sample loss and gradient are
+
+    l(u; x) = (3 ||u||^4 - (u.x)^4) / kappa,
+    g(u; x) = (12 ||u||^2 u - 4 (u.x)^3 x) / kappa.
+
+This module holds the maths in plain NumPy (``SpikeTensor``) and the
+per-sample gradient that the Numba kernels call (``minibatch_gradient``).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from saddle import rng
+from saddle._numba import njit
+from saddle.manifolds import Sphere
+
+DISTRIBUTIONS = {
+    # name: (kernel code, excess kurtosis kappa)
+    "uniform": (rng.UNIFORM, -6.0 / 5.0),
+    "rademacher": (rng.RADEMACHER, -2.0),
+    "laplace": (rng.LAPLACE, 3.0),
+}
+"""Data distributions of the ICA model, each with mean 0, variance 1 and its kappa."""
+
+_KAPPA_ZERO = ("gaussian", "normal", "gauss")
+
+
+def data_distribution(name):
+    """(kernel code, kappa) of a data distribution, or a ValueError with a clear message."""
+    key = str(name).lower()
+    if key in _KAPPA_ZERO:
+        raise ValueError(
+            f"data distribution {name!r} has excess kurtosis kappa = 0 and carries no tensor "
+            f"(E[(u.x)^4] = 3||u||^4 for every u); choose one of {', '.join(DISTRIBUTIONS)}"
+        )
+    if key not in DISTRIBUTIONS:
+        raise ValueError(f"unknown data distribution {name!r}; choose one of {', '.join(DISTRIBUTIONS)}")
+    return DISTRIBUTIONS[key]
+
+
+@dataclass(frozen=True)
+class SpikeTensor:
+    """The spike objective f(u) = -sum_l (a_l.u)^4 on the unit sphere S^{d-1}.
+
+    Parameters
+    ----------
+    d : int
+        Dimension (d >= 2).
+    dist : str
+        Data distribution of the ICA model: 'uniform', 'rademacher' or 'laplace'.
+    A : ndarray of shape (d, d), optional
+        Orthogonal matrix whose columns are the components a_l; the identity
+        (the frame in which the kernels work fastest) when omitted.
+    """
+
+    d: int
+    dist: str = "uniform"
+    A: np.ndarray = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        if int(self.d) != self.d or self.d < 2:
+            raise ValueError(f"d must be an integer >= 2, got {self.d!r}")
+        data_distribution(self.dist)
+        if self.A is None:
+            object.__setattr__(self, "A", np.eye(self.d))
+        A = np.asarray(self.A, dtype=np.float64)
+        if A.shape != (self.d, self.d) or not np.allclose(A.T @ A, np.eye(self.d), atol=1e-10):
+            raise ValueError("A must be an orthogonal d x d matrix")
+        object.__setattr__(self, "A", A)
+
+    @property
+    def manifold(self):
+        return Sphere(self.d)
+
+    @property
+    def kappa(self):
+        """Excess kurtosis of the data coordinates."""
+        return data_distribution(self.dist)[1]
+
+    @property
+    def is_identity_frame(self):
+        return bool(np.array_equal(self.A, np.eye(self.d)))
+
+    # -- the population objective -------------------------------------------------
+    def f(self, u):
+        """f(u) = -sum_l (a_l.u)^4."""
+        return -np.sum((self.A.T @ u) ** 4)
+
+    def egrad(self, u):
+        """Euclidean gradient -4 sum_l (a_l.u)^3 a_l."""
+        return -4.0 * self.A @ (self.A.T @ u) ** 3
+
+    def ehess(self, u):
+        """Euclidean Hessian -12 sum_l (a_l.u)^2 a_l a_l^T."""
+        return -12.0 * (self.A * (self.A.T @ u) ** 2) @ self.A.T
+
+    def rgrad(self, u):
+        return self.manifold.riemannian_gradient(u, self.egrad(u))
+
+    def rhess(self, u):
+        """Riemannian Hessian on the sphere (d x d matrix on the tangent space at u)."""
+        return self.manifold.riemannian_hessian(u, self.egrad(u), self.ehess(u))
+
+    # -- data and per-sample quantities ------------------------------------------------
+    def samples(self, z):
+        """Map latent coordinates z (n x d, i.i.d. rows) to data x = A z (n x d)."""
+        return np.asarray(z) @ self.A.T
+
+    def per_sample_loss(self, u, x):
+        """l(u; x) = (3||u||^4 - (u.x)^4) / kappa for each row x of an n x d array."""
+        return (3.0 * np.dot(u, u) ** 2 - (x @ u) ** 4) / self.kappa
+
+    def per_sample_grad(self, u, x):
+        """g(u; x) = (12||u||^2 u - 4 (u.x)^3 x) / kappa for each row of x (n x d -> n x d)."""
+        c = x @ u
+        return (12.0 * np.dot(u, u) * u[None, :] - 4.0 * (c**3)[:, None] * x) / self.kappa
+
+    # -- critical points ------------------------------------------------------------
+    def critical_point(self, S, signs=None):
+        """u = sum_{l in S} signs_l a_l / sqrt(|S|) (columns indexed from 0)."""
+        S = list(S)
+        if not S or len(set(S)) != len(S) or min(S) < 0 or max(S) >= self.d:
+            raise ValueError(f"S must be a non-empty set of distinct indices in 0..{self.d - 1}")
+        signs = np.ones(len(S)) if signs is None else np.asarray(signs, dtype=float)
+        return self.A[:, S] @ signs / np.sqrt(len(S))
+
+    def saddle(self, s):
+        """The start point of the escape experiment: the critical point on a_1..a_s."""
+        if not 2 <= s <= self.d:
+            raise ValueError(f"saddle order s must satisfy 2 <= s <= d = {self.d}, got {s}")
+        return self.critical_point(range(s))
+
+    @staticmethod
+    def critical_spectrum(d, s):
+        """SPEC 2.1: f = -1/s; s-1 eigenvalues -8/s and d-s eigenvalues +4/s on the tangent space."""
+        return -1.0 / s, np.concatenate([np.full(s - 1, -8.0 / s), np.full(d - s, 4.0 / s)])
+
+
+# -- what the Numba kernels call (plain arrays, frame given by A and a flag) ---------
+
+
+@njit
+def frame_coordinates(u, A, rotated, out):
+    """out = A^T u (the coordinates a_l.u), or u itself in the identity frame."""
+    d = u.shape[0]
+    for l in range(d):
+        if rotated:
+            acc = 0.0
+            for k in range(d):
+                acc += A[k, l] * u[k]
+            out[l] = acc
+        else:
+            out[l] = u[l]
+
+
+@njit
+def objective_value(u, A, rotated, work):
+    """f(u) = -sum_l (a_l.u)^4; ``work`` is a length-d scratch array."""
+    frame_coordinates(u, A, rotated, work)
+    f = 0.0
+    for l in range(u.shape[0]):
+        c2 = work[l] * work[l]
+        f -= c2 * c2
+    return f
+
+
+@njit
+def exact_gradient(u, A, rotated, work, g):
+    """g = -4 sum_l (a_l.u)^3 a_l, the gradient that gd uses."""
+    d = u.shape[0]
+    frame_coordinates(u, A, rotated, work)
+    for l in range(d):
+        work[l] = -4.0 * work[l] * work[l] * work[l]
+    for k in range(d):
+        if rotated:
+            acc = 0.0
+            for l in range(d):
+                acc += A[k, l] * work[l]
+            g[k] = acc
+        else:
+            g[k] = work[k]
+
+
+@njit
+def minibatch_gradient(u, A, rotated, kappa, dist, key0, key1, t, m, z, x, block, g):
+    """Mean of m per-sample gradients (12||u||^2 u - 4 (u.x)^3 x) / kappa.
+
+    The m samples x = A z are drawn for step t from the DATA stream of key
+    (key0, key1): sample i, coordinate k is word i * d + k (see saddle.rng).
+    Sample generation and accumulation are fused: nothing of size m x d is
+    stored.  ``z``, ``x`` (length d) and ``block`` (uint64, length 4) are
+    scratch arrays.
+    """
+    d = u.shape[0]
+    norm2 = 0.0
+    for k in range(d):
+        norm2 += u[k] * u[k]
+        g[k] = 0.0
+    c_t = np.uint64(t)
+    c_m = np.uint64(m)
+    c_p = np.uint64(rng.DATA)
+    j = np.uint64(0)
+    lane = 4
+    for i in range(m):
+        for k in range(d):
+            if lane == 4:
+                j += np.uint64(1)
+                rng.philox4x64(j, c_t, c_m, c_p, key0, key1, block)
+                lane = 0
+            z[k] = rng.data_variate(block[lane], dist)
+            lane += 1
+        if rotated:
+            for k in range(d):
+                acc = 0.0
+                for l in range(d):
+                    acc += A[k, l] * z[l]
+                x[k] = acc
+        else:
+            for k in range(d):
+                x[k] = z[k]
+        c = 0.0
+        for k in range(d):
+            c += u[k] * x[k]
+        c3 = c * c * c
+        for k in range(d):
+            g[k] += c3 * x[k]
+    scale = -4.0 / (m * kappa)
+    for k in range(d):
+        g[k] = scale * g[k] + (12.0 / kappa) * norm2 * u[k]

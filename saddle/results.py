@@ -1,0 +1,198 @@
+"""Result files: written atomically, read back to resume an interrupted run.
+
+The results folder of an escape experiment holds (a contract that later
+versions extend, never break):
+
+- ``config.json``: every option, the seed, package and library versions, threads;
+- ``trials.csv``: one row per trial, ``m,eta,trial,steps,samples,status,final_f``;
+- ``summary.csv``: one row per batch size (see saddle.escape.summary_row);
+- ``trajectories.npz``: f(u_t) of the recorded trials, for the figure;
+- ``escape.pdf`` / ``escape.png``: the figure (written by the CLI).
+
+Every file is written to a temporary name in the same folder and moved into
+place with os.replace, so a partial file never stands under its final name.
+After each batch size finishes, the three data files are rewritten with all
+batch sizes finished so far.
+"""
+
+import csv
+import io
+import json
+import os
+import platform
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from saddle.kernels import STATUS_NAMES
+
+TRIAL_COLUMNS = ("m", "eta", "trial", "steps", "samples", "status", "final_f")
+_STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
+
+
+def atomic_write_bytes(path, data):
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path, text):
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _csv_text(columns, rows):
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def trials_columns(mresults):
+    """Concatenate per-m results into the columns of trials.csv (status as names)."""
+    mresults = list(mresults)
+    cols = {
+        "m": np.concatenate([np.full(r.steps.size, r.m, np.int64) for r in mresults]),
+        "eta": np.concatenate([np.full(r.steps.size, r.eta) for r in mresults]),
+        "trial": np.concatenate([np.arange(r.steps.size, dtype=np.int64) for r in mresults]),
+        "steps": np.concatenate([r.steps for r in mresults]),
+        "samples": np.concatenate([r.samples for r in mresults]),
+        "status": np.concatenate([np.array([STATUS_NAMES[int(c)] for c in r.status]) for r in mresults]),
+        "final_f": np.concatenate([r.final_f for r in mresults]),
+    }
+    return cols
+
+
+def versions():
+    """Versions of Python and of the libraries that shape the numbers."""
+    import matplotlib
+    import numba
+    import scipy
+
+    import saddle
+
+    return {
+        "saddle": saddle.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "scipy": scipy.__version__,
+        "matplotlib": matplotlib.__version__,
+        "platform": platform.platform(),
+    }
+
+
+class ResultsFolder:
+    """A results folder bound to one configuration (see the module docstring)."""
+
+    def __init__(self, path, config):
+        self.path = Path(path)
+        self.config = config
+
+    @classmethod
+    def open(cls, path, config):
+        """Create (or reopen, for the same configuration) a results folder.
+
+        Raises ConfigError with a one-line message when the folder cannot be
+        written or holds results of a different configuration.
+        """
+        from saddle.escape import ConfigError
+
+        self = cls(path, config)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.path, prefix=".probe", delete=True)
+            probe.close()
+        except OSError as err:
+            raise ConfigError(f"cannot write results to {str(path)!r}: {err.strerror or err}") from None
+        cfg_path = self.path / "config.json"
+        if cfg_path.exists():
+            try:
+                old = json.loads(cfg_path.read_text())["config"]
+            except (OSError, ValueError, KeyError):
+                raise ConfigError(f"{cfg_path} is not a saddle config.json; choose another --out") from None
+            new = config.to_dict()
+            differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            if differ:
+                raise ConfigError(
+                    f"{self.path} holds results of a different configuration (differs in {', '.join(differ)}); "
+                    "choose another --out"
+                )
+        else:
+            import numba
+
+            meta = {
+                "command": "escape",
+                "config": config.to_dict(),
+                "seed": config.seed,
+                "threads": numba.get_num_threads(),
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "random_streams": "Philox4x64-10, key (seed, trial), counter (block + 1, step, m, purpose)",
+                "versions": versions(),
+            }
+            atomic_write_text(cfg_path, json.dumps(meta, indent=2) + "\n")
+        return self
+
+    def save(self, mresults, summary_rows):
+        """Store all finished batch sizes: trials.csv, summary.csv, trajectories.npz."""
+        cols = trials_columns(mresults)
+        rows = zip(*(cols[c].tolist() for c in TRIAL_COLUMNS))
+        atomic_write_text(self.path / "trials.csv", _csv_text(TRIAL_COLUMNS, rows))
+        keys = list(summary_rows[0])
+        atomic_write_text(self.path / "summary.csv", _csv_text(keys, ([r[k] for k in keys] for r in summary_rows)))
+        arrays = {}
+        for r in mresults:
+            for i, (t, f) in enumerate(r.trajectories):
+                arrays[f"m{r.m}_trial{i}_steps"] = t
+                arrays[f"m{r.m}_trial{i}_f"] = f
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write_bytes(self.path / "trajectories.npz", buf.getvalue())
+
+    def load_finished(self):
+        """Yield (m, MResult) for every batch size of the configuration already stored in full."""
+        from saddle.escape import MResult
+
+        trials_path, summary_path = self.path / "trials.csv", self.path / "summary.csv"
+        if not (trials_path.exists() and summary_path.exists()):
+            return
+        with open(summary_path, newline="") as fh:
+            wall = {int(row["m"]): float(row["wall_seconds"]) for row in csv.DictReader(fh)}
+        with open(trials_path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        traj = {}
+        traj_path = self.path / "trajectories.npz"
+        if traj_path.exists():
+            with np.load(traj_path) as z:
+                traj = {k: z[k] for k in z.files}
+        for m in self.config.m:
+            mine = [r for r in rows if int(r["m"]) == m]
+            if len(mine) != self.config.trials or m not in wall:
+                continue
+            mine.sort(key=lambda r: int(r["trial"]))
+            recorded = []
+            for i in range(min(self.config.record_trials, self.config.trials)):
+                key = f"m{m}_trial{i}"
+                if f"{key}_steps" in traj:
+                    recorded.append((traj[f"{key}_steps"], traj[f"{key}_f"]))
+            yield m, MResult(
+                m=m,
+                eta=float(mine[0]["eta"]),
+                steps=np.array([int(r["steps"]) for r in mine], np.int64),
+                status=np.array([_STATUS_CODES[r["status"]] for r in mine], np.int8),
+                final_f=np.array([float(r["final_f"]) for r in mine]),
+                wall_seconds=wall[m],
+                trajectories=recorded,
+            )

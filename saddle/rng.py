@@ -1,0 +1,159 @@
+"""Counter-based random numbers: Philox4x64-10 keyed by (seed, trial).
+
+Every random number of an experiment is a pure function of its position, so
+results do not depend on threads, chunking, backend or cluster size
+(SPEC section 6).  The generator is Philox4x64-10 (Salmon, Moraes, Dror and
+Shaw, "Parallel random numbers: as easy as 1, 2, 3", SC 2011), the same
+bijection as :class:`numpy.random.Philox`; ``tests/test_rng.py`` checks that
+the raw 64-bit words agree with NumPy's for the same key and counter.
+
+Stream layout (the contract the CPU and GPU backends share)
+-----------------------------------------------------------
+Trial ``n`` of an experiment with seed ``seed`` uses the key
+``(seed, n)``.  The random words that step ``t`` (1-based) of a run with batch
+size ``m`` draws for purpose ``p`` are the words that
+
+    numpy.random.Philox(key=[seed, n], counter=[0, t, m, p]).random_raw()
+
+returns, in order: block ``j = 0, 1, ...`` is Philox at counter
+``(j + 1, t, m, p)``.  Purposes: ``DATA`` (the mini-batch samples, sample
+``i`` coordinate ``k`` is word ``i * d + k``) and ``NOISE`` (the isotropic
+perturbation of noisy SGD).
+
+Variates from a 64-bit word ``w``
+---------------------------------
+- ``u = ((w >> 11) + 0.5) * 2**-53``, uniform on the open interval (0, 1);
+- uniform on [-sqrt 3, sqrt 3]: ``sqrt(3) * (2u - 1)`` (mean 0, variance 1);
+- rademacher: ``+1`` if the top bit of ``w`` is 0, else ``-1``;
+- laplace with scale 1/sqrt 2: ``-sign(u - 1/2) log(1 - 2|u - 1/2|) / sqrt 2``;
+- standard normal: Box-Muller on consecutive word pairs ``(w0, w1)``:
+  ``r = sqrt(-2 log u0)``, ``(r cos 2 pi u1, r sin 2 pi u1)``.
+"""
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from saddle._numba import njit
+
+DATA = 0
+NOISE = 1
+
+UNIFORM, RADEMACHER, LAPLACE = 0, 1, 2
+"""Integer codes of the data distributions inside kernels."""
+
+_M0 = np.uint64(0xD2E7470EE14C6C93)
+_M1 = np.uint64(0xCA5A826395121157)
+_W0 = np.uint64(0x9E3779B97F4A7C15)
+_W1 = np.uint64(0xBB67AE8584CAA73B)
+_ROUNDS = 10
+_TWO_M53 = 2.0**-53
+_SQRT3 = math.sqrt(3.0)
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+
+
+@intrinsic
+def _mulhilo64(typingctx, a, b):
+    """Full 64 x 64 -> 128-bit product of two uint64, as (high, low) words."""
+    sig = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        i128 = ir.IntType(128)
+        i64 = ir.IntType(64)
+        prod = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
+        lo = builder.trunc(prod, i64)
+        hi = builder.trunc(builder.lshr(prod, ir.Constant(i128, 64)), i64)
+        return context.make_tuple(builder, signature.return_type, (hi, lo))
+
+    return sig, codegen
+
+
+@njit
+def philox4x64(c0, c1, c2, c3, k0, k1, out):
+    """Write Philox4x64-10 of counter (c0..c3) under key (k0, k1) into out[0:4].
+
+    All arguments are uint64; ``out`` is a uint64 array of length >= 4.
+    """
+    for r in range(_ROUNDS):
+        if r > 0:
+            k0 = k0 + _W0
+            k1 = k1 + _W1
+        hi0, lo0 = _mulhilo64(_M0, c0)
+        hi1, lo1 = _mulhilo64(_M1, c2)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    out[0] = c0
+    out[1] = c1
+    out[2] = c2
+    out[3] = c3
+
+
+@njit
+def open_uniform(w):
+    """Uniform variate on (0, 1) from the top 53 bits of the uint64 word w."""
+    return (float(w >> np.uint64(11)) + 0.5) * _TWO_M53
+
+
+@njit
+def data_variate(w, dist):
+    """Mean-0, variance-1 variate of distribution code ``dist`` from word w."""
+    if dist == RADEMACHER:
+        return 1.0 - 2.0 * float(w >> np.uint64(63))
+    u = open_uniform(w)
+    if dist == UNIFORM:
+        return _SQRT3 * (2.0 * u - 1.0)
+    # LAPLACE with scale 1/sqrt 2
+    v = u - 0.5
+    if v < 0.0:
+        return _INV_SQRT2 * math.log(1.0 + 2.0 * v)
+    return -_INV_SQRT2 * math.log(1.0 - 2.0 * v)
+
+
+@njit
+def normal_pair(w0, w1):
+    """Two independent standard normals from two uint64 words (Box-Muller)."""
+    r = math.sqrt(-2.0 * math.log(open_uniform(w0)))
+    phi = 2.0 * math.pi * open_uniform(w1)
+    return r * math.cos(phi), r * math.sin(phi)
+
+
+@njit
+def fill_words(seed, trial, t, m, purpose, out):
+    """Fill ``out`` with the first len(out) words of the stream (t, m, purpose).
+
+    Used by tests and by code paths that are not speed-critical; the kernels
+    draw the same words block by block without the temporary array.
+    """
+    k0 = np.uint64(seed)
+    k1 = np.uint64(trial)
+    block = np.empty(4, dtype=np.uint64)
+    n = out.shape[0]
+    j = 0
+    while 4 * j < n:
+        philox4x64(np.uint64(j + 1), np.uint64(t), np.uint64(m), np.uint64(purpose), k0, k1, block)
+        for lane in range(4):
+            q = 4 * j + lane
+            if q < n:
+                out[q] = block[lane]
+        j += 1
+
+
+def words(seed, trial, t, m, purpose, n):
+    """The first ``n`` uint64 words of the stream of (seed, trial, t, m, purpose)."""
+    out = np.empty(int(n), dtype=np.uint64)
+    fill_words(int(seed), int(trial), int(t), int(m), int(purpose), out)
+    return out
+
+
+def data_variates(words_array, dist):
+    """Vectorised NumPy version of :func:`data_variate` (for tests and Python code)."""
+    w = np.asarray(words_array, dtype=np.uint64)
+    if dist == RADEMACHER:
+        return 1.0 - 2.0 * (w >> np.uint64(63)).astype(np.float64)
+    u = ((w >> np.uint64(11)).astype(np.float64) + 0.5) * _TWO_M53
+    if dist == UNIFORM:
+        return _SQRT3 * (2.0 * u - 1.0)
+    v = u - 0.5
+    return -np.sign(v) * _INV_SQRT2 * np.log1p(-2.0 * np.abs(v))

@@ -1,0 +1,112 @@
+"""How escape times are summarised: survival curves, medians, bootstrap intervals.
+
+Every trial ends escaped (at its escape step), censored (not escaped by
+max_steps) or diverged (its iterate became non-finite).  Censoring here is
+administrative and common to all trials: it happens at max_steps, after every
+observed escape.  Divergence is a competing event, never an escape.  The
+quantity summarised is therefore the cumulative incidence of escape
+
+    F(t) = P(escaped by step t) = #{escaped with tau <= t} / n,
+
+which is what the Kaplan-Meier estimator returns when every non-escaped trial
+is right-censored at max_steps (``survival_curve`` uses scipy.stats.ecdf for
+it).  Its median is the smallest t with F(t) >= 1/2, i.e. the ceil(n/2)-th
+smallest escape time with non-escaped trials ranked last.  When fewer than half
+of the trials escape, the median is only known to exceed max_steps: it is then
+reported as the lower bound max_steps + 1 and flagged.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.stats
+
+from saddle.kernels import ESCAPED
+
+CONFIDENCE_LEVEL = 0.95
+N_BOOTSTRAP = 2000
+
+
+def ranked_times(steps, status, max_steps):
+    """Escape steps with every non-escaped trial ranked after all escapes (max_steps + 1)."""
+    steps = np.asarray(steps, dtype=np.int64)
+    return np.where(np.asarray(status) == ESCAPED, steps, max_steps + 1).astype(np.float64)
+
+
+def lower_median(x, axis=-1):
+    """The ceil(n/2)-th smallest value along ``axis`` (the median of an empirical CDF)."""
+    x = np.asarray(x)
+    k = (x.shape[axis] + 1) // 2 - 1
+    return np.take(np.partition(x, k, axis=axis), k, axis=axis)
+
+
+def survival_curve(steps, status, max_steps):
+    """Kaplan-Meier estimate of P(tau > t), non-escaped trials censored at max_steps.
+
+    Returns
+    -------
+    t, surv : ndarray
+        Distinct escape steps (and max_steps) and the survival just after each.
+    """
+    status = np.asarray(status)
+    escaped = np.asarray(steps)[status == ESCAPED]
+    n_other = int(np.count_nonzero(status != ESCAPED))
+    if escaped.size == 0:
+        return np.array([0, max_steps]), np.array([1.0, 1.0])
+    data = scipy.stats.CensoredData(uncensored=escaped, right=np.full(n_other, max_steps))
+    sf = scipy.stats.ecdf(data).sf
+    return np.concatenate([[0], sf.quantiles]), np.concatenate([[1.0], sf.probabilities])
+
+
+@dataclass(frozen=True)
+class EscapeSummary:
+    """Summary of one configuration's escape times (one row of summary.csv)."""
+
+    trials: int
+    escaped: int
+    censored: int
+    diverged: int
+    median_steps: float
+    median_steps_lo: float
+    median_steps_hi: float
+    median_is_lower_bound: bool
+    mean_steps: float
+    mean_is_lower_bound: bool
+
+
+def summarize(steps, status, max_steps, seed=0):
+    """Counts, median with a 95% percentile-bootstrap interval, and mean of the escape steps.
+
+    The bootstrap (scipy.stats.bootstrap, percentile method, 2000 resamples,
+    seeded by ``seed``) resamples whole trials, escaped or not.  An interval
+    end that is not reached by half of the resampled trials is +inf.  The mean
+    is over escape steps when every trial escaped; otherwise non-escaped trials
+    count as max_steps and the mean is flagged as a lower bound.
+    """
+    status = np.asarray(status)
+    n = status.size
+    escaped = int(np.count_nonzero(status == ESCAPED))
+    diverged = int(np.count_nonzero(status == 2))
+    ranked = ranked_times(steps, status, max_steps)
+    median = float(lower_median(ranked))
+    if np.all(ranked == ranked[0]):
+        lo = hi = median
+    else:
+        res = scipy.stats.bootstrap(
+            (ranked,), lower_median, vectorized=True, n_resamples=N_BOOTSTRAP,
+            confidence_level=CONFIDENCE_LEVEL, method="percentile", rng=np.random.default_rng(seed),
+        )
+        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    over = max_steps + 1
+    return EscapeSummary(
+        trials=n,
+        escaped=escaped,
+        censored=n - escaped - diverged,
+        diverged=diverged,
+        median_steps=median,
+        median_steps_lo=np.inf if lo >= over else lo,
+        median_steps_hi=np.inf if hi >= over else hi,
+        median_is_lower_bound=median >= over,
+        mean_steps=float(np.mean(np.minimum(ranked, max_steps))),
+        mean_is_lower_bound=escaped < n,
+    )
