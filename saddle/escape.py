@@ -347,5 +347,10 @@ def _run_batch_size(config, objective, u0, m, backend, bar):
         if bar is not None:
             bar.update(n)
     wall = time.perf_counter() - start
-    traj = [recorder.trajectory(r) for r in range(n_rec)]
+    traj = []
+    for r in range(n_rec):
+        t, f = recorder.trajectory(r)
+        if t[-1] != steps[r]:  # close the trace at the trial's last step
+            t, f = np.append(t, steps[r]), np.append(f, final_f[r])
+        traj.append((t, f))
     return MResult(m, eta_m, steps, status, final_f, wall, traj)

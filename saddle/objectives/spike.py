@@ -199,9 +199,10 @@ def minibatch_gradient(u, A, rotated, kappa, dist, key0, key1, t, m, z, x, block
     """Mean of m per-sample gradients (12||u||^2 u - 4 (u.x)^3 x) / kappa.
 
     The m samples x = A z are drawn for step t from the DATA stream of key
-    (key0, key1): sample i, coordinate k is word i * d + k (see saddle.rng).
+    (key0, key1) (see saddle.rng).
     Sample generation and accumulation are fused: nothing of size m x d is
-    stored.  ``z``, ``x`` (length d) and ``block`` (uint64, length 4) are
+    stored.  Sample i, coordinate k is the 32-bit half-word i * d + k of the
+    stream.  ``z``, ``x`` (length d) and ``block`` (uint64, length 4) are
     scratch arrays.
     """
     d = u.shape[0]
@@ -213,14 +214,14 @@ def minibatch_gradient(u, A, rotated, kappa, dist, key0, key1, t, m, z, x, block
     c_m = np.uint64(m)
     c_p = np.uint64(rng.DATA)
     j = np.uint64(0)
-    lane = 4
+    lane = 8
     for i in range(m):
         for k in range(d):
-            if lane == 4:
+            if lane == 8:
                 j += np.uint64(1)
                 rng.philox4x64(j, c_t, c_m, c_p, key0, key1, block)
                 lane = 0
-            z[k] = rng.data_variate(block[lane], dist)
+            z[k] = rng.data_variate(rng.half_word(block, lane), dist)
             lane += 1
         if rotated:
             for k in range(d):

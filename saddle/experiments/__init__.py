@@ -1,0 +1,1 @@
+"""The command line: ``python -m saddle.experiments COMMAND`` (see saddle.experiments.cli)."""

@@ -1,0 +1,5 @@
+import sys
+
+from saddle.experiments.cli import main
+
+sys.exit(main())
