@@ -72,7 +72,7 @@ def _slope(hs, rem):
 
 def check_gradient(manifold, f, rgrad, u, v, hs=None):
     """Slope of |f(R_u(h v)) - f(u) - h <grad f(u), v>| against h; 2 for a correct gradient."""
-    hs = np.logspace(-5, -1, 9) if hs is None else hs
+    hs = np.logspace(-6, -2, 9) if hs is None else hs
     f0, g = f(u), rgrad(u)
     rem = _taylor_remainders(manifold, f, u, v, lambda h: f0 + h * np.dot(g, v), hs)
     return _slope(hs, rem)
@@ -84,7 +84,7 @@ def check_hessian(manifold, f, rgrad, rhess, u, v, hs=None):
     The metric-projection retraction of the sphere is second order, so the
     Riemannian Hessian (not only the Euclidean one) is what the slope tests.
     """
-    hs = np.logspace(-4, -1, 9) if hs is None else hs
+    hs = np.logspace(-4, -2, 9) if hs is None else hs
     f0, g, H = f(u), rgrad(u), rhess(u)
     quad = np.dot(v, H @ v)
     rem = _taylor_remainders(manifold, f, u, v, lambda h: f0 + h * np.dot(g, v) + 0.5 * h * h * quad, hs)

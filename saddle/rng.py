@@ -158,7 +158,7 @@ def fill_words(seed, trial, t, m, purpose, out):
 def words(seed, trial, t, m, purpose, n):
     """The first ``n`` uint64 words of the stream of (seed, trial, t, m, purpose)."""
     out = np.empty(int(n), dtype=np.uint64)
-    fill_words(int(seed), int(trial), int(t), int(m), int(purpose), out)
+    fill_words(np.uint64(seed), np.uint64(trial), np.uint64(t), np.uint64(m), np.uint64(purpose), out)
     return out
 
 
@@ -177,4 +177,4 @@ def data_variates(halves, dist):
     if dist == UNIFORM:
         return _SQRT3 * (2.0 * u - 1.0)
     v = u - 0.5
-    return -np.sign(v) * _INV_SQRT2 * np.log1p(-2.0 * np.abs(v))
+    return np.where(v < 0.0, _INV_SQRT2 * np.log(1.0 + 2.0 * v), -_INV_SQRT2 * np.log(1.0 - 2.0 * v))

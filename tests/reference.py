@@ -1,0 +1,139 @@
+"""Slow, obviously correct NumPy versions of what the kernels compute.
+
+Two references, for two different questions:
+
+``reference_trial`` answers "does the kernel compute what SPEC says, with the
+random numbers that saddle.rng says?".  It draws the raw 64-bit words from
+NumPy's own ``numpy.random.Philox`` (key (seed, trial), counter
+(0, t, m, purpose)), turns them into variates with its own code, and follows
+SPEC 2.1, 3 and 4 line by line, one trial at a time.  The kernel must match it
+trial by trial.
+
+``independent_escape_steps`` answers "are the escape times right?" without
+sharing anything with the package: NumPy's default generator, the ICA model
+x = A z with latent variates drawn by numpy.random.Generator, all trials
+vectorised.  Its escape-time distribution must agree with the kernel's within
+sampling error.
+"""
+
+import numpy as np
+
+KAPPA = {"uniform": -6.0 / 5.0, "rademacher": -2.0, "laplace": 3.0}
+ESCAPED, CENSORED, DIVERGED = 0, 1, 2
+
+
+def philox_words(seed, trial, t, m, purpose, n):
+    """The first n words of NumPy's Philox with key (seed, trial), counter (0, t, m, purpose)."""
+    bitgen = np.random.Philox(
+        key=np.array([seed, trial], dtype=np.uint64),
+        counter=np.array([0, t, m, purpose], dtype=np.uint64),
+    )
+    return bitgen.random_raw(n)
+
+
+def latent_from_halves(halves, dist):
+    """Mean-0 variance-1 variates from 32-bit integers, as the SPEC's distributions."""
+    h = halves.astype(np.float64)
+    u = (h + 0.5) / 2.0**32
+    if dist == "uniform":
+        return np.sqrt(3.0) * (2.0 * u - 1.0)
+    if dist == "rademacher":
+        return np.where(halves >= 2**31, -1.0, 1.0)
+    if dist == "laplace":
+        return np.where(u < 0.5, np.log(2.0 * u), -np.log(2.0 - 2.0 * u)) / np.sqrt(2.0)
+    raise ValueError(dist)
+
+
+def data_batch(seed, trial, t, m, d, dist):
+    """The m x d latent sample matrix of step t (coordinate k of sample i is half-word i*d + k)."""
+    n_half = m * d
+    words = philox_words(seed, trial, t, m, 0, (n_half + 7) // 8 * 4)
+    halves = np.empty(2 * words.size, dtype=np.uint64)
+    halves[0::2] = words & np.uint64(0xFFFFFFFF)
+    halves[1::2] = words >> np.uint64(32)
+    return latent_from_halves(halves[:n_half], dist).reshape(m, d)
+
+
+def tangent_noise(seed, trial, t, m, u):
+    """xi uniform on the unit sphere of the tangent space at u (Box-Muller on word pairs)."""
+    d = u.size
+    words = philox_words(seed, trial, t, m, 1, (d + 3) // 4 * 4)
+    uni = ((words >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
+    r = np.sqrt(-2.0 * np.log(uni[0::2]))
+    phi = 2.0 * np.pi * uni[1::2]
+    normals = np.column_stack([r * np.cos(phi), r * np.sin(phi)]).ravel()[:d]
+    xi = normals - np.dot(u, normals) * u
+    return xi / np.linalg.norm(xi)
+
+
+def spike_f(u, A):
+    return -np.sum((A.T @ u) ** 4)
+
+
+def reference_trial(*, seed, trial, u0, A, dist, optimizer, m, eta, sigma_iso, delta, radius, max_steps):
+    """One escape trial by SPEC 2.1, 3 and 4; returns (steps, status, final_f, f along the way)."""
+    kappa = KAPPA[dist]
+    u = u0.copy()
+    f0 = spike_f(u, A)
+    fs = [f0]
+    f = f0
+    for t in range(1, max_steps + 1):
+        if optimizer == "gd":
+            g = -4.0 * A @ (A.T @ u) ** 3
+        else:
+            x = data_batch(seed, trial, t, m, u.size, dist) @ A.T  # x = A z, one sample per row
+            c = x @ u
+            per_sample = (12.0 * np.dot(u, u) * u[None, :] - 4.0 * (c**3)[:, None] * x) / kappa
+            g = per_sample.mean(axis=0)
+        p = g - np.dot(u, g) * u
+        if optimizer == "noisy-sgd":
+            p = p + sigma_iso * tangent_noise(seed, trial, t, m, u)
+        w = u - eta * p
+        u = w / np.linalg.norm(w)
+        f = spike_f(u, A)
+        fs.append(f)
+        if not np.isfinite(f):
+            return t, DIVERGED, f, fs
+        if radius is not None:
+            if np.linalg.norm(u - u0) >= radius:
+                return t, ESCAPED, f, fs
+        elif f <= f0 - delta:
+            return t, ESCAPED, f, fs
+    return max_steps, CENSORED, f, fs
+
+
+def independent_escape_steps(*, d, s, dist, eta, m, delta, trials, max_steps, rng, chunk=250):
+    """Escape steps of mini-batch SGD at the spike saddle, simulated without the package.
+
+    All trials advance together; non-escaped trials are returned as max_steps + 1.
+    """
+    kappa = KAPPA[dist]
+    out = np.empty(trials)
+    for lo in range(0, trials, chunk):
+        n = min(chunk, trials - lo)
+        u = np.zeros((n, d))
+        u[:, :s] = 1.0 / np.sqrt(s)
+        f0 = -1.0 / s
+        tau = np.full(n, max_steps + 1.0)
+        alive = np.arange(n)
+        for t in range(1, max_steps + 1):
+            ua = u[alive]
+            if dist == "uniform":
+                x = rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), size=(alive.size, m, d))
+            elif dist == "rademacher":
+                x = rng.choice([-1.0, 1.0], size=(alive.size, m, d))
+            else:
+                x = rng.laplace(0.0, 1.0 / np.sqrt(2.0), size=(alive.size, m, d))
+            c = np.einsum("tmd,td->tm", x, ua)
+            g = (12.0 * ua - 4.0 * np.einsum("tm,tmd->td", c**3, x) / m) / kappa
+            p = g - np.sum(ua * g, axis=1, keepdims=True) * ua
+            w = ua - eta * p
+            ua = w / np.linalg.norm(w, axis=1, keepdims=True)
+            u[alive] = ua
+            done = -np.sum(ua**4, axis=1) <= f0 - delta
+            tau[alive[done]] = t
+            alive = alive[~done]
+            if alive.size == 0:
+                break
+        out[lo : lo + n] = tau
+    return out

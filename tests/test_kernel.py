@@ -1,0 +1,88 @@
+"""The Numba kernel equals the NumPy reference trial by trial, and gd is the exact control."""
+
+import numpy as np
+import pytest
+import scipy.stats
+from hypothesis import given
+from hypothesis import strategies as st
+
+from saddle.kernels import CENSORED, ESCAPED, Recorder, run_trials
+from saddle.objectives import SpikeTensor
+from tests.reference import reference_trial
+
+CASES = [
+    # dist, optimizer, m, eta, sigma_iso, rotated, radius
+    ("uniform", "sgd", 1, 0.05, 0.0, False, None),
+    ("uniform", "sgd", 7, 0.05, 0.0, True, None),
+    ("rademacher", "sgd", 3, 0.05, 0.0, False, None),
+    ("laplace", "sgd", 5, 0.03, 0.0, True, None),
+    ("uniform", "noisy-sgd", 4, 0.05, 0.3, False, None),
+    ("rademacher", "noisy-sgd", 2, 0.05, 0.5, True, None),
+    ("uniform", "sgd", 16, 0.05, 0.0, False, 0.3),
+    ("laplace", "gd", 1, 0.05, 0.0, True, None),
+]
+
+
+def _kernel_and_reference(dist, optimizer, m, eta, sigma_iso, rotated, radius, *, d=5, s=2, trials=10,
+                          max_steps=400, seed=3, delta=0.1):
+    A = scipy.stats.ortho_group.rvs(d, random_state=seed) if rotated else None
+    obj = SpikeTensor(d, dist, A)
+    u0 = obj.saddle(s)
+    if optimizer == "gd":  # start slightly off the saddle, or gd never moves
+        u0 = obj.manifold.retract(u0, 1e-3 * obj.manifold.random_tangent(u0, np.random.default_rng(seed)))
+    rec = Recorder.empty(trials, 1024)
+    block = run_trials(obj, u0, optimizer=optimizer, batch_size=m, eta=eta, sigma_iso=sigma_iso, delta=delta,
+                       radius=radius, max_steps=max_steps, seed=seed, trial_start=0, n_trials=trials, recorder=rec)
+    refs = [reference_trial(seed=seed, trial=n, u0=u0, A=obj.A, dist=dist, optimizer=optimizer, m=m, eta=eta,
+                            sigma_iso=sigma_iso, delta=delta, radius=radius, max_steps=max_steps)
+            for n in range(trials)]
+    return block, rec, refs
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}-m{c[2]}{'-rot' if c[5] else ''}{'-radius' if c[6] else ''}"
+                                             for c in CASES])
+def test_kernel_matches_reference_trial_by_trial(case):
+    block, rec, refs = _kernel_and_reference(*case)
+    ref_steps = np.array([r[0] for r in refs])
+    ref_status = np.array([r[1] for r in refs])
+    ref_f = np.array([r[2] for r in refs])
+    np.testing.assert_array_equal(block.steps, ref_steps)
+    np.testing.assert_array_equal(block.status, ref_status)
+    np.testing.assert_allclose(block.final_f, ref_f, rtol=1e-9, atol=1e-12)
+    assert np.count_nonzero(block.status == ESCAPED) >= 5, "the case should exercise escapes"
+    # the recorded trajectory is f(u_t) at t = i * stride
+    for n, (_, _, _, fs) in enumerate(refs):
+        t, f = rec.trajectory(n)
+        np.testing.assert_allclose(f, np.asarray(fs)[t], rtol=1e-9, atol=1e-12)
+
+
+def test_recorder_keeps_bounded_memory_and_halves_its_resolution():
+    obj = SpikeTensor(4)
+    rec = Recorder.empty(2, 8)
+    block = run_trials(obj, obj.saddle(2), optimizer="gd", batch_size=1, eta=0.01, sigma_iso=0.0, delta=0.1,
+                       radius=None, max_steps=100, seed=0, trial_start=0, n_trials=3, recorder=rec)
+    assert np.all(block.status == CENSORED)
+    for r in range(2):
+        t, f = rec.trajectory(r)
+        assert len(t) <= 8 and t[0] == 0 and np.all(np.diff(t) == rec.stride[r])
+        assert t[-1] + rec.stride[r] > 100  # it covers the whole run
+        np.testing.assert_allclose(f, -0.5, atol=1e-12)
+
+
+@given(d=st.integers(2, 12), data=st.data())
+def test_gd_started_exactly_at_a_saddle_never_escapes(d, data):
+    """The control (SPEC 3): the exact gradient vanishes at u_0, so gd stays there for ever."""
+    s = data.draw(st.integers(2, d))
+    obj = SpikeTensor(d, data.draw(st.sampled_from(["uniform", "rademacher", "laplace"])))
+    block = run_trials(obj, obj.saddle(s), optimizer="gd", batch_size=1, eta=0.05, sigma_iso=0.0, delta=1e-3,
+                       radius=None, max_steps=2000, seed=0, trial_start=0, n_trials=2)
+    assert np.all(block.status == CENSORED)
+    np.testing.assert_allclose(block.final_f, -1.0 / s, rtol=1e-14)
+
+
+def test_sgd_escapes_from_the_same_saddle():
+    obj = SpikeTensor(6)
+    block = run_trials(obj, obj.saddle(2), optimizer="sgd", batch_size=8, eta=0.05, sigma_iso=0.0, delta=0.1,
+                       radius=None, max_steps=2000, seed=0, trial_start=0, n_trials=20)
+    assert np.all(block.status == ESCAPED)
+    assert np.all(block.final_f <= -0.5 - 0.1)
