@@ -180,12 +180,14 @@ class EscapeConfig:
         set_("record_points", _integer("record_points", self.record_points, 2, 2**20))
         if self.record_points % 2:
             raise ConfigError("record_points must be even")
-        # Per trial: the kernel outputs (17 bytes) and about 80 bytes of table; per recorded trial the trace.
+        # Per trial: the kernel outputs (17 bytes) and about 80 bytes of table; per recorded trial the
+        # trace; and the d x d component matrix A with its orthogonality check (a few copies).
         need = len(ms) * (self.trials * 100 + min(self.record_trials, self.trials) * self.record_points * 8)
+        need += 4 * 8 * self.d**2
         if need > _physical_memory() // 2:
             raise ConfigError(
-                f"trials = {self.trials} x {len(ms)} batch sizes needs about {need / 2**30:.1f} GiB, "
-                f"more than half of this machine's memory; use fewer trials"
+                f"d = {self.d} and trials = {self.trials} x {len(ms)} batch sizes need about "
+                f"{need / 2**30:.1f} GiB, more than half of this machine's memory; use fewer trials or a smaller d"
             )
         for m in ms:
             eta_m = scaled_eta(self.eta, m, self.lr_scaling)
@@ -311,19 +313,23 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend="
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo) * config.trials, unit="trial", desc="escape", leave=False)
+    rows = {m: summary_row(config, r) for m, r in by_m.items()}
+    kept = list(by_m)  # the batch sizes whose trials are stored (or, without a folder, computed)
     try:
         for m in todo:
             by_m[m] = _run_batch_size(config, objective, u0, m, backend, bar)
+            rows[m] = summary_row(config, by_m[m])
             if store is not None:
-                store.save([by_m[k] for k in config.m if k in by_m], [summary_row(config, by_m[k]) for k in config.m if k in by_m])
+                done = [k for k in config.m if k in by_m]
+                store.save([by_m[k] for k in done], [rows[k] for k in done])
+            kept.append(m)
     except KeyboardInterrupt:
-        raise Interrupted([k for k in config.m if k in by_m], None if store is None else store.path) from None
+        raise Interrupted([k for k in config.m if k in kept], None if store is None else store.path) from None
     finally:
         if bar is not None:
             bar.close()
     ordered = {m: by_m[m] for m in config.m}
-    summary = [summary_row(config, r) for r in ordered.values()]
-    return EscapeResult(config, ordered, summary, None if store is None else store.path, f0)
+    return EscapeResult(config, ordered, [rows[m] for m in config.m], None if store is None else store.path, f0)
 
 
 def _run_batch_size(config, objective, u0, m, backend, bar):

@@ -28,6 +28,8 @@ import numpy as np
 
 from saddle.kernels import STATUS_NAMES
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 TRIAL_COLUMNS = ("m", "eta", "trial", "steps", "samples", "status", "final_f")
 _STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
 
@@ -37,6 +39,7 @@ def atomic_write_bytes(path, data):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; results are ordinary files
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -121,7 +124,9 @@ class ResultsFolder:
         if cfg_path.exists():
             try:
                 old = json.loads(cfg_path.read_text())["config"]
-            except (OSError, ValueError, KeyError):
+                if not isinstance(old, dict):
+                    raise TypeError
+            except (OSError, ValueError, KeyError, TypeError, IndexError):
                 raise ConfigError(f"{cfg_path} is not a saddle config.json; choose another --out") from None
             new = config.to_dict()
             differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -162,7 +167,22 @@ class ResultsFolder:
         atomic_write_bytes(self.path / "trajectories.npz", buf.getvalue())
 
     def load_finished(self):
-        """Yield (m, MResult) for every batch size of the configuration already stored in full."""
+        """(m, MResult) for every batch size of the configuration already stored in full.
+
+        Raises ConfigError (one line) when the stored files cannot be read back.
+        """
+        from saddle.escape import ConfigError
+
+        try:
+            return list(self._load_finished())
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+            raise ConfigError(
+                f"the results in {self.path} are damaged and cannot be resumed "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'unreadable'}); "
+                "choose another --out"
+            ) from None
+
+    def _load_finished(self):
         from saddle.escape import MResult
 
         trials_path, summary_path = self.path / "trials.csv", self.path / "summary.csv"
@@ -175,7 +195,7 @@ class ResultsFolder:
         traj = {}
         traj_path = self.path / "trajectories.npz"
         if traj_path.exists():
-            with np.load(traj_path) as z:
+            with np.load(traj_path, allow_pickle=False) as z:
                 traj = {k: z[k] for k in z.files}
         for m in self.config.m:
             mine = [r for r in rows if int(r["m"]) == m]
