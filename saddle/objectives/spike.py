@@ -153,23 +153,23 @@ class SpikeTensor:
 
 
 @njit
-def frame_coordinates(u, A, rotated, out):
-    """out = A^T u (the coordinates a_l.u), or u itself in the identity frame."""
-    d = u.shape[0]
-    for l in range(d):
+def frame_matvec(A, rotated, transpose, v, out):
+    """out = A^T v (transpose: the coordinates a_l.v) or A v; v itself in the identity frame."""
+    d = v.shape[0]
+    for i in range(d):
         if rotated:
             acc = 0.0
             for k in range(d):
-                acc += A[k, l] * u[k]
-            out[l] = acc
+                acc += (A[k, i] if transpose else A[i, k]) * v[k]
+            out[i] = acc
         else:
-            out[l] = u[l]
+            out[i] = v[i]
 
 
 @njit
 def objective_value(u, A, rotated, work):
     """f(u) = -sum_l (a_l.u)^4; ``work`` is a length-d scratch array."""
-    frame_coordinates(u, A, rotated, work)
+    frame_matvec(A, rotated, True, u, work)
     f = 0.0
     for l in range(u.shape[0]):
         c2 = work[l] * work[l]
@@ -180,18 +180,10 @@ def objective_value(u, A, rotated, work):
 @njit
 def exact_gradient(u, A, rotated, work, g):
     """g = -4 sum_l (a_l.u)^3 a_l, the gradient that gd uses."""
-    d = u.shape[0]
-    frame_coordinates(u, A, rotated, work)
-    for l in range(d):
+    frame_matvec(A, rotated, True, u, work)
+    for l in range(u.shape[0]):
         work[l] = -4.0 * work[l] * work[l] * work[l]
-    for k in range(d):
-        if rotated:
-            acc = 0.0
-            for l in range(d):
-                acc += A[k, l] * work[l]
-            g[k] = acc
-        else:
-            g[k] = work[k]
+    frame_matvec(A, rotated, False, work, g)
 
 
 @njit
@@ -223,7 +215,7 @@ def minibatch_gradient(u, A, rotated, kappa, dist, key0, key1, t, m, z, x, block
                 lane = 0
             z[k] = rng.data_variate(rng.half_word(block, lane), dist)
             lane += 1
-        if rotated:
+        if rotated:  # x = A z, written out here: this loop is the hot path
             for k in range(d):
                 acc = 0.0
                 for l in range(d):
