@@ -21,10 +21,15 @@ import numpy as np
 
 from saddle import results as results_io
 from saddle.kernels import OPTIMIZERS, Recorder, run_trials
-from saddle.objectives.spike import SpikeTensor, data_distribution
+from saddle.objectives import QuadraticSaddle, SpikeTensor, data_distribution
 from saddle.stats import summarize
 
 LR_SCALINGS = ("none", "linear", "sqrt")
+OBJECTIVE_OPTIONS = {
+    # objective: the options that apply to it alone
+    "spike": ("s", "dist", "rotation_seed"),
+    "quadratic": ("gamma", "lam", "beta", "noise_var"),
+}
 M_REF = 1
 MAX_BATCH_SIZE = 2**31
 CHUNK_TRIALS = 128
@@ -80,6 +85,18 @@ def _real(name, value, *, positive=True, allow_zero=False):
     return value
 
 
+def _reals(name, value, n):
+    """One finite number > 0, or a sequence of n of them (returned as a float or a tuple)."""
+    if isinstance(value, (numbers.Number, str)):
+        return _real(name, value)
+    values = tuple(_real(name, v) for v in value)
+    if len(values) == 1:
+        return values[0]
+    if len(values) != n:
+        raise ConfigError(f"{name} takes one value or {n} values, got {len(values)}")
+    return values
+
+
 def _physical_memory():
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -95,11 +112,21 @@ class EscapeConfig:
     ----------
     m : tuple of int
         Batch sizes, one configuration each.
-    d, s : int
-        Dimension and saddle order (2 <= s <= d): the start is the index-(s-1)
-        saddle (a_1 + ... + a_s) / sqrt(s).
+    objective : str
+        'spike' (SPEC 2.1, on the sphere) or 'quadratic' (SPEC 2.3, on R^d).
+    d : int
+        Dimension.
+    s : int
+        spike: saddle order (2 <= s <= d); the start is the index-(s-1) saddle
+        (a_1 + ... + a_s) / sqrt(s).  Default 2.
     dist : str
-        Data distribution: uniform (kappa = -6/5), rademacher (-2), laplace (3).
+        spike: data distribution, uniform (kappa = -6/5, the default),
+        rademacher (-2) or laplace (3).
+    gamma, lam, beta, noise_var :
+        quadratic: f(x) = 1/2 x^T H x + beta/4 ||x||^4, H = diag(-gamma, lam),
+        per-sample gradient noise N(0, diag(noise_var)); ``lam`` and
+        ``noise_var`` are one number (every coordinate) or a tuple of d - 1
+        (resp. d) numbers.  Defaults 1.0; the start is x = 0.
     eta : float
         Step size at the reference batch size m = 1.
     lr_scaling : str
@@ -115,16 +142,21 @@ class EscapeConfig:
     trials, max_steps, seed : int
         Trials per batch size, the censoring horizon, and the experiment seed.
     rotation_seed : int or None
-        If given, the components A are a Haar-random orthogonal matrix drawn
-        with this seed (scipy.stats.ortho_group) instead of the identity.
+        spike: if given, the components A are a Haar-random orthogonal matrix
+        drawn with this seed (scipy.stats.ortho_group) instead of the identity.
     record_trials, record_points : int
         How many trials per m record f(u_t), and at most how many points each.
     """
 
     m: tuple = (1, 4, 32, 1024)
+    objective: str = "spike"
     d: int = 10
-    s: int = 2
-    dist: str = "uniform"
+    s: int = None
+    dist: str = None
+    gamma: float = None
+    lam: object = None
+    beta: float = None
+    noise_var: object = None
     eta: float = 0.01
     lr_scaling: str = "none"
     optimizer: str = "sgd"
@@ -149,15 +181,31 @@ class EscapeConfig:
             raise ConfigError(f"m lists a batch size twice: {list(ms)}")
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
         set_("m", ms)
-        set_("d", _integer("d", self.d, 2, 100_000))
-        set_("s", _integer("s", self.s, 2))
-        if self.s > self.d:
-            raise ConfigError(f"s must be <= d (the saddle uses s of the d components), got s = {self.s}, d = {self.d}")
-        try:
-            data_distribution(self.dist)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        set_("dist", str(self.dist).lower())
+        if self.objective not in OBJECTIVE_OPTIONS:
+            raise ConfigError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVE_OPTIONS)}")
+        for other, names in OBJECTIVE_OPTIONS.items():
+            for name in names:
+                if other != self.objective and getattr(self, name) is not None:
+                    raise ConfigError(f"{name} applies to the {other} objective only, not to {self.objective}")
+        if self.objective == "spike":
+            set_("d", _integer("d", self.d, 2, 100_000))
+            set_("s", _integer("s", 2 if self.s is None else self.s, 2))
+            if self.s > self.d:
+                raise ConfigError(f"s must be <= d (the saddle uses s of the d components), got s = {self.s}, d = {self.d}")
+            dist = "uniform" if self.dist is None else self.dist
+            try:
+                data_distribution(dist)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+            set_("dist", str(dist).lower())
+            if self.rotation_seed is not None:
+                set_("rotation_seed", _integer("rotation_seed", self.rotation_seed, 0, 2**32 - 1))
+        else:
+            set_("d", _integer("d", self.d, 1, 100_000))
+            for name in ("gamma", "beta"):
+                set_(name, _real(name, 1.0 if getattr(self, name) is None else getattr(self, name)))
+            set_("lam", _reals("lam", 1.0 if self.lam is None else self.lam, self.d - 1))
+            set_("noise_var", _reals("noise_var", 1.0 if self.noise_var is None else self.noise_var, self.d))
         set_("eta", _real("eta", self.eta))
         if self.lr_scaling not in LR_SCALINGS:
             raise ConfigError(f"unknown lr scaling {self.lr_scaling!r}; choose one of {', '.join(LR_SCALINGS)}")
@@ -174,8 +222,6 @@ class EscapeConfig:
         set_("trials", _integer("trials", self.trials, 1))
         set_("max_steps", _integer("max_steps", self.max_steps, 1, 2**40))
         set_("seed", _integer("seed", self.seed, 0, 2**64 - 1))
-        if self.rotation_seed is not None:
-            set_("rotation_seed", _integer("rotation_seed", self.rotation_seed, 0, 2**32 - 1))
         set_("record_trials", _integer("record_trials", self.record_trials, 0))
         set_("record_points", _integer("record_points", self.record_points, 2, 2**20))
         if self.record_points % 2:
@@ -194,8 +240,10 @@ class EscapeConfig:
             if not math.isfinite(eta_m):
                 raise ConfigError(f"the scaled step size for m = {m} is not finite")
 
-    def objective(self):
-        """The SpikeTensor this configuration simulates."""
+    def build_objective(self):
+        """The objective this configuration simulates (SpikeTensor or QuadraticSaddle)."""
+        if self.objective == "quadratic":
+            return QuadraticSaddle(self.d, self.gamma, self.lam, self.beta, self.noise_var)
         A = None
         if self.rotation_seed is not None:
             import scipy.stats
@@ -203,13 +251,25 @@ class EscapeConfig:
             A = scipy.stats.ortho_group.rvs(self.d, random_state=self.rotation_seed)
         return SpikeTensor(self.d, self.dist, A)
 
+    def start_point(self, objective):
+        """u_0: the spike saddle of order s, or x = 0 for the quadratic."""
+        return objective.saddle(self.s) if self.objective == "spike" else objective.start()
+
     def eta_for(self, m):
         return scaled_eta(self.eta, m, self.lr_scaling)
 
     def to_dict(self):
-        out = asdict(self)
-        out["m"] = list(self.m)
-        return out
+        """Every option as JSON-ready values (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def describe(self):
+        """A one-line description of the objective and start, for tables and figures."""
+        if self.objective == "spike":
+            text = f"spike d={self.d}, s={self.s}, {self.dist}"
+            return text + (f", rotated A (seed {self.rotation_seed})" if self.rotation_seed is not None else "")
+        fmt = lambda v: ",".join(f"{x:g}" for x in v) if isinstance(v, tuple) else f"{v:g}"  # noqa: E731
+        return (f"quadratic d={self.d}, gamma={self.gamma:g}, lambda={fmt(self.lam)}, beta={self.beta:g}, "
+                f"noise var={fmt(self.noise_var)}")
 
 
 @dataclass
@@ -300,8 +360,8 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend="
     if threads is not None:
         threads = _integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)
         numba.set_num_threads(threads)
-    objective = config.objective()
-    u0 = objective.saddle(config.s)
+    objective = config.build_objective()
+    u0 = config.start_point(objective)
     f0 = float(objective.f(u0))
 
     store = results_io.ResultsFolder.open(out, config) if out is not None else None

@@ -1,8 +1,8 @@
 """Manifolds as small objects: projection, retraction, Riemannian Hessian.
 
-Only the unit sphere is needed by the spike objective; the product of spheres
-and R^d follow the same interface when the objectives that live on them
-arrive.  ``check_gradient`` and ``check_hessian`` are the Taylor-slope tests
+The unit sphere (the spike objective) and R^d (the quadratic testbed); the
+product of spheres will follow the same interface.  Inside the kernels a
+manifold is an integer code (``SPHERE`` or ``EUCLIDEAN``).  ``check_gradient`` and ``check_hessian`` are the Taylor-slope tests
 of pymanopt / Boumal's "An introduction to optimization on smooth manifolds"
 (2023, section 4.8): along a retraction curve the remainder of the first-
 (second-) order model must shrink like h^2 (h^3).
@@ -11,6 +11,9 @@ of pymanopt / Boumal's "An introduction to optimization on smooth manifolds"
 from dataclasses import dataclass
 
 import numpy as np
+
+SPHERE, EUCLIDEAN = 0, 1
+"""Manifold codes inside the kernels."""
 
 
 @dataclass(frozen=True)
@@ -89,3 +92,36 @@ def check_hessian(manifold, f, rgrad, rhess, u, v, hs=None):
     quad = np.dot(v, H @ v)
     rem = _taylor_remainders(manifold, f, u, v, lambda h: f0 + h * np.dot(g, v) + 0.5 * h * h * quad, hs)
     return _slope(hs, rem)
+
+
+@dataclass(frozen=True)
+class Euclidean:
+    """R^d: the tangent space is R^d itself and the retraction is u + v."""
+
+    d: int
+
+    @property
+    def dim(self):
+        return self.d
+
+    def project(self, u, v):
+        return np.asarray(v, dtype=float).copy()
+
+    def retract(self, u, v):
+        return u + v
+
+    def riemannian_gradient(self, u, egrad):
+        return egrad
+
+    def riemannian_hessian(self, u, egrad, ehess):
+        return ehess
+
+    def tangent_basis(self, u):
+        return np.eye(self.d)
+
+    def random_point(self, rng):
+        return rng.standard_normal(self.d)
+
+    def random_tangent(self, u, rng):
+        v = rng.standard_normal(self.d)
+        return v / np.linalg.norm(v)

@@ -35,7 +35,7 @@ def escape_figure(result, width=WIDTH_TWO_COLUMN):
     cfg = result.config
     fig = Figure(figsize=(width, width * 0.36), layout="constrained")
     ax_s, ax_m, ax_f = fig.subplots(1, 3)
-    label = f"spike d={cfg.d}, s={cfg.s}, {cfg.dist}, {cfg.optimizer}, eta={cfg.eta:g}"
+    label = f"{cfg.describe()}; {cfg.optimizer}, eta={cfg.eta:g}"
     if cfg.lr_scaling != "none":
         label += f" ({cfg.lr_scaling} in m)"
     fig.suptitle(label, fontsize=8)

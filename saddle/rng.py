@@ -135,6 +135,29 @@ def normal_pair(w0, w1):
 
 
 @njit
+def fill_normals(key0, key1, t, m, purpose, out, block):
+    """out[k] = standard normal k of the stream (t, m, purpose): Box-Muller on word pairs.
+
+    Words 4j .. 4j + 3 (block j) give normals 4j .. 4j + 3; ``block`` is a
+    uint64 scratch array of length 4.
+    """
+    d = out.shape[0]
+    j = np.uint64(0)
+    for k in range(0, d, 4):
+        j += np.uint64(1)
+        philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(purpose), key0, key1, block)
+        a, b = normal_pair(block[0], block[1])
+        c, e = normal_pair(block[2], block[3])
+        out[k] = a
+        if k + 1 < d:
+            out[k + 1] = b
+        if k + 2 < d:
+            out[k + 2] = c
+        if k + 3 < d:
+            out[k + 3] = e
+
+
+@njit
 def fill_words(seed, trial, t, m, purpose, out):
     """Fill ``out`` with the first len(out) words of the stream (t, m, purpose).
 

@@ -54,15 +54,20 @@ def data_batch(seed, trial, t, m, d, dist):
     return latent_from_halves(halves[:n_half], dist).reshape(m, d)
 
 
-def tangent_noise(seed, trial, t, m, u):
-    """xi uniform on the unit sphere of the tangent space at u (Box-Muller on word pairs)."""
-    d = u.size
-    words = philox_words(seed, trial, t, m, 1, (d + 3) // 4 * 4)
+def normals(seed, trial, t, m, purpose, d):
+    """d standard normals: Box-Muller on consecutive pairs of 64-bit words of the stream."""
+    words = philox_words(seed, trial, t, m, purpose, (d + 3) // 4 * 4)
     uni = ((words >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
     r = np.sqrt(-2.0 * np.log(uni[0::2]))
     phi = 2.0 * np.pi * uni[1::2]
-    normals = np.column_stack([r * np.cos(phi), r * np.sin(phi)]).ravel()[:d]
-    xi = normals - np.dot(u, normals) * u
+    return np.column_stack([r * np.cos(phi), r * np.sin(phi)]).ravel()[:d]
+
+
+def tangent_noise(seed, trial, t, m, u, sphere=True):
+    """xi uniform on the unit sphere of the tangent space at u (of R^d when not on a sphere)."""
+    xi = normals(seed, trial, t, m, 1, u.size)
+    if sphere:
+        xi = xi - np.dot(u, xi) * u
     return xi / np.linalg.norm(xi)
 
 
@@ -100,6 +105,38 @@ def reference_trial(*, seed, trial, u0, A, dist, optimizer, m, eta, sigma_iso, d
         elif f <= f0 - delta:
             return t, ESCAPED, f, fs
     return max_steps, CENSORED, f, fs
+
+
+def reference_quadratic_trial(*, seed, trial, h, beta, Sigma, optimizer, m, eta, sigma_iso, delta, radius,
+                              max_steps):
+    """One escape trial on f(x) = 1/2 sum h_i x_i^2 + beta/4 ||x||^4 from x = 0 (SPEC 2.3).
+
+    The mean of m per-sample noises N(0, Sigma) is drawn as L xi / sqrt(m), xi the d normals of the
+    DATA stream of step t, L the Cholesky factor of Sigma.
+    """
+    d = h.size
+    L = np.linalg.cholesky(Sigma)
+    x = np.zeros(d)
+    f = lambda y: 0.5 * np.dot(h * y, y) + 0.25 * beta * np.dot(y, y) ** 2  # noqa: E731
+    f0 = f(x)
+    fs = [f0]
+    for t in range(1, max_steps + 1):
+        g = h * x + beta * np.dot(x, x) * x
+        if optimizer != "gd":
+            g = g + L @ normals(seed, trial, t, m, 0, d) / np.sqrt(m)
+        if optimizer == "noisy-sgd":
+            g = g + sigma_iso * tangent_noise(seed, trial, t, m, x, sphere=False)
+        x = x - eta * g
+        fx = f(x)
+        fs.append(fx)
+        if not np.isfinite(fx):
+            return t, DIVERGED, fx, fs
+        if radius is not None:
+            if np.linalg.norm(x) >= radius:
+                return t, ESCAPED, fx, fs
+        elif fx <= f0 - delta:
+            return t, ESCAPED, fx, fs
+    return max_steps, CENSORED, fx, fs
 
 
 def independent_escape_steps(*, d, s, dist, eta, m, delta, trials, max_steps, rng, chunk=250):

@@ -17,7 +17,7 @@ from pathlib import Path
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 COMMANDS = {
-    "escape": "how long SGD takes to leave a strict saddle of the spike tensor, for each batch size m",
+    "escape": "how long SGD takes to leave a strict saddle, for each batch size m",
     "info": "versions, threading layer and thread count, and whether CuPy and a GPU are available",
 }
 
@@ -49,7 +49,7 @@ def _int(text):
 
 
 def build_parser():
-    from saddle.escape import EscapeConfig, LR_SCALINGS
+    from saddle.escape import LR_SCALINGS, OBJECTIVE_OPTIONS, EscapeConfig
     from saddle.kernels import OPTIMIZERS
     from saddle.objectives import DISTRIBUTIONS
 
@@ -66,11 +66,23 @@ def build_parser():
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     esc.add_argument("--m", type=_int, nargs="+", default=list(dflt["m"].default), metavar="M",
                      help="batch sizes (one configuration each)")
+    esc.add_argument("--objective", default=dflt["objective"].default,
+                     help=f"{' | '.join(OBJECTIVE_OPTIONS)}")
     esc.add_argument("--d", type=_int, default=dflt["d"].default, help="dimension")
-    esc.add_argument("--s", type=_int, default=dflt["s"].default,
-                     help="saddle order: start at (a_1+..+a_s)/sqrt(s), a saddle of index s-1")
-    esc.add_argument("--dist", default=dflt["dist"].default,
-                     help=f"data distribution: {' | '.join(DISTRIBUTIONS)}")
+    spike = esc.add_argument_group("spike objective (SPEC 2.1)")
+    spike.add_argument("--s", type=_int, default=None,
+                       help="saddle order: start at (a_1+..+a_s)/sqrt(s), a saddle of index s-1 (default 2)")
+    spike.add_argument("--dist", default=None,
+                       help=f"data distribution: {' | '.join(DISTRIBUTIONS)} (default uniform)")
+    spike.add_argument("--rotation-seed", type=_int, default=None,
+                       help="draw a random orthogonal A with this seed (default: A = I)")
+    quad = esc.add_argument_group("quadratic objective (SPEC 2.3): f = x'Hx/2 + beta|x|^4/4, H = diag(-gamma, lam)")
+    quad.add_argument("--gamma", type=_finite_float, default=None, help="negative curvature (default 1)")
+    quad.add_argument("--lam", type=_finite_float, nargs="+", default=None,
+                      help="stable curvatures: one value or d-1 values (default 1)")
+    quad.add_argument("--beta", type=_finite_float, default=None, help="quartic coefficient (default 1)")
+    quad.add_argument("--noise-var", type=_finite_float, nargs="+", default=None,
+                      help="per-sample gradient-noise variances: one value or d values (default 1)")
     esc.add_argument("--eta", type=_finite_float, default=dflt["eta"].default, help="step size at m = 1")
     esc.add_argument("--lr-scaling", default=dflt["lr_scaling"].default,
                      help=f"step size against m, relative to m = 1: {' | '.join(LR_SCALINGS)}")
@@ -86,8 +98,6 @@ def build_parser():
     esc.add_argument("--max-steps", type=_int, default=dflt["max_steps"].default,
                      help="trials not escaped by then are censored")
     esc.add_argument("--seed", type=_int, default=dflt["seed"].default, help="experiment seed")
-    esc.add_argument("--rotation-seed", type=_int, default=None,
-                     help="draw a random orthogonal A with this seed (default: A = I)")
     esc.add_argument("--threads", type=_int, default=None, help="Numba threads (default: all cores)")
     esc.add_argument("--out", default=None,
                      help="results folder (default: a new dated folder under ./saddle-results); "
@@ -136,8 +146,10 @@ def format_table(result):
 def cmd_escape(args):
     from saddle.escape import EscapeConfig, Interrupted, run_escape
 
+    tup = lambda v: None if v is None else tuple(v)  # noqa: E731
     config = EscapeConfig(
-        m=tuple(args.m), d=args.d, s=args.s, dist=args.dist, eta=args.eta, lr_scaling=args.lr_scaling,
+        m=tuple(args.m), objective=args.objective, d=args.d, s=args.s, dist=args.dist, gamma=args.gamma,
+        lam=tup(args.lam), beta=args.beta, noise_var=tup(args.noise_var), eta=args.eta, lr_scaling=args.lr_scaling,
         optimizer=args.optimizer, sigma_iso=0.0 if args.sigma_iso is None else args.sigma_iso,
         delta=args.delta, radius=args.radius, trials=args.trials, max_steps=args.max_steps, seed=args.seed,
         rotation_seed=args.rotation_seed,

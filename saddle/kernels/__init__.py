@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saddle.kernels.cpu import CENSORED, DIVERGED, ESCAPED, GD, NOISY_SGD, SGD
+from saddle.kernels.cpu import CENSORED, DIVERGED, ESCAPED, GD, NOISY_SGD, QUADRATIC, SGD, SPIKE
+from saddle.manifolds import EUCLIDEAN, SPHERE, Sphere
 
 BACKENDS = ("cpu",)
 OPTIMIZERS = {"sgd": SGD, "gd": GD, "noisy-sgd": NOISY_SGD}
+OBJECTIVES = {"spike": SPIKE, "quadratic": QUADRATIC}
 STATUS_NAMES = {ESCAPED: "escaped", CENSORED: "censored", DIVERGED: "diverged"}
 
 
@@ -49,15 +51,19 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
                trial_start, n_trials, recorder=None, backend="cpu"):
     """Run n_trials escape trials of ``objective`` from u0 on ``backend``.
 
-    Arguments are assumed validated (see :class:`saddle.escape.EscapeConfig`).
-    ``radius`` of None selects the f-drop criterion with ``delta``.
+    ``objective`` is one of the package's objectives (it provides ``name``,
+    ``manifold`` and ``kernel_params()``).  Arguments are assumed validated
+    (see :class:`saddle.escape.EscapeConfig`).  ``radius`` of None selects the
+    f-drop criterion with ``delta``.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     from saddle.kernels import cpu
-    from saddle.objectives.spike import data_distribution
 
-    dist_code, kappa = data_distribution(objective.dist)
+    if objective.name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective.name!r}; available: {', '.join(OBJECTIVES)}")
+    pf, pa, pi = objective.kernel_params()
+    manifold = SPHERE if isinstance(objective.manifold, Sphere) else EUCLIDEAN
     steps = np.empty(n_trials, np.int64)
     status = np.empty(n_trials, np.int8)
     final_f = np.empty(n_trials, np.float64)
@@ -65,9 +71,10 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
         recorder = Recorder.empty(0, 2)
     cpu.escape_trials(
         np.int64(trial_start), np.uint64(seed), np.ascontiguousarray(u0, dtype=np.float64),
-        np.ascontiguousarray(objective.A), not objective.is_identity_frame, float(kappa),
-        np.int64(dist_code), np.int64(OPTIMIZERS[optimizer]), np.int64(batch_size), float(eta),
-        float(sigma_iso), float(delta), 0.0 if radius is None else float(radius), np.int64(max_steps),
-        steps, status, final_f, recorder.f, recorder.count, recorder.stride,
+        np.int64(OBJECTIVES[objective.name]), np.int64(manifold),
+        np.ascontiguousarray(pf, dtype=np.float64), np.ascontiguousarray(pa, dtype=np.float64),
+        np.ascontiguousarray(pi, dtype=np.int64), np.int64(OPTIMIZERS[optimizer]), np.int64(batch_size),
+        float(eta), float(sigma_iso), float(delta), 0.0 if radius is None else float(radius),
+        np.int64(max_steps), steps, status, final_f, recorder.f, recorder.count, recorder.stride,
     )
     return TrialBlock(trial_start, steps, status, final_f)

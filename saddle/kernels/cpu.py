@@ -5,6 +5,12 @@ drawing from its own counter-based stream and writing only its own row of the
 outputs, so results do not depend on the thread count or on how trials are
 split into blocks.  Inputs are validated by :func:`saddle.kernels.run_trials`;
 nothing here checks arguments.
+
+Objectives enter as an integer code and three plain arrays (floats ``pf``, a
+matrix ``pa``, ints ``pi``) that each objective packs for itself
+(``kernel_params``); ``objective_value`` and ``gradient`` dispatch on the code
+once per step.  One compiled specialisation serves every objective and
+optimiser, so the on-disk cache holds one kernel.
 """
 
 import math
@@ -14,7 +20,8 @@ from numba import prange
 
 from saddle import rng
 from saddle._numba import njit, parallel_njit
-from saddle.objectives import spike
+from saddle.manifolds import SPHERE
+from saddle.objectives import quadratic, spike
 
 ESCAPED, CENSORED, DIVERGED = 0, 1, 2
 """Per-trial status codes."""
@@ -22,30 +29,45 @@ ESCAPED, CENSORED, DIVERGED = 0, 1, 2
 SGD, GD, NOISY_SGD = 0, 1, 2
 """Optimiser codes (SPEC section 3)."""
 
+SPIKE, QUADRATIC = 0, 1
+"""Objective codes."""
+
 
 @njit
-def _tangent_noise(u, key0, key1, t, m, noise, block):
+def objective_value(objective, u, pf, pa, pi, work):
+    if objective == SPIKE:
+        return spike.objective_value(u, pa, pi[1] != 0, work)
+    return quadratic.objective_value(u, pf, pa)
+
+
+@njit
+def gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g):
+    """The exact gradient (gd) or the mean of m per-sample gradients of step t (into g)."""
+    if objective == SPIKE:
+        if optimizer == GD:
+            spike.exact_gradient(u, pa, pi[1] != 0, z, g)
+        else:
+            spike.minibatch_gradient(u, pa, pi[1] != 0, pf[0], pi[0], key0, key1, t, m, z, x, block, g)
+    else:
+        if optimizer == GD:
+            quadratic.exact_gradient(u, pf, pa, g)
+        else:
+            quadratic.minibatch_gradient(u, pf, pa, key0, key1, t, m, z, block, g)
+
+
+@njit
+def _tangent_noise(manifold, u, key0, key1, t, m, noise, block):
     """xi uniform on the unit sphere of the tangent space at u, from the NOISE stream."""
     d = u.shape[0]
-    j = np.uint64(0)
-    for k in range(0, d, 4):
-        j += np.uint64(1)
-        rng.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.NOISE), key0, key1, block)
-        a, b = rng.normal_pair(block[0], block[1])
-        c, e = rng.normal_pair(block[2], block[3])
-        noise[k] = a
-        if k + 1 < d:
-            noise[k + 1] = b
-        if k + 2 < d:
-            noise[k + 2] = c
-        if k + 3 < d:
-            noise[k + 3] = e
-    dot = 0.0
-    for k in range(d):
-        dot += u[k] * noise[k]
+    rng.fill_normals(key0, key1, t, m, rng.NOISE, noise, block)
+    if manifold == SPHERE:
+        dot = 0.0
+        for k in range(d):
+            dot += u[k] * noise[k]
+        for k in range(d):
+            noise[k] -= dot * u[k]
     norm2 = 0.0
     for k in range(d):
-        noise[k] -= dot * u[k]
         norm2 += noise[k] * noise[k]
     inv = 1.0 / math.sqrt(norm2)
     for k in range(d):
@@ -74,12 +96,15 @@ def _record(rec_row, count, stride, t, value):
 
 
 @njit
-def run_trial(trial, seed, u0, A, rotated, kappa, dist, optimizer, m, eta, sigma_iso,
+def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, sigma_iso,
               delta, radius, max_steps, rec_row, record):
     """One trajectory from u0; returns (steps, status, final_f, rec_count, rec_stride).
 
-    Escape is the first t >= 1 with f(u_t) <= f(u_0) - delta, or, when
-    radius > 0, with ||u_t - u_0|| >= radius (SPEC section 4).
+    Per step: gradient g; Riemannian gradient p = g - (u.g) u on the sphere
+    (p = g on R^d); p += sigma_iso xi for noisy SGD; w = u - eta p; on the
+    sphere u = w / ||w||.  Escape is the first t >= 1 with
+    f(u_t) <= f(u_0) - delta, or, when radius > 0, with ||u_t - u_0|| >= radius
+    (SPEC section 4); a non-finite f is a divergence.
     """
     d = u0.shape[0]
     u = u0.copy()
@@ -90,22 +115,20 @@ def run_trial(trial, seed, u0, A, rotated, kappa, dist, optimizer, m, eta, sigma
     block = np.empty(4, dtype=np.uint64)
     key0 = np.uint64(seed)
     key1 = np.uint64(trial)
-    f0 = spike.objective_value(u, A, rotated, z)
+    sphere = manifold == SPHERE
+    f0 = objective_value(objective, u, pf, pa, pi, z)
     count, stride = 0, 1
     if record:
         count, stride = _record(rec_row, count, stride, 0, f0)
     f = f0
     for t in range(1, max_steps + 1):
-        if optimizer == GD:
-            spike.exact_gradient(u, A, rotated, z, g)
-        else:
-            spike.minibatch_gradient(u, A, rotated, kappa, dist, key0, key1, t, m, z, x, block, g)
-        # Riemannian gradient p = g - (u.g) u, step and retraction w / ||w||.
+        gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g)
         ug = 0.0
-        for k in range(d):
-            ug += u[k] * g[k]
+        if sphere:
+            for k in range(d):
+                ug += u[k] * g[k]
         if optimizer == NOISY_SGD:
-            _tangent_noise(u, key0, key1, t, m, noise, block)
+            _tangent_noise(manifold, u, key0, key1, t, m, noise, block)
         norm2 = 0.0
         for k in range(d):
             p = g[k] - ug * u[k]
@@ -113,10 +136,10 @@ def run_trial(trial, seed, u0, A, rotated, kappa, dist, optimizer, m, eta, sigma
                 p += sigma_iso * noise[k]
             x[k] = u[k] - eta * p
             norm2 += x[k] * x[k]
-        inv = 1.0 / math.sqrt(norm2)
+        inv = 1.0 / math.sqrt(norm2) if sphere else 1.0
         for k in range(d):
             u[k] = x[k] * inv
-        f = spike.objective_value(u, A, rotated, z)
+        f = objective_value(objective, u, pf, pa, pi, z)
         if not math.isfinite(f):
             return t, DIVERGED, f, count, stride
         if record:
@@ -133,7 +156,7 @@ def run_trial(trial, seed, u0, A, rotated, kappa, dist, optimizer, m, eta, sigma
 
 
 @parallel_njit
-def escape_trials(trial0, seed, u0, A, rotated, kappa, dist, optimizer, m, eta, sigma_iso,
+def escape_trials(trial0, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, sigma_iso,
                   delta, radius, max_steps, steps, status, final_f, rec_f, rec_count, rec_stride):
     """Run trials trial0 .. trial0 + len(steps) - 1, writing row r of each output.
 
@@ -145,7 +168,7 @@ def escape_trials(trial0, seed, u0, A, rotated, kappa, dist, optimizer, m, eta, 
         trial = trial0 + r
         record = trial < n_record
         row = rec_f[trial] if record else rec_f[0:0].reshape(0)
-        s, st, ff, c, stride = run_trial(trial, seed, u0, A, rotated, kappa, dist, optimizer, m, eta,
+        s, st, ff, c, stride = run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta,
                                          sigma_iso, delta, radius, max_steps, row, record)
         steps[r] = s
         status[r] = st

@@ -1,5 +1,6 @@
 """Objectives: one module per objective, the maths in NumPy plus what kernels call."""
 
+from saddle.objectives.quadratic import QuadraticSaddle
 from saddle.objectives.spike import DISTRIBUTIONS, SpikeTensor, data_distribution
 
-__all__ = ["DISTRIBUTIONS", "SpikeTensor", "data_distribution"]
+__all__ = ["DISTRIBUTIONS", "QuadraticSaddle", "SpikeTensor", "data_distribution"]

@@ -81,9 +81,21 @@ class SpikeTensor:
             raise ValueError("A must be an orthogonal d x d matrix")
         object.__setattr__(self, "A", A)
 
+    name = "spike"
+
     @property
     def manifold(self):
         return Sphere(self.d)
+
+    def start(self, s=2):
+        """The escape experiment's start: the index-(s-1) saddle (a_1 + ... + a_s) / sqrt(s)."""
+        return self.saddle(s)
+
+    def kernel_params(self):
+        """(floats, matrix, ints) for the kernel: [kappa], A, [distribution code, rotated]."""
+        code, kappa = data_distribution(self.dist)
+        return (np.array([kappa]), np.ascontiguousarray(self.A),
+                np.array([code, 0 if self.is_identity_frame else 1], dtype=np.int64))
 
     @property
     def kappa(self):

@@ -1,0 +1,164 @@
+"""quadratic: the exactly solvable testbed (SPEC section 2.3).
+
+On R^d,
+
+    f(x) = 1/2 x^T H x + (beta / 4) ||x||^4,   H = diag(-gamma, lambda_2, ..., lambda_d),
+
+with gamma > 0, beta > 0, started at the saddle x = 0 (f = 0).  The per-sample
+gradient is grad f(x) + zeta with zeta ~ N(0, Sigma), so the mean of a batch
+of m is grad f(x) + N(0, Sigma / m) in law; the kernel draws that mean directly
+(d normals per step, whatever m), which is the same distribution as averaging
+m per-sample noises.  Near 0 the coordinate along e_1 follows
+
+    z_{t+1} = (1 + eta gamma) z_t + eta xi_t / sqrt(m),  xi ~ N(0, Sigma_11),
+
+so the linear theory (SPEC section 5) is exact up to the quartic term.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from saddle import rng
+from saddle._numba import njit
+from saddle.manifolds import Euclidean
+
+
+@dataclass(frozen=True)
+class QuadraticSaddle:
+    """f(x) = 1/2 x^T H x + beta/4 ||x||^4 with H = diag(-gamma, lambdas) and noise N(0, Sigma).
+
+    Parameters
+    ----------
+    d : int
+        Dimension (d >= 1).
+    gamma : float
+        Negative curvature along e_1 (> 0).
+    lambdas : float or sequence of d - 1 floats
+        Curvatures of the stable directions e_2 .. e_d (> 0).
+    beta : float
+        Quartic coefficient (> 0); it makes the escape bounded: the minima are at
+        x = +-sqrt(gamma / beta) e_1 with f = -gamma^2 / (4 beta).
+    Sigma : float or (d,) or (d, d) array
+        Per-sample gradient-noise covariance: a variance for every coordinate,
+        a diagonal, or a full symmetric positive-definite matrix.
+    """
+
+    d: int
+    gamma: float = 1.0
+    lambdas: object = 1.0
+    beta: float = 1.0
+    Sigma: object = field(default=1.0, repr=False, compare=False)
+
+    def __post_init__(self):
+        if int(self.d) != self.d or self.d < 1:
+            raise ValueError(f"d must be an integer >= 1, got {self.d!r}")
+        for name in ("gamma", "beta"):
+            value = float(getattr(self, name))
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be finite and > 0, got {value}")
+        lam = np.broadcast_to(np.asarray(self.lambdas, dtype=float), (self.d - 1,)).copy()
+        if not np.all(np.isfinite(lam)) or np.any(lam <= 0):
+            raise ValueError("every stable curvature lambda must be finite and > 0")
+        object.__setattr__(self, "lambdas", lam)
+        S = np.asarray(self.Sigma, dtype=float)
+        if S.ndim == 0:
+            S = np.full(self.d, float(S))
+        if S.ndim == 1:
+            if S.shape != (self.d,):
+                raise ValueError(f"the noise variances must be one number or d = {self.d} numbers")
+            S = np.diag(S)
+        if S.shape != (self.d, self.d) or not np.all(np.isfinite(S)) or not np.allclose(S, S.T):
+            raise ValueError("Sigma must be a finite symmetric d x d matrix")
+        try:
+            L = np.linalg.cholesky(S)
+        except np.linalg.LinAlgError:
+            raise ValueError("Sigma must be positive definite") from None
+        object.__setattr__(self, "Sigma", S)
+        object.__setattr__(self, "_chol", L)
+
+    name = "quadratic"
+
+    @property
+    def manifold(self):
+        return Euclidean(self.d)
+
+    @property
+    def h(self):
+        """The diagonal of H: (-gamma, lambda_2, ..., lambda_d)."""
+        return np.concatenate([[-self.gamma], self.lambdas])
+
+    def start(self):
+        """The saddle x = 0."""
+        return np.zeros(self.d)
+
+    def f(self, x):
+        return 0.5 * np.dot(self.h * x, x) + 0.25 * self.beta * np.dot(x, x) ** 2
+
+    def egrad(self, x):
+        return self.h * x + self.beta * np.dot(x, x) * x
+
+    def ehess(self, x):
+        return np.diag(self.h) + self.beta * (np.dot(x, x) * np.eye(self.d) + 2.0 * np.outer(x, x))
+
+    def rgrad(self, x):
+        return self.egrad(x)
+
+    def rhess(self, x):
+        return self.ehess(x)
+
+    def per_sample_grad(self, x, zeta):
+        """grad f(x) + zeta for each row zeta of an n x d array of noise samples."""
+        return self.egrad(x)[None, :] + np.asarray(zeta)
+
+    def samples(self, xi):
+        """Noise samples zeta = L xi (rows) from i.i.d. standard normal rows xi, Sigma = L L^T."""
+        return np.asarray(xi) @ self._chol.T
+
+    def gradient_noise_covariance(self, x=None):
+        """The per-sample gradient-noise covariance Sigma (the same at every x)."""
+        return self.Sigma.copy()
+
+    # -- packing for the kernels ------------------------------------------------------
+    def kernel_params(self):
+        """(floats, matrix, ints) for the kernel: [beta], rows [h; L], []."""
+        return (np.array([self.beta]), np.vstack([self.h[None, :], self._chol]), np.zeros(1, np.int64))
+
+
+@njit
+def objective_value(x, pf, pa):
+    """f(x) = 1/2 sum_i h_i x_i^2 + beta/4 ||x||^4 (pa[0] = h, pf[0] = beta)."""
+    quad = 0.0
+    norm2 = 0.0
+    for i in range(x.shape[0]):
+        quad += pa[0, i] * x[i] * x[i]
+        norm2 += x[i] * x[i]
+    return 0.5 * quad + 0.25 * pf[0] * norm2 * norm2
+
+
+@njit
+def exact_gradient(x, pf, pa, g):
+    """g = H x + beta ||x||^2 x."""
+    norm2 = 0.0
+    for i in range(x.shape[0]):
+        norm2 += x[i] * x[i]
+    for i in range(x.shape[0]):
+        g[i] = pa[0, i] * x[i] + pf[0] * norm2 * x[i]
+
+
+@njit
+def minibatch_gradient(x, pf, pa, key0, key1, t, m, xi, block, g):
+    """grad f(x) + L xi / sqrt(m), xi standard normal from the DATA stream of step t.
+
+    xi_k is normal k of the stream (saddle.rng.fill_normals); this is the mean of m per-sample noises N(0, Sigma) in law.
+    """
+    d = x.shape[0]
+    rng.fill_normals(key0, key1, t, m, rng.DATA, xi, block)
+    exact_gradient(x, pf, pa, g)
+    scale = 1.0 / math.sqrt(m)
+    for i in range(d):
+        acc = 0.0
+        for k in range(i + 1):  # L is lower triangular: pa[1 + i, k] = L[i, k]
+            acc += pa[1 + i, k] * xi[k]
+        g[i] += scale * acc
