@@ -381,7 +381,11 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend="
             rows[m] = summary_row(config, by_m[m])
             if store is not None:
                 done = [k for k in config.m if k in by_m]
-                store.save([by_m[k] for k in done], [rows[k] for k in done])
+                try:
+                    store.save([by_m[k] for k in done], [rows[k] for k in done])
+                except KeyboardInterrupt:  # held until the files were written whole: m is stored
+                    kept.append(m)
+                    raise
             kept.append(m)
     except KeyboardInterrupt:
         raise Interrupted([k for k in config.m if k in kept], None if store is None else store.path) from None

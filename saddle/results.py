@@ -15,12 +15,15 @@ After each batch size finishes, the three data files are rewritten with all
 batch sizes finished so far.
 """
 
+import contextlib
 import csv
 import io
 import json
 import os
 import platform
+import signal
 import tempfile
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,6 +35,25 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 TRIAL_COLUMNS = ("m", "eta", "trial", "steps", "samples", "status", "final_f")
 _STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Hold Ctrl-C (SIGINT) until the block ends, so that a group of files is written whole.
+
+    Outside the main thread (where signal handlers cannot be set) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def atomic_write_bytes(path, data):
@@ -151,7 +173,14 @@ class ResultsFolder:
         return self
 
     def save(self, mresults, summary_rows):
-        """Store all finished batch sizes: trials.csv, summary.csv, trajectories.npz."""
+        """Store all finished batch sizes: trials.csv, summary.csv, trajectories.npz.
+
+        Ctrl-C is held while the three files are written, so they always agree.
+        """
+        with interrupts_deferred():
+            self._save(mresults, summary_rows)
+
+    def _save(self, mresults, summary_rows):
         cols = trials_columns(mresults)
         rows = zip(*(cols[c].tolist() for c in TRIAL_COLUMNS))
         atomic_write_text(self.path / "trials.csv", _csv_text(TRIAL_COLUMNS, rows))

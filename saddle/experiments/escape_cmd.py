@@ -1,0 +1,128 @@
+"""``escape``: how long SGD takes to leave a strict saddle, for each batch size m."""
+
+import argparse
+import math
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from saddle.experiments.common import EXIT_INTERRUPTED, finite_float, integer
+
+HELP = "how long SGD takes to leave a strict saddle, for each batch size m"
+
+
+def add_parser(sub):
+    from saddle.escape import LR_SCALINGS, OBJECTIVE_OPTIONS, EscapeConfig
+    from saddle.kernels import OPTIMIZERS
+    from saddle.objectives import DISTRIBUTIONS
+
+    dflt = EscapeConfig.__dataclass_fields__
+    esc = sub.add_parser("escape", help=HELP, description=HELP + ".",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    esc.add_argument("--m", type=integer, nargs="+", default=list(dflt["m"].default), metavar="M",
+                     help="batch sizes (one configuration each)")
+    esc.add_argument("--objective", default=dflt["objective"].default,
+                     help=f"{' | '.join(OBJECTIVE_OPTIONS)}")
+    esc.add_argument("--d", type=integer, default=dflt["d"].default, help="dimension")
+    spike = esc.add_argument_group("spike objective (SPEC 2.1)")
+    spike.add_argument("--s", type=integer, default=None,
+                       help="saddle order: start at (a_1+..+a_s)/sqrt(s), a saddle of index s-1 (default 2)")
+    spike.add_argument("--dist", default=None,
+                       help=f"data distribution: {' | '.join(DISTRIBUTIONS)} (default uniform)")
+    spike.add_argument("--rotation-seed", type=integer, default=None,
+                       help="draw a random orthogonal A with this seed (default: A = I)")
+    quad = esc.add_argument_group("quadratic objective (SPEC 2.3): f = x'Hx/2 + beta|x|^4/4, H = diag(-gamma, lam)")
+    quad.add_argument("--gamma", type=finite_float, default=None, help="negative curvature (default 1)")
+    quad.add_argument("--lam", type=finite_float, nargs="+", default=None,
+                      help="stable curvatures: one value or d-1 values (default 1)")
+    quad.add_argument("--beta", type=finite_float, default=None, help="quartic coefficient (default 1)")
+    quad.add_argument("--noise-var", type=finite_float, nargs="+", default=None,
+                      help="per-sample gradient-noise variances: one value or d values (default 1)")
+    esc.add_argument("--eta", type=finite_float, default=dflt["eta"].default, help="step size at m = 1")
+    esc.add_argument("--lr-scaling", default=dflt["lr_scaling"].default,
+                     help=f"step size against m, relative to m = 1: {' | '.join(LR_SCALINGS)}")
+    esc.add_argument("--optimizer", default=dflt["optimizer"].default,
+                     help=f"{' | '.join(OPTIMIZERS)}")
+    esc.add_argument("--sigma-iso", type=finite_float, default=None,
+                     help="isotropic noise level of noisy-sgd (required there)")
+    esc.add_argument("--delta", type=finite_float, default=dflt["delta"].default,
+                     help="escaped when f(u_t) <= f(u_0) - delta")
+    esc.add_argument("--radius", type=finite_float, default=None,
+                     help="escaped when ||u_t - u_0|| >= radius (replaces the f-drop criterion)")
+    esc.add_argument("--trials", type=integer, default=dflt["trials"].default, help="trials per batch size")
+    esc.add_argument("--max-steps", type=integer, default=dflt["max_steps"].default,
+                     help="trials not escaped by then are censored")
+    esc.add_argument("--seed", type=integer, default=dflt["seed"].default, help="experiment seed")
+    esc.add_argument("--threads", type=integer, default=None, help="Numba threads (default: all cores)")
+    esc.add_argument("--out", default=None,
+                     help="results folder (default: a new dated folder under ./saddle-results); "
+                          "an existing folder of the same configuration is resumed")
+    esc.add_argument("--no-plot", action="store_true", help="do not draw escape.pdf / escape.png")
+    esc.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+
+    return esc
+
+
+def _default_out():
+    base = Path("saddle-results")
+    stamp = datetime.now().strftime("escape-%Y%m%d-%H%M%S")
+    path, i = base / stamp, 1
+    while path.exists():
+        i += 1
+        path = base / f"{stamp}-{i}"
+    return path
+
+
+def _fmt_steps(value, lower_bound=False):
+    if lower_bound:
+        return f">{value - 1:.0f}"
+    if not math.isfinite(value):
+        return "inf"
+    return f"{value:.0f}"
+
+
+def format_table(result):
+    """The stdout table: one row per m."""
+    head = ("m", "eta", "median steps [95% CI]", "median samples", "escaped", "censored", "diverged", "wall s")
+    rows = []
+    for r in result.summary:
+        lb = r["median_is_lower_bound"]
+        ci = "" if lb else f" [{_fmt_steps(r['median_steps_lo'])}, {_fmt_steps(r['median_steps_hi'])}]"
+        samples = f">{r['m'] * (r['median_steps'] - 1):.0f}" if lb else f"{r['median_samples']:.0f}"
+        rows.append((str(r["m"]), f"{r['eta']:g}", _fmt_steps(r["median_steps"], lb) + ci, samples,
+                     str(r["escaped"]), str(r["censored"]), str(r["diverged"]), f"{r['wall_seconds']:.2f}"))
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def run(args):
+    from saddle.escape import EscapeConfig, Interrupted, run_escape
+
+    tup = lambda v: None if v is None else tuple(v)  # noqa: E731
+    config = EscapeConfig(
+        m=tuple(args.m), objective=args.objective, d=args.d, s=args.s, dist=args.dist, gamma=args.gamma,
+        lam=tup(args.lam), beta=args.beta, noise_var=tup(args.noise_var), eta=args.eta, lr_scaling=args.lr_scaling,
+        optimizer=args.optimizer, sigma_iso=0.0 if args.sigma_iso is None else args.sigma_iso,
+        delta=args.delta, radius=args.radius, trials=args.trials, max_steps=args.max_steps, seed=args.seed,
+        rotation_seed=args.rotation_seed,
+    )
+    out = Path(args.out) if args.out is not None else _default_out()
+    progress = not args.quiet and sys.stderr.isatty()
+    try:
+        result = run_escape(config, out=out, threads=args.threads, progress=progress)
+    except Interrupted as stop:
+        kept = ", ".join(map(str, stop.kept)) or "none"
+        print(f"interrupted: kept the trials of m = {kept} in {stop.out}; "
+              f"run the same command with --out {stop.out} to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.no_plot:
+        from saddle.plotting import escape_figure, save_figure
+
+        save_figure(escape_figure(result), out / "escape")
+    if not args.quiet:
+        print(format_table(result))
+        print(f"results in {out}/ (config.json, trials.csv, summary.csv"
+              f"{'' if args.no_plot else ', escape.pdf, escape.png'})")
+    return 0

@@ -1,0 +1,46 @@
+"""``info``: versions, threading layer and thread count, GPU availability."""
+
+HELP = "versions, threading layer and thread count, and whether CuPy and a GPU are available"
+
+
+def add_parser(sub):
+    return sub.add_parser("info", help=HELP, description=HELP + ".")
+
+
+def run(args):
+    import importlib.util
+    import platform
+
+    import numba
+    import numpy
+
+    import saddle
+
+    print(f"saddle      {saddle.__version__}")
+    print(f"python      {platform.python_version()} ({platform.platform()})")
+    print(f"numpy       {numpy.__version__}")
+    print(f"numba       {numba.__version__}")
+    layer = numba.config.THREADING_LAYER
+    try:
+        from saddle.kernels import run_trials  # running a parallel kernel fixes the threading layer
+        from saddle.objectives import SpikeTensor
+
+        obj = SpikeTensor(2)
+        run_trials(obj, obj.saddle(2), optimizer="gd", batch_size=1, eta=0.01, sigma_iso=0.0, delta=0.1,
+                   radius=None, max_steps=1, seed=0, trial_start=0, n_trials=1)
+        layer = numba.threading_layer()
+    except Exception as err:  # pragma: no cover - only informative
+        layer = f"{layer} (could not start: {err})"
+    print(f"threading   {layer}")
+    print(f"threads     {numba.get_num_threads()} (of NUMBA_NUM_THREADS = {numba.config.NUMBA_NUM_THREADS})")
+    if importlib.util.find_spec("cupy") is None:
+        print("cupy        not installed (pip install 'saddle[gpu]')")
+    else:
+        try:
+            import cupy
+
+            n = cupy.cuda.runtime.getDeviceCount()
+            print(f"cupy        {cupy.__version__}, {n} GPU(s)")
+        except Exception as err:
+            print(f"cupy        installed, no usable GPU ({str(err).splitlines()[0]})")
+    return 0
