@@ -1,26 +1,11 @@
-"""How a figure is drawn: one function per figure type, from results only.
-
-Figures never re-run a simulation: they take an :class:`saddle.escape.EscapeResult`
-(or what was read back from a results folder).  They use matplotlib's
-object-oriented API without pyplot, so they work on machines with no display.
-Colours are the Okabe-Ito palette (safe for colour-blind readers); widths
-suit one-column (3.5 in) and two-column (7.2 in) papers.
-"""
-
-from pathlib import Path
+"""The escape experiment's figure: survival curves, medians against m, trajectories."""
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from saddle.plotting import WIDTH_TWO_COLUMN, colour
 from saddle.stats import survival_curve
 
-OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-WIDTH_ONE_COLUMN = 3.5
-WIDTH_TWO_COLUMN = 7.2
-
-
-def _colour(i):
-    return OKABE_ITO[i % len(OKABE_ITO)]
 
 
 def escape_figure(result, width=WIDTH_TWO_COLUMN):
@@ -42,7 +27,7 @@ def escape_figure(result, width=WIDTH_TWO_COLUMN):
 
     for i, (m, r) in enumerate(result.by_m.items()):
         t, surv = survival_curve(r.steps, r.status, cfg.max_steps)
-        ax_s.step(np.maximum(t, 1), surv, where="post", color=_colour(i), lw=1.2, label=f"m = {m}")
+        ax_s.step(np.maximum(t, 1), surv, where="post", color=colour(i), lw=1.2, label=f"m = {m}")
     ax_s.set_xscale("log")
     ax_s.set_ylim(-0.02, 1.02)
     ax_s.set_xlabel("steps t")
@@ -60,7 +45,7 @@ def escape_figure(result, width=WIDTH_TWO_COLUMN):
     ax_m.errorbar(ms[ok], med[ok], yerr=[med[ok] - lo[ok], hi_plot[ok] - med[ok]], fmt="o-", color="black",
                   ms=3.5, lw=1, capsize=2, label="median, 95% CI")
     if bound.any():
-        ax_m.plot(ms[bound], med[bound], "^", color=_colour(3), ms=5, label=f"> max steps ({cfg.max_steps})")
+        ax_m.plot(ms[bound], med[bound], "^", color=colour(3), ms=5, label=f"> max steps ({cfg.max_steps})")
     ax_m.set_xscale("log", base=2)
     ax_m.set_yscale("log")
     ax_m.set_xlabel("batch size m")
@@ -71,7 +56,7 @@ def escape_figure(result, width=WIDTH_TWO_COLUMN):
     for i, (m, r) in enumerate(result.by_m.items()):
         for j, (t, f) in enumerate(r.trajectories[:4]):
             keep = t >= 1
-            ax_f.plot(t[keep], f[keep], color=_colour(i), lw=0.7, alpha=0.8, label=f"m = {m}" if j == 0 else None)
+            ax_f.plot(t[keep], f[keep], color=colour(i), lw=0.7, alpha=0.8, label=f"m = {m}" if j == 0 else None)
     if result.f0 is not None:
         ax_f.axhline(result.f0, color="grey", lw=0.6, ls=":")
         if cfg.radius is None:
@@ -86,17 +71,3 @@ def escape_figure(result, width=WIDTH_TWO_COLUMN):
         ax.xaxis.label.set_size(8)
         ax.yaxis.label.set_size(8)
     return fig
-
-
-def save_figure(fig, path_stem):
-    """Write ``path_stem``.pdf (vector) and ``path_stem``.png (200 dpi), each atomically."""
-    import io
-
-    from saddle.results import atomic_write_bytes
-
-    stem = Path(path_stem)
-    for ext, kw in (("pdf", {}), ("png", {"dpi": 200})):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, **kw)
-        atomic_write_bytes(stem.with_suffix(f".{ext}"), buf.getvalue())
-    return stem.with_suffix(".pdf"), stem.with_suffix(".png")
