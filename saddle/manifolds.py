@@ -1,7 +1,7 @@
 """Manifolds as small objects: projection, retraction, Riemannian Hessian.
 
-The unit sphere (the spike objective) and R^d (the quadratic testbed); the
-product of spheres will follow the same interface.  Inside the kernels a
+The unit sphere (the spike objective), the product of k spheres (ge2015) and
+R^d (the quadratic testbed), with one interface.  Inside the kernels a
 manifold is an integer code (``SPHERE`` or ``EUCLIDEAN``).  ``check_gradient`` and ``check_hessian`` are the Taylor-slope tests
 of pymanopt / Boumal's "An introduction to optimization on smooth manifolds"
 (2023, section 4.8): along a retraction curve the remainder of the first-
@@ -67,6 +67,11 @@ def _taylor_remainders(manifold, f, u, v, order_terms, hs):
     return np.array([abs(f(manifold.retract(u, h * v)) - order_terms(h)) for h in hs])
 
 
+def _inner(a, b):
+    """<a, b> for vectors or d x k arrays alike (the Frobenius product)."""
+    return float(np.sum(np.asarray(a) * np.asarray(b)))
+
+
 def _slope(hs, rem):
     """Least-squares slope of log(remainder) against log(h), over the points above round-off."""
     keep = rem > 1e-13
@@ -77,7 +82,7 @@ def check_gradient(manifold, f, rgrad, u, v, hs=None):
     """Slope of |f(R_u(h v)) - f(u) - h <grad f(u), v>| against h; 2 for a correct gradient."""
     hs = np.logspace(-6, -2, 9) if hs is None else hs
     f0, g = f(u), rgrad(u)
-    rem = _taylor_remainders(manifold, f, u, v, lambda h: f0 + h * np.dot(g, v), hs)
+    rem = _taylor_remainders(manifold, f, u, v, lambda h: f0 + h * _inner(g, v), hs)
     return _slope(hs, rem)
 
 
@@ -89,8 +94,9 @@ def check_hessian(manifold, f, rgrad, rhess, u, v, hs=None):
     """
     hs = np.logspace(-4, -2, 9) if hs is None else hs
     f0, g, H = f(u), rgrad(u), rhess(u)
-    quad = np.dot(v, H @ v)
-    rem = _taylor_remainders(manifold, f, u, v, lambda h: f0 + h * np.dot(g, v) + 0.5 * h * h * quad, hs)
+    vf = np.asarray(v).ravel(order="F")
+    quad = float(vf @ H @ vf)
+    rem = _taylor_remainders(manifold, f, u, v, lambda h: f0 + h * _inner(g, v) + 0.5 * h * h * quad, hs)
     return _slope(hs, rem)
 
 
@@ -125,3 +131,57 @@ class Euclidean:
     def random_tangent(self, u, rng):
         v = rng.standard_normal(self.d)
         return v / np.linalg.norm(v)
+
+
+@dataclass(frozen=True)
+class ProductSpheres:
+    """The product of k unit spheres S^{d-1}: points are d x k arrays U whose columns are unit vectors.
+
+    Projection, retraction and the Weingarten term act column by column; the
+    Riemannian Hessian is returned as a (d k) x (d k) matrix acting on U
+    flattened column by column (``U.ravel(order="F")``).
+    """
+
+    d: int
+    k: int
+
+    @property
+    def dim(self):
+        return self.k * (self.d - 1)
+
+    def project(self, U, V):
+        return V - U * np.sum(U * V, axis=0, keepdims=True)
+
+    def retract(self, U, V):
+        W = U + V
+        return W / np.linalg.norm(W, axis=0, keepdims=True)
+
+    def riemannian_gradient(self, U, egrad):
+        return self.project(U, egrad)
+
+    def riemannian_hessian(self, U, egrad, ehess):
+        """P (H - blockdiag((u_i . g_i) I)) P on the column-by-column flattening."""
+        d, k = self.d, self.k
+        P = np.zeros((d * k, d * k))
+        W = np.zeros((d * k, d * k))
+        for i in range(k):
+            sl = slice(i * d, (i + 1) * d)
+            P[sl, sl] = np.eye(d) - np.outer(U[:, i], U[:, i])
+            W[sl, sl] = np.dot(U[:, i], egrad[:, i]) * np.eye(d)
+        return P @ (ehess - W) @ P
+
+    def tangent_basis(self, U):
+        """Orthonormal basis of the tangent space, columns in the flattened coordinates."""
+        d, k = self.d, self.k
+        B = np.zeros((d * k, k * (d - 1)))
+        for i in range(k):
+            B[i * d : (i + 1) * d, i * (d - 1) : (i + 1) * (d - 1)] = Sphere(d).tangent_basis(U[:, i])
+        return B
+
+    def random_point(self, rng):
+        X = rng.standard_normal((self.d, self.k))
+        return X / np.linalg.norm(X, axis=0, keepdims=True)
+
+    def random_tangent(self, U, rng):
+        V = self.project(U, rng.standard_normal((self.d, self.k)))
+        return V / np.linalg.norm(V)
