@@ -21,14 +21,22 @@ import numpy as np
 
 from saddle import results as results_io
 from saddle.kernels import OPTIMIZERS, Recorder, run_trials
-from saddle.objectives import QuadraticSaddle, SpikeTensor, data_distribution
+from saddle.objectives import GeTensorDecomposition, QuadraticSaddle, SpikeTensor, data_distribution
 from saddle.stats import summarize
 
 LR_SCALINGS = ("none", "linear", "sqrt")
-OBJECTIVE_OPTIONS = {
-    # objective: the options that apply to it alone
-    "spike": ("s", "dist", "rotation_seed"),
-    "quadratic": ("gamma", "lam", "beta", "noise_var"),
+OBJECTIVE_NAMES = ("spike", "ge2015", "quadratic")
+OPTION_OBJECTIVES = {
+    # option: the objectives it applies to
+    "s": ("spike",),
+    "dist": ("spike", "ge2015"),
+    "rotation_seed": ("spike", "ge2015"),
+    "k": ("ge2015",),
+    "sampling": ("ge2015",),
+    "gamma": ("quadratic",),
+    "lam": ("quadratic",),
+    "beta": ("quadratic",),
+    "noise_var": ("quadratic",),
 }
 M_REF = 1
 MAX_BATCH_SIZE = 2**31
@@ -113,15 +121,20 @@ class EscapeConfig:
     m : tuple of int
         Batch sizes, one configuration each.
     objective : str
-        'spike' (SPEC 2.1, on the sphere) or 'quadratic' (SPEC 2.3, on R^d).
+        'spike' (SPEC 2.1, on the sphere), 'ge2015' (SPEC 2.2, on a product of
+        spheres) or 'quadratic' (SPEC 2.3, on R^d).
     d : int
         Dimension.
     s : int
         spike: saddle order (2 <= s <= d); the start is the index-(s-1) saddle
         (a_1 + ... + a_s) / sqrt(s).  Default 2.
     dist : str
-        spike: data distribution, uniform (kappa = -6/5, the default),
+        spike, ge2015: data distribution, uniform (kappa = -6/5, the default),
         rademacher (-2) or laplace (3).
+    k, sampling :
+        ge2015: number of components (default d) and 'shared' (one
+        mini-batch for all columns, the default) or 'per-column' sampling;
+        the start is the collision saddle u_1 = u_2 = (a_1 + a_2)/sqrt 2.
     gamma, lam, beta, noise_var :
         quadratic: f(x) = 1/2 x^T H x + beta/4 ||x||^4, H = diag(-gamma, lam),
         per-sample gradient noise N(0, diag(noise_var)); ``lam`` and
@@ -153,6 +166,8 @@ class EscapeConfig:
     d: int = 10
     s: int = None
     dist: str = None
+    k: int = None
+    sampling: str = None
     gamma: float = None
     lam: object = None
     beta: float = None
@@ -181,17 +196,27 @@ class EscapeConfig:
             raise ConfigError(f"m lists a batch size twice: {list(ms)}")
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
         set_("m", ms)
-        if self.objective not in OBJECTIVE_OPTIONS:
-            raise ConfigError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVE_OPTIONS)}")
-        for other, names in OBJECTIVE_OPTIONS.items():
-            for name in names:
-                if other != self.objective and getattr(self, name) is not None:
-                    raise ConfigError(f"{name} applies to the {other} objective only, not to {self.objective}")
-        if self.objective == "spike":
+        if self.objective not in OBJECTIVE_NAMES:
+            raise ConfigError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVE_NAMES)}")
+        for name, applies in OPTION_OBJECTIVES.items():
+            if self.objective not in applies and getattr(self, name) is not None:
+                raise ConfigError(f"{name} applies to the {' and '.join(applies)} objective"
+                                  f"{'s' if len(applies) > 1 else ''} only, not to {self.objective}")
+        if self.objective in ("spike", "ge2015"):
             set_("d", _integer("d", self.d, 2, 100_000))
-            set_("s", _integer("s", 2 if self.s is None else self.s, 2))
-            if self.s > self.d:
-                raise ConfigError(f"s must be <= d (the saddle uses s of the d components), got s = {self.s}, d = {self.d}")
+            if self.objective == "spike":
+                set_("s", _integer("s", 2 if self.s is None else self.s, 2))
+                if self.s > self.d:
+                    raise ConfigError(f"s must be <= d (the saddle uses s of the d components), "
+                                      f"got s = {self.s}, d = {self.d}")
+            else:
+                set_("k", _integer("k", self.d if self.k is None else self.k, 2))
+                if self.k > self.d:
+                    raise ConfigError(f"k must be <= d, got k = {self.k}, d = {self.d}")
+                sampling = "shared" if self.sampling is None else self.sampling
+                if sampling not in ("shared", "per-column"):
+                    raise ConfigError(f"unknown sampling {sampling!r}; choose one of shared, per-column")
+                set_("sampling", sampling)
             dist = "uniform" if self.dist is None else self.dist
             try:
                 data_distribution(dist)
@@ -229,7 +254,7 @@ class EscapeConfig:
         # Per trial: the kernel outputs (17 bytes) and about 80 bytes of table; per recorded trial the
         # trace; and the d x d component matrix A with its orthogonality check (a few copies).
         need = len(ms) * (self.trials * 100 + min(self.record_trials, self.trials) * self.record_points * 8)
-        need += 4 * 8 * self.d**2
+        need += 4 * 8 * self.d**2 * (1 + (self.k or 0))
         if need > _physical_memory() // 2:
             raise ConfigError(
                 f"d = {self.d} and trials = {self.trials} x {len(ms)} batch sizes need about "
@@ -249,11 +274,39 @@ class EscapeConfig:
             import scipy.stats
 
             A = scipy.stats.ortho_group.rvs(self.d, random_state=self.rotation_seed)
+        if self.objective == "ge2015":
+            return GeTensorDecomposition(self.d, self.k, self.dist, A, self.sampling)
         return SpikeTensor(self.d, self.dist, A)
 
     def start_point(self, objective):
-        """u_0: the spike saddle of order s, or x = 0 for the quadratic."""
-        return objective.saddle(self.s) if self.objective == "spike" else objective.start()
+        """u_0 (flat): the spike saddle of order s, ge2015's collision saddle, or 0 for the quadratic."""
+        if self.objective == "spike":
+            return objective.saddle(self.s)
+        if self.objective == "ge2015":
+            return objective.flatten(objective.collision_saddle())
+        return objective.start()
+
+    def samples_per_step(self, m):
+        """Samples one step draws: m, or k m with ge2015's per-column sampling."""
+        return self.k * m if self.sampling == "per-column" else m
+
+    def start_warnings(self):
+        """Known cases where the start is a fixed point of the noise given (SPEC 2.1, 2.2).
+
+        Returns one-line messages; every trial of such a run is expected to be censored (or to
+        escape only through higher-order effects), which the caller should say, not hide.
+        """
+        out = []
+        if self.optimizer == "gd" and self.radius is None:
+            out.append("gd starts exactly at a saddle, where the exact gradient vanishes: no trial can escape "
+                       "(this is the control)")
+        if self.objective == "ge2015" and self.sampling == "shared" and self.optimizer == "sgd":
+            out.append("the collision saddle is a fixed point of shared-sample SGD: u_1 = u_2 stays exactly "
+                       "invariant, so no trial can escape at any m (use --sampling per-column or noisy-sgd)")
+        if self.objective == "spike" and self.dist == "rademacher" and self.s == 2 and self.optimizer == "sgd":
+            out.append("rademacher data at the s = 2 saddle: the gradient noise has zero variance along the escape "
+                       "direction (the CNC condition fails), so SGD escapes only through higher-order terms")
+        return out
 
     def eta_for(self, m):
         return scaled_eta(self.eta, m, self.lr_scaling)
@@ -264,9 +317,11 @@ class EscapeConfig:
 
     def describe(self):
         """A one-line description of the objective and start, for tables and figures."""
+        rotated = f", rotated A (seed {self.rotation_seed})" if self.rotation_seed is not None else ""
         if self.objective == "spike":
-            text = f"spike d={self.d}, s={self.s}, {self.dist}"
-            return text + (f", rotated A (seed {self.rotation_seed})" if self.rotation_seed is not None else "")
+            return f"spike d={self.d}, s={self.s}, {self.dist}{rotated}"
+        if self.objective == "ge2015":
+            return f"ge2015 d={self.d}, k={self.k}, {self.dist}, {self.sampling} samples, collision start{rotated}"
         fmt = lambda v: ",".join(f"{x:g}" for x in v) if isinstance(v, tuple) else f"{v:g}"  # noqa: E731
         return (f"quadratic d={self.d}, gamma={self.gamma:g}, lambda={fmt(self.lam)}, beta={self.beta:g}, "
                 f"noise var={fmt(self.noise_var)}")
@@ -283,11 +338,17 @@ class MResult:
     final_f: np.ndarray
     wall_seconds: float
     trajectories: list = field(default_factory=list)  # [(steps, f), ...] of the recorded trials
+    samples_per_step: int = None  # m, or k m for ge2015's per-column sampling
+
+    def __post_init__(self):
+        if self.samples_per_step is None:
+            self.samples_per_step = self.m
 
     @property
     def samples(self):
-        """Samples drawn until escape (m x steps); gd draws none but is reported on the same scale."""
-        return self.m * self.steps
+        """Samples drawn until escape (samples per step x steps); gd draws none but is reported
+        on the same scale."""
+        return self.samples_per_step * self.steps
 
 
 @dataclass
@@ -322,9 +383,9 @@ def summary_row(config, mres):
         "median_is_lower_bound": s.median_is_lower_bound,
         "mean_steps": s.mean_steps,
         "mean_is_lower_bound": s.mean_is_lower_bound,
-        "median_samples": mres.m * s.median_steps,
-        "median_samples_lo": mres.m * s.median_steps_lo,
-        "median_samples_hi": mres.m * s.median_steps_hi,
+        "median_samples": mres.samples_per_step * s.median_steps,
+        "median_samples_lo": mres.samples_per_step * s.median_steps_lo,
+        "median_samples_hi": mres.samples_per_step * s.median_steps_hi,
         "wall_seconds": mres.wall_seconds,
     }
 
@@ -423,4 +484,4 @@ def _run_batch_size(config, objective, u0, m, backend, bar):
         if t[-1] != steps[r]:  # close the trace at the trial's last step
             t, f = np.append(t, steps[r]), np.append(f, final_f[r])
         traj.append((t, f))
-    return MResult(m, eta_m, steps, status, final_f, wall, traj)
+    return MResult(m, eta_m, steps, status, final_f, wall, traj, config.samples_per_step(m))

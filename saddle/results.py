@@ -244,4 +244,5 @@ class ResultsFolder:
                 final_f=np.array([float(r["final_f"]) for r in mine]),
                 wall_seconds=wall[m],
                 trajectories=recorded,
+                samples_per_step=self.config.samples_per_step(m),
             )

@@ -46,12 +46,7 @@ def latent_from_halves(halves, dist):
 
 def data_batch(seed, trial, t, m, d, dist):
     """The m x d latent sample matrix of step t (coordinate k of sample i is half-word i*d + k)."""
-    n_half = m * d
-    words = philox_words(seed, trial, t, m, 0, (n_half + 7) // 8 * 4)
-    halves = np.empty(2 * words.size, dtype=np.uint64)
-    halves[0::2] = words & np.uint64(0xFFFFFFFF)
-    halves[1::2] = words >> np.uint64(32)
-    return latent_from_halves(halves[:n_half], dist).reshape(m, d)
+    return _samples(seed, trial, t, m, m, d, dist)
 
 
 def normals(seed, trial, t, m, purpose, d):
@@ -137,6 +132,69 @@ def reference_quadratic_trial(*, seed, trial, h, beta, Sigma, optimizer, m, eta,
         elif fx <= f0 - delta:
             return t, ESCAPED, fx, fs
     return max_steps, CENSORED, fx, fs
+
+
+def reference_ge2015_trial(*, seed, trial, U0, A, dist, sampling, optimizer, m, eta, sigma_iso, delta, radius,
+                           max_steps):
+    """One escape trial of ge2015 (SPEC 2.2) on the product of k spheres, U as a d x k array.
+
+    Shared sampling uses samples 0..m-1 of the step's DATA stream for every column; per-column
+    sampling gives column i the samples i m .. (i + 1) m - 1.
+    """
+    d, k = U0.shape
+    kappa = KAPPA[dist]
+
+    def f(U):
+        C2 = (A.T @ U) ** 2
+        return np.sum(np.sum(C2, axis=1) ** 2 - np.sum(C2**2, axis=1))
+
+    def per_sample(U, x, i):  # column i's gradient for each row of x
+        c = x @ U
+        S = np.sum(c**2, axis=1)
+        n = np.sum(U**2, axis=0)
+        cross = sum(np.dot(U[:, i], U[:, j]) * U[:, j] for j in range(k) if j != i)
+        data = (c[:, i] * (S - c[:, i] ** 2))[:, None] * x
+        return 4.0 / kappa * (data - (n.sum() - n[i]) * U[:, i] - 2.0 * cross)
+
+    U = U0.copy()
+    f0 = f(U)
+    fs = [f0]
+    for t in range(1, max_steps + 1):
+        if optimizer == "gd":
+            C = A.T @ U
+            G = 4.0 * A @ (C * (np.sum(C**2, axis=1, keepdims=True) - C**2))
+        else:
+            per_column = sampling == "per-column"
+            X = _samples(seed, trial, t, m, k * m if per_column else m, d, dist) @ A.T
+            G = np.column_stack([per_sample(U, X[i * m : (i + 1) * m] if per_column else X, i).mean(axis=0)
+                                 for i in range(k)])
+        P = G - U * np.sum(U * G, axis=0, keepdims=True)
+        if optimizer == "noisy-sgd":
+            xi = normals(seed, trial, t, m, 1, d * k).reshape(k, d).T
+            xi = xi - U * np.sum(U * xi, axis=0, keepdims=True)
+            P = P + sigma_iso * xi / np.linalg.norm(xi)
+        W = U - eta * P
+        U = W / np.linalg.norm(W, axis=0, keepdims=True)
+        fu = f(U)
+        fs.append(fu)
+        if not np.isfinite(fu):
+            return t, DIVERGED, fu, fs
+        if radius is not None:
+            if np.linalg.norm(U - U0) >= radius:
+                return t, ESCAPED, fu, fs
+        elif fu <= f0 - delta:
+            return t, ESCAPED, fu, fs
+    return max_steps, CENSORED, fu, fs
+
+
+def _samples(seed, trial, t, m, n_samples, d, dist):
+    """n_samples x d latent samples of step t (sample q, coordinate r = half-word q d + r)."""
+    n_half = n_samples * d
+    words = philox_words(seed, trial, t, m, 0, (n_half + 7) // 8 * 4)
+    halves = np.empty(2 * words.size, dtype=np.uint64)
+    halves[0::2] = words & np.uint64(0xFFFFFFFF)
+    halves[1::2] = words >> np.uint64(32)
+    return latent_from_halves(halves[:n_half], dist).reshape(n_samples, d)
 
 
 def independent_escape_steps(*, d, s, dist, eta, m, delta, trials, max_steps, rng, chunk=250):

@@ -106,3 +106,55 @@ def test_shared_samples_give_columns_one_and_two_identical_gradients_at_the_coll
     x = np.random.default_rng(2).uniform(-np.sqrt(3), np.sqrt(3), (100, 5))
     G = obj.per_sample_grad(U, x)
     np.testing.assert_array_equal(G[:, :, 0], G[:, :, 1])
+
+
+# -- the kernel ---------------------------------------------------------------------
+
+from saddle.kernels import CENSORED, ESCAPED, run_trials  # noqa: E402
+from tests.reference import reference_ge2015_trial  # noqa: E402
+
+KERNEL_CASES = [
+    # dist, sampling, optimizer, m, eta, sigma_iso, rotated, start
+    ("uniform", "per-column", "sgd", 16, 0.005, 0.0, False, "collision"),
+    ("laplace", "per-column", "sgd", 8, 0.005, 0.0, True, "collision"),
+    ("uniform", "shared", "noisy-sgd", 16, 0.005, 0.5, False, "collision"),
+    ("rademacher", "shared", "sgd", 16, 0.005, 0.0, True, "perturbed"),
+    ("uniform", "shared", "gd", 1, 0.02, 0.0, False, "perturbed"),
+]
+# (At m = 1 the per-sample noise of ge2015 is so large that eta = 0.005 keeps the iterate hot,
+# f ~ 3.5 ~ its average over random U: such chaotic runs amplify rounding and are no test of the
+# arithmetic.)
+
+
+@pytest.mark.parametrize("case", KERNEL_CASES, ids=["-".join(map(str, c[:3])) + ("-rot" if c[6] else "") for c in KERNEL_CASES])
+def test_kernel_matches_reference_trial_by_trial(case):
+    dist, sampling, optimizer, m, eta, sigma_iso, rotated, start = case
+    d = k = 4
+    A = scipy.stats.ortho_group.rvs(d, random_state=5) if rotated else None
+    obj = GeTensorDecomposition(d, k, dist, A, sampling)
+    U0 = obj.collision_saddle()
+    if start == "perturbed":
+        U0 = obj.manifold.retract(U0, 0.05 * obj.manifold.random_tangent(U0, np.random.default_rng(1)))
+    kw = dict(eta=eta, sigma_iso=sigma_iso, delta=0.2, radius=None, max_steps=400)
+    block = run_trials(obj, obj.flatten(U0), optimizer=optimizer, batch_size=m, seed=7, trial_start=0, n_trials=6,
+                       **kw)
+    for n in range(6):
+        steps, status, final_f, _ = reference_ge2015_trial(seed=7, trial=n, U0=U0, A=obj.A, dist=dist,
+                                                            sampling=sampling, optimizer=optimizer, m=m, **kw)
+        assert (block.steps[n], block.status[n]) == (steps, status), n
+        assert block.final_f[n] == pytest.approx(final_f, rel=1e-9, abs=1e-12)
+    assert np.count_nonzero(block.status == ESCAPED) >= 3
+
+
+@pytest.mark.parametrize("m", [16, 256])
+def test_symmetry_trap_shared_samples_never_escape_per_column_samples_do(m):
+    """SPEC 2.2: from the collision saddle, shared mini-batches keep u_1 = u_2 exactly (every trial
+    censored, f stays 1), while per-column sampling escapes in every trial."""
+    kw = dict(optimizer="sgd", batch_size=m, eta=0.005, sigma_iso=0.0, delta=0.2, radius=None, max_steps=3000,
+              seed=3, trial_start=0, n_trials=20)
+    shared = GeTensorDecomposition(5, 5, "uniform", None, "shared")
+    out = run_trials(shared, shared.flatten(shared.collision_saddle()), **kw)
+    assert np.all(out.status == CENSORED)
+    per_col = GeTensorDecomposition(5, 5, "uniform", None, "per-column")
+    out = run_trials(per_col, per_col.flatten(per_col.collision_saddle()), **kw)
+    assert np.all(out.status == ESCAPED)

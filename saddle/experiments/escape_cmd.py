@@ -12,7 +12,7 @@ HELP = "how long SGD takes to leave a strict saddle, for each batch size m"
 
 
 def add_parser(sub):
-    from saddle.escape import LR_SCALINGS, OBJECTIVE_OPTIONS, EscapeConfig
+    from saddle.escape import LR_SCALINGS, OBJECTIVE_NAMES, EscapeConfig
     from saddle.kernels import OPTIMIZERS
     from saddle.objectives import DISTRIBUTIONS
 
@@ -22,15 +22,19 @@ def add_parser(sub):
     esc.add_argument("--m", type=integer, nargs="+", default=list(dflt["m"].default), metavar="M",
                      help="batch sizes (one configuration each)")
     esc.add_argument("--objective", default=dflt["objective"].default,
-                     help=f"{' | '.join(OBJECTIVE_OPTIONS)}")
+                     help=f"{' | '.join(OBJECTIVE_NAMES)}")
     esc.add_argument("--d", type=integer, default=dflt["d"].default, help="dimension")
     spike = esc.add_argument_group("spike objective (SPEC 2.1)")
     spike.add_argument("--s", type=integer, default=None,
                        help="saddle order: start at (a_1+..+a_s)/sqrt(s), a saddle of index s-1 (default 2)")
     spike.add_argument("--dist", default=None,
-                       help=f"data distribution: {' | '.join(DISTRIBUTIONS)} (default uniform)")
+                       help=f"data distribution: {' | '.join(DISTRIBUTIONS)} (default uniform; also ge2015)")
     spike.add_argument("--rotation-seed", type=integer, default=None,
-                       help="draw a random orthogonal A with this seed (default: A = I)")
+                       help="draw a random orthogonal A with this seed (default: A = I; also ge2015)")
+    ge = esc.add_argument_group("ge2015 objective (SPEC 2.2), from the collision saddle")
+    ge.add_argument("--k", type=integer, default=None, help="number of components (default d)")
+    ge.add_argument("--sampling", default=None,
+                    help="shared (one mini-batch for all columns; default) | per-column (k m samples a step)")
     quad = esc.add_argument_group("quadratic objective (SPEC 2.3): f = x'Hx/2 + beta|x|^4/4, H = diag(-gamma, lam)")
     quad.add_argument("--gamma", type=finite_float, default=None, help="negative curvature (default 1)")
     quad.add_argument("--lam", type=finite_float, nargs="+", default=None,
@@ -88,7 +92,8 @@ def format_table(result):
     for r in result.summary:
         lb = r["median_is_lower_bound"]
         ci = "" if lb else f" [{_fmt_steps(r['median_steps_lo'])}, {_fmt_steps(r['median_steps_hi'])}]"
-        samples = f">{r['m'] * (r['median_steps'] - 1):.0f}" if lb else f"{r['median_samples']:.0f}"
+        per_step = r["median_samples"] / r["median_steps"]
+        samples = f">{per_step * (r['median_steps'] - 1):.0f}" if lb else f"{r['median_samples']:.0f}"
         rows.append((str(r["m"]), f"{r['eta']:g}", _fmt_steps(r["median_steps"], lb) + ci, samples,
                      str(r["escaped"]), str(r["censored"]), str(r["diverged"]), f"{r['wall_seconds']:.2f}"))
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
@@ -102,12 +107,15 @@ def run(args):
 
     tup = lambda v: None if v is None else tuple(v)  # noqa: E731
     config = EscapeConfig(
-        m=tuple(args.m), objective=args.objective, d=args.d, s=args.s, dist=args.dist, gamma=args.gamma,
+        m=tuple(args.m), objective=args.objective, d=args.d, s=args.s, dist=args.dist, k=args.k,
+        sampling=args.sampling, gamma=args.gamma,
         lam=tup(args.lam), beta=args.beta, noise_var=tup(args.noise_var), eta=args.eta, lr_scaling=args.lr_scaling,
         optimizer=args.optimizer, sigma_iso=0.0 if args.sigma_iso is None else args.sigma_iso,
         delta=args.delta, radius=args.radius, trials=args.trials, max_steps=args.max_steps, seed=args.seed,
         rotation_seed=args.rotation_seed,
     )
+    for message in config.start_warnings():
+        print(f"warning: {message}", file=sys.stderr)
     out = Path(args.out) if args.out is not None else _default_out()
     progress = not args.quiet and sys.stderr.isatty()
     try:

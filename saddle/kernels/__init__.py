@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saddle.kernels.cpu import CENSORED, DIVERGED, ESCAPED, GD, NOISY_SGD, QUADRATIC, SGD, SPIKE
-from saddle.manifolds import EUCLIDEAN, SPHERE, Sphere
+from saddle.kernels.cpu import CENSORED, DIVERGED, ESCAPED, GD, GE2015, NOISY_SGD, QUADRATIC, SGD, SPIKE
+from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
 
 BACKENDS = ("cpu",)
 OPTIMIZERS = {"sgd": SGD, "gd": GD, "noisy-sgd": NOISY_SGD}
-OBJECTIVES = {"spike": SPIKE, "quadratic": QUADRATIC}
+OBJECTIVES = {"spike": SPIKE, "quadratic": QUADRATIC, "ge2015": GE2015}
 STATUS_NAMES = {ESCAPED: "escaped", CENSORED: "censored", DIVERGED: "diverged"}
 
 
@@ -63,7 +63,7 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
     if objective.name not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective.name!r}; available: {', '.join(OBJECTIVES)}")
     pf, pa, pi = objective.kernel_params()
-    manifold = SPHERE if isinstance(objective.manifold, Sphere) else EUCLIDEAN
+    manifold = SPHERE if isinstance(objective.manifold, (Sphere, ProductSpheres)) else EUCLIDEAN
     steps = np.empty(n_trials, np.int64)
     status = np.empty(n_trials, np.int8)
     final_f = np.empty(n_trials, np.float64)

@@ -21,7 +21,7 @@ from numba import prange
 from saddle import rng
 from saddle._numba import njit, parallel_njit
 from saddle.manifolds import SPHERE
-from saddle.objectives import quadratic, spike
+from saddle.objectives import ge2015, quadratic, spike
 
 ESCAPED, CENSORED, DIVERGED = 0, 1, 2
 """Per-trial status codes."""
@@ -29,14 +29,24 @@ ESCAPED, CENSORED, DIVERGED = 0, 1, 2
 SGD, GD, NOISY_SGD = 0, 1, 2
 """Optimiser codes (SPEC section 3)."""
 
-SPIKE, QUADRATIC = 0, 1
+SPIKE, QUADRATIC, GE2015 = 0, 1, 2
 """Objective codes."""
+
+
+@njit
+def block_size(objective, n, pi):
+    """Length of each sphere block of the state (n: the spike's one sphere; d: ge2015's k spheres)."""
+    if objective == GE2015:
+        return n // pi[2]
+    return n
 
 
 @njit
 def objective_value(objective, u, pf, pa, pi, work):
     if objective == SPIKE:
         return spike.objective_value(u, pa, pi[1] != 0, work)
+    if objective == GE2015:
+        return ge2015.objective_value(u, pa, pi[1] != 0, pi[2])
     return quadratic.objective_value(u, pf, pa)
 
 
@@ -48,6 +58,12 @@ def gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block,
             spike.exact_gradient(u, pa, pi[1] != 0, z, g)
         else:
             spike.minibatch_gradient(u, pa, pi[1] != 0, pf[0], pi[0], key0, key1, t, m, z, x, block, g)
+    elif objective == GE2015:
+        if optimizer == GD:
+            ge2015.exact_gradient(u, pa, pi[1] != 0, pi[2], z, g)
+        else:
+            ge2015.minibatch_gradient(u, pa, pi[1] != 0, pf[0], pi[0], pi[2], pi[3], key0, key1, t, m, z, x,
+                                      block, g)
     else:
         if optimizer == GD:
             quadratic.exact_gradient(u, pf, pa, g)
@@ -56,16 +72,21 @@ def gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block,
 
 
 @njit
-def _tangent_noise(manifold, u, key0, key1, t, m, noise, block):
-    """xi uniform on the unit sphere of the tangent space at u, from the NOISE stream."""
+def _tangent_noise(manifold, bs, u, key0, key1, t, m, noise, block):
+    """xi uniform on the unit sphere of the tangent space at u, from the NOISE stream.
+
+    On a product of spheres (blocks of length bs) the tangent space is the
+    product of the blocks' tangent spaces, and xi is uniform on its unit sphere.
+    """
     d = u.shape[0]
     rng.fill_normals(key0, key1, t, m, rng.NOISE, noise, block)
     if manifold == SPHERE:
-        dot = 0.0
-        for k in range(d):
-            dot += u[k] * noise[k]
-        for k in range(d):
-            noise[k] -= dot * u[k]
+        for lo in range(0, d, bs):
+            dot = 0.0
+            for k in range(lo, lo + bs):
+                dot += u[k] * noise[k]
+            for k in range(lo, lo + bs):
+                noise[k] -= dot * u[k]
     norm2 = 0.0
     for k in range(d):
         norm2 += noise[k] * noise[k]
@@ -100,9 +121,9 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
               delta, radius, max_steps, rec_row, record):
     """One trajectory from u0; returns (steps, status, final_f, rec_count, rec_stride).
 
-    Per step: gradient g; Riemannian gradient p = g - (u.g) u on the sphere
-    (p = g on R^d); p += sigma_iso xi for noisy SGD; w = u - eta p; on the
-    sphere u = w / ||w||.  Escape is the first t >= 1 with
+    Per step: gradient g; Riemannian gradient p = g - (u.g) u on each sphere
+    block (p = g on R^d); p += sigma_iso xi for noisy SGD; w = u - eta p; on
+    each sphere block u = w / ||w||.  Escape is the first t >= 1 with
     f(u_t) <= f(u_0) - delta, or, when radius > 0, with ||u_t - u_0|| >= radius
     (SPEC section 4); a non-finite f is a divergence.
     """
@@ -116,6 +137,7 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     key0 = np.uint64(seed)
     key1 = np.uint64(trial)
     sphere = manifold == SPHERE
+    bs = block_size(objective, d, pi)
     f0 = objective_value(objective, u, pf, pa, pi, z)
     count, stride = 0, 1
     if record:
@@ -123,22 +145,23 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     f = f0
     for t in range(1, max_steps + 1):
         gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g)
-        ug = 0.0
-        if sphere:
-            for k in range(d):
-                ug += u[k] * g[k]
         if optimizer == NOISY_SGD:
-            _tangent_noise(manifold, u, key0, key1, t, m, noise, block)
-        norm2 = 0.0
-        for k in range(d):
-            p = g[k] - ug * u[k]
-            if optimizer == NOISY_SGD:
-                p += sigma_iso * noise[k]
-            x[k] = u[k] - eta * p
-            norm2 += x[k] * x[k]
-        inv = 1.0 / math.sqrt(norm2) if sphere else 1.0
-        for k in range(d):
-            u[k] = x[k] * inv
+            _tangent_noise(manifold, bs, u, key0, key1, t, m, noise, block)
+        for lo in range(0, d, bs):  # block by block: one sphere each (R^d is one block)
+            ug = 0.0
+            if sphere:
+                for k in range(lo, lo + bs):
+                    ug += u[k] * g[k]
+            norm2 = 0.0
+            for k in range(lo, lo + bs):
+                p = g[k] - ug * u[k]
+                if optimizer == NOISY_SGD:
+                    p += sigma_iso * noise[k]
+                x[k] = u[k] - eta * p
+                norm2 += x[k] * x[k]
+            inv = 1.0 / math.sqrt(norm2) if sphere else 1.0
+            for k in range(lo, lo + bs):
+                u[k] = x[k] * inv
         f = objective_value(objective, u, pf, pa, pi, z)
         if not math.isfinite(f):
             return t, DIVERGED, f, count, stride

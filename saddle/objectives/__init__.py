@@ -1,6 +1,7 @@
 """Objectives: one module per objective, the maths in NumPy plus what kernels call."""
 
+from saddle.objectives.ge2015 import GeTensorDecomposition
 from saddle.objectives.quadratic import QuadraticSaddle
 from saddle.objectives.spike import DISTRIBUTIONS, SpikeTensor, data_distribution
 
-__all__ = ["DISTRIBUTIONS", "QuadraticSaddle", "SpikeTensor", "data_distribution"]
+__all__ = ["DISTRIBUTIONS", "GeTensorDecomposition", "QuadraticSaddle", "SpikeTensor", "data_distribution"]

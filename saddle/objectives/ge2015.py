@@ -23,8 +23,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from saddle import rng
+from saddle._numba import njit
 from saddle.manifolds import ProductSpheres
 from saddle.objectives.spike import data_distribution
+
+SHARED, PER_COLUMN = 0, 1
+"""Sampling modes: one mini-batch for all columns, or an independent one per column."""
+SAMPLINGS = {"shared": SHARED, "per-column": PER_COLUMN}
 
 
 @dataclass(frozen=True)
@@ -39,12 +45,17 @@ class GeTensorDecomposition:
         Data distribution of the ICA model (uniform, rademacher or laplace).
     A : ndarray (d, d), optional
         Orthogonal components; the identity when omitted.
+    sampling : str
+        'shared' (the default SGD: one mini-batch of m samples for all columns)
+        or 'per-column' (an independent mini-batch for each column: k m samples
+        per step, still unbiased, and it breaks the u_1 = u_2 symmetry).
     """
 
     d: int
     k: int
     dist: str = "uniform"
     A: np.ndarray = field(default=None, repr=False, compare=False)
+    sampling: str = "shared"
 
     name = "ge2015"
 
@@ -54,6 +65,8 @@ class GeTensorDecomposition:
         if int(self.k) != self.k or not 2 <= self.k <= self.d:
             raise ValueError(f"k must be an integer with 2 <= k <= d = {self.d}, got {self.k!r}")
         data_distribution(self.dist)
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"unknown sampling {self.sampling!r}; choose one of {', '.join(SAMPLINGS)}")
         A = np.eye(self.d) if self.A is None else np.asarray(self.A, dtype=float)
         if A.shape != (self.d, self.d) or not np.allclose(A.T @ A, np.eye(self.d), atol=1e-10):
             raise ValueError("A must be an orthogonal d x d matrix")
@@ -69,6 +82,10 @@ class GeTensorDecomposition:
 
     # -- the population objective (U is d x k) ----------------------------------------
     def f(self, U):
+        """f(U); U is d x k, or flat column by column (as the kernels hold it)."""
+        U = np.asarray(U)
+        if U.ndim == 1:
+            U = self.unflatten(U)
         C = self.A.T @ U  # C[l, i] = a_l . u_i
         C2 = C**2
         return float(np.sum(np.sum(C2, axis=1) ** 2 - np.sum(C2**2, axis=1)))
@@ -133,3 +150,152 @@ class GeTensorDecomposition:
         for perm in itertools.permutations(range(self.d), self.k):
             best = min(best, max(dist[perm[i], i] for i in range(self.k)))
         return float(best)
+
+    # -- packing for the kernels (U flattened column by column) --------------------------
+    def flatten(self, U):
+        return np.asarray(U, dtype=float).ravel(order="F")
+
+    def unflatten(self, u):
+        return np.asarray(u).reshape(self.k, self.d).T
+
+    def kernel_params(self):
+        """(floats, matrix, ints): [kappa], A, [distribution code, rotated, k, sampling]."""
+        code, kappa = data_distribution(self.dist)
+        rotated = 0 if np.array_equal(self.A, np.eye(self.d)) else 1
+        return (np.array([kappa]), np.ascontiguousarray(self.A),
+                np.array([code, rotated, self.k, SAMPLINGS[self.sampling]], dtype=np.int64))
+
+
+# -- what the Numba kernels call: U is flat, column i at u[i*d:(i+1)*d] ----------------
+
+
+@njit
+def objective_value(u, A, rotated, k):
+    """f = sum_l [(sum_i c_li^2)^2 - sum_i c_li^4], c_li = a_l.u_i."""
+    d = u.shape[0] // k
+    f = 0.0
+    for l in range(d):
+        S = 0.0
+        Q = 0.0
+        for i in range(k):
+            if rotated:
+                c = 0.0
+                for r in range(d):
+                    c += A[r, l] * u[i * d + r]
+            else:
+                c = u[i * d + l]
+            c2 = c * c
+            S += c2
+            Q += c2 * c2
+        f += S * S - Q
+    return f
+
+
+@njit
+def exact_gradient(u, A, rotated, k, work, g):
+    """g_i = 4 sum_l c_li (S_l - c_li^2) a_l; ``work`` has length >= d k."""
+    d = u.shape[0] // k
+    for l in range(d):  # work[i*d + l] = c_li
+        for i in range(k):
+            if rotated:
+                c = 0.0
+                for r in range(d):
+                    c += A[r, l] * u[i * d + r]
+            else:
+                c = u[i * d + l]
+            work[i * d + l] = c
+    for l in range(d):
+        S = 0.0
+        for i in range(k):
+            S += work[i * d + l] * work[i * d + l]
+        for i in range(k):
+            c = work[i * d + l]
+            work[i * d + l] = 4.0 * c * (S - c * c)
+    for i in range(k):
+        for r in range(d):
+            if rotated:
+                acc = 0.0
+                for l in range(d):
+                    acc += A[r, l] * work[i * d + l]
+                g[i * d + r] = acc
+            else:
+                g[i * d + r] = work[i * d + r]
+
+
+@njit
+def _draw_sample(A, rotated, dist, key0, key1, c_t, c_m, j, lane, block, z, x, d):
+    """Next sample x = A z of the DATA stream (continuing at block j, lane); returns (j, lane)."""
+    for r in range(d):
+        if lane == 8:
+            j += np.uint64(1)
+            rng.philox4x64(j, c_t, c_m, np.uint64(rng.DATA), key0, key1, block)
+            lane = 0
+        z[r] = rng.data_variate(rng.half_word(block, lane), dist)
+        lane += 1
+    for r in range(d):
+        if rotated:
+            acc = 0.0
+            for l in range(d):
+                acc += A[r, l] * z[l]
+            x[r] = acc
+        else:
+            x[r] = z[r]
+    return j, lane
+
+
+@njit
+def minibatch_gradient(u, A, rotated, kappa, dist, k, sampling, key0, key1, t, m, z, x, block, g):
+    """Mean per-sample gradient (SPEC 2.2) of a mini-batch of step t, for every column.
+
+    shared: samples 0..m-1 of the step's DATA stream serve every column;
+    per-column: column i uses samples i m .. (i + 1) m - 1 (sample q,
+    coordinate r is half-word q d + r).  ``z`` and ``x`` are scratch arrays of
+    length >= d + k (x[d:d+k] holds c = U^T x).
+    """
+    n = u.shape[0]
+    d = n // k
+    for q in range(n):
+        g[q] = 0.0
+    c_t = np.uint64(t)
+    c_m = np.uint64(m)
+    j = np.uint64(0)
+    lane = 8
+    columns = k if sampling == PER_COLUMN else 1
+    for col in range(columns):
+        for r in range(m):
+            j, lane = _draw_sample(A, rotated, dist, key0, key1, c_t, c_m, j, lane, block, z, x, d)
+            S = 0.0
+            for i in range(k):
+                c = 0.0
+                for q in range(d):
+                    c += u[i * d + q] * x[q]
+                x[d + i] = c
+                S += c * c
+            lo = col if sampling == PER_COLUMN else 0
+            hi = col + 1 if sampling == PER_COLUMN else k
+            for i in range(lo, hi):
+                c = x[d + i]
+                w = c * (S - c * c)
+                for q in range(d):
+                    g[i * d + q] += w * x[q]
+    # g_i = (4/kappa) [G_i / m - (N - n_i) u_i - 2 sum_{j != i} (u_i.u_j) u_j]
+    N = 0.0
+    for q in range(n):
+        N += u[q] * u[q]
+    scale = 4.0 / kappa
+    for i in range(k):
+        n_i = 0.0
+        for q in range(d):
+            n_i += u[i * d + q] * u[i * d + q]
+        for q in range(d):
+            g[i * d + q] = g[i * d + q] / m - (N - n_i) * u[i * d + q]
+        for jj in range(k):
+            if jj == i:
+                continue
+            dot = 0.0
+            for q in range(d):
+                dot += u[i * d + q] * u[jj * d + q]
+            for q in range(d):
+                g[i * d + q] -= 2.0 * dot * u[jj * d + q]
+        for q in range(d):
+            g[i * d + q] *= scale
