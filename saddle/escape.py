@@ -25,7 +25,7 @@ from saddle.objectives import GeTensorDecomposition, QuadraticSaddle, SpikeTenso
 from saddle.stats import summarize
 
 LR_SCALINGS = ("none", "linear", "sqrt")
-OBJECTIVE_NAMES = ("spike", "ge2015", "quadratic")
+OBJECTIVE_NAMES = ("spike", "ge2015", "quadratic", "user")
 OPTION_OBJECTIVES = {
     # option: the objectives it applies to
     "s": ("spike",),
@@ -225,6 +225,8 @@ class EscapeConfig:
             set_("dist", str(dist).lower())
             if self.rotation_seed is not None:
                 set_("rotation_seed", _integer("rotation_seed", self.rotation_seed, 0, 2**32 - 1))
+        elif self.objective == "user":
+            set_("d", _integer("d", self.d, 1, 100_000))
         else:
             set_("d", _integer("d", self.d, 1, 100_000))
             for name in ("gamma", "beta"):
@@ -266,7 +268,9 @@ class EscapeConfig:
                 raise ConfigError(f"the scaled step size for m = {m} is not finite")
 
     def build_objective(self):
-        """The objective this configuration simulates (SpikeTensor or QuadraticSaddle)."""
+        """The objective this configuration simulates (SpikeTensor, GeTensorDecomposition or QuadraticSaddle)."""
+        if self.objective == "user":
+            raise ConfigError("objective 'user' needs the objective itself: run_escape(config, objective=..., start=...)")
         if self.objective == "quadratic":
             return QuadraticSaddle(self.d, self.gamma, self.lam, self.beta, self.noise_var)
         A = None
@@ -317,6 +321,8 @@ class EscapeConfig:
 
     def describe(self):
         """A one-line description of the objective and start, for tables and figures."""
+        if self.objective == "user":
+            return f"user objective, d={self.d}"
         rotated = f", rotated A (seed {self.rotation_seed})" if self.rotation_seed is not None else ""
         if self.objective == "spike":
             return f"spike d={self.d}, s={self.s}, {self.dist}{rotated}"
@@ -390,7 +396,8 @@ def summary_row(config, mres):
     }
 
 
-def run_escape(config=None, *, out=None, threads=None, progress=False, backend="cpu", **options):
+def run_escape(config=None, *, out=None, threads=None, progress=False, backend="cpu", objective=None, start=None,
+               **options):
     """Run an escape experiment and return its :class:`EscapeResult`.
 
     Parameters
@@ -406,6 +413,9 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend="
         Numba threads (results do not depend on it).
     progress : bool
         Show a tqdm progress bar on stderr.
+    objective, start : optional
+        With ``config.objective == "user"``: the user's objective (see
+        docs/objectives.md) and its start point u_0 (a flat array of length d).
 
     Examples
     --------
@@ -421,8 +431,17 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend="
     if threads is not None:
         threads = _integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)
         numba.set_num_threads(threads)
-    objective = config.build_objective()
-    u0 = config.start_point(objective)
+    if config.objective == "user":
+        if objective is None or start is None:
+            raise ConfigError("objective 'user' needs run_escape(config, objective=..., start=...)")
+        u0 = np.asarray(start, dtype=np.float64)
+        if u0.shape != (config.d,) or not np.all(np.isfinite(u0)):
+            raise ConfigError(f"start must be a finite array of length d = {config.d}")
+    elif objective is not None or start is not None:
+        raise ConfigError("objective= and start= go with EscapeConfig(objective='user') only")
+    else:
+        objective = config.build_objective()
+        u0 = config.start_point(objective)
     f0 = float(objective.f(u0))
 
     store = results_io.ResultsFolder.open(out, config) if out is not None else None

@@ -3,7 +3,9 @@
 ``run_trials`` is the boundary: it converts arguments to the exact types the
 compiled kernel expects (one specialisation for every configuration), chooses
 the backend and wraps the per-trial outputs.  The CPU backend is
-:mod:`saddle.kernels.cpu` (Numba); a GPU twin will sit beside it.
+:mod:`saddle.kernels.cpu` (Numba); its GPU twin is :mod:`saddle.kernels.gpu`
+(``backend="cupy"``: the CUDA C source ``escape.cu``, the same random streams),
+which imports CuPy only when that backend is chosen.
 """
 
 from dataclasses import dataclass
@@ -11,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from saddle.kernels.cpu import CENSORED, DIVERGED, ESCAPED, GD, GE2015, NOISY_SGD, QUADRATIC, SGD, SPIKE
+from saddle.kernels.gpu import BackendUnavailable
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
 
-BACKENDS = ("cpu",)
+BACKENDS = ("cpu", "cupy")
 OPTIMIZERS = {"sgd": SGD, "gd": GD, "noisy-sgd": NOISY_SGD}
 OBJECTIVES = {"spike": SPIKE, "quadratic": QUADRATIC, "ge2015": GE2015}
 STATUS_NAMES = {ESCAPED: "escaped", CENSORED: "censored", DIVERGED: "diverged"}
@@ -58,20 +61,35 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    if backend == "cupy":  # the GPU twin (saddle/kernels/gpu.py); BackendUnavailable without CuPy or a GPU
+        from saddle.kernels import gpu
+
+        return gpu.run_trials_cupy(objective, u0, optimizer=optimizer, batch_size=batch_size, eta=eta,
+                                   sigma_iso=sigma_iso, delta=delta, radius=radius, max_steps=max_steps, seed=seed,
+                                   trial_start=trial_start, n_trials=n_trials, recorder=recorder)
     from saddle.kernels import cpu
 
-    if objective.name not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective.name!r}; available: {', '.join(OBJECTIVES)}")
+    functions = getattr(objective, "kernel_functions", None)
+    if functions is None and objective.name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective.name!r}; available: {', '.join(OBJECTIVES)}, "
+                         "or a user objective with kernel_functions (docs/objectives.md)")
     pf, pa, pi = objective.kernel_params()
     manifold = SPHERE if isinstance(objective.manifold, (Sphere, ProductSpheres)) else EUCLIDEAN
+    kernel = cpu.escape_trials
+    code = OBJECTIVES.get(objective.name, -1)
+    if functions is not None:
+        from saddle.kernels.custom import compile_kernel
+
+        kernel = compile_kernel(*functions, block=objective.manifold.d)
+        code = -1
     steps = np.empty(n_trials, np.int64)
     status = np.empty(n_trials, np.int8)
     final_f = np.empty(n_trials, np.float64)
     if recorder is None:
         recorder = Recorder.empty(0, 2)
-    cpu.escape_trials(
+    kernel(
         np.int64(trial_start), np.uint64(seed), np.ascontiguousarray(u0, dtype=np.float64),
-        np.int64(OBJECTIVES[objective.name]), np.int64(manifold),
+        np.int64(code), np.int64(manifold),
         np.ascontiguousarray(pf, dtype=np.float64), np.ascontiguousarray(pa, dtype=np.float64),
         np.ascontiguousarray(pi, dtype=np.int64), np.int64(OPTIMIZERS[optimizer]), np.int64(batch_size),
         float(eta), float(sigma_iso), float(delta), 0.0 if radius is None else float(radius),
