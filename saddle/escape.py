@@ -21,10 +21,19 @@ import numpy as np
 
 from saddle import results as results_io
 from saddle.kernels import OPTIMIZERS, Recorder, run_trials
+from saddle.optimizers import OptimizerParams
 from saddle.objectives import GeTensorDecomposition, QuadraticSaddle, SpikeTensor, data_distribution
 from saddle.stats import summarize
 
 LR_SCALINGS = ("none", "linear", "sqrt")
+OPTION_OPTIMIZERS = {
+    # option: the optimisers it applies to
+    "momentum": ("momentum",),
+    "perturbation_radius": ("pgd",),
+    "grad_threshold": ("pgd", "cnc-pgd"),
+    "t_threshold": ("pgd", "cnc-pgd"),
+    "cnc_eta": ("cnc-pgd",),
+}
 OBJECTIVE_NAMES = ("spike", "ge2015", "quadratic", "user")
 OPTION_OBJECTIVES = {
     # option: the objectives it applies to
@@ -148,6 +157,14 @@ class EscapeConfig:
         'sgd', 'gd' (exact gradient; the control) or 'noisy-sgd' (Ge et al. 2015).
     sigma_iso : float
         Isotropic noise level of noisy-sgd (required > 0 there, 0 otherwise).
+    momentum : float
+        momentum: the heavy-ball coefficient beta in [0, 1) (default 0.9).
+    perturbation_radius, grad_threshold, t_threshold, cnc_eta :
+        pgd / cnc-pgd: the ball radius r (pgd; default 0.01), the gradient
+        threshold g_thres (default 1e-3), the steps between perturbations
+        t_thres (default 20) and the stochastic step size (cnc-pgd; default
+        10 eta).  ``saddle.optimizers.pgd_parameters`` computes Jin et al.'s
+        values from (ell, rho, epsilon, c, delta, Delta_f).
     delta : float
         f-drop escape threshold: escaped when f(u_t) <= f(u_0) - delta.
     radius : float or None
@@ -176,6 +193,11 @@ class EscapeConfig:
     lr_scaling: str = "none"
     optimizer: str = "sgd"
     sigma_iso: float = 0.0
+    momentum: float = None
+    perturbation_radius: float = None
+    grad_threshold: float = None
+    t_threshold: int = None
+    cnc_eta: float = None
     delta: float = 0.1
     radius: float = None
     trials: int = 1000
@@ -243,6 +265,22 @@ class EscapeConfig:
             raise ConfigError("noisy-sgd needs sigma_iso > 0 (e.g. --sigma-iso 0.1)")
         if self.optimizer != "noisy-sgd" and self.sigma_iso != 0:
             raise ConfigError(f"sigma_iso is used by noisy-sgd only, not by {self.optimizer}")
+        for name, applies in OPTION_OPTIMIZERS.items():
+            if self.optimizer not in applies and getattr(self, name) is not None:
+                raise ConfigError(f"{name} applies to the {' and '.join(applies)} optimizer"
+                                  f"{'s' if len(applies) > 1 else ''} only, not to {self.optimizer}")
+        if self.optimizer == "momentum":
+            set_("momentum", _real("momentum", 0.9 if self.momentum is None else self.momentum, allow_zero=True))
+            if self.momentum >= 1:
+                raise ConfigError(f"momentum must be < 1, got {self.momentum}")
+        if self.optimizer in ("pgd", "cnc-pgd"):
+            set_("grad_threshold", _real("grad_threshold", 1e-3 if self.grad_threshold is None else self.grad_threshold))
+            set_("t_threshold", _integer("t_threshold", 20 if self.t_threshold is None else self.t_threshold, 0))
+        if self.optimizer == "pgd":
+            set_("perturbation_radius", _real("perturbation_radius",
+                                              0.01 if self.perturbation_radius is None else self.perturbation_radius))
+        if self.optimizer == "cnc-pgd":
+            set_("cnc_eta", _real("cnc_eta", 10 * self.eta if self.cnc_eta is None else self.cnc_eta))
         set_("delta", _real("delta", self.delta))
         if self.radius is not None:
             set_("radius", _real("radius", self.radius))
@@ -289,6 +327,14 @@ class EscapeConfig:
         if self.objective == "ge2015":
             return objective.flatten(objective.collision_saddle())
         return objective.start()
+
+    def optimizer_params(self):
+        """The :class:`saddle.optimizers.OptimizerParams` of this configuration."""
+        return OptimizerParams(
+            sigma_iso=self.sigma_iso, momentum=self.momentum or 0.0,
+            perturbation_radius=self.perturbation_radius or 0.0, grad_threshold=self.grad_threshold or 0.0,
+            t_threshold=self.t_threshold or 0, cnc_eta=self.cnc_eta or 0.0,
+        )
 
     def samples_per_step(self, m):
         """Samples one step draws: m, or k m with ge2015's per-column sampling."""
@@ -489,7 +535,7 @@ def _run_batch_size(config, objective, u0, m, backend, bar):
         block = run_trials(
             objective, u0, optimizer=config.optimizer, batch_size=m, eta=eta_m, sigma_iso=config.sigma_iso,
             delta=config.delta, radius=config.radius, max_steps=config.max_steps, seed=config.seed,
-            trial_start=lo, n_trials=n, recorder=recorder, backend=backend,
+            trial_start=lo, n_trials=n, recorder=recorder, backend=backend, params=config.optimizer_params(),
         )
         steps[lo : lo + n] = block.steps
         status[lo : lo + n] = block.status

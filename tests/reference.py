@@ -70,26 +70,53 @@ def spike_f(u, A):
     return -np.sum((A.T @ u) ** 4)
 
 
-def reference_trial(*, seed, trial, u0, A, dist, optimizer, m, eta, sigma_iso, delta, radius, max_steps):
+def reference_trial(*, seed, trial, u0, A, dist, optimizer, m, eta, sigma_iso, delta, radius, max_steps,
+                    momentum=0.0, r=0.0, g_thres=0.0, t_thres=0, cnc_eta=0.0):
     """One escape trial by SPEC 2.1, 3 and 4; returns (steps, status, final_f, f along the way)."""
     kappa = KAPPA[dist]
+
+    def exact(u):
+        return -4.0 * A @ (A.T @ u) ** 3
+
+    def minibatch(u, t):
+        x = data_batch(seed, trial, t, m, u.size, dist) @ A.T  # x = A z, one sample per row
+        c = x @ u
+        return ((12.0 * np.dot(u, u) * u[None, :] - 4.0 * (c**3)[:, None] * x) / kappa).mean(axis=0)
+
+    def riemannian(u, g):
+        return g - np.dot(u, g) * u
+
     u = u0.copy()
     f0 = spike_f(u, A)
     fs = [f0]
     f = f0
+    v = np.zeros_like(u)
+    t_noise = -(2**62)
     for t in range(1, max_steps + 1):
-        if optimizer == "gd":
-            g = -4.0 * A @ (A.T @ u) ** 3
-        else:
-            x = data_batch(seed, trial, t, m, u.size, dist) @ A.T  # x = A z, one sample per row
-            c = x @ u
-            per_sample = (12.0 * np.dot(u, u) * u[None, :] - 4.0 * (c**3)[:, None] * x) / kappa
-            g = per_sample.mean(axis=0)
-        p = g - np.dot(u, g) * u
+        step = eta
+        g = exact(u) if optimizer in ("gd", "pgd", "cnc-pgd") else minibatch(u, t)
+        p = riemannian(u, g)
+        if optimizer in ("pgd", "cnc-pgd") and np.linalg.norm(p) <= g_thres and t - t_noise > t_thres:
+            t_noise = t
+            if optimizer == "pgd":  # uniform in the tangent ball of radius r
+                radius_factor = ((philox_words(seed, trial, t, m, 2, 4)[0] >> np.uint64(11)).astype(float) + 0.5) / 2.0**53
+                xi = r * radius_factor ** (1.0 / (u.size - 1)) * tangent_noise(seed, trial, t, m, u)
+                w = u + xi
+                u = w / np.linalg.norm(w)
+                p = riemannian(u, exact(u))
+            else:
+                p = riemannian(u, minibatch(u, t))
+                step = cnc_eta
         if optimizer == "noisy-sgd":
             p = p + sigma_iso * tangent_noise(seed, trial, t, m, u)
-        w = u - eta * p
-        u = w / np.linalg.norm(w)
+        if optimizer == "momentum":
+            v = momentum * v + p
+            w = u - step * v
+            u = w / np.linalg.norm(w)
+            v = v - np.dot(u, v) * u
+        else:
+            w = u - step * p
+            u = w / np.linalg.norm(w)
         f = spike_f(u, A)
         fs.append(f)
         if not np.isfinite(f):

@@ -49,6 +49,16 @@ def add_parser(sub):
                      help=f"{' | '.join(OPTIMIZERS)}")
     esc.add_argument("--sigma-iso", type=finite_float, default=None,
                      help="isotropic noise level of noisy-sgd (required there)")
+    opt = esc.add_argument_group("momentum, pgd (Jin et al. 2017) and cnc-pgd (Daneshmand et al. 2018)")
+    opt.add_argument("--momentum", type=finite_float, default=None, help="heavy-ball beta (default 0.9)")
+    opt.add_argument("--perturbation-radius", type=finite_float, default=None,
+                     help="pgd: radius r of the perturbation ball (default 0.01)")
+    opt.add_argument("--grad-threshold", type=finite_float, default=None,
+                     help="pgd, cnc-pgd: perturb when ||grad f|| <= this (default 1e-3)")
+    opt.add_argument("--t-threshold", type=integer, default=None,
+                     help="pgd, cnc-pgd: at least this many steps between perturbations (default 20)")
+    opt.add_argument("--cnc-eta", type=finite_float, default=None,
+                     help="cnc-pgd: step size of its stochastic step (default 10 eta)")
     esc.add_argument("--delta", type=finite_float, default=dflt["delta"].default,
                      help="escaped when f(u_t) <= f(u_0) - delta")
     esc.add_argument("--radius", type=finite_float, default=None,
@@ -111,6 +121,8 @@ def run(args):
         sampling=args.sampling, gamma=args.gamma,
         lam=tup(args.lam), beta=args.beta, noise_var=tup(args.noise_var), eta=args.eta, lr_scaling=args.lr_scaling,
         optimizer=args.optimizer, sigma_iso=0.0 if args.sigma_iso is None else args.sigma_iso,
+        momentum=args.momentum, perturbation_radius=args.perturbation_radius, grad_threshold=args.grad_threshold,
+        t_threshold=args.t_threshold, cnc_eta=args.cnc_eta,
         delta=args.delta, radius=args.radius, trials=args.trials, max_steps=args.max_steps, seed=args.seed,
         rotation_seed=args.rotation_seed,
     )

@@ -8,16 +8,18 @@ the backend and wraps the per-trial outputs.  The CPU backend is
 which imports CuPy only when that backend is chosen.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from saddle.kernels.cpu import CENSORED, DIVERGED, ESCAPED, GD, GE2015, NOISY_SGD, QUADRATIC, SGD, SPIKE
+from saddle.kernels.cpu import (CENSORED, CNC_PGD, DIVERGED, ESCAPED, GD, GE2015, MOMENTUM, NOISY_SGD, PGD, QUADRATIC,
+                                SGD, SPIKE)
 from saddle.kernels.gpu import BackendUnavailable
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
 
 BACKENDS = ("cpu", "cupy")
-OPTIMIZERS = {"sgd": SGD, "gd": GD, "noisy-sgd": NOISY_SGD}
+OPTIMIZERS = {"sgd": SGD, "gd": GD, "noisy-sgd": NOISY_SGD, "momentum": MOMENTUM, "pgd": PGD, "cnc-pgd": CNC_PGD}
 OBJECTIVES = {"spike": SPIKE, "quadratic": QUADRATIC, "ge2015": GE2015}
 STATUS_NAMES = {ESCAPED: "escaped", CENSORED: "censored", DIVERGED: "diverged"}
 
@@ -51,8 +53,11 @@ class Recorder:
 
 
 def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, radius, max_steps, seed,
-               trial_start, n_trials, recorder=None, backend="cpu"):
+               trial_start, n_trials, recorder=None, backend="cpu", params=None):
     """Run n_trials escape trials of ``objective`` from u0 on ``backend``.
+
+    ``params`` (:class:`saddle.optimizers.OptimizerParams`) carries the
+    parameters of momentum, pgd and cnc-pgd; ``sigma_iso`` is noisy-sgd's.
 
     ``objective`` is one of the package's objectives (it provides ``name``,
     ``manifold`` and ``kernel_params()``).  Arguments are assumed validated
@@ -66,7 +71,7 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
 
         return gpu.run_trials_cupy(objective, u0, optimizer=optimizer, batch_size=batch_size, eta=eta,
                                    sigma_iso=sigma_iso, delta=delta, radius=radius, max_steps=max_steps, seed=seed,
-                                   trial_start=trial_start, n_trials=n_trials, recorder=recorder)
+                                   trial_start=trial_start, n_trials=n_trials, recorder=recorder, params=params)
     from saddle.kernels import cpu
 
     functions = getattr(objective, "kernel_functions", None)
@@ -82,6 +87,10 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
 
         kernel = compile_kernel(*functions, block=objective.manifold.d)
         code = -1
+    from saddle.optimizers import OptimizerParams
+
+    params = OptimizerParams() if params is None else params
+    po = dataclasses.replace(params, sigma_iso=float(sigma_iso)).as_array()
     steps = np.empty(n_trials, np.int64)
     status = np.empty(n_trials, np.int8)
     final_f = np.empty(n_trials, np.float64)
@@ -92,7 +101,7 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
         np.int64(code), np.int64(manifold),
         np.ascontiguousarray(pf, dtype=np.float64), np.ascontiguousarray(pa, dtype=np.float64),
         np.ascontiguousarray(pi, dtype=np.int64), np.int64(OPTIMIZERS[optimizer]), np.int64(batch_size),
-        float(eta), float(sigma_iso), float(delta), 0.0 if radius is None else float(radius),
+        float(eta), po, float(delta), 0.0 if radius is None else float(radius),
         np.int64(max_steps), steps, status, final_f, recorder.f, recorder.count, recorder.stride,
     )
     return TrialBlock(trial_start, steps, status, final_f)

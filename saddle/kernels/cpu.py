@@ -26,7 +26,7 @@ from saddle.objectives import ge2015, quadratic, spike
 ESCAPED, CENSORED, DIVERGED = 0, 1, 2
 """Per-trial status codes."""
 
-SGD, GD, NOISY_SGD = 0, 1, 2
+SGD, GD, NOISY_SGD, MOMENTUM, PGD, CNC_PGD = 0, 1, 2, 3, 4, 5
 """Optimiser codes (SPEC section 3)."""
 
 SPIKE, QUADRATIC, GE2015 = 0, 1, 2
@@ -117,51 +117,112 @@ def _record(rec_row, count, stride, t, value):
 
 
 @njit
-def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, sigma_iso,
+def _riemannian(sphere, bs, u, g, out):
+    """out = g - (u_b . g_b) u_b on each sphere block b (out = g on R^d); returns ||out||."""
+    d = u.shape[0]
+    norm2 = 0.0
+    for lo in range(0, d, bs):
+        ug = 0.0
+        if sphere:
+            for k in range(lo, lo + bs):
+                ug += u[k] * g[k]
+        for k in range(lo, lo + bs):
+            out[k] = g[k] - ug * u[k]
+            norm2 += out[k] * out[k]
+    return math.sqrt(norm2)
+
+
+@njit
+def _retract(sphere, bs, u, v, scale):
+    """u <- R_u(scale v): u + scale v, then each sphere block normalised (nothing on R^d)."""
+    d = u.shape[0]
+    for lo in range(0, d, bs):
+        norm2 = 0.0
+        for k in range(lo, lo + bs):
+            u[k] = u[k] + scale * v[k]
+            norm2 += u[k] * u[k]
+        if sphere:
+            inv = 1.0 / math.sqrt(norm2)
+            for k in range(lo, lo + bs):
+                u[k] *= inv
+
+
+@njit
+def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, po,
               delta, radius, max_steps, rec_row, record):
     """One trajectory from u0; returns (steps, status, final_f, rec_count, rec_stride).
 
-    Per step: gradient g; Riemannian gradient p = g - (u.g) u on each sphere
-    block (p = g on R^d); p += sigma_iso xi for noisy SGD; w = u - eta p; on
-    each sphere block u = w / ||w||.  Escape is the first t >= 1 with
-    f(u_t) <= f(u_0) - delta, or, when radius > 0, with ||u_t - u_0|| >= radius
-    (SPEC section 4); a non-finite f is a divergence.
+    ``po`` holds the optimiser's parameters: [sigma_iso, momentum, perturbation
+    radius r, gradient threshold g_thres, t_thres, cnc step size].  Per step t
+    (SPEC section 3), with p the Riemannian gradient (g - (u.g) u on each
+    sphere block, g on R^d) of the mini-batch gradient (sgd, noisy-sgd,
+    momentum) or of the exact one (gd, pgd, cnc-pgd):
+
+    - sgd, gd: u <- R_u(-eta p), R the retraction (normalise each sphere block);
+    - noisy-sgd: p <- p + sigma_iso xi, xi uniform on the tangent unit sphere;
+    - momentum (heavy ball): v <- beta v + p, u <- R_u(-eta v), then v is
+      projected onto the new tangent space;
+    - pgd (Jin et al. 2017): when ||p|| <= g_thres and more than t_thres steps
+      passed since the last perturbation, u <- R_u(xi), xi uniform in the
+      tangent ball of radius r, before the gradient step;
+    - cnc-pgd (Daneshmand et al. 2018): under the same condition, one
+      mini-batch step of step size ``cnc step`` replaces the gradient step.
+
+    Escape is the first t >= 1 with f(u_t) <= f(u_0) - delta, or, when
+    radius > 0, with ||u_t - u_0|| >= radius (SPEC section 4); a non-finite f
+    is a divergence.  Gradient functions receive GD when the exact gradient is
+    wanted and SGD for a mini-batch.
     """
     d = u0.shape[0]
     u = u0.copy()
     g = np.empty(d)
+    p = np.empty(d)
     z = np.empty(d)
     x = np.empty(d)
     noise = np.empty(d)
+    velocity = np.zeros(d)
     block = np.empty(4, dtype=np.uint64)
     key0 = np.uint64(seed)
     key1 = np.uint64(trial)
     sphere = manifold == SPHERE
     bs = block_size(objective, d, pi)
+    tangent_dim = d - d // bs if sphere else d
+    sigma_iso, beta, r_ball, g_thres, t_thres, eta_cnc = po[0], po[1], po[2], po[3], po[4], po[5]
+    exact = optimizer == GD or optimizer == PGD or optimizer == CNC_PGD
+    t_noise = -(1 << 62)
     f0 = objective_value(objective, u, pf, pa, pi, z)
     count, stride = 0, 1
     if record:
         count, stride = _record(rec_row, count, stride, 0, f0)
     f = f0
     for t in range(1, max_steps + 1):
-        gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g)
+        gradient(objective, GD if exact else SGD, u, pf, pa, pi, key0, key1, t, m, z, x, block, g)
+        step = eta
+        grad_norm = _riemannian(sphere, bs, u, g, p)
+        if (optimizer == PGD or optimizer == CNC_PGD) and grad_norm <= g_thres and t - t_noise > t_thres:
+            t_noise = t
+            if optimizer == PGD:  # u <- R_u(xi), xi uniform in the tangent ball of radius r
+                _tangent_noise(manifold, bs, u, key0, key1, t, m, noise, block)
+                rng.philox4x64(np.uint64(1), np.uint64(t), np.uint64(m), np.uint64(rng.PERTURB), key0, key1, block)
+                _retract(sphere, bs, u, noise, r_ball * rng.open_uniform(block[0]) ** (1.0 / tangent_dim))
+                gradient(objective, GD, u, pf, pa, pi, key0, key1, t, m, z, x, block, g)
+            else:  # one mini-batch step of the larger step size
+                gradient(objective, SGD, u, pf, pa, pi, key0, key1, t, m, z, x, block, g)
+                step = eta_cnc
+            _riemannian(sphere, bs, u, g, p)
         if optimizer == NOISY_SGD:
             _tangent_noise(manifold, bs, u, key0, key1, t, m, noise, block)
-        for lo in range(0, d, bs):  # block by block: one sphere each (R^d is one block)
-            ug = 0.0
-            if sphere:
-                for k in range(lo, lo + bs):
-                    ug += u[k] * g[k]
-            norm2 = 0.0
-            for k in range(lo, lo + bs):
-                p = g[k] - ug * u[k]
-                if optimizer == NOISY_SGD:
-                    p += sigma_iso * noise[k]
-                x[k] = u[k] - eta * p
-                norm2 += x[k] * x[k]
-            inv = 1.0 / math.sqrt(norm2) if sphere else 1.0
-            for k in range(lo, lo + bs):
-                u[k] = x[k] * inv
+            for k in range(d):
+                p[k] += sigma_iso * noise[k]
+        if optimizer == MOMENTUM:
+            for k in range(d):
+                velocity[k] = beta * velocity[k] + p[k]
+            _retract(sphere, bs, u, velocity, -step)
+            _riemannian(sphere, bs, u, velocity, x)  # transport: project onto the new tangent space
+            for k in range(d):
+                velocity[k] = x[k]
+        else:
+            _retract(sphere, bs, u, p, -step)
         f = objective_value(objective, u, pf, pa, pi, z)
         if not math.isfinite(f):
             return t, DIVERGED, f, count, stride
@@ -179,7 +240,7 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
 
 
 @parallel_njit
-def escape_trials(trial0, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, sigma_iso,
+def escape_trials(trial0, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, po,
                   delta, radius, max_steps, steps, status, final_f, rec_f, rec_count, rec_stride):
     """Run trials trial0 .. trial0 + len(steps) - 1, writing row r of each output.
 
@@ -192,7 +253,7 @@ def escape_trials(trial0, seed, u0, objective, manifold, pf, pa, pi, optimizer, 
         record = trial < n_record
         row = rec_f[trial] if record else rec_f[0:0].reshape(0)
         s, st, ff, c, stride = run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta,
-                                         sigma_iso, delta, radius, max_steps, row, record)
+                                         po, delta, radius, max_steps, row, record)
         steps[r] = s
         status[r] = st
         final_f[r] = ff
