@@ -23,8 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numba  # noqa: E402
+
 from saddle import rng  # noqa: E402
-from saddle._numba import njit  # noqa: E402
 from saddle.escape import EscapeConfig, run_escape  # noqa: E402
 from saddle.experiments.escape_cmd import format_table  # noqa: E402
 from saddle.manifolds import Sphere  # noqa: E402
@@ -33,9 +34,10 @@ from saddle.plotting import escape_figure, save_figure  # noqa: E402
 
 # -- 1. the kernel functions: plain arrays in, the signatures of docs/objectives.md ----------
 # pa[0, i] = sqrt(lambda_i): the data are x_i = sqrt(lambda_i) z_i with z uniform, variance 1.
+# Plain numba.njit: they are compiled into saddle's kernel (not cached on disk) at first use.
 
 
-@njit
+@numba.njit
 def oja_value(objective, u, pf, pa, pi, work):
     """f(u) = -1/2 sum_i lambda_i u_i^2."""
     f = 0.0
@@ -44,7 +46,7 @@ def oja_value(objective, u, pf, pa, pi, work):
     return f
 
 
-@njit
+@numba.njit
 def oja_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g):
     """Mean of m per-sample gradients -(u.x) x (or the exact -C u for gd)."""
     d = u.shape[0]
