@@ -17,8 +17,9 @@ size ``m`` draws for purpose ``p`` are the words that
 
 returns, in order: block ``j = 0, 1, ...`` is Philox at counter
 ``(j + 1, t, m, p)``.  Purposes: ``DATA`` (the mini-batch samples),
-``NOISE`` (the isotropic direction of noisy SGD and of PGD's perturbation)
-and ``PERTURB`` (the radius of PGD's perturbation, word 0).
+``NOISE`` (the isotropic direction of noisy SGD and of PGD's perturbation),
+``PERTURB`` (the radius of PGD's perturbation, word 0) and ``START`` (a
+random start: the d normals of step t = 0).
 
 Data variates use 32 bits each: 64-bit word ``q`` holds half-words
 ``2q`` (its low 32 bits) and ``2q + 1`` (its high 32 bits), and coordinate ``k``
@@ -47,6 +48,7 @@ from saddle._numba import njit
 DATA = 0
 NOISE = 1
 PERTURB = 2
+START = 3
 
 UNIFORM, RADEMACHER, LAPLACE = 0, 1, 2
 """Integer codes of the data distributions inside kernels."""

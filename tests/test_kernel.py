@@ -86,3 +86,32 @@ def test_sgd_escapes_from_the_same_saddle():
                        radius=None, max_steps=2000, seed=0, trial_start=0, n_trials=20)
     assert np.all(block.status == ESCAPED)
     assert np.all(block.final_f <= -0.5 - 0.1)
+
+
+def test_random_starts_are_uniform_on_the_sphere_and_reproducible():
+    """gd with eta = 0 keeps each trial at its random start: norms 1, and (u_1 + 1)/2 follows
+    Beta((d-1)/2, (d-1)/2) (KS test, 2000 trials, level 0.001); chunking does not change them."""
+    d = 6
+    obj = SpikeTensor(d)
+    kw = dict(optimizer="gd", batch_size=1, eta=0.0, sigma_iso=0.0, delta=0.1, radius=None, max_steps=1, seed=8,
+              random_start=True, keep_final_u=True)
+    whole = run_trials(obj, obj.saddle(2), trial_start=0, n_trials=2000, **kw)
+    U = whole.final_u
+    np.testing.assert_allclose(np.linalg.norm(U, axis=1), 1.0, rtol=1e-14)
+    law = scipy.stats.beta((d - 1) / 2, (d - 1) / 2)
+    assert scipy.stats.kstest((U[:, 0] + 1) / 2, law.cdf).pvalue > 1e-3
+    part = run_trials(obj, obj.saddle(2), trial_start=1500, n_trials=500, **kw)
+    np.testing.assert_array_equal(part.final_u, U[1500:])
+
+
+def test_target_criterion_is_the_f_drop_measured_from_zero():
+    """On the quadratic (f(0) = 0), escape at f <= -0.2 is the f-drop criterion with delta = 0.2."""
+    from saddle.objectives import QuadraticSaddle
+
+    obj = QuadraticSaddle(3)
+    kw = dict(optimizer="sgd", batch_size=4, eta=0.05, sigma_iso=0.0, radius=None, max_steps=3000, seed=1,
+              trial_start=0, n_trials=50)
+    by_target = run_trials(obj, obj.start(), delta=1.0, target=-0.2, **kw)
+    by_delta = run_trials(obj, obj.start(), delta=0.2, **kw)
+    np.testing.assert_array_equal(by_target.steps, by_delta.steps)
+    assert np.all(by_target.final_f <= -0.2)

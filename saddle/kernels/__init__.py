@@ -15,7 +15,7 @@ import numpy as np
 
 from saddle.kernels.cpu import (CENSORED, CNC_PGD, DIVERGED, ESCAPED, GD, GE2015, MOMENTUM, NOISY_SGD, PGD, QUADRATIC,
                                 SGD, SPIKE)
-from saddle.kernels.gpu import BackendUnavailable
+from saddle.kernels.gpu import BackendUnavailable  # noqa: F401 (re-exported: the cupy backend's error)
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
 
 BACKENDS = ("cpu", "cupy")
@@ -32,6 +32,7 @@ class TrialBlock:
     steps: np.ndarray  # int64: escape step, or max_steps if censored, or the step of divergence
     status: np.ndarray  # int8: ESCAPED, CENSORED or DIVERGED
     final_f: np.ndarray  # float64: f at the last step
+    final_u: np.ndarray = None  # float64 (n, d): the final points, when asked for
 
 
 @dataclass
@@ -53,7 +54,8 @@ class Recorder:
 
 
 def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, radius, max_steps, seed,
-               trial_start, n_trials, recorder=None, backend="cpu", params=None):
+               trial_start, n_trials, recorder=None, backend="cpu", params=None, target=None, random_start=False,
+               keep_final_u=False):
     """Run n_trials escape trials of ``objective`` from u0 on ``backend``.
 
     ``params`` (:class:`saddle.optimizers.OptimizerParams`) carries the
@@ -62,7 +64,10 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
     ``objective`` is one of the package's objectives (it provides ``name``,
     ``manifold`` and ``kernel_params()``).  Arguments are assumed validated
     (see :class:`saddle.escape.EscapeConfig`).  ``radius`` of None selects the
-    f-drop criterion with ``delta``.
+    f-drop criterion with ``delta``; a ``target`` makes escape f(u_t) <= target.
+    ``random_start`` starts each trial at its own uniform point of the sphere
+    (or product of spheres) instead of u0; ``keep_final_u`` returns the final
+    points in ``TrialBlock.final_u``.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
@@ -71,7 +76,8 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
 
         return gpu.run_trials_cupy(objective, u0, optimizer=optimizer, batch_size=batch_size, eta=eta,
                                    sigma_iso=sigma_iso, delta=delta, radius=radius, max_steps=max_steps, seed=seed,
-                                   trial_start=trial_start, n_trials=n_trials, recorder=recorder, params=params)
+                                   trial_start=trial_start, n_trials=n_trials, recorder=recorder, params=params,
+                                   target=target, random_start=random_start, keep_final_u=keep_final_u)
     from saddle.kernels import cpu
 
     functions = getattr(objective, "kernel_functions", None)
@@ -94,6 +100,7 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
     steps = np.empty(n_trials, np.int64)
     status = np.empty(n_trials, np.int8)
     final_f = np.empty(n_trials, np.float64)
+    final_u = np.empty((n_trials if keep_final_u else 0, len(u0)), np.float64)
     if recorder is None:
         recorder = Recorder.empty(0, 2)
     kernel(
@@ -102,6 +109,7 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
         np.ascontiguousarray(pf, dtype=np.float64), np.ascontiguousarray(pa, dtype=np.float64),
         np.ascontiguousarray(pi, dtype=np.int64), np.int64(OPTIMIZERS[optimizer]), np.int64(batch_size),
         float(eta), po, float(delta), 0.0 if radius is None else float(radius),
-        np.int64(max_steps), steps, status, final_f, recorder.f, recorder.count, recorder.stride,
+        np.nan if target is None else float(target), bool(random_start),
+        np.int64(max_steps), steps, status, final_f, final_u, recorder.f, recorder.count, recorder.stride,
     )
-    return TrialBlock(trial_start, steps, status, final_f)
+    return TrialBlock(trial_start, steps, status, final_f, final_u if keep_final_u else None)

@@ -149,7 +149,7 @@ def _retract(sphere, bs, u, v, scale):
 
 @njit
 def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, po,
-              delta, radius, max_steps, rec_row, record):
+              delta, radius, target, random_start, max_steps, rec_row, record, u):
     """One trajectory from u0; returns (steps, status, final_f, rec_count, rec_stride).
 
     ``po`` holds the optimiser's parameters: [sigma_iso, momentum, perturbation
@@ -169,12 +169,15 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
       mini-batch step of step size ``cnc step`` replaces the gradient step.
 
     Escape is the first t >= 1 with f(u_t) <= f(u_0) - delta, or, when
-    radius > 0, with ||u_t - u_0|| >= radius (SPEC section 4); a non-finite f
-    is a divergence.  Gradient functions receive GD when the exact gradient is
-    wanted and SGD for a mini-batch.
+    radius > 0, with ||u_t - u_0|| >= radius, or, when target is finite, with
+    f(u_t) <= target (SPEC section 4); a non-finite f is a divergence.  With
+    ``random_start`` the trial starts at a point uniform on the sphere (each
+    block), drawn from the START stream, instead of u0.  ``u`` (length d)
+    receives the final point.  Gradient functions receive GD when the exact
+    gradient is wanted and SGD for a mini-batch.
     """
     d = u0.shape[0]
-    u = u0.copy()
+    start = u0.copy()
     g = np.empty(d)
     p = np.empty(d)
     z = np.empty(d)
@@ -186,6 +189,11 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     key1 = np.uint64(trial)
     sphere = manifold == SPHERE
     bs = block_size(objective, d, pi)
+    if random_start:  # uniform on each sphere block: normalised standard normals
+        rng.fill_normals(key0, key1, 0, m, rng.START, start, block)
+        _retract(sphere, bs, start, start, 0.0)
+    for k in range(d):
+        u[k] = start[k]
     tangent_dim = d - d // bs if sphere else d
     sigma_iso, beta, r_ball, g_thres, t_thres, eta_cnc = po[0], po[1], po[2], po[3], po[4], po[5]
     exact = optimizer == GD or optimizer == PGD or optimizer == CNC_PGD
@@ -228,10 +236,13 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
             return t, DIVERGED, f, count, stride
         if record:
             count, stride = _record(rec_row, count, stride, t, f)
-        if radius > 0.0:
+        if math.isfinite(target):
+            if f <= target:
+                return t, ESCAPED, f, count, stride
+        elif radius > 0.0:
             dist2 = 0.0
             for k in range(d):
-                dist2 += (u[k] - u0[k]) ** 2
+                dist2 += (u[k] - start[k]) ** 2
             if dist2 >= radius * radius:
                 return t, ESCAPED, f, count, stride
         elif f <= f0 - delta:
@@ -241,19 +252,23 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
 
 @parallel_njit
 def escape_trials(trial0, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, po,
-                  delta, radius, max_steps, steps, status, final_f, rec_f, rec_count, rec_stride):
+                  delta, radius, target, random_start, max_steps, steps, status, final_f, final_u,
+                  rec_f, rec_count, rec_stride):
     """Run trials trial0 .. trial0 + len(steps) - 1, writing row r of each output.
 
-    Trials whose global index is below rec_f.shape[0] also record f(u_t).
+    Trials whose global index is below rec_f.shape[0] also record f(u_t);
+    final_u (n x d, or 0 x d when not wanted) receives the final points.
     """
     n = steps.shape[0]
     n_record = rec_f.shape[0]
+    keep_u = final_u.shape[0] > 0
     for r in prange(n):
         trial = trial0 + r
         record = trial < n_record
         row = rec_f[trial] if record else rec_f[0:0].reshape(0)
+        u = final_u[r] if keep_u else np.empty(u0.shape[0])
         s, st, ff, c, stride = run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta,
-                                         po, delta, radius, max_steps, row, record)
+                                         po, delta, radius, target, random_start, max_steps, row, record, u)
         steps[r] = s
         status[r] = st
         final_f[r] = ff
