@@ -169,6 +169,15 @@ class EscapeConfig:
         f-drop escape threshold: escaped when f(u_t) <= f(u_0) - delta.
     radius : float or None
         If given, escape is ||u_t - u_0|| >= radius instead of the f-drop.
+    target : float or None
+        If given, "escape" is reaching f(u_t) <= target (e.g. a near-optimal
+        value from a random start) instead of the f-drop.
+    start_perturbation : float or None
+        If given (> 0), each trial starts at R_{u0}(r xi) with its own uniform
+        unit tangent direction xi and r = start_perturbation.
+    random_start : bool
+        Each trial starts at its own point uniform on the sphere (each sphere
+        of the product for ge2015); spike and ge2015 only.
     trials, max_steps, seed : int
         Trials per batch size, the censoring horizon, and the experiment seed.
     rotation_seed : int or None
@@ -200,6 +209,9 @@ class EscapeConfig:
     cnc_eta: float = None
     delta: float = 0.1
     radius: float = None
+    target: float = None
+    start_perturbation: float = None
+    random_start: bool = False
     trials: int = 1000
     max_steps: int = 10000
     seed: int = 0
@@ -284,6 +296,15 @@ class EscapeConfig:
         set_("delta", _real("delta", self.delta))
         if self.radius is not None:
             set_("radius", _real("radius", self.radius))
+        if self.target is not None:
+            set_("target", _real("target", self.target, positive=False))
+            if self.radius is not None:
+                raise ConfigError("give either radius or target as the escape criterion, not both")
+        if self.start_perturbation is not None:
+            set_("start_perturbation", _real("start_perturbation", self.start_perturbation))
+        set_("random_start", bool(self.random_start))
+        if self.random_start and (self.start_perturbation is not None or self.objective not in ("spike", "ge2015")):
+            raise ConfigError("random_start applies to the spike and ge2015 objectives, without start_perturbation")
         set_("trials", _integer("trials", self.trials, 1))
         set_("max_steps", _integer("max_steps", self.max_steps, 1, 2**40))
         set_("seed", _integer("seed", self.seed, 0, 2**64 - 1))
@@ -347,6 +368,8 @@ class EscapeConfig:
         escape only through higher-order effects), which the caller should say, not hide.
         """
         out = []
+        if self.random_start or self.start_perturbation is not None:
+            return out
         if self.optimizer == "gd" and self.radius is None:
             out.append("gd starts exactly at a saddle, where the exact gradient vanishes: no trial can escape "
                        "(this is the control)")
@@ -536,6 +559,8 @@ def _run_batch_size(config, objective, u0, m, backend, bar):
             objective, u0, optimizer=config.optimizer, batch_size=m, eta=eta_m, sigma_iso=config.sigma_iso,
             delta=config.delta, radius=config.radius, max_steps=config.max_steps, seed=config.seed,
             trial_start=lo, n_trials=n, recorder=recorder, backend=backend, params=config.optimizer_params(),
+            target=config.target, random_start=config.random_start,
+            start_perturbation=config.start_perturbation or 0.0,
         )
         steps[lo : lo + n] = block.steps
         status[lo : lo + n] = block.status

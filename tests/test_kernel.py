@@ -115,3 +115,15 @@ def test_target_criterion_is_the_f_drop_measured_from_zero():
     by_delta = run_trials(obj, obj.start(), delta=0.2, **kw)
     np.testing.assert_array_equal(by_target.steps, by_delta.steps)
     assert np.all(by_target.final_f <= -0.2)
+
+
+def test_perturbed_starts_lie_at_the_given_geodesic_radius_around_u0():
+    obj = SpikeTensor(6)
+    u0 = obj.saddle(3)
+    out = run_trials(obj, u0, optimizer="gd", batch_size=1, eta=0.0, sigma_iso=0.0, delta=0.1, radius=None,
+                     max_steps=1, seed=2, trial_start=0, n_trials=300, start_perturbation=0.05, keep_final_u=True)
+    U = out.final_u
+    np.testing.assert_allclose(np.linalg.norm(U, axis=1), 1.0, rtol=1e-14)
+    np.testing.assert_allclose(np.arccos(U @ u0), np.arctan(0.05), rtol=1e-9)  # R_u(r xi) = (u + r xi)/sqrt(1 + r^2)
+    directions = U - np.outer(U @ u0, u0)
+    assert np.abs(directions.mean(axis=0)).max() < 5 * 0.05 / np.sqrt(300)  # no preferred direction (5 sigma)

@@ -63,6 +63,12 @@ def add_parser(sub):
                      help="escaped when f(u_t) <= f(u_0) - delta")
     esc.add_argument("--radius", type=finite_float, default=None,
                      help="escaped when ||u_t - u_0|| >= radius (replaces the f-drop criterion)")
+    esc.add_argument("--target", type=finite_float, default=None,
+                     help="escaped when f(u_t) <= target (replaces the f-drop criterion)")
+    esc.add_argument("--start-perturbation", type=finite_float, default=None,
+                     help="start each trial at its own random point at this distance from the saddle")
+    esc.add_argument("--random-start", action="store_true",
+                     help="start each trial at its own uniform random point (spike, ge2015)")
     esc.add_argument("--trials", type=integer, default=dflt["trials"].default, help="trials per batch size")
     esc.add_argument("--max-steps", type=integer, default=dflt["max_steps"].default,
                      help="trials not escaped by then are censored")
@@ -123,7 +129,8 @@ def run(args):
         optimizer=args.optimizer, sigma_iso=0.0 if args.sigma_iso is None else args.sigma_iso,
         momentum=args.momentum, perturbation_radius=args.perturbation_radius, grad_threshold=args.grad_threshold,
         t_threshold=args.t_threshold, cnc_eta=args.cnc_eta,
-        delta=args.delta, radius=args.radius, trials=args.trials, max_steps=args.max_steps, seed=args.seed,
+        delta=args.delta, radius=args.radius, target=args.target, start_perturbation=args.start_perturbation,
+        random_start=args.random_start, trials=args.trials, max_steps=args.max_steps, seed=args.seed,
         rotation_seed=args.rotation_seed,
     )
     for message in config.start_warnings():

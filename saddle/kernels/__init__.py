@@ -53,9 +53,16 @@ class Recorder:
         return np.arange(c, dtype=np.int64) * int(self.stride[r]), self.f[r, :c].copy()
 
 
+def _start_code(random_start, start_perturbation):
+    """The kernel's start argument: 0 (u0), a perturbation radius, or inf (uniform random)."""
+    if random_start:
+        return np.inf
+    return float(start_perturbation)
+
+
 def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, radius, max_steps, seed,
                trial_start, n_trials, recorder=None, backend="cpu", params=None, target=None, random_start=False,
-               keep_final_u=False):
+               start_perturbation=0.0, keep_final_u=False):
     """Run n_trials escape trials of ``objective`` from u0 on ``backend``.
 
     ``params`` (:class:`saddle.optimizers.OptimizerParams`) carries the
@@ -66,8 +73,9 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
     (see :class:`saddle.escape.EscapeConfig`).  ``radius`` of None selects the
     f-drop criterion with ``delta``; a ``target`` makes escape f(u_t) <= target.
     ``random_start`` starts each trial at its own uniform point of the sphere
-    (or product of spheres) instead of u0; ``keep_final_u`` returns the final
-    points in ``TrialBlock.final_u``.
+    (or product of spheres) instead of u0; ``start_perturbation`` r > 0 starts
+    it at R_{u0}(r xi), xi a uniform unit tangent vector of its own;
+    ``keep_final_u`` returns the final points in ``TrialBlock.final_u``.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
@@ -109,7 +117,7 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
         np.ascontiguousarray(pf, dtype=np.float64), np.ascontiguousarray(pa, dtype=np.float64),
         np.ascontiguousarray(pi, dtype=np.int64), np.int64(OPTIMIZERS[optimizer]), np.int64(batch_size),
         float(eta), po, float(delta), 0.0 if radius is None else float(radius),
-        np.nan if target is None else float(target), bool(random_start),
+        np.nan if target is None else float(target), _start_code(random_start, start_perturbation),
         np.int64(max_steps), steps, status, final_f, final_u, recorder.f, recorder.count, recorder.stride,
     )
     return TrialBlock(trial_start, steps, status, final_f, final_u if keep_final_u else None)

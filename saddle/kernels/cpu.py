@@ -170,9 +170,11 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
 
     Escape is the first t >= 1 with f(u_t) <= f(u_0) - delta, or, when
     radius > 0, with ||u_t - u_0|| >= radius, or, when target is finite, with
-    f(u_t) <= target (SPEC section 4); a non-finite f is a divergence.  With
-    ``random_start`` the trial starts at a point uniform on the sphere (each
-    block), drawn from the START stream, instead of u0.  ``u`` (length d)
+    f(u_t) <= target (SPEC section 4); a non-finite f is a divergence.
+    ``random_start`` = inf starts the trial at a point uniform on the sphere
+    (each block) instead of u0; 0 < random_start < inf starts it at
+    R_{u0}(r xi), r = random_start, xi uniform on the tangent unit sphere; both
+    drawn from the START stream.  ``u`` (length d)
     receives the final point.  Gradient functions receive GD when the exact
     gradient is wanted and SGD for a mini-batch.
     """
@@ -189,9 +191,18 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     key1 = np.uint64(trial)
     sphere = manifold == SPHERE
     bs = block_size(objective, d, pi)
-    if random_start:  # uniform on each sphere block: normalised standard normals
-        rng.fill_normals(key0, key1, 0, m, rng.START, start, block)
-        _retract(sphere, bs, start, start, 0.0)
+    if random_start > 0.0:  # from the START stream: the d normals of step 0
+        rng.fill_normals(key0, key1, 0, m, rng.START, noise, block)
+        if math.isinf(random_start):  # uniform on each sphere block: normalised normals
+            for k in range(d):
+                start[k] = noise[k]
+            _retract(sphere, bs, start, start, 0.0)
+        else:  # u0 moved by random_start along a uniform tangent direction
+            _riemannian(sphere, bs, start, noise, x)
+            norm = 0.0
+            for k in range(d):
+                norm += x[k] * x[k]
+            _retract(sphere, bs, start, x, random_start / math.sqrt(norm))
     for k in range(d):
         u[k] = start[k]
     tangent_dim = d - d // bs if sphere else d
