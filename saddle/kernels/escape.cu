@@ -1,0 +1,856 @@
+/*
+ * escape.cu -- the escape kernel of saddle's cupy backend, and its C twin.
+ *
+ * One thread runs one trial.  The body mirrors saddle/kernels/cpu.py::run_trial
+ * (and the @njit pieces of saddle/rng.py, saddle/objectives/spike.py and
+ * saddle/objectives/quadratic.py) operation by operation, in the same order,
+ * so that where the two compilers' libm agree (always for + - * / and sqrt,
+ * which IEEE 754 rounds correctly) the results equal the Numba kernel's bit
+ * for bit.  The random numbers are the contract of saddle/rng.py:
+ * Philox4x64-10 keyed by (seed, trial), counter (j + 1, t, m, purpose).
+ *
+ * The same file is compiled two ways:
+ *
+ *   - by NVRTC (cupy.RawModule) as CUDA C++, where __CUDACC__ is defined:
+ *     the __global__ kernels below, one thread per trial (or per block/variate);
+ *   - by a C compiler (gcc -std=c11 -x c) for the CPU, where each kernel gets a
+ *     host entry point NAME_host that runs the "threads" 0 .. n - 1 serially.
+ *     tests/test_gpu_source.py compares that C twin with the Numba kernel and
+ *     with numpy.random.Philox, so the code the GPU runs is tested without one.
+ *
+ * Only plain C is used below the macros: no templates, no references, no
+ * headers beyond <math.h> in C mode (NVRTC has the math functions built in).
+ *
+ * Per-thread vectors.  Compiled with -DSADDLE_D=<d>, the dimension is a
+ * compile-time constant and each thread's vectors are local arrays (registers
+ * or local memory); without it, the dimension is a kernel argument and the
+ * vectors live in a global workspace of N_VECTORS d n doubles laid out so that
+ * element k of thread r's vector a is work[(a d + k) n + r] (coalesced across
+ * a warp).  Element k of a per-thread vector v is therefore always v[k * vs]:
+ * vs = 1 for local arrays, vs = n in the workspace.
+ *
+ * Optional specialisation: -DSADDLE_OBJECTIVE=<code> and -DSADDLE_OPTIMIZER=<code>
+ * make the objective and optimiser compile-time constants (the other branches
+ * vanish, and with them their registers); the kernel arguments must then carry
+ * the same codes (saddle/kernels/gpu.py derives both from the same values).
+ *
+ * Floating point: compile without contraction of a * b + c into fused
+ * multiply-adds (NVRTC --fmad=false; gcc -ffp-contract=off), as Numba does.
+ */
+
+#ifdef __CUDACC__
+#define SADDLE_GLOBAL extern "C" __global__
+#define SADDLE_DEVICE static __device__ __forceinline__
+#define SADDLE_THREAD_INDEX ((long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x)
+#else
+#include <math.h>
+#define SADDLE_GLOBAL
+#define SADDLE_DEVICE static inline
+#define SADDLE_THREAD_INDEX saddle_thread_index
+/* The C twin's "thread index": set by the host entry points before each call. */
+static _Thread_local long long saddle_thread_index;
+#endif
+
+typedef unsigned long long u64;
+typedef long long i64;
+
+/* Codes shared with the Python side (saddle.rng, saddle.kernels.cpu, saddle.manifolds). */
+#define DATA 0
+#define NOISE 1
+#define PERTURB 2
+#define START 3
+#define UNIFORM 0
+#define RADEMACHER 1
+#define LAPLACE 2
+#define ESCAPED 0
+#define CENSORED 1
+#define DIVERGED 2
+#define SGD 0
+#define GD 1
+#define NOISY_SGD 2
+#define MOMENTUM 3
+#define PGD 4
+#define CNC_PGD 5
+#define SPIKE 0
+#define QUADRATIC 1
+#define GE2015 2
+#define SPHERE 0
+#define EUCLIDEAN 1
+#define PER_COLUMN 1 /* ge2015 sampling: one mini-batch per column (SHARED = 0: one for all) */
+#define N_VECTORS 8  /* per-thread vectors of the state's length: u, g, p, z, x, noise, velocity, start */
+
+#ifdef SADDLE_OBJECTIVE
+#define OBJECTIVE(s) SADDLE_OBJECTIVE
+#else
+#define OBJECTIVE(s) ((s)->objective)
+#endif
+#ifdef SADDLE_OPTIMIZER
+#define OPTIMIZER(s) SADDLE_OPTIMIZER
+#else
+#define OPTIMIZER(s) ((s)->optimizer)
+#endif
+
+/* Constants: the doubles that saddle.rng computes in Python (repr round-trips exactly). */
+#define TWO_M53 1.1102230246251565e-16  /* 2**-53 */
+#define TWO_M32 2.3283064365386963e-10  /* 2**-32 */
+#define SQRT3 1.7320508075688772        /* math.sqrt(3.0) */
+#define INV_SQRT2 0.7071067811865475    /* 1.0 / math.sqrt(2.0) */
+#define TWO_PI 6.283185307179586        /* 2.0 * math.pi */
+
+/* ---------------------------------------------------------------------------------------------
+ * Philox4x64-10 (Salmon, Moraes, Dror and Shaw, SC 2011), the bijection of numpy.random.Philox.
+ * ------------------------------------------------------------------------------------------- */
+
+#define PHILOX_M0 0xD2E7470EE14C6C93ULL
+#define PHILOX_M1 0xCA5A826395121157ULL
+#define PHILOX_W0 0x9E3779B97F4A7C15ULL
+#define PHILOX_W1 0xBB67AE8584CAA73BULL
+
+typedef struct {
+    u64 w0, w1, w2, w3;
+} block4;
+
+/* The full 64 x 64 -> 128-bit product a b: returns the low word, stores the high word in *hi. */
+SADDLE_DEVICE u64 mulhilo64(u64 a, u64 b, u64 *hi)
+{
+#ifdef __CUDACC__
+    *hi = __umul64hi(a, b);
+#else
+    __extension__ typedef unsigned __int128 u128;
+    *hi = (u64)(((u128)a * (u128)b) >> 64);
+#endif
+    return a * b;
+}
+
+/* Philox4x64-10 of counter (c0, c1, c2, c3) under key (k0, k1). */
+SADDLE_DEVICE block4 philox4x64(u64 c0, u64 c1, u64 c2, u64 c3, u64 k0, u64 k1)
+{
+    for (int r = 0; r < 10; r++) {
+        if (r > 0) {
+            k0 += PHILOX_W0;
+            k1 += PHILOX_W1;
+        }
+        u64 hi0, hi1;
+        u64 lo0 = mulhilo64(PHILOX_M0, c0, &hi0);
+        u64 lo1 = mulhilo64(PHILOX_M1, c2, &hi1);
+        u64 n0 = hi1 ^ c1 ^ k0;
+        u64 n2 = hi0 ^ c3 ^ k1;
+        c0 = n0;
+        c1 = lo1;
+        c2 = n2;
+        c3 = lo0;
+    }
+    block4 out = {c0, c1, c2, c3};
+    return out;
+}
+
+/* Word `lane` (0..3) of a block, by selects (no dynamic indexing: the block stays in registers). */
+SADDLE_DEVICE u64 block_word(block4 b, int lane)
+{
+    return lane < 2 ? (lane == 0 ? b.w0 : b.w1) : (lane == 2 ? b.w2 : b.w3);
+}
+
+/* Half-word `lane` (0..7): the low 32 bits of word lane / 2, then its high 32 bits. */
+SADDLE_DEVICE u64 half_word(block4 b, int lane)
+{
+    u64 w = block_word(b, lane >> 1);
+    if (lane & 1)
+        return w >> 32;
+    return w & 0xFFFFFFFFULL;
+}
+
+/* Uniform variate on (0, 1) from the top 53 bits of a word. */
+SADDLE_DEVICE double open_uniform(u64 w)
+{
+    return ((double)(w >> 11) + 0.5) * TWO_M53;
+}
+
+/* Mean-0, variance-1 variate of distribution `dist` from a 32-bit half-word (saddle.rng.data_variate). */
+SADDLE_DEVICE double data_variate(u64 h, i64 dist)
+{
+    if (dist == RADEMACHER)
+        return 1.0 - 2.0 * (double)(h >> 31);
+    double u = ((double)h + 0.5) * TWO_M32;
+    if (dist == UNIFORM)
+        return SQRT3 * (2.0 * u - 1.0);
+    /* LAPLACE with scale 1/sqrt 2 */
+    double v = u - 0.5;
+    if (v < 0.0)
+        return INV_SQRT2 * log(1.0 + 2.0 * v);
+    return -INV_SQRT2 * log(1.0 - 2.0 * v);
+}
+
+/* Two standard normals from two words (Box-Muller, saddle.rng.normal_pair). */
+SADDLE_DEVICE void normal_pair(u64 w0, u64 w1, double *a, double *b)
+{
+    double r = sqrt(-2.0 * log(open_uniform(w0)));
+    double phi = TWO_PI * open_uniform(w1);
+    *a = r * cos(phi);
+    *b = r * sin(phi);
+}
+
+/* out[k] = standard normal k of the stream (t, m, purpose), k < d (saddle.rng.fill_normals). */
+SADDLE_DEVICE void fill_normals(u64 key0, u64 key1, i64 t, i64 m, i64 purpose, double *out, i64 d, i64 vs)
+{
+    u64 j = 0;
+    for (i64 k = 0; k < d; k += 4) {
+        j += 1;
+        block4 b = philox4x64(j, (u64)t, (u64)m, (u64)purpose, key0, key1);
+        double a, bb, c, e;
+        normal_pair(b.w0, b.w1, &a, &bb);
+        normal_pair(b.w2, b.w3, &c, &e);
+        out[k * vs] = a;
+        if (k + 1 < d)
+            out[(k + 1) * vs] = bb;
+        if (k + 2 < d)
+            out[(k + 2) * vs] = c;
+        if (k + 3 < d)
+            out[(k + 3) * vs] = e;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * spike (SPEC 2.1): f(u) = -sum_l (a_l.u)^4; pf = [kappa], pa = A (d x d, row-major),
+ * pi = [distribution code, rotated].  saddle/objectives/spike.py.
+ * ------------------------------------------------------------------------------------------- */
+
+/* out = A^T v (transpose: the coordinates a_l.v) or A v; rotated frames only. */
+SADDLE_DEVICE void frame_matvec(const double *A, int transpose, const double *v, double *out, i64 d, i64 vs)
+{
+    for (i64 i = 0; i < d; i++) {
+        double acc = 0.0;
+        for (i64 k = 0; k < d; k++)
+            acc += (transpose ? A[k * d + i] : A[i * d + k]) * v[k * vs];
+        out[i * vs] = acc;
+    }
+}
+
+SADDLE_DEVICE double spike_value(const double *u, const double *A, int rotated, double *work, i64 d, i64 vs)
+{
+    const double *c = u; /* the identity frame: a_l.u = u_l */
+    if (rotated) {
+        frame_matvec(A, 1, u, work, d, vs);
+        c = work;
+    }
+    double f = 0.0;
+    for (i64 l = 0; l < d; l++) {
+        double c2 = c[l * vs] * c[l * vs];
+        f -= c2 * c2;
+    }
+    return f;
+}
+
+/* g = -4 sum_l (a_l.u)^3 a_l, the gradient that gd uses. */
+SADDLE_DEVICE void spike_exact_gradient(const double *u, const double *A, int rotated, double *work, double *g,
+                                        i64 d, i64 vs)
+{
+    if (rotated)
+        frame_matvec(A, 1, u, work, d, vs);
+    for (i64 l = 0; l < d; l++) {
+        double w = rotated ? work[l * vs] : u[l * vs];
+        w = -4.0 * w * w * w;
+        if (rotated)
+            work[l * vs] = w;
+        else
+            g[l * vs] = w;
+    }
+    if (rotated)
+        frame_matvec(A, 0, work, g, d, vs);
+}
+
+/* Mean of m per-sample gradients (12 ||u||^2 u - 4 (u.x)^3 x) / kappa, x = A z drawn for step t
+ * from the DATA stream: coordinate k of sample i is half-word i d + k.  Nothing of size m x d. */
+SADDLE_DEVICE void spike_minibatch_gradient(const double *u, const double *A, int rotated, double kappa, i64 dist,
+                                            u64 key0, u64 key1, i64 t, i64 m, double *z, double *x, double *g,
+                                            i64 d, i64 vs)
+{
+    double norm2 = 0.0;
+    for (i64 k = 0; k < d; k++) {
+        norm2 += u[k * vs] * u[k * vs];
+        g[k * vs] = 0.0;
+    }
+    u64 j = 0;
+    int lane = 8;
+    block4 b = {0, 0, 0, 0};
+    const double *xs = rotated ? x : z; /* x = z in the identity frame */
+    for (i64 i = 0; i < m; i++) {
+        for (i64 k = 0; k < d; k++) {
+            if (lane == 8) {
+                j += 1;
+                b = philox4x64(j, (u64)t, (u64)m, (u64)DATA, key0, key1);
+                lane = 0;
+            }
+            z[k * vs] = data_variate(half_word(b, lane), dist);
+            lane += 1;
+        }
+        if (rotated) {
+            for (i64 k = 0; k < d; k++) {
+                double acc = 0.0;
+                for (i64 l = 0; l < d; l++)
+                    acc += A[k * d + l] * z[l * vs];
+                x[k * vs] = acc;
+            }
+        }
+        double c = 0.0;
+        for (i64 k = 0; k < d; k++)
+            c += u[k * vs] * xs[k * vs];
+        double c3 = c * c * c;
+        for (i64 k = 0; k < d; k++)
+            g[k * vs] += c3 * xs[k * vs];
+    }
+    double scale = -4.0 / ((double)m * kappa);
+    for (i64 k = 0; k < d; k++)
+        g[k * vs] = scale * g[k * vs] + (12.0 / kappa) * norm2 * u[k * vs];
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * quadratic (SPEC 2.3): f(x) = 1/2 sum_i h_i x_i^2 + beta/4 ||x||^4; pf = [beta], pa = rows [h; L]
+ * ((d + 1) x d, row-major, L the lower Cholesky factor of Sigma).  saddle/objectives/quadratic.py.
+ * ------------------------------------------------------------------------------------------- */
+
+SADDLE_DEVICE double quadratic_value(const double *x, const double *pf, const double *pa, i64 d, i64 vs)
+{
+    double quad = 0.0;
+    double norm2 = 0.0;
+    for (i64 i = 0; i < d; i++) {
+        quad += pa[i] * x[i * vs] * x[i * vs];
+        norm2 += x[i * vs] * x[i * vs];
+    }
+    return 0.5 * quad + 0.25 * pf[0] * norm2 * norm2;
+}
+
+/* g = H x + beta ||x||^2 x. */
+SADDLE_DEVICE void quadratic_exact_gradient(const double *x, const double *pf, const double *pa, double *g, i64 d,
+                                            i64 vs)
+{
+    double norm2 = 0.0;
+    for (i64 i = 0; i < d; i++)
+        norm2 += x[i * vs] * x[i * vs];
+    for (i64 i = 0; i < d; i++)
+        g[i * vs] = pa[i] * x[i * vs] + pf[0] * norm2 * x[i * vs];
+}
+
+/* grad f(x) + L xi / sqrt(m), xi the d normals of the DATA stream of step t. */
+SADDLE_DEVICE void quadratic_minibatch_gradient(const double *x, const double *pf, const double *pa, u64 key0,
+                                                u64 key1, i64 t, i64 m, double *xi, double *g, i64 d, i64 vs)
+{
+    fill_normals(key0, key1, t, m, DATA, xi, d, vs);
+    quadratic_exact_gradient(x, pf, pa, g, d, vs);
+    double scale = 1.0 / sqrt((double)m);
+    for (i64 i = 0; i < d; i++) {
+        double acc = 0.0;
+        for (i64 k = 0; k < i + 1; k++) /* L is lower triangular: pa[1 + i, k] = L[i, k] */
+            acc += pa[(1 + i) * d + k] * xi[k * vs];
+        g[i * vs] += scale * acc;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * ge2015 (SPEC 2.2): f(U) = sum_l [(sum_i c_li^2)^2 - sum_i c_li^4], c_li = a_l.u_i, on the product
+ * of k spheres; the state is U flat column by column (u_i = u[i dc .. (i + 1) dc - 1], n = dc k).
+ * pf = [kappa], pa = A (dc x dc), pi = [distribution code, rotated, k, sampling].
+ * saddle/objectives/ge2015.py.
+ * ------------------------------------------------------------------------------------------- */
+
+/* c_li = a_l.u_i. */
+SADDLE_DEVICE double ge_coordinate(const double *u, const double *A, int rotated, i64 i, i64 l, i64 dc, i64 vs)
+{
+    if (rotated) {
+        double c = 0.0;
+        for (i64 r = 0; r < dc; r++)
+            c += A[r * dc + l] * u[(i * dc + r) * vs];
+        return c;
+    }
+    return u[(i * dc + l) * vs];
+}
+
+SADDLE_DEVICE double ge_value(const double *u, const double *A, int rotated, i64 k, i64 n, i64 vs)
+{
+    i64 dc = n / k;
+    double f = 0.0;
+    for (i64 l = 0; l < dc; l++) {
+        double S = 0.0;
+        double Q = 0.0;
+        for (i64 i = 0; i < k; i++) {
+            double c = ge_coordinate(u, A, rotated, i, l, dc, vs);
+            double c2 = c * c;
+            S += c2;
+            Q += c2 * c2;
+        }
+        f += S * S - Q;
+    }
+    return f;
+}
+
+/* g_i = 4 sum_l c_li (S_l - c_li^2) a_l; work holds n doubles. */
+SADDLE_DEVICE void ge_exact_gradient(const double *u, const double *A, int rotated, i64 k, double *work, double *g,
+                                     i64 n, i64 vs)
+{
+    i64 dc = n / k;
+    for (i64 l = 0; l < dc; l++)
+        for (i64 i = 0; i < k; i++)
+            work[(i * dc + l) * vs] = ge_coordinate(u, A, rotated, i, l, dc, vs);
+    for (i64 l = 0; l < dc; l++) {
+        double S = 0.0;
+        for (i64 i = 0; i < k; i++)
+            S += work[(i * dc + l) * vs] * work[(i * dc + l) * vs];
+        for (i64 i = 0; i < k; i++) {
+            double c = work[(i * dc + l) * vs];
+            work[(i * dc + l) * vs] = 4.0 * c * (S - c * c);
+        }
+    }
+    for (i64 i = 0; i < k; i++)
+        for (i64 r = 0; r < dc; r++) {
+            if (rotated) {
+                double acc = 0.0;
+                for (i64 l = 0; l < dc; l++)
+                    acc += A[r * dc + l] * work[(i * dc + l) * vs];
+                g[(i * dc + r) * vs] = acc;
+            } else {
+                g[(i * dc + r) * vs] = work[(i * dc + r) * vs];
+            }
+        }
+}
+
+/* Mean per-sample gradient (SPEC 2.2) of the mini-batch of step t, every column.  shared: samples
+ * 0 .. m - 1 of the DATA stream serve every column; per-column: column i uses samples i m .. (i + 1) m - 1
+ * (sample q, coordinate r is half-word q dc + r).  x[dc .. dc + k - 1] holds c = U^T x. */
+SADDLE_DEVICE void ge_minibatch_gradient(const double *u, const double *A, int rotated, double kappa, i64 dist,
+                                         i64 k, i64 sampling, u64 key0, u64 key1, i64 t, i64 m, double *z,
+                                         double *x, double *g, i64 n, i64 vs)
+{
+    i64 dc = n / k;
+    for (i64 q = 0; q < n; q++)
+        g[q * vs] = 0.0;
+    u64 j = 0;
+    int lane = 8;
+    block4 b = {0, 0, 0, 0};
+    const double *xs = rotated ? x : z; /* x = z in the identity frame */
+    i64 columns = sampling == PER_COLUMN ? k : 1;
+    for (i64 col = 0; col < columns; col++) {
+        for (i64 r = 0; r < m; r++) {
+            for (i64 q = 0; q < dc; q++) {
+                if (lane == 8) {
+                    j += 1;
+                    b = philox4x64(j, (u64)t, (u64)m, (u64)DATA, key0, key1);
+                    lane = 0;
+                }
+                z[q * vs] = data_variate(half_word(b, lane), dist);
+                lane += 1;
+            }
+            if (rotated) {
+                for (i64 q = 0; q < dc; q++) {
+                    double acc = 0.0;
+                    for (i64 l = 0; l < dc; l++)
+                        acc += A[q * dc + l] * z[l * vs];
+                    x[q * vs] = acc;
+                }
+            }
+            double S = 0.0;
+            for (i64 i = 0; i < k; i++) {
+                double c = 0.0;
+                for (i64 q = 0; q < dc; q++)
+                    c += u[(i * dc + q) * vs] * xs[q * vs];
+                x[(dc + i) * vs] = c;
+                S += c * c;
+            }
+            i64 lo = sampling == PER_COLUMN ? col : 0;
+            i64 hi = sampling == PER_COLUMN ? col + 1 : k;
+            for (i64 i = lo; i < hi; i++) {
+                double c = x[(dc + i) * vs];
+                double w = c * (S - c * c);
+                for (i64 q = 0; q < dc; q++)
+                    g[(i * dc + q) * vs] += w * xs[q * vs];
+            }
+        }
+    }
+    /* g_i = (4/kappa) [G_i / m - (N - n_i) u_i - 2 sum_{j != i} (u_i.u_j) u_j] */
+    double N = 0.0;
+    for (i64 q = 0; q < n; q++)
+        N += u[q * vs] * u[q * vs];
+    double scale = 4.0 / kappa;
+    for (i64 i = 0; i < k; i++) {
+        double n_i = 0.0;
+        for (i64 q = 0; q < dc; q++)
+            n_i += u[(i * dc + q) * vs] * u[(i * dc + q) * vs];
+        for (i64 q = 0; q < dc; q++)
+            g[(i * dc + q) * vs] = g[(i * dc + q) * vs] / (double)m - (N - n_i) * u[(i * dc + q) * vs];
+        for (i64 jj = 0; jj < k; jj++) {
+            if (jj == i)
+                continue;
+            double dot = 0.0;
+            for (i64 q = 0; q < dc; q++)
+                dot += u[(i * dc + q) * vs] * u[(jj * dc + q) * vs];
+            for (i64 q = 0; q < dc; q++)
+                g[(i * dc + q) * vs] -= 2.0 * dot * u[(jj * dc + q) * vs];
+        }
+        for (i64 q = 0; q < dc; q++)
+            g[(i * dc + q) * vs] *= scale;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The trial: saddle/kernels/cpu.py (objective_value, gradient, _tangent_noise, _record, run_trial).
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    i64 objective, manifold, optimizer, m;
+    i64 d;  /* length of the state vector (d k for ge2015) */
+    i64 bs; /* length of each sphere block: d, or d / k for ge2015's k spheres (cpu.block_size) */
+    i64 vs; /* stride of the per-thread vectors */
+    const double *pf, *pa;
+    const i64 *pi;
+    u64 key0, key1;
+} trial_setup;
+
+SADDLE_DEVICE double objective_value(const trial_setup *s, const double *u, double *work)
+{
+    if (OBJECTIVE(s) == SPIKE)
+        return spike_value(u, s->pa, s->pi[1] != 0, work, s->d, s->vs);
+    if (OBJECTIVE(s) == GE2015)
+        return ge_value(u, s->pa, s->pi[1] != 0, s->pi[2], s->d, s->vs);
+    return quadratic_value(u, s->pf, s->pa, s->d, s->vs);
+}
+
+/* The exact gradient (exact != 0) or the mean of m per-sample gradients of step t, into g. */
+SADDLE_DEVICE void gradient(const trial_setup *s, int exact, const double *u, i64 t, double *z, double *x, double *g)
+{
+    if (OBJECTIVE(s) == SPIKE) {
+        if (exact)
+            spike_exact_gradient(u, s->pa, s->pi[1] != 0, z, g, s->d, s->vs);
+        else
+            spike_minibatch_gradient(u, s->pa, s->pi[1] != 0, s->pf[0], s->pi[0], s->key0, s->key1, t, s->m, z, x,
+                                     g, s->d, s->vs);
+    } else if (OBJECTIVE(s) == GE2015) {
+        if (exact)
+            ge_exact_gradient(u, s->pa, s->pi[1] != 0, s->pi[2], z, g, s->d, s->vs);
+        else
+            ge_minibatch_gradient(u, s->pa, s->pi[1] != 0, s->pf[0], s->pi[0], s->pi[2], s->pi[3], s->key0,
+                                  s->key1, t, s->m, z, x, g, s->d, s->vs);
+    } else {
+        if (exact)
+            quadratic_exact_gradient(u, s->pf, s->pa, g, s->d, s->vs);
+        else
+            quadratic_minibatch_gradient(u, s->pf, s->pa, s->key0, s->key1, t, s->m, z, g, s->d, s->vs);
+    }
+}
+
+/* xi uniform on the unit sphere of the tangent space at u, from the NOISE stream (on a product of
+ * spheres, the product of the blocks' tangent spaces). */
+SADDLE_DEVICE void tangent_noise(const trial_setup *s, const double *u, i64 t, double *noise)
+{
+    i64 d = s->d, bs = s->bs, vs = s->vs;
+    fill_normals(s->key0, s->key1, t, s->m, NOISE, noise, d, vs);
+    if (s->manifold == SPHERE) {
+        for (i64 lo = 0; lo < d; lo += bs) {
+            double dot = 0.0;
+            for (i64 k = lo; k < lo + bs; k++)
+                dot += u[k * vs] * noise[k * vs];
+            for (i64 k = lo; k < lo + bs; k++)
+                noise[k * vs] -= dot * u[k * vs];
+        }
+    }
+    double norm2 = 0.0;
+    for (i64 k = 0; k < d; k++)
+        norm2 += noise[k * vs] * noise[k * vs];
+    double inv = 1.0 / sqrt(norm2);
+    for (i64 k = 0; k < d; k++)
+        noise[k * vs] *= inv;
+}
+
+/* out = g - (u_b . g_b) u_b on each sphere block b (out = g on R^d); returns ||out||. */
+SADDLE_DEVICE double riemannian(const trial_setup *s, const double *u, const double *g, double *out)
+{
+    i64 d = s->d, bs = s->bs, vs = s->vs;
+    int sphere = s->manifold == SPHERE;
+    double norm2 = 0.0;
+    for (i64 lo = 0; lo < d; lo += bs) {
+        double ug = 0.0;
+        if (sphere)
+            for (i64 k = lo; k < lo + bs; k++)
+                ug += u[k * vs] * g[k * vs];
+        for (i64 k = lo; k < lo + bs; k++) {
+            out[k * vs] = g[k * vs] - ug * u[k * vs];
+            norm2 += out[k * vs] * out[k * vs];
+        }
+    }
+    return sqrt(norm2);
+}
+
+/* u <- R_u(scale v): u + scale v, then each sphere block normalised (nothing on R^d). */
+SADDLE_DEVICE void retract(const trial_setup *s, double *u, const double *v, double scale)
+{
+    i64 d = s->d, bs = s->bs, vs = s->vs;
+    int sphere = s->manifold == SPHERE;
+    for (i64 lo = 0; lo < d; lo += bs) {
+        double norm2 = 0.0;
+        for (i64 k = lo; k < lo + bs; k++) {
+            u[k * vs] = u[k * vs] + scale * v[k * vs];
+            norm2 += u[k * vs] * u[k * vs];
+        }
+        if (sphere) {
+            double inv = 1.0 / sqrt(norm2);
+            for (i64 k = lo; k < lo + bs; k++)
+                u[k * vs] *= inv;
+        }
+    }
+}
+
+/* Store f(u_t) at t = 0, stride, 2 stride, ...; halve the resolution when the row is full. */
+SADDLE_DEVICE void record(double *row, i64 points, i64 *count, i64 *stride, i64 t, double value)
+{
+    if (t % *stride != 0)
+        return;
+    if (*count == points) {
+        i64 half = *count / 2;
+        for (i64 i = 0; i < half; i++)
+            row[i] = row[2 * i];
+        *count = half;
+        *stride *= 2;
+        if (t % *stride != 0)
+            return;
+    }
+    row[*count] = value;
+    *count += 1;
+}
+
+/* One trajectory (saddle/kernels/cpu.py::run_trial), from u0 or, with random_start, from a point uniform
+ * on the sphere (each block) drawn from the START stream; u holds the final point.  Escape: f(u_t) <= target
+ * when target is finite, else ||u_t - start|| >= radius when radius > 0, else f(u_t) <= f(start) - delta.
+ * po = [sigma_iso, momentum beta,
+ * perturbation radius r, g_thres, t_thres, cnc step size].  Per step t, p is the Riemannian gradient
+ * of the mini-batch gradient (sgd, noisy-sgd, momentum) or of the exact one (gd, pgd, cnc-pgd):
+ * sgd, gd: u <- R_u(-eta p); noisy-sgd: p += sigma_iso xi; momentum: v <- beta v + p, u <- R_u(-eta v),
+ * v projected onto the new tangent space; pgd: when ||p|| <= g_thres and more than t_thres steps
+ * passed since the last perturbation, u <- R_u(xi), xi uniform in the tangent ball of radius r, before
+ * the gradient step; cnc-pgd: under the same condition one mini-batch step of the cnc step size. */
+SADDLE_DEVICE void run_trial(const trial_setup *s, const double *u0, double eta, const double *po, double delta,
+                             double radius, double target, i64 random_start, i64 max_steps, double *u, double *g,
+                             double *p, double *z, double *x, double *noise, double *velocity, double *start,
+                             double *rec_row, i64 rec_points, i64 *rec_count, i64 *rec_stride, i64 *steps_out,
+                             signed char *status_out, double *final_f_out)
+{
+    i64 d = s->d, bs = s->bs, vs = s->vs;
+    int sphere = s->manifold == SPHERE;
+    i64 optimizer = OPTIMIZER(s);
+    for (i64 k = 0; k < d; k++)
+        start[k * vs] = u0[k];
+    if (random_start) { /* uniform on each sphere block: normalised standard normals */
+        fill_normals(s->key0, s->key1, 0, s->m, START, start, d, vs);
+        retract(s, start, start, 0.0);
+    }
+    for (i64 k = 0; k < d; k++) {
+        u[k * vs] = start[k * vs];
+        velocity[k * vs] = 0.0;
+    }
+    i64 tangent_dim = sphere ? d - d / bs : d;
+    double sigma_iso = po[0], beta = po[1], r_ball = po[2], g_thres = po[3], t_thres = po[4], eta_cnc = po[5];
+    int exact = optimizer == GD || optimizer == PGD || optimizer == CNC_PGD;
+    i64 t_noise = -((i64)1 << 62);
+    double f0 = objective_value(s, u, z);
+    i64 count = 0, stride = 1;
+    if (rec_row)
+        record(rec_row, rec_points, &count, &stride, 0, f0);
+    double f = f0;
+    i64 steps = max_steps;
+    signed char status = CENSORED;
+    for (i64 t = 1; t <= max_steps; t++) {
+        gradient(s, exact, u, t, z, x, g);
+        double step = eta;
+        double grad_norm = riemannian(s, u, g, p);
+        if ((optimizer == PGD || optimizer == CNC_PGD) && grad_norm <= g_thres && t - t_noise > t_thres) {
+            t_noise = t;
+            if (optimizer == PGD) { /* u <- R_u(xi), xi uniform in the tangent ball of radius r */
+                tangent_noise(s, u, t, noise);
+                block4 b = philox4x64(1, (u64)t, (u64)s->m, (u64)PERTURB, s->key0, s->key1);
+                retract(s, u, noise, r_ball * pow(open_uniform(b.w0), 1.0 / (double)tangent_dim));
+                gradient(s, 1, u, t, z, x, g);
+            } else { /* one mini-batch step of the larger step size */
+                gradient(s, 0, u, t, z, x, g);
+                step = eta_cnc;
+            }
+            riemannian(s, u, g, p);
+        }
+        if (optimizer == NOISY_SGD) {
+            tangent_noise(s, u, t, noise);
+            for (i64 k = 0; k < d; k++)
+                p[k * vs] += sigma_iso * noise[k * vs];
+        }
+        if (optimizer == MOMENTUM) {
+            for (i64 k = 0; k < d; k++)
+                velocity[k * vs] = beta * velocity[k * vs] + p[k * vs];
+            retract(s, u, velocity, -step);
+            riemannian(s, u, velocity, x); /* transport: project onto the new tangent space */
+            for (i64 k = 0; k < d; k++)
+                velocity[k * vs] = x[k * vs];
+        } else {
+            retract(s, u, p, -step);
+        }
+        f = objective_value(s, u, z);
+        if (!isfinite(f)) {
+            steps = t;
+            status = DIVERGED;
+            break;
+        }
+        if (rec_row)
+            record(rec_row, rec_points, &count, &stride, t, f);
+        if (isfinite(target)) {
+            if (f <= target) {
+                steps = t;
+                status = ESCAPED;
+                break;
+            }
+        } else if (radius > 0.0) {
+            double dist2 = 0.0;
+            for (i64 k = 0; k < d; k++) {
+                double diff = u[k * vs] - start[k * vs];
+                dist2 += diff * diff;
+            }
+            if (dist2 >= radius * radius) {
+                steps = t;
+                status = ESCAPED;
+                break;
+            }
+        } else if (f <= f0 - delta) {
+            steps = t;
+            status = ESCAPED;
+            break;
+        }
+    }
+    *steps_out = steps;
+    *status_out = status;
+    *final_f_out = f;
+    if (rec_row) {
+        *rec_count = count;
+        *rec_stride = stride;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Kernels (one thread each) and, in C, their serial host entry points NAME_host.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Trials trial0 .. trial0 + n - 1, thread r writing entry r of steps, status and final_f.
+ * Trials rec_lo <= trial < rec_hi also record f(u_t) into row trial - rec_lo of rec_f
+ * (rec_points columns) and of rec_count, rec_stride.  `work` holds N_VECTORS d n doubles unless
+ * SADDLE_D is defined (then it is not read).  po: the optimiser's parameters (run_trial).  With keep_u,
+ * row r of final_u (n x d) receives the final point. */
+SADDLE_GLOBAL void escape_trials(i64 n, i64 trial0, u64 seed, i64 d, const double *u0, i64 objective,
+                                 i64 manifold, const double *pf, const double *pa, const i64 *pi, i64 optimizer,
+                                 i64 m, double eta, const double *po, double delta, double radius, double target,
+                                 i64 random_start, i64 max_steps, i64 *steps, signed char *status, double *final_f,
+                                 double *final_u, i64 keep_u, double *rec_f, i64 rec_lo, i64 rec_hi, i64 rec_points,
+                                 i64 *rec_count, i64 *rec_stride, double *work)
+{
+    i64 r = SADDLE_THREAD_INDEX;
+    if (r >= n)
+        return;
+    i64 trial = trial0 + r;
+    trial_setup s;
+    s.objective = objective;
+    s.manifold = manifold;
+    s.optimizer = optimizer;
+    s.m = m;
+    s.pf = pf;
+    s.pa = pa;
+    s.pi = pi;
+    s.key0 = seed;
+    s.key1 = (u64)trial;
+#ifdef SADDLE_D
+    (void)d;
+    (void)work;
+    double u[SADDLE_D], g[SADDLE_D], p[SADDLE_D], z[SADDLE_D], x[SADDLE_D], noise[SADDLE_D], velocity[SADDLE_D];
+    double start[SADDLE_D];
+    s.d = SADDLE_D;
+    s.vs = 1;
+#else
+    double *u = work + 0 * d * n + r;
+    double *g = work + 1 * d * n + r;
+    double *p = work + 2 * d * n + r;
+    double *z = work + 3 * d * n + r;
+    double *x = work + 4 * d * n + r;
+    double *noise = work + 5 * d * n + r;
+    double *velocity = work + 6 * d * n + r;
+    double *start = work + 7 * d * n + r;
+    s.d = d;
+    s.vs = n;
+#endif
+    s.bs = OBJECTIVE(&s) == GE2015 ? s.d / pi[2] : s.d;
+    int recorded = trial >= rec_lo && trial < rec_hi;
+    double *rec_row = recorded ? rec_f + (trial - rec_lo) * rec_points : 0;
+    i64 *count = recorded ? rec_count + (trial - rec_lo) : 0;
+    i64 *stride = recorded ? rec_stride + (trial - rec_lo) : 0;
+    run_trial(&s, u0, eta, po, delta, radius, target, random_start, max_steps, u, g, p, z, x, noise, velocity, start,
+              rec_row, rec_points, count, stride, steps + r, status + r, final_f + r);
+    if (keep_u)
+        for (i64 k = 0; k < s.d; k++)
+            final_u[r * s.d + k] = u[k * s.vs];
+}
+
+/* Block j + 1 of the stream (seed, trial, t, m, purpose) into out[4 j .. 4 j + 3], j < n_blocks. */
+SADDLE_GLOBAL void philox_stream(i64 n_blocks, u64 seed, u64 trial, u64 t, u64 m, u64 purpose, u64 *out)
+{
+    i64 j = SADDLE_THREAD_INDEX;
+    if (j >= n_blocks)
+        return;
+    block4 b = philox4x64((u64)j + 1, t, m, purpose, seed, trial);
+    out[4 * j] = b.w0;
+    out[4 * j + 1] = b.w1;
+    out[4 * j + 2] = b.w2;
+    out[4 * j + 3] = b.w3;
+}
+
+/* Variate q < n of the stream (seed, trial, t, m, purpose): kind 0, the data variate of
+ * distribution `dist` from half-word q; kind 1, standard normal q (Box-Muller on word pairs). */
+SADDLE_GLOBAL void variate_stream(i64 n, i64 kind, i64 dist, u64 seed, u64 trial, u64 t, u64 m, u64 purpose,
+                                  double *out)
+{
+    i64 q = SADDLE_THREAD_INDEX;
+    if (q >= n)
+        return;
+    if (kind == 0) {
+        block4 b = philox4x64((u64)(q / 8) + 1, t, m, purpose, seed, trial);
+        out[q] = data_variate(half_word(b, (int)(q % 8)), dist);
+    } else {
+        block4 b = philox4x64((u64)(q / 4) + 1, t, m, purpose, seed, trial);
+        double a, bb;
+        if (q % 4 < 2)
+            normal_pair(b.w0, b.w1, &a, &bb);
+        else
+            normal_pair(b.w2, b.w3, &a, &bb);
+        out[q] = q % 2 == 0 ? a : bb;
+    }
+}
+
+#ifndef __CUDACC__
+void escape_trials_host(i64 n, i64 trial0, u64 seed, i64 d, const double *u0, i64 objective, i64 manifold,
+                        const double *pf, const double *pa, const i64 *pi, i64 optimizer, i64 m, double eta,
+                        const double *po, double delta, double radius, double target, i64 random_start,
+                        i64 max_steps, i64 *steps, signed char *status, double *final_f, double *final_u,
+                        i64 keep_u, double *rec_f, i64 rec_lo, i64 rec_hi, i64 rec_points, i64 *rec_count,
+                        i64 *rec_stride, double *work)
+{
+    for (i64 r = 0; r < n; r++) {
+        saddle_thread_index = r;
+        escape_trials(n, trial0, seed, d, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, po, delta,
+                      radius, target, random_start, max_steps, steps, status, final_f, final_u, keep_u, rec_f,
+                      rec_lo, rec_hi, rec_points, rec_count, rec_stride, work);
+    }
+}
+
+void philox_stream_host(i64 n_blocks, u64 seed, u64 trial, u64 t, u64 m, u64 purpose, u64 *out)
+{
+    for (i64 j = 0; j < n_blocks; j++) {
+        saddle_thread_index = j;
+        philox_stream(n_blocks, seed, trial, t, m, purpose, out);
+    }
+}
+
+void variate_stream_host(i64 n, i64 kind, i64 dist, u64 seed, u64 trial, u64 t, u64 m, u64 purpose, double *out)
+{
+    for (i64 q = 0; q < n; q++) {
+        saddle_thread_index = q;
+        variate_stream(n, kind, dist, seed, trial, t, m, purpose, out);
+    }
+}
+#endif
