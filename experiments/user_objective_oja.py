@@ -115,7 +115,7 @@ def main():
     config = EscapeConfig(objective="user", d=objective.d, m=(1, 4, 16, 64, 256), eta=0.02, delta=0.1,
                           trials=args.trials, max_steps=20000, seed=0)
     # u_0 = e_3 (index 2): f = -1/2, escape directions e_1, e_2 with curvature -(3 - 1), -(2 - 1)
-    result = run_escape(config, objective=objective, start=objective.eigenvector(2), out=args.out)
+    result = run_escape(config, user_objective=objective, start=objective.eigenvector(2), out=args.out)
     save_figure(escape_figure(result), Path(args.out) / "escape")
     print(format_table(result))
 

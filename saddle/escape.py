@@ -329,7 +329,8 @@ class EscapeConfig:
     def build_objective(self):
         """The objective this configuration simulates (SpikeTensor, GeTensorDecomposition or QuadraticSaddle)."""
         if self.objective == "user":
-            raise ConfigError("objective 'user' needs the objective itself: run_escape(config, objective=..., start=...)")
+            raise ConfigError("objective 'user' needs the objective itself: "
+                              "run_escape(config, user_objective=..., start=...)")
         if self.objective == "quadratic":
             return QuadraticSaddle(self.d, self.gamma, self.lam, self.beta, self.noise_var)
         A = None
@@ -435,14 +436,57 @@ class EscapeResult:
     summary: list  # one dict per m: the rows of summary.csv
     out: str = None
     f0: float = None
-    info: dict = field(default_factory=dict)
+    theory: object = None  # saddle.theory.SaddleQuantities at the start, where the theory applies
 
     def trials_table(self):
         """All trials as a dict of column arrays (the columns of trials.csv)."""
         return results_io.trials_columns(self.by_m.values())
 
 
-def summary_row(config, mres):
+THEORY_COLUMNS = ("theory_median_steps", "theory_model_median_steps", "theory_regime", "theory_trusted")
+
+
+def theory_applies(config):
+    """Whether the linear theory (SPEC 5) describes this configuration: sgd from the saddle itself."""
+    return (config.optimizer == "sgd" and config.objective in ("spike", "quadratic") and config.target is None
+            and config.start_perturbation is None and not config.random_start)
+
+
+def saddle_theory(config, objective=None):
+    """The theory module's :class:`~saddle.theory.SaddleQuantities` at the start, or None."""
+    if not theory_applies(config):
+        return None
+    import warnings
+
+    from saddle import theory
+
+    objective = config.build_objective() if objective is None else objective
+    with warnings.catch_warnings():  # the CNC warning is given once, by start_warnings
+        warnings.simplefilter("ignore")
+        if config.objective == "spike":
+            return theory.spike_saddle(config.d, config.s, config.dist, objective.A, warn=False)
+        return theory.quadratic_saddle(objective.h, objective.Sigma, beta=objective.beta, warn=False)
+
+
+def theory_row(config, quantities, m):
+    """The theory columns of summary.csv for batch size m (NaN / 'n/a' where the theory does not apply).
+
+    theory_median_steps is the linear law of SPEC 5; theory_model_median_steps the heat-path
+    model of docs/theory.md (NaN where that model is invalid); theory_regime 'linear' or
+    'noise-dominated'; theory_trusted whether the linear median should be trusted.
+    """
+    if quantities is None:
+        return {"theory_median_steps": float("nan"), "theory_model_median_steps": float("nan"),
+                "theory_regime": "n/a", "theory_trusted": False}
+    from saddle import theory
+
+    row = theory.prediction_table(quantities, config.eta_for(m), [m], delta=None if config.radius else config.delta,
+                                  radius=config.radius)[0]
+    return {"theory_median_steps": float(row["linear_median"]), "theory_model_median_steps": float(row["model_median"]),
+            "theory_regime": row["regime"], "theory_trusted": bool(row["linear_trusted"])}
+
+
+def summary_row(config, mres, quantities=None):
     """One row of summary.csv for a batch size."""
     s = summarize(mres.steps, mres.status, config.max_steps, seed=config.seed + mres.m)
     return {
@@ -462,11 +506,12 @@ def summary_row(config, mres):
         "median_samples_lo": mres.samples_per_step * s.median_steps_lo,
         "median_samples_hi": mres.samples_per_step * s.median_steps_hi,
         "wall_seconds": mres.wall_seconds,
+        **theory_row(config, quantities, mres.m),
     }
 
 
-def run_escape(config=None, *, out=None, threads=None, progress=False, backend="cpu", objective=None, start=None,
-               **options):
+def run_escape(config=None, *, out=None, threads=None, progress=False, backend="cpu", user_objective=None,
+               start=None, **options):
     """Run an escape experiment and return its :class:`EscapeResult`.
 
     Parameters
@@ -482,7 +527,7 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend="
         Numba threads (results do not depend on it).
     progress : bool
         Show a tqdm progress bar on stderr.
-    objective, start : optional
+    user_objective, start : optional
         With ``config.objective == "user"``: the user's objective (see
         docs/objectives.md) and its start point u_0 (a flat array of length d).
 
@@ -500,14 +545,15 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend="
     if threads is not None:
         threads = _integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)
         numba.set_num_threads(threads)
+    objective = user_objective
     if config.objective == "user":
         if objective is None or start is None:
-            raise ConfigError("objective 'user' needs run_escape(config, objective=..., start=...)")
+            raise ConfigError("objective 'user' needs run_escape(config, user_objective=..., start=...)")
         u0 = np.asarray(start, dtype=np.float64)
         if u0.shape != (config.d,) or not np.all(np.isfinite(u0)):
             raise ConfigError(f"start must be a finite array of length d = {config.d}")
     elif objective is not None or start is not None:
-        raise ConfigError("objective= and start= go with EscapeConfig(objective='user') only")
+        raise ConfigError("user_objective= and start= go with EscapeConfig(objective='user') only")
     else:
         objective = config.build_objective()
         u0 = config.start_point(objective)
@@ -522,12 +568,13 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend="
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo) * config.trials, unit="trial", desc="escape", leave=False)
-    rows = {m: summary_row(config, r) for m, r in by_m.items()}
+    quantities = saddle_theory(config, objective) if config.objective != "user" else None
+    rows = {m: summary_row(config, r, quantities) for m, r in by_m.items()}
     kept = list(by_m)  # the batch sizes whose trials are stored (or, without a folder, computed)
     try:
         for m in todo:
             by_m[m] = _run_batch_size(config, objective, u0, m, backend, bar)
-            rows[m] = summary_row(config, by_m[m])
+            rows[m] = summary_row(config, by_m[m], quantities)
             if store is not None:
                 done = [k for k in config.m if k in by_m]
                 try:
@@ -542,7 +589,8 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend="
         if bar is not None:
             bar.close()
     ordered = {m: by_m[m] for m in config.m}
-    return EscapeResult(config, ordered, [rows[m] for m in config.m], None if store is None else store.path, f0)
+    return EscapeResult(config, ordered, [rows[m] for m in config.m], None if store is None else store.path, f0,
+                        theory=quantities)
 
 
 def _run_batch_size(config, objective, u0, m, backend, bar):

@@ -105,12 +105,12 @@ def assert_complete_blocks(rows, m_values, trials):
 
 
 def table_rows(stdout):
-    """The data rows of the stdout table: lines between the header (starting with 'm') and 'results in'."""
+    """The data rows of the stdout table: lines after the header (starting with 'm') that start with a number."""
     lines = [ln for ln in stdout.splitlines() if ln.strip()]
     head = next(i for i, ln in enumerate(lines) if ln.split()[:2] == ["m", "eta"])
     rows = []
     for ln in lines[head + 1 :]:
-        if ln.startswith("results in"):
+        if not ln.split()[0].isdigit():  # the footnote and 'results in ...'
             break
         rows.append(ln.split())
     return rows

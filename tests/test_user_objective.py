@@ -52,13 +52,13 @@ def test_user_objective_runs_in_the_kernel_and_matches_a_numpy_reference(oja, m)
 def test_user_objective_through_run_escape_and_its_errors(oja, tmp_path):
     obj = oja.OjaPCA(lam=(3.0, 2.0, 1.0, 0.5))
     cfg = EscapeConfig(objective="user", d=4, m=(4, 64), eta=0.05, trials=100, max_steps=5000)
-    res = run_escape(cfg, objective=obj, start=obj.eigenvector(1), out=tmp_path / "run")
+    res = run_escape(cfg, user_objective=obj, start=obj.eigenvector(1), out=tmp_path / "run")
     assert [r["escaped"] for r in res.summary] == [100, 100]
     assert res.summary[0]["median_steps"] < res.summary[1]["median_steps"]  # more noise, faster escape here
     assert (tmp_path / "run" / "trials.csv").exists()
-    with pytest.raises(ConfigError, match="objective=..., start="):
+    with pytest.raises(ConfigError, match="user_objective=..., start="):
         run_escape(cfg)
     with pytest.raises(ConfigError, match="length d"):
-        run_escape(cfg, objective=obj, start=np.ones(3))
+        run_escape(cfg, user_objective=obj, start=np.ones(3))
     with pytest.raises(ConfigError, match="go with EscapeConfig"):
-        run_escape(EscapeConfig(m=(4,), trials=10), objective=obj, start=obj.eigenvector(1))
+        run_escape(EscapeConfig(m=(4,), trials=10), user_objective=obj, start=obj.eigenvector(1))

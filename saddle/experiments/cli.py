@@ -15,6 +15,7 @@ from saddle.experiments.common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, Usag
 COMMANDS = {
     # name: module in saddle.experiments
     "escape": "escape_cmd",
+    "theory": "theory_cmd",
     "info": "info_cmd",
 }
 

@@ -12,13 +12,35 @@ HELP = "how long SGD takes to leave a strict saddle, for each batch size m"
 
 
 def add_parser(sub):
+    esc = sub.add_parser("escape", help=HELP, description=HELP + ".",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_config_arguments(esc)
+    esc.add_argument("--trials", type=integer, default=_default("trials"), help="trials per batch size")
+    esc.add_argument("--max-steps", type=integer, default=_default("max_steps"),
+                     help="trials not escaped by then are censored")
+    esc.add_argument("--seed", type=integer, default=_default("seed"), help="experiment seed")
+    esc.add_argument("--threads", type=integer, default=None, help="Numba threads (default: all cores)")
+    esc.add_argument("--out", default=None,
+                     help="results folder (default: a new dated folder under ./saddle-results); "
+                          "an existing folder of the same configuration is resumed")
+    esc.add_argument("--no-plot", action="store_true", help="do not draw escape.pdf / escape.png")
+    esc.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    return esc
+
+
+def _default(name):
+    from saddle.escape import EscapeConfig
+
+    return EscapeConfig.__dataclass_fields__[name].default
+
+
+def add_config_arguments(esc):
+    """The options that define a configuration (shared by ``escape`` and ``theory``)."""
     from saddle.escape import LR_SCALINGS, OBJECTIVE_NAMES, EscapeConfig
     from saddle.kernels import OPTIMIZERS
     from saddle.objectives import DISTRIBUTIONS
 
     dflt = EscapeConfig.__dataclass_fields__
-    esc = sub.add_parser("escape", help=HELP, description=HELP + ".",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     esc.add_argument("--m", type=integer, nargs="+", default=list(dflt["m"].default), metavar="M",
                      help="batch sizes (one configuration each)")
     esc.add_argument("--objective", default=dflt["objective"].default,
@@ -69,18 +91,6 @@ def add_parser(sub):
                      help="start each trial at its own random point at this distance from the saddle")
     esc.add_argument("--random-start", action="store_true",
                      help="start each trial at its own uniform random point (spike, ge2015)")
-    esc.add_argument("--trials", type=integer, default=dflt["trials"].default, help="trials per batch size")
-    esc.add_argument("--max-steps", type=integer, default=dflt["max_steps"].default,
-                     help="trials not escaped by then are censored")
-    esc.add_argument("--seed", type=integer, default=dflt["seed"].default, help="experiment seed")
-    esc.add_argument("--threads", type=integer, default=None, help="Numba threads (default: all cores)")
-    esc.add_argument("--out", default=None,
-                     help="results folder (default: a new dated folder under ./saddle-results); "
-                          "an existing folder of the same configuration is resumed")
-    esc.add_argument("--no-plot", action="store_true", help="do not draw escape.pdf / escape.png")
-    esc.add_argument("--quiet", action="store_true", help="no progress bar and no table")
-
-    return esc
 
 
 def _default_out():
@@ -101,38 +111,57 @@ def _fmt_steps(value, lower_bound=False):
     return f"{value:.0f}"
 
 
+def _fmt_theory(row):
+    """Linear-theory median (SPEC 5), '*' where it should not be trusted, and the heat-path model's."""
+    lin, model = row.get("theory_median_steps", math.nan), row.get("theory_model_median_steps", math.nan)
+    if not math.isfinite(lin) and not math.isfinite(model):
+        return "-"
+    text = f"{lin:.0f}{'' if row['theory_trusted'] else '*'}" if math.isfinite(lin) else "inf*"
+    return text + (f" / {model:.0f}" if math.isfinite(model) else "")
+
+
 def format_table(result):
     """The stdout table: one row per m."""
-    head = ("m", "eta", "median steps [95% CI]", "median samples", "escaped", "censored", "diverged", "wall s")
+    head = ("m", "eta", "median steps [95% CI]", "theory", "median samples", "escaped", "censored", "diverged",
+            "wall s")
     rows = []
     for r in result.summary:
         lb = r["median_is_lower_bound"]
         ci = "" if lb else f" [{_fmt_steps(r['median_steps_lo'])}, {_fmt_steps(r['median_steps_hi'])}]"
         per_step = r["median_samples"] / r["median_steps"]
         samples = f">{per_step * (r['median_steps'] - 1):.0f}" if lb else f"{r['median_samples']:.0f}"
-        rows.append((str(r["m"]), f"{r['eta']:g}", _fmt_steps(r["median_steps"], lb) + ci, samples,
+        rows.append((str(r["m"]), f"{r['eta']:g}", _fmt_steps(r["median_steps"], lb) + ci, _fmt_theory(r), samples,
                      str(r["escaped"]), str(r["censored"]), str(r["diverged"]), f"{r['wall_seconds']:.2f}"))
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    if any(math.isfinite(r.get("theory_median_steps", math.nan)) for r in result.summary):
+        lines.append("theory: linear median (SPEC 5; * = noise-dominated, not to be trusted) / heat-path model "
+                     "(docs/theory.md)")
     return "\n".join(lines)
 
 
-def run(args):
-    from saddle.escape import EscapeConfig, Interrupted, run_escape
+def config_from_args(args, **more):
+    """The EscapeConfig of parsed configuration options (see add_config_arguments)."""
+    from saddle.escape import EscapeConfig
 
     tup = lambda v: None if v is None else tuple(v)  # noqa: E731
-    config = EscapeConfig(
+    return EscapeConfig(
         m=tuple(args.m), objective=args.objective, d=args.d, s=args.s, dist=args.dist, k=args.k,
-        sampling=args.sampling, gamma=args.gamma,
-        lam=tup(args.lam), beta=args.beta, noise_var=tup(args.noise_var), eta=args.eta, lr_scaling=args.lr_scaling,
-        optimizer=args.optimizer, sigma_iso=0.0 if args.sigma_iso is None else args.sigma_iso,
-        momentum=args.momentum, perturbation_radius=args.perturbation_radius, grad_threshold=args.grad_threshold,
-        t_threshold=args.t_threshold, cnc_eta=args.cnc_eta,
-        delta=args.delta, radius=args.radius, target=args.target, start_perturbation=args.start_perturbation,
-        random_start=args.random_start, trials=args.trials, max_steps=args.max_steps, seed=args.seed,
-        rotation_seed=args.rotation_seed,
+        sampling=args.sampling, gamma=args.gamma, lam=tup(args.lam), beta=args.beta, noise_var=tup(args.noise_var),
+        eta=args.eta, lr_scaling=args.lr_scaling, optimizer=args.optimizer,
+        sigma_iso=0.0 if args.sigma_iso is None else args.sigma_iso, momentum=args.momentum,
+        perturbation_radius=args.perturbation_radius, grad_threshold=args.grad_threshold,
+        t_threshold=args.t_threshold, cnc_eta=args.cnc_eta, delta=args.delta, radius=args.radius, target=args.target,
+        start_perturbation=args.start_perturbation, random_start=args.random_start, rotation_seed=args.rotation_seed,
+        **more,
     )
+
+
+def run(args):
+    from saddle.escape import Interrupted, run_escape
+
+    config = config_from_args(args, trials=args.trials, max_steps=args.max_steps, seed=args.seed)
     for message in config.start_warnings():
         print(f"warning: {message}", file=sys.stderr)
     out = Path(args.out) if args.out is not None else _default_out()

@@ -22,6 +22,15 @@ def colour(i):
     return OKABE_ITO[i % len(OKABE_ITO)]
 
 
+def palette(n):
+    """n colours: Okabe-Ito up to 8, else n samples of viridis (also colour-blind safe, and ordered)."""
+    if n <= len(OKABE_ITO):
+        return list(OKABE_ITO[:n])
+    from matplotlib import colormaps
+
+    return [colormaps["viridis"](x) for x in [i / (n - 1) * 0.9 for i in range(n)]]
+
+
 def save_figure(fig, path_stem):
     """Write ``path_stem``.pdf (vector) and ``path_stem``.png (200 dpi), each atomically."""
     from saddle.results import atomic_write_bytes
@@ -36,4 +45,4 @@ def save_figure(fig, path_stem):
 
 from saddle.plotting.escape import escape_figure  # noqa: E402  (re-exported: the public entry point)
 
-__all__ = ["OKABE_ITO", "WIDTH_ONE_COLUMN", "WIDTH_TWO_COLUMN", "colour", "escape_figure", "save_figure"]
+__all__ = ["OKABE_ITO", "WIDTH_ONE_COLUMN", "WIDTH_TWO_COLUMN", "colour", "escape_figure", "palette", "save_figure"]

@@ -3,7 +3,7 @@
 import numpy as np
 from matplotlib.figure import Figure
 
-from saddle.plotting import WIDTH_TWO_COLUMN, colour
+from saddle.plotting import WIDTH_TWO_COLUMN, colour, palette
 from saddle.stats import survival_curve
 
 
@@ -25,9 +25,10 @@ def escape_figure(result, width=WIDTH_TWO_COLUMN):
         label += f" ({cfg.lr_scaling} in m)"
     fig.suptitle(label, fontsize=8)
 
+    colours = palette(len(result.by_m))
     for i, (m, r) in enumerate(result.by_m.items()):
         t, surv = survival_curve(r.steps, r.status, cfg.max_steps)
-        ax_s.step(np.maximum(t, 1), surv, where="post", color=colour(i), lw=1.2, label=f"m = {m}")
+        ax_s.step(np.maximum(t, 1), surv, where="post", color=colours[i], lw=1.2, label=f"m = {m}")
     ax_s.set_xscale("log")
     ax_s.set_ylim(-0.02, 1.02)
     ax_s.set_xlabel("steps t")
@@ -46,6 +47,8 @@ def escape_figure(result, width=WIDTH_TWO_COLUMN):
                   ms=3.5, lw=1, capsize=2, label="median, 95% CI")
     if bound.any():
         ax_m.plot(ms[bound], med[bound], "^", color=colour(3), ms=5, label=f"> max steps ({cfg.max_steps})")
+    if result.theory is not None and len(ms) > 0:
+        _theory_overlay(ax_m, result, ms)
     ax_m.set_xscale("log", base=2)
     ax_m.set_yscale("log")
     ax_m.set_xlabel("batch size m")
@@ -53,10 +56,11 @@ def escape_figure(result, width=WIDTH_TWO_COLUMN):
     ax_m.set_title("escape time against batch size", fontsize=8)
     ax_m.legend(fontsize=6, frameon=False)
 
+    per_m = 4 if len(result.by_m) <= 4 else 2
     for i, (m, r) in enumerate(result.by_m.items()):
-        for j, (t, f) in enumerate(r.trajectories[:4]):
+        for j, (t, f) in enumerate(r.trajectories[:per_m]):
             keep = t >= 1
-            ax_f.plot(t[keep], f[keep], color=colour(i), lw=0.7, alpha=0.8, label=f"m = {m}" if j == 0 else None)
+            ax_f.plot(t[keep], f[keep], color=colours[i], lw=0.7, alpha=0.8, label=f"m = {m}" if j == 0 else None)
     if result.f0 is not None:
         ax_f.axhline(result.f0, color="grey", lw=0.6, ls=":")
         if cfg.radius is None:
@@ -71,3 +75,18 @@ def escape_figure(result, width=WIDTH_TWO_COLUMN):
         ax.xaxis.label.set_size(8)
         ax.yaxis.label.set_size(8)
     return fig
+
+
+def _theory_overlay(ax, result, ms):
+    """The linear theory's median with its 25-75% band (SPEC 5), and the heat-path model's medians."""
+    cfg, q = result.config, result.theory
+    grid = np.geomspace(ms.min(), ms.max(), 60)
+    lin = [q.linear(cfg.eta_for(m), m, delta=None if cfg.radius else cfg.delta, radius=cfg.radius) for m in grid]
+    if q.sigma_v2 > 0:
+        ax.plot(grid, [p.median for p in lin], "--", color=colour(0), lw=1, label="linear theory (median)")
+        ax.fill_between(grid, [p.quantile(0.25) for p in lin], [p.quantile(0.75) for p in lin], color=colour(0),
+                        alpha=0.15, lw=0, label="linear theory, 25-75%")
+    model = np.array([row.get("theory_model_median_steps", np.nan) for row in result.summary], dtype=float)
+    ok = np.isfinite(model)
+    if ok.any():
+        ax.plot(ms[ok], model[ok], "x", color=colour(3), ms=5, mew=1.2, label="heat-path model")
