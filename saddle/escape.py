@@ -49,7 +49,30 @@ OPTION_OBJECTIVES = {
 }
 M_REF = 1
 MAX_BATCH_SIZE = 2**31
-CHUNK_TRIALS = 128
+CHUNK_TRIALS = {"cpu": 128, "cupy": 1 << 17}
+"""Trials per kernel call: small on the CPU (Ctrl-C and the progress bar act between calls), large on a
+GPU (one thread per trial: a call needs tens of thousands of trials to fill the device)."""
+BACKEND_ENV = "SADDLE_BACKEND"
+
+
+def resolve_backend(backend=None):
+    """The backend to use: the argument, else the SADDLE_BACKEND environment variable, else 'cpu'.
+
+    Checks that it can run (for cupy: CuPy and a usable GPU), raising a one-line ValueError if not.
+    """
+    from saddle.kernels import BACKENDS
+
+    name = backend or os.environ.get(BACKEND_ENV) or "cpu"
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend {name!r} (from {'--backend' if backend else BACKEND_ENV}); "
+                          f"choose one of {', '.join(BACKENDS)}")
+    if name == "cupy":
+        from saddle.kernels import gpu
+
+        ok, message = gpu.availability()
+        if not ok:
+            raise ConfigError(message)
+    return name
 
 
 class ConfigError(ValueError):
@@ -510,7 +533,7 @@ def summary_row(config, mres, quantities=None):
     }
 
 
-def run_escape(config=None, *, out=None, threads=None, progress=False, backend="cpu", user_objective=None,
+def run_escape(config=None, *, out=None, threads=None, progress=False, backend=None, user_objective=None,
                start=None, **options):
     """Run an escape experiment and return its :class:`EscapeResult`.
 
@@ -527,6 +550,10 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend="
         Numba threads (results do not depend on it).
     progress : bool
         Show a tqdm progress bar on stderr.
+    backend : str, optional
+        'cpu' (Numba) or 'cupy' (GPU, saddle[gpu]); default: the SADDLE_BACKEND
+        environment variable, else 'cpu'.  The same seed draws the same random
+        numbers on both (docs/gpu.md).
     user_objective, start : optional
         With ``config.objective == "user"``: the user's objective (see
         docs/objectives.md) and its start point u_0 (a flat array of length d).
@@ -542,6 +569,7 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend="
         raise TypeError("pass either an EscapeConfig or keyword options, not both")
     import numba
 
+    backend = resolve_backend(backend)
     if threads is not None:
         threads = _integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)
         numba.set_num_threads(threads)
@@ -559,7 +587,7 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend="
         u0 = config.start_point(objective)
     f0 = float(objective.f(u0))
 
-    store = results_io.ResultsFolder.open(out, config) if out is not None else None
+    store = results_io.ResultsFolder.open(out, config, backend=backend) if out is not None else None
     by_m = dict(store.load_finished()) if store is not None else {}
     todo = [m for m in config.m if m not in by_m]
 
@@ -601,8 +629,9 @@ def _run_batch_size(config, objective, u0, m, backend, bar):
     status = np.empty(config.trials, np.int8)
     final_f = np.empty(config.trials)
     start = time.perf_counter()
-    for lo in range(0, config.trials, CHUNK_TRIALS):
-        n = min(CHUNK_TRIALS, config.trials - lo)
+    chunk = CHUNK_TRIALS[backend]
+    for lo in range(0, config.trials, chunk):
+        n = min(chunk, config.trials - lo)
         block = run_trials(
             objective, u0, optimizer=config.optimizer, batch_size=m, eta=eta_m, sigma_iso=config.sigma_iso,
             delta=config.delta, radius=config.radius, max_steps=config.max_steps, seed=config.seed,

@@ -127,7 +127,7 @@ class ResultsFolder:
         self.config = config
 
     @classmethod
-    def open(cls, path, config):
+    def open(cls, path, config, backend="cpu"):
         """Create (or reopen, for the same configuration) a results folder.
 
         Raises ConfigError with a one-line message when the folder cannot be
@@ -165,6 +165,7 @@ class ResultsFolder:
                 "config": config.to_dict(),
                 "seed": config.seed,
                 "threads": numba.get_num_threads(),
+                "backend": backend,
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "random_streams": "Philox4x64-10, key (seed, trial), counter (block + 1, step, m, purpose)",
                 "versions": versions(),

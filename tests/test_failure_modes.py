@@ -375,3 +375,33 @@ def test_run_escape_validates_before_running(tmp_path):
     with pytest.raises(ConfigError):
         run_escape(EscapeConfig(m=(2,), trials=2, max_steps=5, d=4), threads=0, out=tmp_path / "b")
     assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- the backend
+
+
+@pytest.mark.parametrize("argv, env, fragment", [
+    (["--backend", "tpu"], None, "unknown backend"),
+    ([], "gpu", "SADDLE_BACKEND"),
+])
+def test_unknown_backend_is_refused_in_one_line(argv, env, fragment, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    if env is None:
+        monkeypatch.delenv("SADDLE_BACKEND", raising=False)
+    else:
+        monkeypatch.setenv("SADDLE_BACKEND", env)
+    rc, out, err = run_main(["escape", *TINY, "--out", "run", *argv], capsys)
+    assert_one_clear_line(rc, err, [fragment.lower().replace("_", "-")])
+    assert not (tmp_path / "run").exists()
+
+
+def test_cupy_backend_without_a_gpu_is_refused_before_any_folder_is_made(capsys, monkeypatch, tmp_path):
+    from saddle.kernels import gpu
+
+    ok, _ = gpu.availability()
+    if ok:
+        pytest.skip("a usable GPU is present: the cupy backend runs here (tests/test_gpu.py)")
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run_main(["escape", *TINY, "--out", "run", "--backend", "cupy"], capsys)
+    assert_one_clear_line(rc, err, ["cupy", r"pip install"])
+    assert not (tmp_path / "run").exists()

@@ -20,6 +20,8 @@ def add_parser(sub):
                      help="trials not escaped by then are censored")
     esc.add_argument("--seed", type=integer, default=_default("seed"), help="experiment seed")
     esc.add_argument("--threads", type=integer, default=None, help="Numba threads (default: all cores)")
+    esc.add_argument("--backend", default=None,
+                     help="cpu | cupy (a CUDA GPU, pip install 'saddle[gpu]'); default: $SADDLE_BACKEND, else cpu")
     esc.add_argument("--out", default=None,
                      help="results folder (default: a new dated folder under ./saddle-results); "
                           "an existing folder of the same configuration is resumed")
@@ -167,7 +169,7 @@ def run(args):
     out = Path(args.out) if args.out is not None else _default_out()
     progress = not args.quiet and sys.stderr.isatty()
     try:
-        result = run_escape(config, out=out, threads=args.threads, progress=progress)
+        result = run_escape(config, out=out, threads=args.threads, progress=progress, backend=args.backend)
     except Interrupted as stop:
         kept = ", ".join(map(str, stop.kept)) or "none"
         print(f"interrupted: kept the trials of m = {kept} in {stop.out}; "

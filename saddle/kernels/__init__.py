@@ -82,6 +82,10 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
     if backend == "cupy":  # the GPU twin (saddle/kernels/gpu.py); BackendUnavailable without CuPy or a GPU
         from saddle.kernels import gpu
 
+        if start_perturbation:
+            raise ValueError("perturbed starts (start_perturbation) are not supported on the GPU yet; "
+                             "use the cpu backend")
+
         return gpu.run_trials_cupy(objective, u0, optimizer=optimizer, batch_size=batch_size, eta=eta,
                                    sigma_iso=sigma_iso, delta=delta, radius=radius, max_steps=max_steps, seed=seed,
                                    trial_start=trial_start, n_trials=n_trials, recorder=recorder, params=params,
