@@ -466,6 +466,9 @@ class EscapeResult:
         return results_io.trials_columns(self.by_m.values())
 
 
+MAX_ETA_GAMMA = 0.5
+"""Beyond eta gamma = 0.5 one step changes the escape coordinate by more than half of itself: the linear
+theory's continuous-time picture no longer holds, and the theory columns are left empty (n/a)."""
 THEORY_COLUMNS = ("theory_median_steps", "theory_model_median_steps", "theory_regime", "theory_trusted")
 
 
@@ -498,7 +501,7 @@ def theory_row(config, quantities, m):
     model of docs/theory.md (NaN where that model is invalid); theory_regime 'linear' or
     'noise-dominated'; theory_trusted whether the linear median should be trusted.
     """
-    if quantities is None:
+    if quantities is None or config.eta_for(m) * quantities.gamma > MAX_ETA_GAMMA:
         return {"theory_median_steps": float("nan"), "theory_model_median_steps": float("nan"),
                 "theory_regime": "n/a", "theory_trusted": False}
     from saddle import theory

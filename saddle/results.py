@@ -17,6 +17,7 @@ batch sizes finished so far.
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -151,7 +152,10 @@ class ResultsFolder:
             except (OSError, ValueError, KeyError, TypeError, IndexError):
                 raise ConfigError(f"{cfg_path} is not a saddle config.json; choose another --out") from None
             new = config.to_dict()
-            differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            # An option added after the folder was written counts as equal when it has its default value.
+            defaults = {f.name: f.default for f in dataclasses.fields(config)}
+            differ = sorted(k for k in set(old) | set(new)
+                            if old.get(k, defaults.get(k)) != new.get(k) and not (k not in new and k in old))
             if differ:
                 raise ConfigError(
                     f"{self.path} holds results of a different configuration (differs in {', '.join(differ)}); "

@@ -309,8 +309,11 @@ SLOW = ["escape", "--m", *map(str, SLOW_M), "--trials", "1000", "--d", "10", "--
 
 def interrupt_when_first_m_is_stored(folder, cwd, timeout=60):
     """Start the slow run, send SIGINT as soon as trials.csv appears; return (rc, stdout, stderr)."""
+    # A shell may start the test run (and so this child) with SIGINT ignored, as in a background job;
+    # restore the default so that the child turns SIGINT into KeyboardInterrupt, as in a terminal.
     proc = subprocess.Popen(cli_command(*SLOW, "--out", folder), cwd=cwd, env=cli_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + timeout
         while not (folder / "trials.csv").exists():
