@@ -17,6 +17,7 @@ COMMANDS = {
     "escape": "escape_cmd",
     "theory": "theory_cmd",
     "info": "info_cmd",
+    "sweep": "sweep_cmd",
 }
 
 

@@ -1,0 +1,92 @@
+"""``sweep``: a grid of escape configurations from a TOML file, run into one resumable results folder."""
+
+import math
+import sys
+from pathlib import Path
+
+from saddle.experiments.common import EXIT_INTERRUPTED, integer
+
+HELP = "a grid of escape configurations from a TOML file, resumable, in-process or on Dask"
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "sweep", help=HELP, description=HELP + ". See docs/sweeps.md for the config file and the folder layout.",
+    )
+    p.add_argument("--config", required=True, metavar="FILE", help="the sweep's TOML file")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="results folder (default: [sweep] out of the config, else saddle-results/sweep-NAME); "
+                        "rerunning into it skips the cells already stored")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=integer, default=None, metavar="N",
+                       help="run the cells on a Dask LocalCluster of N worker processes (needs saddle[cluster])")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the cells on the Dask cluster at tcp://HOST:PORT (needs saddle[cluster])")
+    where.add_argument("--plot-only", action="store_true",
+                       help="redraw the figures from the stored tables; run nothing")
+    p.add_argument("--threads", type=integer, default=None, metavar="N",
+                   help="Numba threads per cell (default: all cores in-process, 1 per local worker)")
+    p.add_argument("--no-plot", action="store_true", help="do not draw the figures")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    return p
+
+
+def _fmt(value, lower_bound=False):
+    if lower_bound:
+        return f">{value - 1:.0f}"
+    if not math.isfinite(value):
+        return "inf"
+    return f"{value:.0f}"
+
+
+def format_table(summary, swept):
+    """The stdout table: one row per stored cell, its swept parameters then the escape numbers."""
+    head = (*swept, "eta_m", "median steps [95% CI]", "median samples", "escaped", "censored", "diverged", "wall s")
+    rows = []
+    for i in range(len(summary["cell"])):
+        lb = bool(summary["median_is_lower_bound"][i])
+        med, lo, hi = (float(summary[k][i]) for k in ("median_steps", "median_steps_lo", "median_steps_hi"))
+        ci = "" if lb else f" [{_fmt(lo)}, {_fmt(hi)}]"
+        per_step = float(summary["median_samples"][i]) / med  # m, or k m for ge2015's per-column sampling
+        samples = f">{per_step * (med - 1):.0f}" if lb else f"{float(summary['median_samples'][i]):.0f}"
+        rows.append((*(str(summary[k][i]) for k in swept), f"{float(summary['eta_m'][i]):g}", _fmt(med, lb) + ci,
+                     samples, *(str(summary[k][i]) for k in ("escaped", "censored", "diverged")),
+                     f"{float(summary['wall_seconds'][i]):.2f}"))
+    widths = [max(len(h), *(len(row[j]) for row in rows)) for j, h in enumerate(head)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def run(args):
+    from saddle.sweep import SweepConfig, SweepInterrupted, plot_sweep, run_sweep
+
+    sweep = SweepConfig.from_toml(args.config)
+    out = Path(args.out) if args.out is not None else sweep.default_out()
+    if args.plot_only:
+        paths = plot_sweep(sweep, out)
+        if not args.quiet:
+            names = ", ".join(p.name for p in paths) or "none (no parameter varies)"
+            print(f"figures in {out}/: {names}")
+        return 0
+    progress = not args.quiet and sys.stderr.isatty()
+    try:
+        result = run_sweep(sweep, out=out, workers=args.workers, scheduler=args.scheduler, threads=args.threads,
+                           progress=progress)
+    except SweepInterrupted as stop:
+        print(f"interrupted: kept {stop.kept} of {stop.total} cells in {stop.out}; "
+              f"run the same command to resume (stored cells are not rerun)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    try:
+        paths = [] if args.no_plot else plot_sweep(sweep, out)
+    except KeyboardInterrupt:
+        print(f"interrupted while drawing the figures; every cell is stored in {out}; "
+              "redraw them with --plot-only", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.quiet:
+        print(format_table(result.summary, sweep.swept()))
+        n_run, n_reused = len(result.computed), len(result.reused)
+        print(f"{n_run} cell{'s' * (n_run != 1)} run, {n_reused} read back; results in {out}/ "
+              f"(sweep.json, trials.csv, summary.csv, cells/"
+              + "".join(f", {p.name}" for p in paths) + ")")
+    return 0
