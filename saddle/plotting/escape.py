@@ -71,7 +71,7 @@ def escape_figure(result, width=WIDTH_TWO_COLUMN):
     ax_f.set_title("trajectories until escape", fontsize=8)
     ax_f.legend(fontsize=6, frameon=False)
     for ax in (ax_s, ax_m, ax_f):
-        ax.tick_params(labelsize=7)
+        ax.tick_params(which="both", labelsize=7)
         ax.xaxis.label.set_size(8)
         ax.yaxis.label.set_size(8)
     return fig
