@@ -69,9 +69,7 @@ def resolve_backend(backend=None):
     if name == "cupy":
         from saddle.kernels import gpu
 
-        ok, message = gpu.availability()
-        if not ok:
-            raise ConfigError(message)
+        gpu.cupy_device()  # BackendUnavailable (a ValueError, one line) without CuPy or a usable GPU
     return name
 
 
