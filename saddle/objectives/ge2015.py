@@ -170,6 +170,17 @@ class GeTensorDecomposition:
 
 
 @njit
+def component(u, A, rotated, d, i, l):
+    """c_li = a_l . u_i for the flat state u (column i at u[i*d:(i+1)*d])."""
+    if not rotated:
+        return u[i * d + l]
+    c = 0.0
+    for r in range(d):
+        c += A[r, l] * u[i * d + r]
+    return c
+
+
+@njit
 def objective_value(u, A, rotated, k):
     """f = sum_l [(sum_i c_li^2)^2 - sum_i c_li^4], c_li = a_l.u_i."""
     d = u.shape[0] // k
@@ -178,12 +189,7 @@ def objective_value(u, A, rotated, k):
         S = 0.0
         Q = 0.0
         for i in range(k):
-            if rotated:
-                c = 0.0
-                for r in range(d):
-                    c += A[r, l] * u[i * d + r]
-            else:
-                c = u[i * d + l]
+            c = component(u, A, rotated, d, i, l)
             c2 = c * c
             S += c2
             Q += c2 * c2
@@ -197,13 +203,7 @@ def exact_gradient(u, A, rotated, k, work, g):
     d = u.shape[0] // k
     for l in range(d):  # work[i*d + l] = c_li
         for i in range(k):
-            if rotated:
-                c = 0.0
-                for r in range(d):
-                    c += A[r, l] * u[i * d + r]
-            else:
-                c = u[i * d + l]
-            work[i * d + l] = c
+            work[i * d + l] = component(u, A, rotated, d, i, l)
     for l in range(d):
         S = 0.0
         for i in range(k):
