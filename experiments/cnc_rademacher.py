@@ -19,11 +19,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from saddle.escape import EscapeConfig, run_escape  # noqa: E402
+from _variants import run_variants, write_tables  # noqa: E402
 from saddle.plotting import WIDTH_ONE_COLUMN, colour, save_figure  # noqa: E402
-from saddle.results import atomic_write_text  # noqa: E402
 
 VARIANTS = {
     "uniform data, sgd": dict(dist="uniform"),
@@ -42,17 +41,7 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ms = (4, 16, 64, 256, 1024)
-    rows = []
-    for name, options in VARIANTS.items():
-        res = run_escape(EscapeConfig(m=ms, eta=0.01, trials=args.trials, max_steps=args.max_steps, seed=0, **options))
-        for r in res.summary:
-            rows.append({"variant": name, **{k: r[k] for k in ("m", "escaped", "censored", "median_steps",
-                                                                "median_steps_lo", "median_steps_hi",
-                                                                "median_is_lower_bound")}})
-            print(name, r["m"], r["escaped"], r["median_steps"], flush=True)
-    keys = list(rows[0])
-    atomic_write_text(out / "summary.csv", ",".join(keys) + "\n"
-                      + "".join(",".join(str(r[k]) for k in keys) + "\n" for r in rows))
+    rows = run_variants(VARIANTS, ms, eta=0.01, trials=args.trials, max_steps=args.max_steps, seed=0)
     fig = Figure(figsize=(WIDTH_ONE_COLUMN * 1.5, WIDTH_ONE_COLUMN), layout="constrained")
     ax = fig.subplots()
     for i, name in enumerate(VARIANTS):
@@ -74,14 +63,7 @@ def main():
     ax.set_title("spike d = 10, s = 2, eta = 0.01: the CNC condition", fontsize=8)
     ax.legend(fontsize=6, frameon=False)
     save_figure(fig, out / "cnc_rademacher")
-    lines = ["| variant | " + " | ".join(f"m = {m}" for m in ms) + " |", "|---|" + "---:|" * len(ms)]
-    for name in VARIANTS:
-        mine = {r["m"]: r for r in rows if r["variant"] == name}
-        lines.append(f"| {name} | " + " | ".join(
-            (f">{args.max_steps}" if mine[m]["median_is_lower_bound"] else f"{mine[m]['median_steps']:.0f}")
-            + f" ({mine[m]['escaped']}/{args.trials})" for m in ms) + " |")
-    atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print(write_tables(rows, VARIANTS, ms, out, args.trials, args.max_steps))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Writes docs/results/symmetry-trap/{summary.csv, symmetry_trap.pdf, symmetry_trap
 """
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -22,11 +21,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from saddle.escape import EscapeConfig, run_escape  # noqa: E402
+from _variants import run_variants, write_tables  # noqa: E402
 from saddle.plotting import WIDTH_ONE_COLUMN, colour, save_figure  # noqa: E402
-from saddle.results import atomic_write_text  # noqa: E402
 
 VARIANTS = {
     "sgd, shared samples": dict(sampling="shared"),
@@ -45,19 +43,8 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ms = (4, 16, 64, 256, 1024)
-    rows = []
-    for name, options in VARIANTS.items():
-        cfg = EscapeConfig(objective="ge2015", d=5, m=ms, eta=0.005, delta=0.2, trials=args.trials,
-                           max_steps=args.max_steps, seed=0, **options)
-        res = run_escape(cfg)
-        for r in res.summary:
-            rows.append({"variant": name, **{k: r[k] for k in ("m", "escaped", "censored", "median_steps",
-                                                                "median_steps_lo", "median_steps_hi",
-                                                                "median_is_lower_bound", "median_samples")}})
-            print(name, r["m"], r["escaped"], r["median_steps"], flush=True)
-    keys = list(rows[0])
-    text = ",".join(keys) + "\n" + "".join(",".join(str(r[k]) for k in keys) + "\n" for r in rows)
-    atomic_write_text(out / "summary.csv", text)
+    rows = run_variants(VARIANTS, ms, objective="ge2015", d=5, eta=0.005, delta=0.2, trials=args.trials,
+                        max_steps=args.max_steps, seed=0)
 
     fig = Figure(figsize=(WIDTH_ONE_COLUMN * 1.5, WIDTH_ONE_COLUMN), layout="constrained")
     ax = fig.subplots()
@@ -84,14 +71,7 @@ def main():
     ax.legend(fontsize=6, frameon=False)
     save_figure(fig, out / "symmetry_trap")
 
-    lines = ["| variant | " + " | ".join(f"m = {m}" for m in ms) + " |", "|---|" + "---:|" * len(ms)]
-    for name in VARIANTS:
-        mine = {r["m"]: r for r in rows if r["variant"] == name}
-        cells = [(f">{args.max_steps}" if mine[m]["median_is_lower_bound"] else f"{mine[m]['median_steps']:.0f}")
-                 + f" ({mine[m]['escaped']}/{args.trials})" for m in ms]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print(write_tables(rows, VARIANTS, ms, out, args.trials, args.max_steps))
 
 
 if __name__ == "__main__":
