@@ -469,7 +469,10 @@ def _count_specialisations():
     for modname, mod in list(sys.modules.items()):
         if not (modname == "saddle" or modname.startswith("saddle.")):
             continue
-        for attr, obj in list(vars(mod).items()):
+        values = []
+        for obj in list(vars(mod).values()):  # dispatchers, and those in dicts (saddle.kernels.cpu.KERNELS)
+            values.extend(obj.values() if isinstance(obj, dict) else [obj])
+        for obj in values:
             if isinstance(obj, Dispatcher) and id(obj) not in seen:
                 seen.add(id(obj))
                 stats = obj.stats
@@ -528,7 +531,7 @@ def summarise_dispatchers(dispatchers):
         "compiled": sum(v["cache_misses"] for v in dispatchers.values()),
         "loaded_from_cache": sum(v["cache_hits"] for v in dispatchers.values()),
         "escape_kernel_specialisations": {k: v["signatures"] for k, v in dispatchers.items()
-                                          if k.endswith("escape_trials")},
+                                          if "escape_trials" in k},
         "per_function": {k: v["signatures"] for k, v in dispatchers.items() if v["signatures"]},
     }
 

@@ -50,5 +50,10 @@ _drop_stale_cache()
 njit = numba.njit(**JIT_OPTIONS)
 """Decorator for serial kernel helpers (called from inside other kernels)."""
 
+inline_njit = numba.njit(inline="always", **JIT_OPTIONS)
+"""Decorator for the small per-step helpers: inlined into their callers at Numba's IR level, so that a
+step makes no calls (Numba does not inline across its own functions otherwise: at m = 1 the calls cost
+more than the arithmetic; benchmarks/kernel_anatomy.py).  Inlining changes no arithmetic."""
+
 parallel_njit = numba.njit(parallel=True, **JIT_OPTIONS)
 """Decorator for the outer kernels that loop over trials with ``prange``."""

@@ -43,7 +43,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from saddle._numba import njit
+from saddle._numba import inline_njit, njit
 
 DATA = 0
 NOISE = 1
@@ -81,7 +81,7 @@ def _mulhilo64(typingctx, a, b):
     return sig, codegen
 
 
-@njit
+@inline_njit
 def philox4x64(c0, c1, c2, c3, k0, k1, out):
     """Write Philox4x64-10 of counter (c0..c3) under key (k0, k1) into out[0:4].
 
@@ -100,13 +100,13 @@ def philox4x64(c0, c1, c2, c3, k0, k1, out):
     out[3] = c3
 
 
-@njit
+@inline_njit
 def open_uniform(w):
     """Uniform variate on (0, 1) from the top 53 bits of the uint64 word w."""
     return (float(w >> np.uint64(11)) + 0.5) * _TWO_M53
 
 
-@njit
+@inline_njit
 def half_word(block, lane):
     """Half-word ``lane`` (0..7) of a 4-word block: low 32 bits of word lane // 2, then high."""
     w = block[lane >> 1]
@@ -115,7 +115,7 @@ def half_word(block, lane):
     return w & _LOW32
 
 
-@njit
+@inline_njit
 def data_variate(h, dist):
     """Mean-0, variance-1 variate of distribution code ``dist`` from a 32-bit half-word h."""
     if dist == RADEMACHER:
@@ -130,7 +130,7 @@ def data_variate(h, dist):
     return -_INV_SQRT2 * math.log(1.0 - 2.0 * v)
 
 
-@njit
+@inline_njit
 def normal_pair(w0, w1):
     """Two independent standard normals from two uint64 words (Box-Muller)."""
     r = math.sqrt(-2.0 * math.log(open_uniform(w0)))

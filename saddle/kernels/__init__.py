@@ -98,8 +98,8 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
                          "or a user objective with kernel_functions (docs/objectives.md)")
     pf, pa, pi = objective.kernel_params()
     manifold = SPHERE if isinstance(objective.manifold, (Sphere, ProductSpheres)) else EUCLIDEAN
-    kernel = cpu.escape_trials
     code = OBJECTIVES.get(objective.name, -1)
+    kernel = cpu.KERNELS.get(code)
     if functions is not None:
         from saddle.kernels.custom import compile_kernel
 

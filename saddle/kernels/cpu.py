@@ -14,12 +14,14 @@ optimiser, so the on-disk cache holds one kernel.
 """
 
 import math
+import types
 
+import numba
 import numpy as np
 from numba import prange
 
 from saddle import rng
-from saddle._numba import njit, parallel_njit
+from saddle._numba import JIT_OPTIONS, inline_njit, njit
 from saddle.manifolds import SPHERE
 from saddle.objectives import ge2015, quadratic, spike
 
@@ -33,42 +35,59 @@ SPIKE, QUADRATIC, GE2015 = 0, 1, 2
 """Objective codes."""
 
 
-@njit
-def block_size(objective, n, pi):
-    """Length of each sphere block of the state (n: the spike's one sphere; d: ge2015's k spheres)."""
-    if objective == GE2015:
-        return n // pi[2]
+# -- the objectives, as the kernel sees them: three functions each, with one signature -----------------
+# value(objective, u, pf, pa, pi, work) -> f;  gradient(objective, optimizer, u, ..., g): the exact gradient
+# (optimizer == GD) or the mean of m per-sample gradients of step t into g;  block_size(objective, n, pi):
+# the length of each sphere block.  ``specialise`` builds one kernel per objective from them.
+
+
+@inline_njit
+def whole_block(objective, n, pi):
     return n
 
 
-@njit
-def objective_value(objective, u, pf, pa, pi, work):
-    if objective == SPIKE:
-        return spike.objective_value(u, pa, pi[1] != 0, work)
-    if objective == GE2015:
-        return ge2015.objective_value(u, pa, pi[1] != 0, pi[2])
+@inline_njit
+def spike_value(objective, u, pf, pa, pi, work):
+    return spike.objective_value(u, pa, pi[1] != 0, work)
+
+
+@inline_njit
+def spike_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g):
+    if optimizer == GD:
+        spike.exact_gradient(u, pa, pi[1] != 0, z, g)
+    else:
+        spike.minibatch_gradient(u, pa, pi[1] != 0, pf[0], pi[0], key0, key1, t, m, z, x, block, g)
+
+
+@inline_njit
+def quadratic_value(objective, u, pf, pa, pi, work):
     return quadratic.objective_value(u, pf, pa)
 
 
-@njit
-def gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g):
-    """The exact gradient (gd) or the mean of m per-sample gradients of step t (into g)."""
-    if objective == SPIKE:
-        if optimizer == GD:
-            spike.exact_gradient(u, pa, pi[1] != 0, z, g)
-        else:
-            spike.minibatch_gradient(u, pa, pi[1] != 0, pf[0], pi[0], key0, key1, t, m, z, x, block, g)
-    elif objective == GE2015:
-        if optimizer == GD:
-            ge2015.exact_gradient(u, pa, pi[1] != 0, pi[2], z, g)
-        else:
-            ge2015.minibatch_gradient(u, pa, pi[1] != 0, pf[0], pi[0], pi[2], pi[3], key0, key1, t, m, z, x,
-                                      block, g)
+@inline_njit
+def quadratic_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g):
+    if optimizer == GD:
+        quadratic.exact_gradient(u, pf, pa, g)
     else:
-        if optimizer == GD:
-            quadratic.exact_gradient(u, pf, pa, g)
-        else:
-            quadratic.minibatch_gradient(u, pf, pa, key0, key1, t, m, z, block, g)
+        quadratic.minibatch_gradient(u, pf, pa, key0, key1, t, m, z, block, g)
+
+
+@inline_njit
+def ge2015_block(objective, n, pi):
+    return n // pi[2]
+
+
+@inline_njit
+def ge2015_value(objective, u, pf, pa, pi, work):
+    return ge2015.objective_value(u, pa, pi[1] != 0, pi[2])
+
+
+@inline_njit
+def ge2015_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g):
+    if optimizer == GD:
+        ge2015.exact_gradient(u, pa, pi[1] != 0, pi[2], z, g)
+    else:
+        ge2015.minibatch_gradient(u, pa, pi[1] != 0, pf[0], pi[0], pi[2], pi[3], key0, key1, t, m, z, x, block, g)
 
 
 @njit
@@ -95,7 +114,7 @@ def _tangent_noise(manifold, bs, u, key0, key1, t, m, noise, block):
         noise[k] *= inv
 
 
-@njit
+@inline_njit
 def _record(rec_row, count, stride, t, value):
     """Store f(u_t) at t = 0, stride, 2 stride, ...; halve the resolution when full.
 
@@ -116,7 +135,7 @@ def _record(rec_row, count, stride, t, value):
     return count + 1, stride
 
 
-@njit
+@inline_njit
 def _riemannian(sphere, bs, u, g, out):
     """out = g - (u_b . g_b) u_b on each sphere block b (out = g on R^d); returns ||out||."""
     d = u.shape[0]
@@ -132,7 +151,7 @@ def _riemannian(sphere, bs, u, g, out):
     return math.sqrt(norm2)
 
 
-@njit
+@inline_njit
 def _retract(sphere, bs, u, v, scale):
     """u <- R_u(scale v): u + scale v, then each sphere block normalised (nothing on R^d)."""
     d = u.shape[0]
@@ -147,7 +166,10 @@ def _retract(sphere, bs, u, v, scale):
                 u[k] *= inv
 
 
-@njit
+# The template's three objective hooks, bound for each objective by ``specialise``.
+objective_value = gradient = block_size = None
+
+
 def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, po,
               delta, radius, target, random_start, max_steps, rec_row, record, u):
     """One trajectory from u0; returns (steps, status, final_f, rec_count, rec_stride).
@@ -179,7 +201,7 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     gradient is wanted and SGD for a mini-batch.
     """
     d = u0.shape[0]
-    start = u0.copy()
+    start = u0.copy()  # (objective_value, gradient and block_size are bound by ``specialise``)
     g = np.empty(d)
     p = np.empty(d)
     z = np.empty(d)
@@ -261,7 +283,6 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     return max_steps, CENSORED, f, count, stride
 
 
-@parallel_njit
 def escape_trials(trial0, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, po,
                   delta, radius, target, random_start, max_steps, steps, status, final_f, final_u,
                   rec_f, rec_count, rec_stride):
@@ -286,3 +307,33 @@ def escape_trials(trial0, seed, u0, objective, manifold, pf, pa, pi, optimizer, 
         if record:
             rec_count[trial] = c
             rec_stride[trial] = stride
+
+
+def specialise(name, value, gradient, block, cache=True):
+    """The escape kernel for one objective: ``escape_trials`` and ``run_trial`` with their calls to
+    ``objective_value``, ``gradient`` and ``block_size`` bound to the objective's own functions.
+
+    One source serves every objective; each objective compiles only its own code (the cold main job
+    compiles the spike alone), and each kernel is cached on disk under its own name.
+    """
+    options = {k: v for k, v in JIT_OPTIONS.items() if k != "cache"}
+
+    def rebind(func, qualname, **names):
+        glb = dict(func.__globals__)
+        glb.update(names)
+        copy = types.FunctionType(func.__code__, glb, qualname, func.__defaults__, func.__closure__)
+        copy.__qualname__ = qualname
+        return copy
+
+    run = numba.njit(cache=cache, **options)(
+        rebind(run_trial, f"run_trial_{name}", objective_value=value, gradient=gradient, block_size=block))
+    return numba.njit(parallel=True, cache=cache, **options)(
+        rebind(escape_trials, f"escape_trials_{name}", run_trial=run))
+
+
+KERNELS = {
+    SPIKE: specialise("spike", spike_value, spike_gradient, whole_block),
+    QUADRATIC: specialise("quadratic", quadratic_value, quadratic_gradient, whole_block),
+    GE2015: specialise("ge2015", ge2015_value, ge2015_gradient, ge2015_block),
+}
+"""The compiled escape kernel of each built-in objective (compiled on first use, then cached)."""

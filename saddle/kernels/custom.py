@@ -6,15 +6,13 @@ calls once per step (see docs/objectives.md):
     value(objective, u, pf, pa, pi, work) -> float
     gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g) -> None
 
-``compile_kernel`` builds a private copy of :func:`saddle.kernels.cpu.run_trial`
-and :func:`saddle.kernels.cpu.escape_trials` - the very same source - whose
-calls to ``objective_value`` and ``gradient`` go to the user's functions
-instead of the built-in dispatch.  The copy is compiled once per process and
+``compile_kernel`` builds the kernel with :func:`saddle.kernels.cpu.specialise`,
+exactly as for the built-in objectives: the very same source of
+``run_trial`` and ``escape_trials``, its calls to ``objective_value`` and
+``gradient`` bound to the user's functions.  The copy is compiled once per process and
 per pair of functions (Numba's disk cache is keyed by source file, so these
 copies are not cached on disk: expect a few seconds of compilation per run).
 """
-
-import types
 
 import numba
 
@@ -24,15 +22,8 @@ from saddle.kernels import cpu
 _COMPILED = {}
 
 
-def _rebind(func, **names):
-    """A copy of a plain Python function whose global names in ``names`` are replaced."""
-    glb = dict(func.__globals__)
-    glb.update(names)
-    return types.FunctionType(func.__code__, glb, func.__name__, func.__defaults__, func.__closure__)
-
-
 def compile_kernel(value, gradient, block):
-    """The escape kernel with the user's value and gradient functions (memoised).
+    """The escape kernel with the user's value and gradient functions (memoised per process).
 
     Parameters
     ----------
@@ -46,9 +37,5 @@ def compile_kernel(value, gradient, block):
         options = {k: v for k, v in JIT_OPTIONS.items() if k != "cache"}
         bs = int(block)
         block_size = numba.njit(**options)(lambda objective, n, pi: bs)
-        run_trial = numba.njit(**options)(
-            _rebind(cpu.run_trial.py_func, objective_value=value, gradient=gradient, block_size=block_size)
-        )
-        escape = numba.njit(parallel=True, **options)(_rebind(cpu.escape_trials.py_func, run_trial=run_trial))
-        _COMPILED[key] = escape
+        _COMPILED[key] = cpu.specialise(f"user{len(_COMPILED)}", value, gradient, block_size, cache=False)
     return _COMPILED[key]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from saddle import rng
-from saddle._numba import njit
+from saddle._numba import inline_njit
 from saddle.manifolds import Sphere
 
 DISTRIBUTIONS = {
@@ -164,7 +164,7 @@ class SpikeTensor:
 # -- what the Numba kernels call (plain arrays, frame given by A and a flag) ---------
 
 
-@njit
+@inline_njit
 def frame_matvec(A, rotated, transpose, v, out):
     """out = A^T v (transpose: the coordinates a_l.v) or A v; v itself in the identity frame."""
     d = v.shape[0]
@@ -178,7 +178,7 @@ def frame_matvec(A, rotated, transpose, v, out):
             out[i] = v[i]
 
 
-@njit
+@inline_njit
 def objective_value(u, A, rotated, work):
     """f(u) = -sum_l (a_l.u)^4; ``work`` is a length-d scratch array."""
     frame_matvec(A, rotated, True, u, work)
@@ -189,7 +189,7 @@ def objective_value(u, A, rotated, work):
     return f
 
 
-@njit
+@inline_njit
 def exact_gradient(u, A, rotated, work, g):
     """g = -4 sum_l (a_l.u)^3 a_l, the gradient that gd uses."""
     frame_matvec(A, rotated, True, u, work)
@@ -198,7 +198,7 @@ def exact_gradient(u, A, rotated, work, g):
     frame_matvec(A, rotated, False, work, g)
 
 
-@njit
+@inline_njit
 def minibatch_gradient(u, A, rotated, kappa, dist, key0, key1, t, m, z, x, block, g):
     """Mean of m per-sample gradients (12||u||^2 u - 4 (u.x)^3 x) / kappa.
 
