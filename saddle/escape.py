@@ -591,6 +591,10 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend=N
     store = results_io.ResultsFolder.open(out, config, backend=backend) if out is not None else None
     by_m = dict(store.load_finished()) if store is not None else {}
     todo = [m for m in config.m if m not in by_m]
+    if todo and backend == "cpu":  # compile (or load from the disk cache) now, so wall_seconds times trials only
+        run_trials(objective, u0, optimizer=config.optimizer, batch_size=todo[0], eta=config.eta_for(todo[0]),
+                   sigma_iso=config.sigma_iso, delta=config.delta, radius=config.radius, max_steps=1,
+                   seed=config.seed, trial_start=0, n_trials=0, params=config.optimizer_params())
 
     bar = None
     if progress:
