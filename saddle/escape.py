@@ -592,9 +592,7 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend=N
     by_m = dict(store.load_finished()) if store is not None else {}
     todo = [m for m in config.m if m not in by_m]
     if todo and backend == "cpu":  # compile (or load from the disk cache) now, so wall_seconds times trials only
-        run_trials(objective, u0, optimizer=config.optimizer, batch_size=todo[0], eta=config.eta_for(todo[0]),
-                   sigma_iso=config.sigma_iso, delta=config.delta, radius=config.radius, max_steps=1,
-                   seed=config.seed, trial_start=0, n_trials=0, params=config.optimizer_params())
+        run_trials(objective, u0, **{**_trial_options(config, todo[0], backend), "trial_start": 0, "n_trials": 0})
 
     bar = None
     if progress:
@@ -626,6 +624,16 @@ def run_escape(config=None, *, out=None, threads=None, progress=False, backend=N
                         theory=quantities)
 
 
+def _trial_options(config, m, backend):
+    """The keyword arguments of :func:`saddle.kernels.run_trials` for batch size m (without the trial range)."""
+    return dict(
+        optimizer=config.optimizer, batch_size=m, eta=config.eta_for(m), sigma_iso=config.sigma_iso,
+        delta=config.delta, radius=config.radius, max_steps=config.max_steps, seed=config.seed, backend=backend,
+        params=config.optimizer_params(), target=config.target, random_start=config.random_start,
+        start_perturbation=config.start_perturbation or 0.0,
+    )
+
+
 def _run_batch_size(config, objective, u0, m, backend, bar):
     eta_m = config.eta_for(m)
     n_rec = min(config.record_trials, config.trials)
@@ -635,15 +643,10 @@ def _run_batch_size(config, objective, u0, m, backend, bar):
     final_f = np.empty(config.trials)
     start = time.perf_counter()
     chunk = CHUNK_TRIALS[backend]
+    options = _trial_options(config, m, backend)
     for lo in range(0, config.trials, chunk):
         n = min(chunk, config.trials - lo)
-        block = run_trials(
-            objective, u0, optimizer=config.optimizer, batch_size=m, eta=eta_m, sigma_iso=config.sigma_iso,
-            delta=config.delta, radius=config.radius, max_steps=config.max_steps, seed=config.seed,
-            trial_start=lo, n_trials=n, recorder=recorder, backend=backend, params=config.optimizer_params(),
-            target=config.target, random_start=config.random_start,
-            start_perturbation=config.start_perturbation or 0.0,
-        )
+        block = run_trials(objective, u0, trial_start=lo, n_trials=n, recorder=recorder, **options)
         steps[lo : lo + n] = block.steps
         status[lo : lo + n] = block.status
         final_f[lo : lo + n] = block.final_f
