@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -496,3 +497,16 @@ def test_escape_cu_compiles_with_nvrtc(build):
     lib.nvrtcGetProgramLog(prog, log)
     lib.nvrtcDestroyProgram(ctypes.byref(prog))
     assert rc == 0, log.value.decode()
+
+
+def test_the_cuda_source_ships_with_the_package():
+    """A non-editable install must carry escape.cu (pyproject's package-data), or the cupy backend breaks."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as fh:
+        data = tomllib.load(fh)["tool"]["setuptools"]["package-data"]
+    assert any(pat.endswith(".cu") for pat in data.get("saddle.kernels", []))
+    assert gpu.SOURCE.name == "escape.cu" and gpu.SOURCE.parent.name == "kernels"
