@@ -23,7 +23,7 @@ from saddle import results as results_io
 from saddle.kernels import OPTIMIZERS, Recorder, run_trials
 from saddle.optimizers import OptimizerParams
 from saddle.objectives import GeTensorDecomposition, QuadraticSaddle, SpikeTensor, data_distribution
-from saddle.stats import summarize
+from saddle.stats import lower_median, summarize
 
 LR_SCALINGS = ("none", "linear", "sqrt")
 OPTION_OPTIMIZERS = {
@@ -186,6 +186,12 @@ class EscapeConfig:
         t_thres (default 20) and the stochastic step size (cnc-pgd; default
         10 eta).  ``saddle.optimizers.pgd_parameters`` computes Jin et al.'s
         values from (ell, rho, epsilon, c, delta, Delta_f).
+    lr_decay : float or None
+        Step-size schedule: eta_m / (1 + t / lr_decay) at step t.
+    batch_after_drop : int or None
+        Batch-size schedule: after a trial's first f(u_t) <= f(u_0) - delta its
+        steps draw this many samples (needs ``target``: the run then measures
+        the time to reach f <= target from the start).
     delta : float
         f-drop escape threshold: escaped when f(u_t) <= f(u_0) - delta.
     radius : float or None
@@ -228,6 +234,8 @@ class EscapeConfig:
     grad_threshold: float = None
     t_threshold: int = None
     cnc_eta: float = None
+    lr_decay: float = None
+    batch_after_drop: int = None
     delta: float = 0.1
     radius: float = None
     target: float = None
@@ -314,6 +322,13 @@ class EscapeConfig:
                                               0.01 if self.perturbation_radius is None else self.perturbation_radius))
         if self.optimizer == "cnc-pgd":
             set_("cnc_eta", _real("cnc_eta", 10 * self.eta if self.cnc_eta is None else self.cnc_eta))
+        if self.lr_decay is not None:
+            set_("lr_decay", _real("lr_decay", self.lr_decay))
+        if self.batch_after_drop is not None:
+            set_("batch_after_drop", _integer("batch_after_drop", self.batch_after_drop, 1, MAX_BATCH_SIZE))
+            if self.target is None:
+                raise ConfigError("batch_after_drop needs a target: the run continues past the f-drop until "
+                                  "f <= target")
         set_("delta", _real("delta", self.delta))
         if self.radius is not None:
             set_("radius", _real("radius", self.radius))
@@ -376,7 +391,8 @@ class EscapeConfig:
         return OptimizerParams(
             sigma_iso=self.sigma_iso, momentum=self.momentum or 0.0,
             perturbation_radius=self.perturbation_radius or 0.0, grad_threshold=self.grad_threshold or 0.0,
-            t_threshold=self.t_threshold or 0, cnc_eta=self.cnc_eta or 0.0,
+            t_threshold=self.t_threshold or 0, cnc_eta=self.cnc_eta or 0.0, lr_decay=self.lr_decay or 0.0,
+            batch_after_drop=self.batch_after_drop or 0,
         )
 
     def samples_per_step(self, m):
@@ -436,6 +452,8 @@ class MResult:
     wall_seconds: float
     trajectories: list = field(default_factory=list)  # [(steps, f), ...] of the recorded trials
     samples_per_step: int = None  # m, or k m for ge2015's per-column sampling
+    drop_steps: np.ndarray = None  # first step with f <= f(u_0) - delta (0: none); None where not recorded
+    samples_per_step_after_drop: int = None  # with a batch-size schedule: samples per step after the drop
 
     def __post_init__(self):
         if self.samples_per_step is None:
@@ -443,9 +461,13 @@ class MResult:
 
     @property
     def samples(self):
-        """Samples drawn until escape (samples per step x steps); gd draws none but is reported
+        """Samples drawn until escape (samples per step x steps; with a batch-size schedule, the
+        steps before and after the first f-drop at their own rates); gd draws none but is reported
         on the same scale."""
-        return self.samples_per_step * self.steps
+        if self.samples_per_step_after_drop is None or self.drop_steps is None:
+            return self.samples_per_step * self.steps
+        before = np.where(self.drop_steps > 0, self.drop_steps, self.steps)
+        return self.samples_per_step * before + self.samples_per_step_after_drop * (self.steps - before)
 
 
 @dataclass
@@ -510,6 +532,19 @@ def theory_row(config, quantities, m):
             "theory_regime": row["regime"], "theory_trusted": bool(row["linear_trusted"])}
 
 
+def _median_samples(mres, s, max_steps):
+    """median_samples with its interval: samples per step x the steps' median and interval, or, with a
+    batch-size schedule (samples not proportional to steps), the median of the trials' samples
+    (non-escaped ranked last) without an interval."""
+    if mres.samples_per_step_after_drop is None:
+        return {"median_samples": mres.samples_per_step * s.median_steps,
+                "median_samples_lo": mres.samples_per_step * s.median_steps_lo,
+                "median_samples_hi": mres.samples_per_step * s.median_steps_hi}
+    ranked = np.where(mres.status == 0, mres.samples, np.inf).astype(float)
+    median = float(lower_median(ranked))
+    return {"median_samples": median, "median_samples_lo": float("nan"), "median_samples_hi": float("nan")}
+
+
 def summary_row(config, mres, quantities=None):
     """One row of summary.csv for a batch size."""
     s = summarize(mres.steps, mres.status, config.max_steps, seed=config.seed + mres.m)
@@ -526,9 +561,7 @@ def summary_row(config, mres, quantities=None):
         "median_is_lower_bound": s.median_is_lower_bound,
         "mean_steps": s.mean_steps,
         "mean_is_lower_bound": s.mean_is_lower_bound,
-        "median_samples": mres.samples_per_step * s.median_steps,
-        "median_samples_lo": mres.samples_per_step * s.median_steps_lo,
-        "median_samples_hi": mres.samples_per_step * s.median_steps_hi,
+        **_median_samples(mres, s, config.max_steps),
         "wall_seconds": mres.wall_seconds,
         **theory_row(config, quantities, mres.m),
     }
@@ -641,6 +674,7 @@ def _run_batch_size(config, objective, u0, m, backend, bar):
     steps = np.empty(config.trials, np.int64)
     status = np.empty(config.trials, np.int8)
     final_f = np.empty(config.trials)
+    drop_steps = np.zeros(config.trials, np.int64)
     start = time.perf_counter()
     chunk = CHUNK_TRIALS[backend]
     options = _trial_options(config, m, backend)
@@ -650,6 +684,8 @@ def _run_batch_size(config, objective, u0, m, backend, bar):
         steps[lo : lo + n] = block.steps
         status[lo : lo + n] = block.status
         final_f[lo : lo + n] = block.final_f
+        if block.drop_steps is not None:
+            drop_steps[lo : lo + n] = block.drop_steps
         if bar is not None:
             bar.update(n)
     wall = time.perf_counter() - start
@@ -659,4 +695,5 @@ def _run_batch_size(config, objective, u0, m, backend, bar):
         if t[-1] != steps[r]:  # close the trace at the trial's last step
             t, f = np.append(t, steps[r]), np.append(f, final_f[r])
         traj.append((t, f))
-    return MResult(m, eta_m, steps, status, final_f, wall, traj, config.samples_per_step(m))
+    after = config.samples_per_step(config.batch_after_drop) if config.batch_after_drop else None
+    return MResult(m, eta_m, steps, status, final_f, wall, traj, config.samples_per_step(m), drop_steps, after)

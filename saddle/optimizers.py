@@ -43,6 +43,12 @@ class OptimizerParams:
         pgd / cnc-pgd: at least this many steps between perturbations.
     cnc_eta : float
         cnc-pgd's step size for its stochastic step.
+    lr_decay : float
+        Schedule of the step size: eta / (1 + t / lr_decay) at step t (0: constant).
+    batch_after_drop : int
+        Schedule of the batch size: after the first f(u_t) <= f(u_0) - delta every
+        step draws this many samples (0: m throughout) - "small batches to
+        escape, large batches to converge".
     """
 
     sigma_iso: float = 0.0
@@ -51,11 +57,13 @@ class OptimizerParams:
     grad_threshold: float = 0.0
     t_threshold: int = 0
     cnc_eta: float = 0.0
+    lr_decay: float = 0.0
+    batch_after_drop: int = 0
 
     def as_array(self):
         """The kernel's ``po`` array."""
         return np.array([self.sigma_iso, self.momentum, self.perturbation_radius, self.grad_threshold,
-                         float(self.t_threshold), self.cnc_eta])
+                         float(self.t_threshold), self.cnc_eta, self.lr_decay, float(self.batch_after_drop)])
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ The results folder of an escape experiment holds (a contract that later
 versions extend, never break):
 
 - ``config.json``: every option, the seed, package and library versions, threads;
-- ``trials.csv``: one row per trial, ``m,eta,trial,steps,samples,status,final_f``;
+- ``trials.csv``: one row per trial, ``m,eta,trial,steps,samples,status,final_f`` (and
+  ``drop_steps`` with a batch-size schedule: each trial's first f-drop step);
 - ``summary.csv``: one row per batch size (see saddle.escape.summary_row);
 - ``trajectories.npz``: f(u_t) of the recorded trials, for the figure;
 - ``escape.pdf`` / ``escape.png``: the figure (written by the CLI).
@@ -98,6 +99,8 @@ def trials_columns(mresults):
         "status": np.concatenate([np.array([STATUS_NAMES[int(c)] for c in r.status]) for r in mresults]),
         "final_f": np.concatenate([r.final_f for r in mresults]),
     }
+    if all(r.samples_per_step_after_drop is not None for r in mresults):  # a batch-size schedule
+        cols["drop_steps"] = np.concatenate([r.drop_steps for r in mresults])
     return cols
 
 
@@ -187,8 +190,9 @@ class ResultsFolder:
 
     def _save(self, mresults, summary_rows):
         cols = trials_columns(mresults)
-        rows = zip(*(cols[c].tolist() for c in TRIAL_COLUMNS))
-        atomic_write_text(self.path / "trials.csv", _csv_text(TRIAL_COLUMNS, rows))
+        columns = TRIAL_COLUMNS + (("drop_steps",) if "drop_steps" in cols else ())
+        rows = zip(*(cols[c].tolist() for c in columns))
+        atomic_write_text(self.path / "trials.csv", _csv_text(columns, rows))
         keys = list(summary_rows[0])
         atomic_write_text(self.path / "summary.csv", _csv_text(keys, ([r[k] for k in keys] for r in summary_rows)))
         arrays = {}
@@ -250,4 +254,7 @@ class ResultsFolder:
                 wall_seconds=wall[m],
                 trajectories=recorded,
                 samples_per_step=self.config.samples_per_step(m),
+                drop_steps=np.array([int(r["drop_steps"]) for r in mine], np.int64) if "drop_steps" in mine[0] else None,
+                samples_per_step_after_drop=(self.config.samples_per_step(self.config.batch_after_drop)
+                                             if self.config.batch_after_drop else None),
             )

@@ -71,8 +71,13 @@ def spike_f(u, A):
 
 
 def reference_trial(*, seed, trial, u0, A, dist, optimizer, m, eta, sigma_iso, delta, radius, max_steps,
-                    momentum=0.0, r=0.0, g_thres=0.0, t_thres=0, cnc_eta=0.0):
-    """One escape trial by SPEC 2.1, 3 and 4; returns (steps, status, final_f, f along the way)."""
+                    momentum=0.0, r=0.0, g_thres=0.0, t_thres=0, cnc_eta=0.0, lr_decay=0.0, m_after=0,
+                    target=None):
+    """One escape trial by SPEC 2.1, 3 and 4; returns (steps, status, final_f, f along the way).
+
+    Schedules: step size eta / (1 + t / lr_decay); after the first f-drop by delta, m_after samples a
+    step; with a target the trial ends at f <= target (the first f-drop step is then fs.drop).
+    """
     kappa = KAPPA[dist]
 
     def exact(u):
@@ -92,8 +97,11 @@ def reference_trial(*, seed, trial, u0, A, dist, optimizer, m, eta, sigma_iso, d
     f = f0
     v = np.zeros_like(u)
     t_noise = -(2**62)
+    dropped = 0
     for t in range(1, max_steps + 1):
-        step = eta
+        if dropped and m_after:
+            m = m_after
+        step = eta / (1.0 + t / lr_decay) if lr_decay else eta
         g = exact(u) if optimizer in ("gd", "pgd", "cnc-pgd") else minibatch(u, t)
         p = riemannian(u, g)
         if optimizer in ("pgd", "cnc-pgd") and np.linalg.norm(p) <= g_thres and t - t_noise > t_thres:
@@ -121,12 +129,25 @@ def reference_trial(*, seed, trial, u0, A, dist, optimizer, m, eta, sigma_iso, d
         fs.append(f)
         if not np.isfinite(f):
             return t, DIVERGED, f, fs
-        if radius is not None:
+        if not dropped and f <= f0 - delta:
+            dropped = t
+        if target is not None:
+            if f <= target:
+                return t, ESCAPED, f, _Trace(fs, dropped)
+        elif radius is not None:
             if np.linalg.norm(u - u0) >= radius:
                 return t, ESCAPED, f, fs
         elif f <= f0 - delta:
             return t, ESCAPED, f, fs
-    return max_steps, CENSORED, f, fs
+    return max_steps, CENSORED, f, _Trace(fs, dropped)
+
+
+class _Trace(list):
+    """f along the way, with the first f-drop step as ``drop``."""
+
+    def __init__(self, fs, drop):
+        super().__init__(fs)
+        self.drop = drop
 
 
 def reference_quadratic_trial(*, seed, trial, h, beta, Sigma, optimizer, m, eta, sigma_iso, delta, radius,

@@ -61,3 +61,32 @@ def test_pgd_parameters_follow_jin_et_al_algorithm_2():
     assert pgd_parameters(d=1, ell=1.0, rho=1.0, epsilon=1.0, delta=1.0).chi == 12.0
     with pytest.raises(ValueError):
         pgd_parameters(d=3, ell=0.0, rho=1.0, epsilon=0.1)
+
+
+@pytest.mark.parametrize("lr_decay, m_after", [(50.0, 0), (0.0, 64), (200.0, 16)])
+def test_schedules_match_the_reference_and_count_samples_before_and_after_the_drop(lr_decay, m_after):
+    """Step size eta / (1 + t / lr_decay) and, after the first f-drop, m_after samples a step, run to
+    f <= -0.8 (spike d = 5, s = 2, from f = -1/2): trial by trial as the NumPy reference."""
+    obj = SpikeTensor(5, "uniform")
+    u0 = obj.saddle(2)
+    params = OptimizerParams(lr_decay=lr_decay, batch_after_drop=m_after)
+    block = run_trials(obj, u0, optimizer="sgd", batch_size=4, eta=0.02, sigma_iso=0.0, delta=0.1, radius=None,
+                       max_steps=4000, seed=6, trial_start=0, n_trials=8, params=params, target=-0.8)
+    for n in range(8):
+        steps, status, final_f, trace = reference_trial(seed=6, trial=n, u0=u0, A=obj.A, dist="uniform",
+                                                         optimizer="sgd", m=4, eta=0.02, sigma_iso=0.0,
+                                                         delta=0.1, radius=None, max_steps=4000,
+                                                         lr_decay=lr_decay, m_after=m_after, target=-0.8)
+        assert (block.steps[n], block.status[n], block.drop_steps[n]) == (steps, status, trace.drop), n
+        assert block.final_f[n] == pytest.approx(final_f, rel=1e-9, abs=1e-12)
+    assert np.all(block.status == ESCAPED) and np.all(block.drop_steps > 0)
+    assert np.all(block.drop_steps <= block.steps)
+
+
+def test_samples_with_a_batch_size_schedule_count_both_phases():
+    from saddle.escape import run_escape
+
+    res = run_escape(m=(2,), d=6, trials=50, target=-0.9, batch_after_drop=128, seed=1)
+    r = res.by_m[2]
+    np.testing.assert_array_equal(r.samples, 2 * r.drop_steps + 128 * (r.steps - r.drop_steps))
+    assert res.summary[0]["median_samples"] == np.sort(r.samples[r.status == ESCAPED])[24]

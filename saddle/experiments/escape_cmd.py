@@ -83,6 +83,12 @@ def add_config_arguments(esc):
                      help="pgd, cnc-pgd: at least this many steps between perturbations (default 20)")
     opt.add_argument("--cnc-eta", type=finite_float, default=None,
                      help="cnc-pgd: step size of its stochastic step (default 10 eta)")
+    sched = esc.add_argument_group("schedules")
+    sched.add_argument("--lr-decay", type=finite_float, default=None,
+                       help="step size eta / (1 + t / LR_DECAY) at step t (default: constant)")
+    sched.add_argument("--batch-after-drop", type=integer, default=None,
+                       help="after a trial's first f-drop by delta, draw this many samples a step "
+                            "(needs --target: the time to reach f <= target from the start)")
     esc.add_argument("--delta", type=finite_float, default=dflt["delta"].default,
                      help="escaped when f(u_t) <= f(u_0) - delta")
     esc.add_argument("--radius", type=finite_float, default=None,
@@ -154,7 +160,8 @@ def config_from_args(args, **more):
         eta=args.eta, lr_scaling=args.lr_scaling, optimizer=args.optimizer,
         sigma_iso=0.0 if args.sigma_iso is None else args.sigma_iso, momentum=args.momentum,
         perturbation_radius=args.perturbation_radius, grad_threshold=args.grad_threshold,
-        t_threshold=args.t_threshold, cnc_eta=args.cnc_eta, delta=args.delta, radius=args.radius, target=args.target,
+        t_threshold=args.t_threshold, cnc_eta=args.cnc_eta, lr_decay=args.lr_decay,
+        batch_after_drop=args.batch_after_drop, delta=args.delta, radius=args.radius, target=args.target,
         start_perturbation=args.start_perturbation, random_start=args.random_start, rotation_seed=args.rotation_seed,
         **more,
     )

@@ -33,6 +33,7 @@ class TrialBlock:
     status: np.ndarray  # int8: ESCAPED, CENSORED or DIVERGED
     final_f: np.ndarray  # float64: f at the last step
     final_u: np.ndarray = None  # float64 (n, d): the final points, when asked for
+    drop_steps: np.ndarray = None  # int64: first step with f <= f(u_0) - delta, 0 if none (CPU backend)
 
 
 @dataclass
@@ -85,6 +86,9 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
         if start_perturbation:
             raise ValueError("perturbed starts (start_perturbation) are not supported on the GPU yet; "
                              "use the cpu backend")
+        if params is not None and (params.lr_decay or params.batch_after_drop):
+            raise ValueError("step-size and batch-size schedules (lr_decay, batch_after_drop) are not supported "
+                             "on the GPU yet; use the cpu backend")
 
         return gpu.run_trials_cupy(objective, u0, optimizer=optimizer, batch_size=batch_size, eta=eta,
                                    sigma_iso=sigma_iso, delta=delta, radius=radius, max_steps=max_steps, seed=seed,
@@ -113,6 +117,7 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
     status = np.empty(n_trials, np.int8)
     final_f = np.empty(n_trials, np.float64)
     final_u = np.empty((n_trials if keep_final_u else 0, len(u0)), np.float64)
+    drop_steps = np.empty(n_trials, np.int64)
     if recorder is None:
         recorder = Recorder.empty(0, 2)
     kernel(
@@ -122,6 +127,7 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
         np.ascontiguousarray(pi, dtype=np.int64), np.int64(OPTIMIZERS[optimizer]), np.int64(batch_size),
         float(eta), po, float(delta), 0.0 if radius is None else float(radius),
         np.nan if target is None else float(target), _start_code(random_start, start_perturbation),
-        np.int64(max_steps), steps, status, final_f, final_u, recorder.f, recorder.count, recorder.stride,
+        np.int64(max_steps), steps, status, final_f, drop_steps, final_u, recorder.f, recorder.count,
+        recorder.stride,
     )
-    return TrialBlock(trial_start, steps, status, final_f, final_u if keep_final_u else None)
+    return TrialBlock(trial_start, steps, status, final_f, final_u if keep_final_u else None, drop_steps)

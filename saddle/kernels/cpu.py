@@ -172,10 +172,14 @@ objective_value = gradient = block_size = None
 
 def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, po,
               delta, radius, target, random_start, max_steps, rec_row, record, u):
-    """One trajectory from u0; returns (steps, status, final_f, rec_count, rec_stride).
+    """One trajectory from u0; returns (steps, status, final_f, rec_count, rec_stride, drop_step).
 
     ``po`` holds the optimiser's parameters: [sigma_iso, momentum, perturbation
-    radius r, gradient threshold g_thres, t_thres, cnc step size].  Per step t
+    radius r, gradient threshold g_thres, t_thres, cnc step size, lr decay
+    t0, batch size after the drop].  With t0 > 0 the step size is
+    eta / (1 + t / t0) at step t; with a batch size after the drop, every step
+    after the first f(u_t) <= f(u_0) - delta draws that many samples (drop_step
+    is that first step, 0 if it never came).  Per step t
     (SPEC section 3), with p the Riemannian gradient (g - (u.g) u on each
     sphere block, g on R^d) of the mini-batch gradient (sgd, noisy-sgd,
     momentum) or of the exact one (gd, pgd, cnc-pgd):
@@ -229,6 +233,8 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
         u[k] = start[k]
     tangent_dim = d - d // bs if sphere else d
     sigma_iso, beta, r_ball, g_thres, t_thres, eta_cnc = po[0], po[1], po[2], po[3], po[4], po[5]
+    lr_decay, m_after = po[6], np.int64(po[7])
+    dropped = 0
     exact = optimizer == GD or optimizer == PGD or optimizer == CNC_PGD
     t_noise = -(1 << 62)
     f0 = objective_value(objective, u, pf, pa, pi, z)
@@ -237,8 +243,10 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
         count, stride = _record(rec_row, count, stride, 0, f0)
     f = f0
     for t in range(1, max_steps + 1):
+        if dropped > 0 and m_after > 0:
+            m = m_after
         gradient(objective, GD if exact else SGD, u, pf, pa, pi, key0, key1, t, m, z, x, block, g)
-        step = eta
+        step = eta / (1.0 + t / lr_decay) if lr_decay > 0.0 else eta
         grad_norm = _riemannian(sphere, bs, u, g, p)
         if (optimizer == PGD or optimizer == CNC_PGD) and grad_norm <= g_thres and t - t_noise > t_thres:
             t_noise = t
@@ -266,29 +274,32 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
             _retract(sphere, bs, u, p, -step)
         f = objective_value(objective, u, pf, pa, pi, z)
         if not math.isfinite(f):
-            return t, DIVERGED, f, count, stride
+            return t, DIVERGED, f, count, stride, dropped
         if record:
             count, stride = _record(rec_row, count, stride, t, f)
+        if dropped == 0 and f <= f0 - delta:
+            dropped = t
         if math.isfinite(target):
             if f <= target:
-                return t, ESCAPED, f, count, stride
+                return t, ESCAPED, f, count, stride, dropped
         elif radius > 0.0:
             dist2 = 0.0
             for k in range(d):
                 dist2 += (u[k] - start[k]) ** 2
             if dist2 >= radius * radius:
-                return t, ESCAPED, f, count, stride
-        elif f <= f0 - delta:
-            return t, ESCAPED, f, count, stride
-    return max_steps, CENSORED, f, count, stride
+                return t, ESCAPED, f, count, stride, dropped
+        elif dropped == t:
+            return t, ESCAPED, f, count, stride, dropped
+    return max_steps, CENSORED, f, count, stride, dropped
 
 
 def escape_trials(trial0, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, po,
-                  delta, radius, target, random_start, max_steps, steps, status, final_f, final_u,
+                  delta, radius, target, random_start, max_steps, steps, status, final_f, drop_steps, final_u,
                   rec_f, rec_count, rec_stride):
     """Run trials trial0 .. trial0 + len(steps) - 1, writing row r of each output.
 
     Trials whose global index is below rec_f.shape[0] also record f(u_t);
+    drop_steps receives each trial's first step with f <= f(u_0) - delta (0: none);
     final_u (n x d, or 0 x d when not wanted) receives the final points.
     """
     n = steps.shape[0]
@@ -299,8 +310,10 @@ def escape_trials(trial0, seed, u0, objective, manifold, pf, pa, pi, optimizer, 
         record = trial < n_record
         row = rec_f[trial] if record else rec_f[0:0].reshape(0)
         u = final_u[r] if keep_u else np.empty(u0.shape[0])
-        s, st, ff, c, stride = run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta,
-                                         po, delta, radius, target, random_start, max_steps, row, record, u)
+        s, st, ff, c, stride, dropped = run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m,
+                                                  eta, po, delta, radius, target, random_start, max_steps, row,
+                                                  record, u)
+        drop_steps[r] = dropped
         steps[r] = s
         status[r] = st
         final_f[r] = ff
