@@ -158,3 +158,15 @@ def test_symmetry_trap_shared_samples_never_escape_per_column_samples_do(m):
     per_col = GeTensorDecomposition(5, 5, "uniform", None, "per-column")
     out = run_trials(per_col, per_col.flatten(per_col.collision_saddle()), **kw)
     assert np.all(out.status == ESCAPED)
+
+
+def test_recovery_error_fast_path_agrees_with_enumeration():
+    """The nearest-component shortcut is the exact bottleneck assignment when it is a permutation."""
+    g = np.random.default_rng(7)
+    obj = GeTensorDecomposition(5, 4, "uniform", scipy.stats.ortho_group.rvs(5, random_state=g))
+    for _ in range(20):
+        U = obj.manifold.retract(obj.A[:, [3, 1, 4, 0]], 0.2 * obj.manifold.random_tangent(obj.A[:, [3, 1, 4, 0]], g))
+        C = np.abs(obj.A.T @ U)
+        dist = np.sqrt(np.maximum(2 - 2 * C, 0))
+        brute = min(max(dist[p[i], i] for i in range(4)) for p in itertools.permutations(range(5), 4))
+        assert obj.recovery_error(U) == pytest.approx(brute)

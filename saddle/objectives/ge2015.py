@@ -141,11 +141,19 @@ class GeTensorDecomposition:
         return U
 
     def recovery_error(self, U):
-        """min over signed permutations pi of max_i ||u_i -+ a_pi(i)|| (k <= d; exhaustive for k <= 8)."""
-        if self.k > 8:
-            raise ValueError("recovery_error enumerates permutations; k <= 8")
+        """min over signed permutations pi of max_i ||u_i -+ a_pi(i)|| (a bottleneck assignment).
+
+        Exact: when the columns' nearest components are distinct, that assignment is optimal (no
+        assignment can beat every column's own minimum); otherwise, for k <= 8, by enumeration.
+        """
         C = self.A.T @ U  # C[l, i] = a_l . u_i; ||u_i - s a_l||^2 = 2 - 2 s c_li for unit vectors
         dist = np.sqrt(np.maximum(2.0 - 2.0 * np.abs(C), 0.0))
+        nearest = np.argmin(dist, axis=0)
+        if len(set(nearest.tolist())) == self.k:
+            return float(np.max(dist[nearest, np.arange(self.k)]))
+        if self.k > 8:
+            raise ValueError("columns share a nearest component and k > 8: the exact bottleneck assignment "
+                             "would enumerate too many permutations")
         best = np.inf
         for perm in itertools.permutations(range(self.d), self.k):
             best = min(best, max(dist[perm[i], i] for i in range(self.k)))
