@@ -6,11 +6,15 @@ outputs, so results do not depend on the thread count or on how trials are
 split into blocks.  Inputs are validated by :func:`saddle.kernels.run_trials`;
 nothing here checks arguments.
 
-Objectives enter as an integer code and three plain arrays (floats ``pf``, a
-matrix ``pa``, ints ``pi``) that each objective packs for itself
-(``kernel_params``); ``objective_value`` and ``gradient`` dispatch on the code
-once per step.  One compiled specialisation serves every objective and
-optimiser, so the on-disk cache holds one kernel.
+``run_trial`` and ``escape_trials`` are one template for every objective:
+``specialise`` binds its three objective hooks (``objective_value``,
+``gradient``, ``block_size``) to one objective's functions and compiles
+``escape_trials_<name>``; ``KERNELS`` holds the built-in objectives' kernels.
+An objective's parameters enter as three plain arrays (floats ``pf``, a matrix
+``pa``, ints ``pi``) that it packs for itself (``kernel_params``); the
+optimiser, the criterion and the start are codes and floats.  So each
+objective has exactly one compiled specialisation, cached on disk, and a run
+compiles only the objective it uses.
 """
 
 import math
