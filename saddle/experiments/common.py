@@ -35,3 +35,12 @@ def integer(text):
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid integer: {text!r}") from None
+
+
+def fmt_steps(value, lower_bound=False):
+    """A step count for the tables: '>N' for a lower bound (stored as N + 1), 'inf' for an open interval end."""
+    if lower_bound:
+        return f">{value - 1:.0f}"
+    if not math.isfinite(value):
+        return "inf"
+    return f"{value:.0f}"

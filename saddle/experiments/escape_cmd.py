@@ -6,7 +6,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from saddle.experiments.common import EXIT_INTERRUPTED, finite_float, integer
+from saddle.experiments.common import EXIT_INTERRUPTED, finite_float, fmt_steps, integer
 
 HELP = "how long SGD takes to leave a strict saddle, for each batch size m"
 
@@ -111,14 +111,6 @@ def _default_out():
     return path
 
 
-def _fmt_steps(value, lower_bound=False):
-    if lower_bound:
-        return f">{value - 1:.0f}"
-    if not math.isfinite(value):
-        return "inf"
-    return f"{value:.0f}"
-
-
 def _fmt_theory(row):
     """Linear-theory median (SPEC 5), '*' where it should not be trusted, and the heat-path model's."""
     lin, model = row.get("theory_median_steps", math.nan), row.get("theory_model_median_steps", math.nan)
@@ -135,10 +127,10 @@ def format_table(result):
     rows = []
     for r in result.summary:
         lb = r["median_is_lower_bound"]
-        ci = "" if lb else f" [{_fmt_steps(r['median_steps_lo'])}, {_fmt_steps(r['median_steps_hi'])}]"
+        ci = "" if lb else f" [{fmt_steps(r['median_steps_lo'])}, {fmt_steps(r['median_steps_hi'])}]"
         per_step = r["median_samples"] / r["median_steps"]
         samples = f">{per_step * (r['median_steps'] - 1):.0f}" if lb else f"{r['median_samples']:.0f}"
-        rows.append((str(r["m"]), f"{r['eta']:g}", _fmt_steps(r["median_steps"], lb) + ci, _fmt_theory(r), samples,
+        rows.append((str(r["m"]), f"{r['eta']:g}", fmt_steps(r["median_steps"], lb) + ci, _fmt_theory(r), samples,
                      str(r["escaped"]), str(r["censored"]), str(r["diverged"]), f"{r['wall_seconds']:.2f}"))
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]

@@ -1,10 +1,9 @@
 """``sweep``: a grid of escape configurations from a TOML file, run into one resumable results folder."""
 
-import math
 import sys
 from pathlib import Path
 
-from saddle.experiments.common import EXIT_INTERRUPTED, integer
+from saddle.experiments.common import EXIT_INTERRUPTED, fmt_steps, integer
 
 HELP = "a grid of escape configurations from a TOML file, resumable, in-process or on Dask"
 
@@ -31,14 +30,6 @@ def add_parser(sub):
     return p
 
 
-def _fmt(value, lower_bound=False):
-    if lower_bound:
-        return f">{value - 1:.0f}"
-    if not math.isfinite(value):
-        return "inf"
-    return f"{value:.0f}"
-
-
 def format_table(summary, swept):
     """The stdout table: one row per stored cell, its swept parameters then the escape numbers."""
     head = (*swept, "eta_m", "median steps [95% CI]", "median samples", "escaped", "censored", "diverged", "wall s")
@@ -46,10 +37,10 @@ def format_table(summary, swept):
     for i in range(len(summary["cell"])):
         lb = bool(summary["median_is_lower_bound"][i])
         med, lo, hi = (float(summary[k][i]) for k in ("median_steps", "median_steps_lo", "median_steps_hi"))
-        ci = "" if lb else f" [{_fmt(lo)}, {_fmt(hi)}]"
+        ci = "" if lb else f" [{fmt_steps(lo)}, {fmt_steps(hi)}]"
         per_step = float(summary["median_samples"][i]) / med  # m, or k m for ge2015's per-column sampling
         samples = f">{per_step * (med - 1):.0f}" if lb else f"{float(summary['median_samples'][i]):.0f}"
-        rows.append((*(str(summary[k][i]) for k in swept), f"{float(summary['eta_m'][i]):g}", _fmt(med, lb) + ci,
+        rows.append((*(str(summary[k][i]) for k in swept), f"{float(summary['eta_m'][i]):g}", fmt_steps(med, lb) + ci,
                      samples, *(str(summary[k][i]) for k in ("escaped", "censored", "diverged")),
                      f"{float(summary['wall_seconds'][i]):.2f}"))
     widths = [max(len(h), *(len(row[j]) for row in rows)) for j, h in enumerate(head)]
