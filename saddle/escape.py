@@ -22,7 +22,7 @@ import numpy as np
 from saddle import results as results_io
 from saddle.kernels import OPTIMIZERS, Recorder, run_trials
 from saddle.optimizers import OptimizerParams
-from saddle.objectives import GeTensorDecomposition, QuadraticSaddle, SpikeTensor, data_distribution
+from saddle.objectives import GeTensorDecomposition, Octopus, QuadraticSaddle, SpikeTensor, data_distribution
 from saddle.stats import lower_median, summarize
 
 LR_SCALINGS = ("none", "linear", "sqrt")
@@ -34,7 +34,7 @@ OPTION_OPTIMIZERS = {
     "t_threshold": ("pgd", "cnc-pgd"),
     "cnc_eta": ("cnc-pgd",),
 }
-OBJECTIVE_NAMES = ("spike", "ge2015", "quadratic", "user")
+OBJECTIVE_NAMES = ("spike", "ge2015", "quadratic", "octopus", "user")
 OPTION_OBJECTIVES = {
     # option: the objectives it applies to
     "s": ("spike",),
@@ -42,10 +42,12 @@ OPTION_OBJECTIVES = {
     "rotation_seed": ("spike", "ge2015"),
     "k": ("ge2015",),
     "sampling": ("ge2015",),
-    "gamma": ("quadratic",),
+    "gamma": ("quadratic", "octopus"),
     "lam": ("quadratic",),
     "beta": ("quadratic",),
-    "noise_var": ("quadratic",),
+    "noise_var": ("quadratic", "octopus"),
+    "L": ("octopus",),
+    "tau": ("octopus",),
 }
 M_REF = 1
 MAX_BATCH_SIZE = 2**31
@@ -152,7 +154,7 @@ class EscapeConfig:
         Batch sizes, one configuration each.
     objective : str
         'spike' (SPEC 2.1, on the sphere), 'ge2015' (SPEC 2.2, on a product of
-        spheres) or 'quadratic' (SPEC 2.3, on R^d).
+        spheres), 'quadratic' (SPEC 2.3, on R^d) or 'octopus' (SPEC 2.4, on R^d).
     d : int
         Dimension.
     s : int
@@ -170,6 +172,11 @@ class EscapeConfig:
         per-sample gradient noise N(0, diag(noise_var)); ``lam`` and
         ``noise_var`` are one number (every coordinate) or a tuple of d - 1
         (resp. d) numbers.  Defaults 1.0; the start is x = 0.
+    L, tau, gamma, noise_var :
+        octopus (Du et al. 2017): curvatures +2 L and -2 gamma, length scale
+        tau (defaults e, 1, e: the paper's) and per-sample gradient-noise
+        variances (default 1.0); the start is saddle 1, x = 0, and a random
+        start is uniform in [-1, 1]^d.
     eta : float
         Step size at the reference batch size m = 1.
     lr_scaling : str
@@ -204,7 +211,8 @@ class EscapeConfig:
         unit tangent direction xi and r = start_perturbation.
     random_start : bool
         Each trial starts at its own point uniform on the sphere (each sphere
-        of the product for ge2015); spike and ge2015 only.
+        of the product for ge2015), or uniform in [-1, 1]^d for the octopus;
+        spike, ge2015 and octopus only.
     trials, max_steps, seed : int
         Trials per batch size, the censoring horizon, and the experiment seed.
     rotation_seed : int or None
@@ -225,6 +233,8 @@ class EscapeConfig:
     lam: object = None
     beta: float = None
     noise_var: object = None
+    L: float = None
+    tau: float = None
     eta: float = 0.01
     lr_scaling: str = "none"
     optimizer: str = "sgd"
@@ -290,6 +300,11 @@ class EscapeConfig:
                 set_("rotation_seed", _integer("rotation_seed", self.rotation_seed, 0, 2**32 - 1))
         elif self.objective == "user":
             set_("d", _integer("d", self.d, 1, 100_000))
+        elif self.objective == "octopus":
+            set_("d", _integer("d", self.d, 1, 100_000))
+            for name, default in (("L", math.e), ("gamma", 1.0), ("tau", math.e)):
+                set_(name, _real(name, default if getattr(self, name) is None else getattr(self, name)))
+            set_("noise_var", _reals("noise_var", 1.0 if self.noise_var is None else self.noise_var, self.d))
         else:
             set_("d", _integer("d", self.d, 1, 100_000))
             for name in ("gamma", "beta"):
@@ -339,8 +354,10 @@ class EscapeConfig:
         if self.start_perturbation is not None:
             set_("start_perturbation", _real("start_perturbation", self.start_perturbation))
         set_("random_start", bool(self.random_start))
-        if self.random_start and (self.start_perturbation is not None or self.objective not in ("spike", "ge2015")):
-            raise ConfigError("random_start applies to the spike and ge2015 objectives, without start_perturbation")
+        if self.random_start and (self.start_perturbation is not None
+                                  or self.objective not in ("spike", "ge2015", "octopus")):
+            raise ConfigError("random_start applies to the spike, ge2015 and octopus objectives, "
+                              "without start_perturbation")
         set_("trials", _integer("trials", self.trials, 1))
         set_("max_steps", _integer("max_steps", self.max_steps, 1, 2**40))
         set_("seed", _integer("seed", self.seed, 0, 2**64 - 1))
@@ -363,12 +380,14 @@ class EscapeConfig:
                 raise ConfigError(f"the scaled step size for m = {m} is not finite")
 
     def build_objective(self):
-        """The objective this configuration simulates (SpikeTensor, GeTensorDecomposition or QuadraticSaddle)."""
+        """The objective this configuration simulates (SpikeTensor, GeTensorDecomposition, QuadraticSaddle or Octopus)."""
         if self.objective == "user":
             raise ConfigError("objective 'user' needs the objective itself: "
                               "run_escape(config, user_objective=..., start=...)")
         if self.objective == "quadratic":
             return QuadraticSaddle(self.d, self.gamma, self.lam, self.beta, self.noise_var)
+        if self.objective == "octopus":
+            return Octopus(self.d, self.L, self.gamma, self.tau, self.noise_var)
         A = None
         if self.rotation_seed is not None:
             import scipy.stats
@@ -379,7 +398,8 @@ class EscapeConfig:
         return SpikeTensor(self.d, self.dist, A)
 
     def start_point(self, objective):
-        """u_0 (flat): the spike saddle of order s, ge2015's collision saddle, or 0 for the quadratic."""
+        """u_0 (flat): the spike saddle of order s, ge2015's collision saddle, or 0 (the quadratic's
+        saddle, the octopus's first saddle)."""
         if self.objective == "spike":
             return objective.saddle(self.s)
         if self.objective == "ge2015":
@@ -436,6 +456,10 @@ class EscapeConfig:
         if self.objective == "ge2015":
             return f"ge2015 d={self.d}, k={self.k}, {self.dist}, {self.sampling} samples, collision start{rotated}"
         fmt = lambda v: ",".join(f"{x:g}" for x in v) if isinstance(v, tuple) else f"{v:g}"  # noqa: E731
+        if self.objective == "octopus":
+            start = "uniform [-1,1]^d starts" if self.random_start else "saddle 1 start"
+            return (f"octopus d={self.d}, L={self.L:.4g}, gamma={self.gamma:g}, tau={self.tau:.4g}, "
+                    f"noise var={fmt(self.noise_var)}, {start}")
         return (f"quadratic d={self.d}, gamma={self.gamma:g}, lambda={fmt(self.lam)}, beta={self.beta:g}, "
                 f"noise var={fmt(self.noise_var)}")
 
@@ -494,7 +518,8 @@ THEORY_COLUMNS = ("theory_median_steps", "theory_model_median_steps", "theory_re
 
 def theory_applies(config):
     """Whether the linear theory (SPEC 5) describes this configuration: sgd from the saddle itself."""
-    return (config.optimizer == "sgd" and config.objective in ("spike", "quadratic") and config.target is None
+    return (config.optimizer == "sgd" and config.objective in ("spike", "quadratic", "octopus")
+            and config.target is None
             and config.start_perturbation is None and not config.random_start)
 
 
@@ -511,6 +536,9 @@ def saddle_theory(config, objective=None):
         warnings.simplefilter("ignore")
         if config.objective == "spike":
             return theory.spike_saddle(config.d, config.s, config.dist, objective.A, warn=False)
+        if config.objective == "octopus":  # at saddle 1 f is exactly quadratic while |x_1| <= tau
+            return theory.quadratic_saddle(objective.hessian_at_saddle(1), objective.gradient_noise_covariance(),
+                                           warn=False)
         return theory.quadratic_saddle(objective.h, objective.Sigma, beta=objective.beta, warn=False)
 
 
@@ -555,6 +583,7 @@ def summary_row(config, mres, quantities=None):
         "escaped": s.escaped,
         "censored": s.censored,
         "diverged": s.diverged,
+        "frozen": s.frozen,
         "median_steps": s.median_steps,
         "median_steps_lo": s.median_steps_lo,
         "median_steps_hi": s.median_steps_hi,

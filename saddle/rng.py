@@ -162,6 +162,22 @@ def fill_normals(key0, key1, t, m, purpose, out, block):
 
 
 @njit
+def fill_uniforms(key0, key1, t, m, purpose, out, block):
+    """out[k] = open_uniform(word k of the stream (t, m, purpose)): uniform on (0, 1).
+
+    Word 4j + l is lane l of block j + 1 (the layout of ``fill_words``); ``block``
+    is a uint64 scratch array of length 4.
+    """
+    d = out.shape[0]
+    j = np.uint64(0)
+    for k in range(0, d, 4):
+        j += np.uint64(1)
+        philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(purpose), key0, key1, block)
+        for lane in range(min(4, d - k)):
+            out[k + lane] = open_uniform(block[lane])
+
+
+@njit
 def fill_words(seed, trial, t, m, purpose, out):
     """Fill ``out`` with the first len(out) words of the stream (t, m, purpose).
 

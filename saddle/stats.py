@@ -1,7 +1,8 @@
 """How escape times are summarised: survival curves, medians, bootstrap intervals.
 
 Every trial ends escaped (at its escape step), censored (not escaped by
-max_steps) or diverged (its iterate became non-finite).  Censoring here is
+max_steps), diverged (its iterate became non-finite) or frozen (gd reached an
+exact fixed point: it never escapes, and ranks with the censored trials).  Censoring here is
 administrative and common to all trials: it happens at max_steps, after every
 observed escape.  Divergence is a competing event, never an escape.  The
 quantity summarised is therefore the cumulative incidence of escape
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.stats
 
-from saddle.kernels import ESCAPED
+from saddle.kernels import DIVERGED, ESCAPED, FROZEN
 
 CONFIDENCE_LEVEL = 0.95
 N_BOOTSTRAP = 2000
@@ -66,6 +67,7 @@ class EscapeSummary:
     escaped: int
     censored: int
     diverged: int
+    frozen: int
     median_steps: float
     median_steps_lo: float
     median_steps_hi: float
@@ -86,7 +88,8 @@ def summarize(steps, status, max_steps, seed=0):
     status = np.asarray(status)
     n = status.size
     escaped = int(np.count_nonzero(status == ESCAPED))
-    diverged = int(np.count_nonzero(status == 2))
+    diverged = int(np.count_nonzero(status == DIVERGED))
+    frozen = int(np.count_nonzero(status == FROZEN))
     ranked = ranked_times(steps, status, max_steps)
     median = float(lower_median(ranked))
     if np.all(ranked == ranked[0]):
@@ -101,8 +104,9 @@ def summarize(steps, status, max_steps, seed=0):
     return EscapeSummary(
         trials=n,
         escaped=escaped,
-        censored=n - escaped - diverged,
+        censored=n - escaped - diverged - frozen,
         diverged=diverged,
+        frozen=frozen,
         median_steps=median,
         median_steps_lo=np.inf if lo >= over else lo,
         median_steps_hi=np.inf if hi >= over else hi,

@@ -19,7 +19,7 @@ sampling error.
 import numpy as np
 
 KAPPA = {"uniform": -6.0 / 5.0, "rademacher": -2.0, "laplace": 3.0}
-ESCAPED, CENSORED, DIVERGED = 0, 1, 2
+ESCAPED, CENSORED, DIVERGED, FROZEN = 0, 1, 2, 3
 
 
 def philox_words(seed, trial, t, m, purpose, n):
@@ -179,6 +179,51 @@ def reference_quadratic_trial(*, seed, trial, h, beta, Sigma, optimizer, m, eta,
                 return t, ESCAPED, fx, fs
         elif fx <= f0 - delta:
             return t, ESCAPED, fx, fs
+    return max_steps, CENSORED, fx, fs
+
+
+def reference_octopus_trial(*, seed, trial, octopus, optimizer, m, eta, delta, max_steps, sigma_iso=0.0, r=0.0,
+                            g_thres=0.0, t_thres=0, random_start=False, target=None):
+    """One trial on Du et al.'s octopus (SPEC 2.4) on R^d with f and grad f of its NumPy class.
+
+    Starts at saddle 1 (x = 0) or, with random_start, at 2 w - 1 for w the open uniforms of the first d
+    words of the START stream of step 0.  sgd / noisy-sgd add sqrt(noise_var / m) xi (xi: the normals
+    of the DATA stream); pgd perturbs uniformly in the ball of radius r (direction: the NOISE stream's
+    normals, radius r U^(1/d) with U from the PERTURB stream); gd whose step leaves x unchanged bit for
+    bit is frozen.
+    """
+    d = octopus.d
+    x = octopus.start()
+    if random_start:
+        words = philox_words(seed, trial, 0, m, 3, (d + 3) // 4 * 4)[:d]
+        x = 2.0 * (((words >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53) - 1.0
+    f0 = octopus.f(x)
+    fs = [f0]
+    t_noise = -(2**62)
+    for t in range(1, max_steps + 1):
+        g = octopus.egrad(x)
+        if optimizer in ("sgd", "noisy-sgd"):
+            g = g + (1.0 / np.sqrt(m)) * np.sqrt(octopus.noise_var) * normals(seed, trial, t, m, 0, d)
+        if optimizer == "pgd" and np.linalg.norm(g) <= g_thres and t - t_noise > t_thres:
+            t_noise = t
+            radius_factor = ((philox_words(seed, trial, t, m, 2, 4)[0] >> np.uint64(11)).astype(float) + 0.5) / 2.0**53
+            x = x + r * radius_factor ** (1.0 / d) * tangent_noise(seed, trial, t, m, x, sphere=False)
+            g = octopus.egrad(x)
+        if optimizer == "noisy-sgd":
+            g = g + sigma_iso * tangent_noise(seed, trial, t, m, x, sphere=False)
+        previous = x
+        x = x - eta * g
+        fx = octopus.f(x)
+        fs.append(fx)
+        if not np.isfinite(fx):
+            return t, DIVERGED, fx, fs
+        if target is not None:
+            if fx <= target:
+                return t, ESCAPED, fx, fs
+        elif fx <= f0 - delta:
+            return t, ESCAPED, fx, fs
+        if optimizer == "gd" and np.array_equal(x, previous):
+            return t, FROZEN, fx, fs
     return max_steps, CENSORED, fx, fs
 
 

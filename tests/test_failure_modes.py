@@ -129,6 +129,13 @@ BAD_ARGS = {
     # machine
     "threads-zero": ([E, "--threads", "0"], [r"threads"]),
     "threads-too-many": ([E, "--threads", "100000"], [r"threads"]),
+    # the octopus's constants
+    "octopus-L-zero": ([E, "--objective", "octopus", "--L", "0"], [r"\bl\b"]),
+    "octopus-tau-negative": ([E, "--objective", "octopus", "--tau", "-1"], [r"\btau\b"]),
+    "octopus-gamma-nan": ([E, "--objective", "octopus", "--gamma", "nan"], [r"gamma"]),
+    "octopus-noise-var-count": ([E, "--objective", "octopus", "--d", "4", "--noise-var", "1", "2"], [r"noise-var"]),
+    "tau-with-spike": ([E, "--tau", "2"], [r"\btau\b", r"octopus"]),
+    "random-start-quadratic": ([E, "--objective", "quadratic", "--random-start"], [r"random-start"]),
     # the command line itself
     "unknown-command": (["bogus"], [r"bogus"]),
     "unknown-option": ([E, "--bogus", "1"], [r"--bogus"]),

@@ -271,11 +271,22 @@ def test_workspace_launches_split_and_recorder_rows_span_them(twin, monkeypatch)
 @needs_compiler
 def test_recorder_halves_its_resolution_as_on_the_cpu(twin):
     obj = SpikeTensor(4)
-    kw = dict(optimizer="gd", batch_size=1, eta=0.01, sigma_iso=0.0, delta=0.1, radius=None, max_steps=100)
+    kw = dict(optimizer="sgd", batch_size=1, eta=1e-6, sigma_iso=0.0, delta=0.1, radius=None, max_steps=100)
     want, got, rec_cpu, rec_twin = _compare(twin, obj, obj.saddle(2), kw, n_trials=3, trial_start=0, n_record=2,
                                             points=8)
     _assert_same_trials(want, got, rec_cpu, rec_twin)
     assert np.all(got.status == cpu_kernel.CENSORED) and np.all(rec_twin.stride == 16)
+
+
+@needs_compiler
+def test_gd_at_a_fixed_point_is_frozen_as_on_the_cpu(twin):
+    """gd started exactly at the saddle does not move: FROZEN at step 1 on both builds."""
+    obj = SpikeTensor(4)
+    kw = dict(optimizer="gd", batch_size=1, eta=0.01, sigma_iso=0.0, delta=0.1, radius=None, max_steps=100)
+    want, got, _, _ = _compare(twin, obj, obj.saddle(2), kw, n_trials=3, trial_start=0)
+    np.testing.assert_array_equal(got.steps, want.steps)
+    np.testing.assert_array_equal(got.status, want.status)
+    assert np.all(got.status == cpu_kernel.FROZEN)
 
 
 @needs_compiler

@@ -6,7 +6,7 @@ import scipy.stats
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saddle.kernels import CENSORED, ESCAPED, Recorder, run_trials
+from saddle.kernels import CENSORED, ESCAPED, FROZEN, Recorder, run_trials
 from saddle.objectives import SpikeTensor
 from tests.reference import reference_trial
 
@@ -59,24 +59,25 @@ def test_kernel_matches_reference_trial_by_trial(case):
 def test_recorder_keeps_bounded_memory_and_halves_its_resolution():
     obj = SpikeTensor(4)
     rec = Recorder.empty(2, 8)
-    block = run_trials(obj, obj.saddle(2), optimizer="gd", batch_size=1, eta=0.01, sigma_iso=0.0, delta=0.1,
+    block = run_trials(obj, obj.saddle(2), optimizer="sgd", batch_size=1, eta=1e-8, sigma_iso=0.0, delta=0.1,
                        radius=None, max_steps=100, seed=0, trial_start=0, n_trials=3, recorder=rec)
     assert np.all(block.status == CENSORED)
     for r in range(2):
         t, f = rec.trajectory(r)
         assert len(t) <= 8 and t[0] == 0 and np.all(np.diff(t) == rec.stride[r])
         assert t[-1] + rec.stride[r] > 100  # it covers the whole run
-        np.testing.assert_allclose(f, -0.5, atol=1e-12)
+        np.testing.assert_allclose(f, -0.5, atol=1e-9)  # sgd with eta = 1e-8: f moves by about 1e-12
 
 
 @given(d=st.integers(2, 12), data=st.data())
 def test_gd_started_exactly_at_a_saddle_never_escapes(d, data):
-    """The control (SPEC 3): the exact gradient vanishes at u_0, so gd stays there for ever."""
+    """The control (SPEC 3): the exact gradient vanishes at u_0, so gd stays there for ever: its first
+    step leaves u_0 unchanged (frozen) or moves it by round-off only (censored), never escaping."""
     s = data.draw(st.integers(2, d))
     obj = SpikeTensor(d, data.draw(st.sampled_from(["uniform", "rademacher", "laplace"])))
     block = run_trials(obj, obj.saddle(s), optimizer="gd", batch_size=1, eta=0.05, sigma_iso=0.0, delta=1e-3,
                        radius=None, max_steps=2000, seed=0, trial_start=0, n_trials=2)
-    assert np.all(block.status == CENSORED)
+    assert np.all((block.status == CENSORED) | (block.status == FROZEN))
     np.testing.assert_allclose(block.final_f, -1.0 / s, rtol=1e-14)
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from saddle.kernels import CENSORED, ESCAPED, run_trials
+from saddle.kernels import ESCAPED, FROZEN, run_trials
 from saddle.objectives import SpikeTensor
 from saddle.optimizers import OptimizerParams, pgd_parameters
 from tests.reference import reference_trial
@@ -43,7 +43,7 @@ def test_pgd_and_cnc_pgd_escape_an_exact_saddle_where_gd_cannot():
     kw = dict(batch_size=1, eta=0.05, sigma_iso=0.0, delta=0.1, radius=None, max_steps=3000, seed=0,
               trial_start=0, n_trials=20)
     params = OptimizerParams(perturbation_radius=0.01, grad_threshold=1e-3, t_threshold=20, cnc_eta=0.2)
-    assert np.all(run_trials(obj, obj.saddle(2), optimizer="gd", params=params, **kw).status == CENSORED)
+    assert np.all(run_trials(obj, obj.saddle(2), optimizer="gd", params=params, **kw).status == FROZEN)
     assert np.all(run_trials(obj, obj.saddle(2), optimizer="pgd", params=params, **kw).status == ESCAPED)
     assert np.all(run_trials(obj, obj.saddle(2), optimizer="cnc-pgd", params=params, **kw).status == ESCAPED)
 

@@ -27,6 +27,15 @@ def test_stream_layout_is_numpy_philox_from_counter_zero(seed, trial, t, m, purp
     np.testing.assert_array_equal(rng.words(seed, trial, t, m, purpose, n), philox_words(seed, trial, t, m, purpose, n))
 
 
+@given(seed=u64, trial=st.integers(0, 2**40), m=st.integers(1, 2**31), d=st.integers(1, 13))
+def test_uniforms_are_the_open_uniforms_of_the_stream_words(seed, trial, m, d):
+    """fill_uniforms (random starts on R^d) uses word k of the stream for uniform k."""
+    out, block = np.empty(d), np.empty(4, np.uint64)
+    rng.fill_uniforms(np.uint64(seed), np.uint64(trial), 0, m, rng.START, out, block)
+    words = philox_words(seed, trial, 0, m, rng.START, d)
+    np.testing.assert_array_equal(out, ((words >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53)
+
+
 def test_streams_of_different_keys_steps_and_purposes_differ():
     base = rng.words(7, 3, 5, 4, rng.DATA, 8)
     for other in [(8, 3, 5, 4, rng.DATA), (7, 4, 5, 4, rng.DATA), (7, 3, 6, 4, rng.DATA),

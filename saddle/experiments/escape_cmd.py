@@ -60,12 +60,15 @@ def add_config_arguments(esc):
     ge.add_argument("--sampling", default=None,
                     help="shared (one mini-batch for all columns; default) | per-column (k m samples a step)")
     quad = esc.add_argument_group("quadratic objective (SPEC 2.3): f = x'Hx/2 + beta|x|^4/4, H = diag(-gamma, lam)")
-    quad.add_argument("--gamma", type=finite_float, default=None, help="negative curvature (default 1)")
+    quad.add_argument("--gamma", type=finite_float, default=None, help="negative curvature (default 1; also octopus)")
     quad.add_argument("--lam", type=finite_float, nargs="+", default=None,
                       help="stable curvatures: one value or d-1 values (default 1)")
     quad.add_argument("--beta", type=finite_float, default=None, help="quartic coefficient (default 1)")
     quad.add_argument("--noise-var", type=finite_float, nargs="+", default=None,
-                      help="per-sample gradient-noise variances: one value or d values (default 1)")
+                      help="per-sample gradient-noise variances: one value or d values (default 1; also octopus)")
+    octo = esc.add_argument_group("octopus objective (SPEC 2.4, Du et al. 2017): d saddles in a row, from saddle 1")
+    octo.add_argument("--L", type=finite_float, default=None, help="positive curvature (default e)")
+    octo.add_argument("--tau", type=finite_float, default=None, help="length scale (default e)")
     esc.add_argument("--eta", type=finite_float, default=dflt["eta"].default, help="step size at m = 1")
     esc.add_argument("--lr-scaling", default=dflt["lr_scaling"].default,
                      help=f"step size against m, relative to m = 1: {' | '.join(LR_SCALINGS)}")
@@ -98,7 +101,8 @@ def add_config_arguments(esc):
     esc.add_argument("--start-perturbation", type=finite_float, default=None,
                      help="start each trial at its own random point at this distance from the saddle")
     esc.add_argument("--random-start", action="store_true",
-                     help="start each trial at its own uniform random point (spike, ge2015)")
+                     help="start each trial at its own uniform random point (spike, ge2015; "
+                          "octopus: uniform in [-1, 1]^d)")
 
 
 def _default_out():
@@ -122,8 +126,9 @@ def _fmt_theory(row):
 
 def format_table(result):
     """The stdout table: one row per m."""
+    frozen = any(r.get("frozen", 0) for r in result.summary)
     head = ("m", "eta", "median steps [95% CI]", "theory", "median samples", "escaped", "censored", "diverged",
-            "wall s")
+            *(("frozen",) if frozen else ()), "wall s")
     rows = []
     for r in result.summary:
         lb = r["median_is_lower_bound"]
@@ -131,13 +136,18 @@ def format_table(result):
         per_step = r["median_samples"] / r["median_steps"]
         samples = f">{per_step * (r['median_steps'] - 1):.0f}" if lb else f"{r['median_samples']:.0f}"
         rows.append((str(r["m"]), f"{r['eta']:g}", fmt_steps(r["median_steps"], lb) + ci, _fmt_theory(r), samples,
-                     str(r["escaped"]), str(r["censored"]), str(r["diverged"]), f"{r['wall_seconds']:.2f}"))
+                     str(r["escaped"]), str(r["censored"]), str(r["diverged"]),
+                     *((str(r["frozen"]),) if frozen else ()), f"{r['wall_seconds']:.2f}"))
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
     if any(math.isfinite(r.get("theory_median_steps", math.nan)) for r in result.summary):
         lines.append("theory: linear median (SPEC 5; * = noise-dominated, not to be trusted) / heat-path model "
                      "(docs/theory.md)")
+    if frozen:
+        lines.append("frozen: gd reached an exact float64 fixed point (u_t == u_t-1) and can never escape")
+    if result.config.objective == "octopus" and any(r["diverged"] for r in result.summary):
+        lines.append("diverged (octopus): the iterate left the domain on which f is defined (docs/objectives.md)")
     return "\n".join(lines)
 
 
@@ -149,6 +159,7 @@ def config_from_args(args, **more):
     return EscapeConfig(
         m=tuple(args.m), objective=args.objective, d=args.d, s=args.s, dist=args.dist, k=args.k,
         sampling=args.sampling, gamma=args.gamma, lam=tup(args.lam), beta=args.beta, noise_var=tup(args.noise_var),
+        L=args.L, tau=args.tau,
         eta=args.eta, lr_scaling=args.lr_scaling, optimizer=args.optimizer,
         sigma_iso=0.0 if args.sigma_iso is None else args.sigma_iso, momentum=args.momentum,
         perturbation_radius=args.perturbation_radius, grad_threshold=args.grad_threshold,

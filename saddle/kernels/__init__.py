@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saddle.kernels.cpu import (CENSORED, CNC_PGD, DIVERGED, ESCAPED, GD, GE2015, MOMENTUM, NOISY_SGD, PGD, QUADRATIC,
-                                SGD, SPIKE)
+from saddle.kernels.cpu import (CENSORED, CNC_PGD, DIVERGED, ESCAPED, FROZEN, GD, GE2015, MOMENTUM, NOISY_SGD, OCTOPUS,
+                                PGD, QUADRATIC, SGD, SPIKE)
 from saddle.kernels.gpu import BackendUnavailable  # noqa: F401 (re-exported: the cupy backend's error)
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
 
 BACKENDS = ("cpu", "cupy")
 OPTIMIZERS = {"sgd": SGD, "gd": GD, "noisy-sgd": NOISY_SGD, "momentum": MOMENTUM, "pgd": PGD, "cnc-pgd": CNC_PGD}
-OBJECTIVES = {"spike": SPIKE, "quadratic": QUADRATIC, "ge2015": GE2015}
-STATUS_NAMES = {ESCAPED: "escaped", CENSORED: "censored", DIVERGED: "diverged"}
+OBJECTIVES = {"spike": SPIKE, "quadratic": QUADRATIC, "ge2015": GE2015, "octopus": OCTOPUS}
+STATUS_NAMES = {ESCAPED: "escaped", CENSORED: "censored", DIVERGED: "diverged", FROZEN: "frozen"}
 
 
 @dataclass
@@ -29,8 +29,8 @@ class TrialBlock:
     """Outputs of trials trial_start .. trial_start + n - 1 (one entry per trial)."""
 
     trial_start: int
-    steps: np.ndarray  # int64: escape step, or max_steps if censored, or the step of divergence
-    status: np.ndarray  # int8: ESCAPED, CENSORED or DIVERGED
+    steps: np.ndarray  # int64: escape step, max_steps if censored, the step of divergence or of freezing
+    status: np.ndarray  # int8: ESCAPED, CENSORED, DIVERGED or FROZEN (gd at an exact fixed point)
     final_f: np.ndarray  # float64: f at the last step
     final_u: np.ndarray = None  # float64 (n, d): the final points, when asked for
     drop_steps: np.ndarray = None  # int64: first step with f <= f(u_0) - delta, 0 if none (CPU backend)

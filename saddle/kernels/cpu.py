@@ -27,15 +27,17 @@ from numba import prange
 from saddle import rng
 from saddle._numba import JIT_OPTIONS, inline_njit, njit
 from saddle.manifolds import SPHERE
-from saddle.objectives import ge2015, quadratic, spike
+from saddle.objectives import ge2015, octopus, quadratic, spike
 
-ESCAPED, CENSORED, DIVERGED = 0, 1, 2
-"""Per-trial status codes."""
+ESCAPED, CENSORED, DIVERGED, FROZEN = 0, 1, 2, 3
+"""Per-trial status codes.  FROZEN: gd (constant step) reached an exact fixed point of its float64
+iteration, u_t == u_{t-1} bit for bit, before escaping; every later step would repeat it, so the trial
+can never escape (e.g. the octopus once its waiting coordinates underflow, SPEC 2.4)."""
 
 SGD, GD, NOISY_SGD, MOMENTUM, PGD, CNC_PGD = 0, 1, 2, 3, 4, 5
 """Optimiser codes (SPEC section 3)."""
 
-SPIKE, QUADRATIC, GE2015 = 0, 1, 2
+SPIKE, QUADRATIC, GE2015, OCTOPUS = 0, 1, 2, 3
 """Objective codes."""
 
 
@@ -74,6 +76,19 @@ def quadratic_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z,
         quadratic.exact_gradient(u, pf, pa, g)
     else:
         quadratic.minibatch_gradient(u, pf, pa, key0, key1, t, m, z, block, g)
+
+
+@inline_njit
+def octopus_value(objective, u, pf, pa, pi, work):
+    return octopus.objective_value(u, pf, pa)
+
+
+@inline_njit
+def octopus_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g):
+    if optimizer == GD:
+        octopus.exact_gradient(u, pf, pa, g)
+    else:
+        octopus.minibatch_gradient(u, pf, pa, key0, key1, t, m, z, block, g)
 
 
 @inline_njit
@@ -202,10 +217,12 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     radius > 0, with ||u_t - u_0|| >= radius, or, when target is finite, with
     f(u_t) <= target (SPEC section 4); a non-finite f is a divergence.
     ``random_start`` = inf starts the trial at a point uniform on the sphere
-    (each block) instead of u0; 0 < random_start < inf starts it at
-    R_{u0}(r xi), r = random_start, xi uniform on the tangent unit sphere; both
-    drawn from the START stream.  ``u`` (length d)
-    receives the final point.  Gradient functions receive GD when the exact
+    (each block), or uniform in the box [-1, 1]^d on R^d, instead of u0;
+    0 < random_start < inf starts it at R_{u0}(r xi), r = random_start, xi
+    uniform on the tangent unit sphere; both drawn from the START stream.
+    gd with a constant step size whose step leaves u unchanged bit for bit is
+    at an exact fixed point: the trial ends FROZEN at that step.  ``u`` (length
+    d) receives the final point.  Gradient functions receive GD when the exact
     gradient is wanted and SGD for a mini-batch.
     """
     d = u0.shape[0]
@@ -221,9 +238,13 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     key1 = np.uint64(trial)
     sphere = manifold == SPHERE
     bs = block_size(objective, d, pi)
-    if random_start > 0.0:  # from the START stream: the d normals of step 0
+    if random_start > 0.0:  # from the START stream: the d normals (d uniforms on R^d) of step 0
         rng.fill_normals(key0, key1, 0, m, rng.START, noise, block)
-        if math.isinf(random_start):  # uniform on each sphere block: normalised normals
+        if math.isinf(random_start) and not sphere:  # R^d: uniform in the box [-1, 1]^d (Du et al. 2017)
+            rng.fill_uniforms(key0, key1, 0, m, rng.START, start, block)
+            for k in range(d):
+                start[k] = 2.0 * start[k] - 1.0
+        elif math.isinf(random_start):  # uniform on each sphere block: normalised normals
             for k in range(d):
                 start[k] = noise[k]
             _retract(sphere, bs, start, start, 0.0)
@@ -240,6 +261,8 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     lr_decay, m_after = po[6], np.int64(po[7])
     dropped = 0
     exact = optimizer == GD or optimizer == PGD or optimizer == CNC_PGD
+    can_freeze = optimizer == GD and lr_decay <= 0.0  # deterministic with a constant step: a fixed point is final
+    previous = np.empty(d if can_freeze else 0)
     t_noise = -(1 << 62)
     f0 = objective_value(objective, u, pf, pa, pi, z)
     count, stride = 0, 1
@@ -275,6 +298,9 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
             for k in range(d):
                 velocity[k] = x[k]
         else:
+            if can_freeze:
+                for k in range(d):
+                    previous[k] = u[k]
             _retract(sphere, bs, u, p, -step)
         f = objective_value(objective, u, pf, pa, pi, z)
         if not math.isfinite(f):
@@ -294,6 +320,14 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
                 return t, ESCAPED, f, count, stride, dropped
         elif dropped == t:
             return t, ESCAPED, f, count, stride, dropped
+        if can_freeze:
+            moved = False
+            for k in range(d):
+                if u[k] != previous[k]:
+                    moved = True
+                    break
+            if not moved:
+                return t, FROZEN, f, count, stride, dropped
     return max_steps, CENSORED, f, count, stride, dropped
 
 
@@ -352,5 +386,6 @@ KERNELS = {
     SPIKE: specialise("spike", spike_value, spike_gradient, whole_block),
     QUADRATIC: specialise("quadratic", quadratic_value, quadratic_gradient, whole_block),
     GE2015: specialise("ge2015", ge2015_value, ge2015_gradient, ge2015_block),
+    OCTOPUS: specialise("octopus", octopus_value, octopus_gradient, whole_block),
 }
 """The compiled escape kernel of each built-in objective (compiled on first use, then cached)."""

@@ -65,6 +65,7 @@ typedef long long i64;
 #define ESCAPED 0
 #define CENSORED 1
 #define DIVERGED 2
+#define FROZEN 3
 #define SGD 0
 #define GD 1
 #define NOISY_SGD 2
@@ -635,7 +636,13 @@ SADDLE_DEVICE void run_trial(const trial_setup *s, const double *u0, double eta,
     i64 optimizer = OPTIMIZER(s);
     for (i64 k = 0; k < d; k++)
         start[k * vs] = u0[k];
-    if (random_start) { /* uniform on each sphere block: normalised standard normals */
+    if (random_start && !sphere) { /* R^d: uniform in the box [-1, 1]^d (saddle.rng.fill_uniforms) */
+        for (i64 k = 0; k < d; k += 4) {
+            block4 b = philox4x64((u64)(k / 4 + 1), 0, (u64)s->m, (u64)START, s->key0, s->key1);
+            for (int lane = 0; lane < 4 && k + lane < d; lane++)
+                start[(k + lane) * vs] = 2.0 * open_uniform(block_word(b, lane)) - 1.0;
+        }
+    } else if (random_start) { /* uniform on each sphere block: normalised standard normals */
         fill_normals(s->key0, s->key1, 0, s->m, START, start, d, vs);
         retract(s, start, start, 0.0);
     }
@@ -684,6 +691,9 @@ SADDLE_DEVICE void run_trial(const trial_setup *s, const double *u0, double eta,
             for (i64 k = 0; k < d; k++)
                 velocity[k * vs] = x[k * vs];
         } else {
+            if (optimizer == GD) /* keep u_{t-1}: gd (constant step) that does not move is frozen for ever */
+                for (i64 k = 0; k < d; k++)
+                    x[k * vs] = u[k * vs];
             retract(s, u, p, -step);
         }
         f = objective_value(s, u, z);
@@ -715,6 +725,16 @@ SADDLE_DEVICE void run_trial(const trial_setup *s, const double *u0, double eta,
             steps = t;
             status = ESCAPED;
             break;
+        }
+        if (optimizer == GD) {
+            int moved = 0;
+            for (i64 k = 0; k < d && !moved; k++)
+                moved = u[k * vs] != x[k * vs];
+            if (!moved) {
+                steps = t;
+                status = FROZEN;
+                break;
+            }
         }
     }
     *steps_out = steps;

@@ -23,10 +23,11 @@ import numpy as np
 from saddle import rng
 from saddle._numba import njit
 from saddle.manifolds import Euclidean
+from saddle.objectives.additive import AdditiveNoiseOnRd
 
 
 @dataclass(frozen=True)
-class QuadraticSaddle:
+class QuadraticSaddle(AdditiveNoiseOnRd):
     """f(x) = 1/2 x^T H x + beta/4 ||x||^4 with H = diag(-gamma, lambdas) and noise N(0, Sigma).
 
     Parameters
@@ -101,16 +102,6 @@ class QuadraticSaddle:
 
     def ehess(self, x):
         return np.diag(self.h) + self.beta * (np.dot(x, x) * np.eye(self.d) + 2.0 * np.outer(x, x))
-
-    def rgrad(self, x):
-        return self.egrad(x)
-
-    def rhess(self, x):
-        return self.ehess(x)
-
-    def per_sample_grad(self, x, zeta):
-        """grad f(x) + zeta for each row zeta of an n x d array of noise samples."""
-        return self.egrad(x)[None, :] + np.asarray(zeta)
 
     def samples(self, xi):
         """Noise samples zeta = L xi (rows) from i.i.d. standard normal rows xi, Sigma = L L^T."""
