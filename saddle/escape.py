@@ -554,8 +554,12 @@ def theory_row(config, quantities, m):
                 "theory_regime": "n/a", "theory_trusted": False}
     from saddle import theory
 
-    row = theory.prediction_table(quantities, config.eta_for(m), [m], delta=None if config.radius else config.delta,
-                                  radius=config.radius)[0]
+    eta, delta = config.eta_for(m), None if config.radius else config.delta
+    end = None
+    if delta is not None:  # the noise-free escape path depends on eta only: follow it once per run and eta
+        ends = vars(quantities).setdefault("_path_ends", {})
+        end = ends[eta] = ends[eta] if eta in ends else theory.escape_path_end(quantities, eta)
+    row = theory.prediction_table(quantities, eta, [m], delta=delta, radius=config.radius, path_end=end)[0]
     return {"theory_median_steps": float(row["linear_median"]), "theory_model_median_steps": float(row["model_median"]),
             "theory_regime": row["regime"], "theory_trusted": bool(row["linear_trusted"])}
 

@@ -1148,16 +1148,17 @@ def heat_path_escape(quantities, eta, m, *, delta=None, radius=None, p=0.5, max_
     return math.inf
 
 
-def prediction_table(quantities, eta, m, *, delta=None, radius=None):
+def prediction_table(quantities, eta, m, *, delta=None, radius=None, path_end=None):
     """One dict per batch size: regime, linear law, heat-path median, and whether to trust each.
 
     Keys: m, eta, regime, heat, heat_end, margin, softening, rare_event, delocalised,
     linear_median, linear_mean, linear_sd, linear_trusted, model_median,
     model_valid, note.  ``model_median`` is NaN where the model is not valid.
+    ``path_end``: :func:`escape_path_end` at this (one) eta, if already known.
     """
     m_list, eta_list = _per_m(eta, m)
-    end = None
-    if delta is not None and len(set(eta_list)) == 1:
+    end = path_end
+    if end is None and delta is not None and len(set(eta_list)) == 1:
         end = escape_path_end(quantities, eta_list[0])
     rows = []
     for m_i, eta_i in zip(m_list, eta_list):

@@ -128,3 +128,25 @@ def test_perturbed_starts_lie_at_the_given_geodesic_radius_around_u0():
     np.testing.assert_allclose(np.arccos(U @ u0), np.arctan(0.05), rtol=1e-9)  # R_u(r xi) = (u + r xi)/sqrt(1 + r^2)
     directions = U - np.outer(U @ u0, u0)
     assert np.abs(directions.mean(axis=0)).max() < 5 * 0.05 / np.sqrt(300)  # no preferred direction (5 sigma)
+
+
+def test_the_sgd_specialised_kernel_equals_the_generic_one():
+    """run_trials uses a kernel compiled for sgd alone (its optimiser code a compile-time constant);
+    the generic kernel, told sgd at run time, gives the same trials bit for bit."""
+    from saddle.kernels import cpu
+
+    obj = SpikeTensor(6)
+    pf, pa, pi = obj.kernel_params()
+    outs = []
+    for kernel in (cpu.SGD_KERNELS[cpu.SPIKE], cpu.KERNELS[cpu.SPIKE]):
+        n = 40
+        steps, status = np.empty(n, np.int64), np.empty(n, np.int8)
+        final_f, drop = np.empty(n), np.empty(n, np.int64)
+        rec = Recorder.empty(0, 2)
+        kernel(np.int64(0), np.uint64(5), obj.saddle(2), np.int64(cpu.SPIKE), np.int64(0), pf, pa, pi,
+               np.int64(cpu.SGD), np.int64(4), 0.05, np.zeros(8), 0.1, 0.0, np.nan, 0.0, np.int64(3000), steps, status,
+               final_f, drop, np.empty((0, 6)), rec.f, rec.count, rec.stride)
+        outs.append((steps, status, final_f))
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+    assert np.all(outs[0][1] == ESCAPED)

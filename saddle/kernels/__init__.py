@@ -103,7 +103,7 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
     pf, pa, pi = objective.kernel_params()
     manifold = SPHERE if isinstance(objective.manifold, (Sphere, ProductSpheres)) else EUCLIDEAN
     code = OBJECTIVES.get(objective.name, -1)
-    kernel = cpu.KERNELS.get(code)
+    kernel = cpu.kernel_for(code, OPTIMIZERS[optimizer]) if code in cpu.KERNELS else None
     if functions is not None:
         from saddle.kernels.custom import compile_kernel
 

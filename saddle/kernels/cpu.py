@@ -185,8 +185,10 @@ def _retract(sphere, bs, u, v, scale):
                 u[k] *= inv
 
 
-# The template's three objective hooks, bound for each objective by ``specialise``.
+# The template's three objective hooks, bound for each objective by ``specialise``, and the optimiser
+# code it may fix at compile time (-1: the ``optimizer`` argument decides).
 objective_value = gradient = block_size = None
+FIXED_OPTIMIZER = -1
 
 
 def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, po,
@@ -225,6 +227,8 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     d) receives the final point.  Gradient functions receive GD when the exact
     gradient is wanted and SGD for a mini-batch.
     """
+    if FIXED_OPTIMIZER >= 0:  # a compile-time constant (see ``specialise``)
+        optimizer = FIXED_OPTIMIZER
     d = u0.shape[0]
     start = u0.copy()  # (objective_value, gradient and block_size are bound by ``specialise``)
     g = np.empty(d)
@@ -360,12 +364,15 @@ def escape_trials(trial0, seed, u0, objective, manifold, pf, pa, pi, optimizer, 
             rec_stride[trial] = stride
 
 
-def specialise(name, value, gradient, block, cache=True):
+def specialise(name, value, gradient, block, cache=True, optimizer=-1):
     """The escape kernel for one objective: ``escape_trials`` and ``run_trial`` with their calls to
     ``objective_value``, ``gradient`` and ``block_size`` bound to the objective's own functions.
 
     One source serves every objective; each objective compiles only its own code (the cold main job
-    compiles the spike alone), and each kernel is cached on disk under its own name.
+    compiles the spike alone), and each kernel is cached on disk under its own name.  With an
+    ``optimizer`` code the kernel runs that optimiser only (its ``optimizer`` argument is ignored): the
+    code is then a compile-time constant and the other optimisers' branches are compiled out, which
+    takes a third off a step at m = 1 (docs/performance.md).
     """
     options = {k: v for k, v in JIT_OPTIONS.items() if k != "cache"}
 
@@ -377,15 +384,25 @@ def specialise(name, value, gradient, block, cache=True):
         return copy
 
     run = numba.njit(cache=cache, **options)(
-        rebind(run_trial, f"run_trial_{name}", objective_value=value, gradient=gradient, block_size=block))
+        rebind(run_trial, f"run_trial_{name}", objective_value=value, gradient=gradient, block_size=block,
+               FIXED_OPTIMIZER=optimizer))
     return numba.njit(parallel=True, cache=cache, **options)(
         rebind(escape_trials, f"escape_trials_{name}", run_trial=run))
 
 
-KERNELS = {
-    SPIKE: specialise("spike", spike_value, spike_gradient, whole_block),
-    QUADRATIC: specialise("quadratic", quadratic_value, quadratic_gradient, whole_block),
-    GE2015: specialise("ge2015", ge2015_value, ge2015_gradient, ge2015_block),
-    OCTOPUS: specialise("octopus", octopus_value, octopus_gradient, whole_block),
+_HOOKS = {
+    SPIKE: ("spike", spike_value, spike_gradient, whole_block),
+    QUADRATIC: ("quadratic", quadratic_value, quadratic_gradient, whole_block),
+    GE2015: ("ge2015", ge2015_value, ge2015_gradient, ge2015_block),
+    OCTOPUS: ("octopus", octopus_value, octopus_gradient, whole_block),
 }
-"""The compiled escape kernel of each built-in objective (compiled on first use, then cached)."""
+KERNELS = {code: specialise(*hooks) for code, hooks in _HOOKS.items()}
+"""The compiled escape kernel of each built-in objective, for every optimiser (compiled on first use,
+then cached)."""
+SGD_KERNELS = {code: specialise(hooks[0] + "_sgd", *hooks[1:], optimizer=SGD) for code, hooks in _HOOKS.items()}
+"""The same kernels specialised to sgd, the optimiser of the main job and of most experiments."""
+
+
+def kernel_for(objective, optimizer):
+    """The compiled kernel for an objective code and an optimiser code."""
+    return (SGD_KERNELS if optimizer == SGD else KERNELS)[objective]
