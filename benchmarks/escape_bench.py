@@ -293,13 +293,31 @@ def _draw_like_minibatch(key0, key1, steps, m, d, dist, sums):
     """Per step t: m samples of d variates from half-words of Philox blocks (t, m, DATA).
 
     Each variate is added to sums[k] (one add, as the kernel's g[k] += c^3 x[k]),
-    so nothing can be optimised away.
+    so nothing can be optimised away.  As in the kernel, for m >= 16 whole groups of gsz samples
+    (gsz d half-words, whole blocks) are drawn block by block into a buffer first, then the rest
+    sample by sample.
     """
     block = np.empty(4, dtype=np.uint64)
+    gsz = 8
+    while gsz > 1 and (gsz // 2) * d % 8 == 0:
+        gsz //= 2
+    buf = np.empty(gsz * d)
     for t in range(1, steps + 1):
         j = np.uint64(0)
+        first = 0
+        if m >= 16:
+            for _ in range(m // gsz):
+                for b in range(gsz * d // 8):
+                    j += np.uint64(1)
+                    rng.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), key0, key1, block)
+                    for h in range(8):
+                        buf[8 * b + h] = rng.data_variate(rng.half_word(block, h), dist)
+                for s in range(gsz):
+                    for k in range(d):
+                        sums[k] += buf[s * d + k]
+            first = m // gsz * gsz
         lane = 8
-        for i in range(m):
+        for i in range(first, m):
             for k in range(d):
                 if lane == 8:
                     j += np.uint64(1)

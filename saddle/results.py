@@ -106,11 +106,17 @@ def trials_columns(mresults):
 
 def versions():
     """Versions of Python and of the libraries that shape the numbers."""
-    import matplotlib
+    from importlib.metadata import PackageNotFoundError, version
+
     import numba
     import scipy
 
     import saddle
+
+    try:  # matplotlib's version without importing it (a run with --no-plot never needs it)
+        matplotlib_version = version("matplotlib")
+    except PackageNotFoundError:
+        matplotlib_version = None
 
     return {
         "saddle": saddle.__version__,
@@ -118,7 +124,7 @@ def versions():
         "numpy": np.__version__,
         "numba": numba.__version__,
         "scipy": scipy.__version__,
-        "matplotlib": matplotlib.__version__,
+        "matplotlib": matplotlib_version,
         "platform": platform.platform(),
     }
 
