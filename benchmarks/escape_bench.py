@@ -778,7 +778,7 @@ def target_rows(res):
     rows.append(("main job, warm cache", f"{cs['main_job_warm_s']:.1f} s", f"< {TARGETS['warm_main_s']:.0f} s",
                  verdict(cs["main_job_warm_s"] < TARGETS["warm_main_s"])))
     cold_d, warm_d = cs["main_job_cold_dispatchers"], cs["main_job_warm_dispatchers"]
-    kern = ", ".join(f"{k.rsplit('.', 1)[-1]} {v}" for k, v in cold_d["escape_kernel_specialisations"].items())
+    kern = ", ".join(f"{k.rsplit('.', 1)[-1]} {v}" for k, v in cold_d["escape_kernel_specialisations"].items() if v)
     rows.append(("specialisations compiled by the cold main job",
                  f"{cold_d['compiled']} ({kern})", "-", "info"))
     rows.append(("functions compiled by the warm main job", f"{warm_d['compiled']}",
