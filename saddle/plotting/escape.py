@@ -46,7 +46,9 @@ def escape_figure(result, width=WIDTH_TWO_COLUMN):
     ax_m.errorbar(ms[ok], med[ok], yerr=[med[ok] - lo[ok], hi_plot[ok] - med[ok]], fmt="o-", color="black",
                   ms=3.5, lw=1, capsize=2, label="median, 95% CI")
     if bound.any():
-        ax_m.plot(ms[bound], med[bound], "^", color=colour(3), ms=5, label=f"> max steps ({cfg.max_steps})")
+        frozen = any(row.get("frozen", 0) for row, b in zip(result.summary, bound) if b)
+        ax_m.plot(ms[bound], med[bound], "^", color=colour(3), ms=5,
+                  label=f"> max steps ({cfg.max_steps})" + ("\nfrozen: never escape" if frozen else ""))
     if result.theory is not None and len(ms) > 0:
         _theory_overlay(ax_m, result, ms)
     ax_m.set_xscale("log", base=2)
@@ -61,8 +63,10 @@ def escape_figure(result, width=WIDTH_TWO_COLUMN):
         for j, (t, f) in enumerate(r.trajectories[:per_m]):
             keep = t >= 1
             ax_f.plot(t[keep], f[keep], color=colours[i], lw=0.7, alpha=0.8, label=f"m = {m}" if j == 0 else None)
-    if result.f0 is not None:
-        ax_f.axhline(result.f0, color="grey", lw=0.6, ls=":")
+    if cfg.target is not None:
+        ax_f.axhline(cfg.target, color="grey", lw=0.8, ls="--", label="target f")
+    elif result.f0 is not None and not cfg.random_start and cfg.start_perturbation is None:
+        ax_f.axhline(result.f0, color="grey", lw=0.6, ls=":")  # (each trial has its own f(u_0) otherwise)
         if cfg.radius is None:
             ax_f.axhline(result.f0 - cfg.delta, color="grey", lw=0.8, ls="--", label=r"$f(u_0)-\delta$")
     ax_f.set_xscale("log")
