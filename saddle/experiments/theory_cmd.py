@@ -25,8 +25,8 @@ def run(args):
 
     config = config_from_args(args)
     if not theory_applies(config):
-        raise ConfigError("the linear theory covers sgd started at the saddle of the spike or quadratic objective "
-                          "(no target, perturbed or random start)")
+        raise ConfigError("the linear theory covers sgd started at the saddle of the spike, quadratic or octopus "
+                          "objective (no target, perturbed or random start)")
     q = saddle_theory(config)
     crit = dict(delta=None if config.radius else config.delta, radius=config.radius)
     print(f"{config.describe()}; sgd, eta = {config.eta:g}"
