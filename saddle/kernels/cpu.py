@@ -242,13 +242,13 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     key1 = np.uint64(trial)
     sphere = manifold == SPHERE
     bs = block_size(objective, d, pi)
-    if random_start > 0.0:  # from the START stream: the d normals (d uniforms on R^d) of step 0
+    if math.isinf(random_start) and not sphere:  # R^d: uniform in the box [-1, 1]^d (Du et al. 2017)
+        rng.fill_uniforms(key0, key1, 0, m, rng.START, start, block)  # the d uniforms of step 0
+        for k in range(d):
+            start[k] = 2.0 * start[k] - 1.0
+    elif random_start > 0.0:  # from the START stream: the d normals of step 0
         rng.fill_normals(key0, key1, 0, m, rng.START, noise, block)
-        if math.isinf(random_start) and not sphere:  # R^d: uniform in the box [-1, 1]^d (Du et al. 2017)
-            rng.fill_uniforms(key0, key1, 0, m, rng.START, start, block)
-            for k in range(d):
-                start[k] = 2.0 * start[k] - 1.0
-        elif math.isinf(random_start):  # uniform on each sphere block: normalised normals
+        if math.isinf(random_start):  # uniform on each sphere block: normalised normals
             for k in range(d):
                 start[k] = noise[k]
             _retract(sphere, bs, start, start, 0.0)
