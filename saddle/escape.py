@@ -558,7 +558,9 @@ def theory_row(config, quantities, m):
     end = None
     if delta is not None:  # the noise-free escape path depends on eta only: follow it once per run and eta
         ends = vars(quantities).setdefault("_path_ends", {})
-        end = ends[eta] = ends[eta] if eta in ends else theory.escape_path_end(quantities, eta)
+        if eta not in ends:
+            ends[eta] = theory.escape_path_end(quantities, eta)
+        end = ends[eta]
     row = theory.prediction_table(quantities, eta, [m], delta=delta, radius=config.radius, path_end=end)[0]
     return {"theory_median_steps": float(row["linear_median"]), "theory_model_median_steps": float(row["model_median"]),
             "theory_regime": row["regime"], "theory_trusted": bool(row["linear_trusted"])}
