@@ -138,15 +138,21 @@ def normal_pair(w0, w1):
     return r * math.cos(phi), r * math.sin(phi)
 
 
-@njit
-def fill_normals(key0, key1, t, m, purpose, out, block):
-    """out[k] = standard normal k of the stream (t, m, purpose): Box-Muller on word pairs.
+NORMALS_PER_BLOCK = 4
+"""Normal variates per generator block: ``fill_normals_at`` starts at a multiple of this."""
 
-    Words 4j .. 4j + 3 (block j) give normals 4j .. 4j + 3; ``block`` is a
-    uint64 scratch array of length 4.
+
+@njit
+def fill_normals_at(key0, key1, t, m, purpose, start, out, block):
+    """out[i] = standard normal ``start + i`` of the stream (t, m, purpose), the same numbers as
+    ``fill_normals`` gives at those positions.
+
+    ``start`` must be a multiple of ``NORMALS_PER_BLOCK``: a long stream (e.g. m samples of N
+    coordinates each) can then be drawn piece by piece without a buffer of its whole length.
+    ``block`` is a uint64 scratch array of length 4.
     """
     d = out.shape[0]
-    j = np.uint64(0)
+    j = np.uint64(start // NORMALS_PER_BLOCK)
     for k in range(0, d, 4):
         j += np.uint64(1)
         philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(purpose), key0, key1, block)
@@ -159,6 +165,16 @@ def fill_normals(key0, key1, t, m, purpose, out, block):
             out[k + 2] = c
         if k + 3 < d:
             out[k + 3] = e
+
+
+@njit
+def fill_normals(key0, key1, t, m, purpose, out, block):
+    """out[k] = standard normal k of the stream (t, m, purpose): Box-Muller on word pairs.
+
+    Words 4j .. 4j + 3 (block j) give normals 4j .. 4j + 3; ``block`` is a
+    uint64 scratch array of length 4.
+    """
+    fill_normals_at(key0, key1, t, m, purpose, 0, out, block)
 
 
 @njit

@@ -86,3 +86,14 @@ def test_normal_pairs_are_standard_normal_ks():
     w = rng.words(13, 0, 1, 1, rng.NOISE, 100_000)
     z = np.array([rng.normal_pair(w[i], w[i + 1]) for i in range(0, w.size, 2)]).ravel()
     assert scipy.stats.kstest(z, "norm").pvalue > 1e-3
+
+
+def test_normals_from_an_offset_are_the_stream_s_own():
+    """fill_normals_at(start) gives normals start.. of the same stream as fill_normals."""
+    block = np.empty(4, dtype=np.uint64)
+    whole = np.empty(23)
+    rng.fill_normals(np.uint64(7), np.uint64(3), 5, 2, rng.DATA, whole, block)
+    for start in (0, rng.NORMALS_PER_BLOCK, 4 * rng.NORMALS_PER_BLOCK):
+        part = np.empty(23 - start)
+        rng.fill_normals_at(np.uint64(7), np.uint64(3), 5, 2, rng.DATA, start, part, block)
+        np.testing.assert_array_equal(part, whole[start:])
