@@ -17,17 +17,50 @@ that papers prescribe.
   perturbation is one mini-batch SGD step of a larger step size.
 """
 
+from __future__ import annotations
+
+import enum
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-NAMES = ("sgd", "gd", "noisy-sgd", "momentum", "pgd", "cnc-pgd")
+from saddle.options import Option
+
+SGD, GD, NOISY_SGD, MOMENTUM, PGD, CNC_PGD = 0, 1, 2, 3, 4, 5
+"""Optimiser codes, as the kernels (and escape.cu's #defines) know them."""
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """One optimiser: its name, kernel code, whether it draws mini-batches, and its parameters."""
+
+    name: str
+    code: int
+    minibatch: bool
+    parameters: tuple[str, ...]
+    summary: str
+
+
+OPTIMIZERS: dict[str, Optimizer] = {o.name: o for o in (
+    Optimizer("sgd", SGD, True, (), "mini-batch SGD"),
+    Optimizer("gd", GD, False, (), "the exact gradient (m = infinity): the control"),
+    Optimizer("noisy-sgd", NOISY_SGD, True, ("sigma_iso",), "sgd + sigma_iso x uniform tangent direction (Ge et al. 2015)"),
+    Optimizer("momentum", MOMENTUM, True, ("momentum",), "heavy-ball sgd"),
+    Optimizer("pgd", PGD, False, ("perturbation_radius", "grad_threshold", "t_threshold"),
+              "gd + a ball perturbation when the gradient is small (Jin et al. 2017)"),
+    Optimizer("cnc-pgd", CNC_PGD, False, ("grad_threshold", "t_threshold", "cnc_eta"),
+              "gd + a larger mini-batch step when the gradient is small (Daneshmand et al. 2018)"),
+)}
+"""The optimisers, by name: the one table the configuration, the command line and the kernels read."""
 
 
 @dataclass(frozen=True)
 class OptimizerParams:
-    """Parameters beyond eta and m (unused ones stay 0).
+    """Parameters beyond eta and m (unused ones stay 0): the kernel's ``po`` array, field by field.
+
+    The order of the fields is the order of ``po``; :class:`PO` names the positions for the kernels
+    (and escape.cu reads the same positions).
 
     Attributes
     ----------
@@ -60,10 +93,41 @@ class OptimizerParams:
     lr_decay: float = 0.0
     batch_after_drop: int = 0
 
-    def as_array(self):
-        """The kernel's ``po`` array."""
-        return np.array([self.sigma_iso, self.momentum, self.perturbation_radius, self.grad_threshold,
-                         float(self.t_threshold), self.cnc_eta, self.lr_decay, float(self.batch_after_drop)])
+    def as_array(self) -> np.ndarray:
+        """The kernel's ``po`` array (float64, in field order)."""
+        return np.array([float(getattr(self, f.name)) for f in fields(self)])
+
+
+class PO(enum.IntEnum):
+    """Positions in the kernel's ``po`` array (the fields of :class:`OptimizerParams`, in order)."""
+
+    SIGMA_ISO = 0
+    MOMENTUM = 1
+    PERTURBATION_RADIUS = 2
+    GRAD_THRESHOLD = 3
+    T_THRESHOLD = 4
+    CNC_ETA = 5
+    LR_DECAY = 6
+    BATCH_AFTER_DROP = 7
+
+
+assert [p.name.lower() for p in PO] == [f.name for f in fields(OptimizerParams)], "PO must follow OptimizerParams"
+
+OPTIONS: tuple[Option, ...] = (
+    Option("sigma_iso", "isotropic noise level of noisy-sgd (required there)", "real"),
+    Option("momentum", "heavy-ball coefficient beta", "fraction", default=0.9),
+    Option("perturbation_radius", "radius r of the perturbation ball", "real", default=0.01),
+    Option("grad_threshold", "perturb when ||grad f|| <= this", "real", default=1e-3),
+    Option("t_threshold", "at least this many steps between perturbations", "int", default=20),
+    Option("cnc_eta", "step size of the stochastic step", "real", default=lambda config: 10 * config.eta,
+           default_text="10 eta"),
+)
+"""The optimisers' own options (each used by the optimisers whose ``parameters`` name it)."""
+
+
+def users(option: str) -> tuple[str, ...]:
+    """The optimisers that take an option."""
+    return tuple(o.name for o in OPTIMIZERS.values() if option in o.parameters)
 
 
 @dataclass(frozen=True)

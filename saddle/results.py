@@ -18,7 +18,6 @@ batch sizes finished so far.
 
 import contextlib
 import csv
-import dataclasses
 import io
 import json
 import os
@@ -32,10 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from saddle.kernels import STATUS_NAMES
+from saddle.options import ConfigError
+from saddle.records import TRIAL_COLUMNS, MResult, trials_columns
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
-TRIAL_COLUMNS = ("m", "eta", "trial", "steps", "samples", "status", "final_f")
 _STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
 
 
@@ -87,23 +87,6 @@ def _csv_text(columns, rows):
     return buf.getvalue()
 
 
-def trials_columns(mresults):
-    """Concatenate per-m results into the columns of trials.csv (status as names)."""
-    mresults = list(mresults)
-    cols = {
-        "m": np.concatenate([np.full(r.steps.size, r.m, np.int64) for r in mresults]),
-        "eta": np.concatenate([np.full(r.steps.size, r.eta) for r in mresults]),
-        "trial": np.concatenate([np.arange(r.steps.size, dtype=np.int64) for r in mresults]),
-        "steps": np.concatenate([r.steps for r in mresults]),
-        "samples": np.concatenate([r.samples for r in mresults]),
-        "status": np.concatenate([np.array([STATUS_NAMES[int(c)] for c in r.status]) for r in mresults]),
-        "final_f": np.concatenate([r.final_f for r in mresults]),
-    }
-    if all(r.samples_per_step_after_drop is not None for r in mresults):  # a batch-size schedule
-        cols["drop_steps"] = np.concatenate([r.drop_steps for r in mresults])
-    return cols
-
-
 def versions():
     """Versions of Python and of the libraries that shape the numbers."""
     from importlib.metadata import PackageNotFoundError, version
@@ -143,8 +126,6 @@ class ResultsFolder:
         Raises ConfigError with a one-line message when the folder cannot be
         written or holds results of a different configuration.
         """
-        from saddle.escape import ConfigError
-
         self = cls(path, config)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -162,7 +143,7 @@ class ResultsFolder:
                 raise ConfigError(f"{cfg_path} is not a saddle config.json; choose another --out") from None
             new = config.to_dict()
             # An option added after the folder was written counts as equal when it has its default value.
-            defaults = {f.name: f.default for f in dataclasses.fields(config)}
+            defaults = config.defaults()
             differ = sorted(k for k in set(old) | set(new)
                             if old.get(k, defaults.get(k)) != new.get(k) and not (k not in new and k in old))
             if differ:
@@ -215,8 +196,6 @@ class ResultsFolder:
 
         Raises ConfigError (one line) when the stored files cannot be read back.
         """
-        from saddle.escape import ConfigError
-
         try:
             return list(self._load_finished())
         except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
@@ -227,8 +206,6 @@ class ResultsFolder:
             ) from None
 
     def _load_finished(self):
-        from saddle.escape import MResult
-
         trials_path, summary_path = self.path / "trials.csv", self.path / "summary.csv"
         if not (trials_path.exists() and summary_path.exists()):
             return

@@ -69,6 +69,7 @@ import numpy as np
 
 from saddle import results as results_io
 from saddle.escape import ConfigError, EscapeConfig, run_escape
+from saddle.objectives.base import get as get_objective
 
 SWEEP_KEYS = ("name", "seed", "trials", "max_steps", "out", "description")
 TABLES = ("sweep", "grid", "fixed", "plot")
@@ -80,7 +81,14 @@ NOT_PARAMETERS = {
     "record_trials": "a sweep records no trajectories",
     "record_points": "a sweep records no trajectories",
 }
-PARAMETERS = tuple(f.name for f in dataclasses.fields(EscapeConfig) if f.name not in NOT_PARAMETERS)
+
+
+def parameters():
+    """The options a sweep takes: EscapeConfig's generic ones (less NOT_PARAMETERS) and every registered
+    objective's own."""
+    return tuple(name for name in EscapeConfig.defaults() if name not in NOT_PARAMETERS)
+
+
 KEY_EXCLUDED = tuple(NOT_PARAMETERS)  # options that change no number
 # Options a cell key always names; any other option is named only when it differs from its default.
 KEY_ALWAYS = ("m", "objective", "d", "eta", "lr_scaling", "optimizer", "sigma_iso", "delta", "trials", "max_steps")
@@ -115,7 +123,7 @@ def cell_options(config):
     keeps every key, and stored sweeps stay valid; changing an existing default
     is a breaking change that needs a new results folder.
     """
-    defaults = {f.name: f.default for f in dataclasses.fields(EscapeConfig)}
+    defaults = EscapeConfig.defaults()
     return {k: v for k, v in config.to_dict().items()
             if k not in KEY_EXCLUDED and (k in KEY_ALWAYS or v != defaults.get(k))}
 
@@ -255,16 +263,16 @@ class SweepConfig:
         for key in head:
             if key not in SWEEP_KEYS:
                 raise ConfigError(f"{source}: unknown key {key!r} in [sweep]; expected {', '.join(SWEEP_KEYS)}"
-                                  + ("" if key not in PARAMETERS else f" (put {key} in [grid] or [fixed])"))
+                                  + ("" if key not in parameters() else f" (put {key} in [grid] or [fixed])"))
         grid = data.get("grid", {})
         fixed = dict(data.get("fixed", {}))
         for table, options in (("grid", grid), ("fixed", fixed)):
             for key in options:
                 if key in NOT_PARAMETERS:
                     raise ConfigError(f"{source}: {key} cannot be set in [{table}]: {NOT_PARAMETERS[key]}")
-                if key not in PARAMETERS:
+                if key not in parameters():
                     raise ConfigError(f"{source}: unknown parameter {key!r} in [{table}]; "
-                                      f"choose from {', '.join(PARAMETERS)}")
+                                      f"choose from {', '.join(parameters())}")
         for key in ("trials", "max_steps"):
             if key in head:
                 if key in fixed or key in grid:
@@ -319,9 +327,13 @@ class SweepConfig:
             if isinstance(options["m"], (tuple, list)):
                 raise ConfigError(f"{where}m must be one batch size per cell, got {list(options['m'])}")
             options["m"] = (options["m"],)
-            if options.get("objective") == "user":
-                raise ConfigError(f"{where}objective 'user' cannot run from a config file (it needs Python "
-                                  "functions); call run_escape(config, objective=..., start=...) for each cell")
+            try:
+                objective = get_objective(str(options.get("objective", EscapeConfig.defaults()["objective"])))
+            except ConfigError as err:
+                raise ConfigError(f"{where}{err}") from None
+            if not objective.runs_from_config:
+                raise ConfigError(f"{where}objective {objective.name!r} cannot run from a config file (it needs "
+                                  "Python objects); call run_escape(config, user_objective=..., start=...) for each cell")
             try:
                 base = EscapeConfig(**options, record_trials=0, seed=0)
             except ConfigError as err:

@@ -30,8 +30,11 @@ import pytest
 import scipy.stats
 
 from saddle import rng
-from saddle.kernels import OBJECTIVES, OPTIMIZERS, BackendUnavailable, Recorder, gpu, run_trials
+from saddle import optimizers
+from saddle.config import EscapeConfig
+from saddle.kernels import OPTIMIZERS, BackendUnavailable, Recorder, gpu, run_trials
 from saddle.kernels import cpu as cpu_kernel
+from saddle.objectives.base import registered
 from saddle.manifolds import EUCLIDEAN, SPHERE
 from saddle.objectives import QuadraticSaddle, SpikeTensor
 from saddle.objectives.ge2015 import PER_COLUMN, GeTensorDecomposition
@@ -308,21 +311,26 @@ SOURCE = gpu.SOURCE.read_text()
 
 
 def _defines():
-    return {name: int(value) for name, value in re.findall(r"^#define (\w+) (-?\d+)\b", SOURCE, flags=re.M)}
+    return {name: int(value) for name, value in re.findall(r"^#define (\w+) (-?\d+)(?=\s|$)", SOURCE, flags=re.M)}
 
 
 def test_codes_in_escape_cu_are_the_python_codes():
+    """Every integer #define of escape.cu is one of the Python codes it mirrors, with the same value: the
+    stream purposes and distributions (saddle.rng), the statuses (saddle.kernels.cpu), the optimisers (the
+    table in saddle.optimizers), each objective's section (its gpu_code), the manifolds, ge2015's sampling
+    mode, and the workspace's vector count; a #define this test does not know fails it."""
     defines = _defines()
     want = {
-        "DATA": rng.DATA, "NOISE": rng.NOISE, "UNIFORM": rng.UNIFORM, "RADEMACHER": rng.RADEMACHER,
-        "LAPLACE": rng.LAPLACE, "ESCAPED": cpu_kernel.ESCAPED, "CENSORED": cpu_kernel.CENSORED,
-        "DIVERGED": cpu_kernel.DIVERGED, "SGD": cpu_kernel.SGD, "GD": cpu_kernel.GD,
-        "NOISY_SGD": cpu_kernel.NOISY_SGD, "MOMENTUM": cpu_kernel.MOMENTUM, "PGD": cpu_kernel.PGD,
-        "CNC_PGD": cpu_kernel.CNC_PGD, "PERTURB": rng.PERTURB, "N_VECTORS": gpu.N_VECTORS,
-        "SPIKE": cpu_kernel.SPIKE, "QUADRATIC": cpu_kernel.QUADRATIC,
-        "GE2015": cpu_kernel.GE2015, "SPHERE": SPHERE, "EUCLIDEAN": EUCLIDEAN, "PER_COLUMN": PER_COLUMN,
+        "DATA": rng.DATA, "NOISE": rng.NOISE, "PERTURB": rng.PERTURB, "START": rng.START,
+        "UNIFORM": rng.UNIFORM, "RADEMACHER": rng.RADEMACHER, "LAPLACE": rng.LAPLACE,
+        "ESCAPED": cpu_kernel.ESCAPED, "CENSORED": cpu_kernel.CENSORED, "DIVERGED": cpu_kernel.DIVERGED,
+        "FROZEN": cpu_kernel.FROZEN, "SPHERE": SPHERE, "EUCLIDEAN": EUCLIDEAN, "PER_COLUMN": PER_COLUMN,
+        "N_VECTORS": gpu.N_VECTORS,
     }
-    assert {k: defines[k] for k in want} == want
+    want.update({spec.name.upper().replace("-", "_"): spec.code for spec in optimizers.OPTIMIZERS.values()})
+    want.update({name.upper(): cls.gpu_code for name, cls in registered().items() if cls.gpu_code is not None})
+    assert set(defines) == set(want), "escape.cu's #defines and the Python codes name different constants"
+    assert defines == want
 
 
 def test_constants_in_escape_cu_are_saddle_rngs_doubles():
@@ -438,26 +446,22 @@ def test_unknown_backend_lists_the_backends():
 
 
 def test_the_gpu_supports_what_the_cpu_kernel_supports_or_names_it(no_cupy_device):
-    """Every built-in objective and optimiser of the CPU kernel runs on the GPU (same codes), or
-    run_trials(backend="cupy") refuses it by name before looking for CuPy."""
+    """Every optimiser of the table runs on the GPU (same codes); every registered objective either has
+    its section of escape.cu or is refused by name, with its reason, before CuPy is looked for."""
     no_cupy_device.setitem(sys.modules, "cupy", None)
-    assert {"spike", "quadratic", "ge2015"} <= set(gpu.SUPPORTED_OBJECTIVES)
-    assert {"sgd", "gd", "noisy-sgd", "momentum", "pgd", "cnc-pgd"} <= set(gpu.SUPPORTED_OPTIMIZERS)
-    for name, code in gpu.SUPPORTED_OBJECTIVES.items():
-        assert OBJECTIVES[name] == code
-    for name, code in gpu.SUPPORTED_OPTIMIZERS.items():
-        assert OPTIMIZERS[name] == code
-    for name in set(OPTIMIZERS) - set(gpu.SUPPORTED_OPTIMIZERS):
-        with pytest.raises(ValueError, match=f"optimizer '{name}' is not supported on the cupy backend yet"):
-            gpu.check_supported(SpikeTensor(4), name)
+    assert {"spike", "quadratic", "ge2015"} <= set(gpu.supported_objectives())
+    assert gpu.SUPPORTED_OPTIMIZERS == OPTIMIZERS
+    for name, cls in registered().items():
+        if cls.gpu_code is None and cls.runs_from_config:
+            objective = cls.from_config(EscapeConfig(objective=name, d=3))
+            with pytest.raises(ValueError, match=f"objective '{name}' is not supported on the cupy backend "
+                                                 rf"\({cls.gpu_refusal}"):
+                gpu.run_trials_cupy(objective, np.zeros(3), optimizer="gd", batch_size=1, eta=0.1, sigma_iso=0.0,
+                                    delta=0.1, radius=None, max_steps=1, seed=0, trial_start=0, n_trials=1)
 
 
-def test_unsupported_objectives_are_named(no_cupy_device):
+def test_unsupported_user_objectives_are_named(no_cupy_device):
     no_cupy_device.setitem(sys.modules, "cupy", None)
-    octopus = types.SimpleNamespace(name="octopus")
-    with pytest.raises(ValueError, match="objective 'octopus' is not supported on the cupy backend yet"):
-        gpu.run_trials_cupy(octopus, np.zeros(3), optimizer="gd", batch_size=1, eta=0.1, sigma_iso=0.0, delta=0.1,
-                            radius=None, max_steps=1, seed=0, trial_start=0, n_trials=1)
     user = types.SimpleNamespace(name="oja", kernel_functions=(None, None))
     with pytest.raises(ValueError, match="user objective 'oja' is not supported on the cupy backend"):
         gpu.check_supported(user, "sgd")

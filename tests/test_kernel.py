@@ -136,17 +136,20 @@ def test_the_sgd_specialised_kernel_equals_the_generic_one():
     """run_trials uses a kernel compiled for sgd alone (its optimiser code a compile-time constant);
     the generic kernel, told sgd at run time, gives the same trials bit for bit."""
     from saddle.kernels import cpu
+    from saddle.optimizers import GD, SGD
 
     obj = SpikeTensor(6)
     pf, pa, pi = obj.kernel_params()
     outs = []
-    for kernel in (cpu.SGD_KERNELS[cpu.SPIKE], cpu.KERNELS[cpu.SPIKE]):
+    sgd_only, generic = cpu.kernel_for(obj.kernel, SGD), cpu.kernel_for(obj.kernel, GD)
+    assert sgd_only is not generic
+    for kernel in (sgd_only, generic):
         n = 40
         steps, status = np.empty(n, np.int64), np.empty(n, np.int8)
         final_f, drop = np.empty(n), np.empty(n, np.int64)
         rec = Recorder.empty(0, 2)
-        kernel(np.int64(0), np.uint64(5), obj.saddle(2), np.int64(cpu.SPIKE), np.int64(0), pf, pa, pi,
-               np.int64(cpu.SGD), np.int64(4), 0.05, np.zeros(8), 0.1, 0.0, np.nan, 0.0, np.int64(3000), steps, status,
+        kernel(np.int64(0), np.uint64(5), obj.saddle(2), np.int64(0), np.int64(0), pf, pa, pi,
+               np.int64(SGD), np.int64(4), 0.05, np.zeros(8), 0.1, 0.0, np.nan, 0.0, np.int64(3000), steps, status,
                final_f, drop, np.empty((0, 6)), rec.f, rec.count, rec.stride)
         outs.append((steps, status, final_f))
     for a, b in zip(*outs):

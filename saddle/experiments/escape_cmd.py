@@ -1,6 +1,5 @@
 """``escape``: how long SGD takes to leave a strict saddle, for each batch size m."""
 
-import argparse
 import math
 import sys
 from datetime import datetime
@@ -12,13 +11,14 @@ HELP = "how long SGD takes to leave a strict saddle, for each batch size m"
 
 
 def add_parser(sub):
-    esc = sub.add_parser("escape", help=HELP, description=HELP + ".",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    esc = sub.add_parser("escape", help=HELP, description=HELP + ".")
     add_config_arguments(esc)
-    esc.add_argument("--trials", type=integer, default=_default("trials"), help="trials per batch size")
+    esc.add_argument("--trials", type=integer, default=_default("trials"),
+                     help=f"trials per batch size (default {_default('trials')})")
     esc.add_argument("--max-steps", type=integer, default=_default("max_steps"),
-                     help="trials not escaped by then are censored")
-    esc.add_argument("--seed", type=integer, default=_default("seed"), help="experiment seed")
+                     help=f"trials not escaped by then are censored (default {_default('max_steps')})")
+    esc.add_argument("--seed", type=integer, default=_default("seed"),
+                     help=f"experiment seed (default {_default('seed')})")
     esc.add_argument("--threads", type=integer, default=None, help="Numba threads (default: all cores)")
     esc.add_argument("--backend", default=None,
                      help="cpu | cupy (a CUDA GPU, pip install 'saddle[gpu]'); default: $SADDLE_BACKEND, else cpu")
@@ -31,78 +31,72 @@ def add_parser(sub):
 
 
 def _default(name):
-    from saddle.escape import EscapeConfig
+    from saddle.config import EscapeConfig
 
-    return EscapeConfig.__dataclass_fields__[name].default
+    return EscapeConfig.defaults()[name]
 
 
-def add_config_arguments(esc):
-    """The options that define a configuration (shared by ``escape`` and ``theory``)."""
-    from saddle.escape import LR_SCALINGS, OBJECTIVE_NAMES, EscapeConfig
-    from saddle.kernels import OPTIMIZERS
-    from saddle.objectives import DISTRIBUTIONS
+def _flag(name):
+    return "--" + name.replace("_", "-")
 
-    dflt = EscapeConfig.__dataclass_fields__
-    esc.add_argument("--m", type=integer, nargs="+", default=list(dflt["m"].default), metavar="M",
-                     help="batch sizes (one configuration each)")
-    esc.add_argument("--objective", default=dflt["objective"].default,
-                     help=f"{' | '.join(OBJECTIVE_NAMES)}")
-    esc.add_argument("--d", type=integer, default=dflt["d"].default, help="dimension")
-    spike = esc.add_argument_group("spike objective (SPEC 2.1)")
-    spike.add_argument("--s", type=integer, default=None,
-                       help="saddle order: start at (a_1+..+a_s)/sqrt(s), a saddle of index s-1 (default 2)")
-    spike.add_argument("--dist", default=None,
-                       help=f"data distribution: {' | '.join(DISTRIBUTIONS)} (default uniform; also ge2015)")
-    spike.add_argument("--rotation-seed", type=integer, default=None,
-                       help="draw a random orthogonal A with this seed (default: A = I; also ge2015)")
-    ge = esc.add_argument_group("ge2015 objective (SPEC 2.2), from the collision saddle")
-    ge.add_argument("--k", type=integer, default=None, help="number of components (default d)")
-    ge.add_argument("--sampling", default=None,
-                    help="shared (one mini-batch for all columns; default) | per-column (k m samples a step)")
-    quad = esc.add_argument_group("quadratic objective (SPEC 2.3): f = x'Hx/2 + beta|x|^4/4, H = diag(-gamma, lam)")
-    quad.add_argument("--gamma", type=finite_float, default=None, help="negative curvature (default 1; also octopus)")
-    quad.add_argument("--lam", type=finite_float, nargs="+", default=None,
-                      help="stable curvatures: one value or d-1 values (default 1)")
-    quad.add_argument("--beta", type=finite_float, default=None, help="quartic coefficient (default 1)")
-    quad.add_argument("--noise-var", type=finite_float, nargs="+", default=None,
-                      help="per-sample gradient-noise variances: one value or d values (default 1; also octopus)")
-    octo = esc.add_argument_group("octopus objective (SPEC 2.4, Du et al. 2017): d saddles in a row, from saddle 1")
-    octo.add_argument("--L", type=finite_float, default=None, help="positive curvature (default e)")
-    octo.add_argument("--tau", type=finite_float, default=None, help="length scale (default e)")
-    esc.add_argument("--eta", type=finite_float, default=dflt["eta"].default, help="step size at m = 1")
-    esc.add_argument("--lr-scaling", default=dflt["lr_scaling"].default,
-                     help=f"step size against m, relative to m = 1: {' | '.join(LR_SCALINGS)}")
-    esc.add_argument("--optimizer", default=dflt["optimizer"].default,
-                     help=f"{' | '.join(OPTIMIZERS)}")
-    esc.add_argument("--sigma-iso", type=finite_float, default=None,
-                     help="isotropic noise level of noisy-sgd (required there)")
-    opt = esc.add_argument_group("momentum, pgd (Jin et al. 2017) and cnc-pgd (Daneshmand et al. 2018)")
-    opt.add_argument("--momentum", type=finite_float, default=None, help="heavy-ball beta (default 0.9)")
-    opt.add_argument("--perturbation-radius", type=finite_float, default=None,
-                     help="pgd: radius r of the perturbation ball (default 0.01)")
-    opt.add_argument("--grad-threshold", type=finite_float, default=None,
-                     help="pgd, cnc-pgd: perturb when ||grad f|| <= this (default 1e-3)")
-    opt.add_argument("--t-threshold", type=integer, default=None,
-                     help="pgd, cnc-pgd: at least this many steps between perturbations (default 20)")
-    opt.add_argument("--cnc-eta", type=finite_float, default=None,
-                     help="cnc-pgd: step size of its stochastic step (default 10 eta)")
-    sched = esc.add_argument_group("schedules")
+
+def _option_argument(group, option, help_text):
+    """Add one declared Option (saddle.options.Option) as a flag; its default stays None (= not given)."""
+    kinds = {"int": dict(type=integer), "real": dict(type=finite_float), "signed": dict(type=finite_float),
+             "fraction": dict(type=finite_float), "reals": dict(type=finite_float, nargs="+"),
+             "choice": dict(), "bool": dict(action="store_true", default=None)}
+    group.add_argument(_flag(option.name), dest=option.name, default=None, help=help_text, **kinds[option.kind])
+
+
+def add_config_arguments(parser):
+    """The options that define a configuration (shared by ``escape`` and ``theory``): the generic ones,
+    one group per registered objective (from its declared options) and the optimisers' (from their table)."""
+    from saddle import optimizers
+    from saddle.config import LR_SCALINGS
+    from saddle.objectives.base import option_owners, registered
+
+    parser.add_argument("--m", type=integer, nargs="+", default=list(_default("m")), metavar="M",
+                        help=f"batch sizes, one configuration each (default {' '.join(map(str, _default('m')))})")
+    parser.add_argument("--objective", default=_default("objective"),
+                        help=f"{' | '.join(n for n, c in registered().items() if c.runs_from_config)} "
+                             f"(default {_default('objective')}; a user's own objective: --load FILE, docs/objectives.md)")
+    parser.add_argument("--d", type=integer, default=_default("d"), help=f"dimension (default {_default('d')})")
+    added = set()
+    for cls in registered().values():
+        fresh = [option for option in cls.options if option.name not in added]
+        if not fresh:
+            continue
+        group = parser.add_argument_group(cls.title)
+        for option in fresh:
+            others = [name for name in option_owners(option.name) if name != cls.name]
+            _option_argument(group, option, option.help_text() + (f" (also {', '.join(others)})" if others else ""))
+            added.add(option.name)
+    parser.add_argument("--eta", type=finite_float, default=_default("eta"),
+                        help=f"step size at m = 1 (default {_default('eta')})")
+    parser.add_argument("--lr-scaling", default=_default("lr_scaling"),
+                        help=f"step size against m, relative to m = 1: {' | '.join(LR_SCALINGS)} (default none)")
+    parser.add_argument("--optimizer", default=_default("optimizer"),
+                        help=f"{' | '.join(optimizers.OPTIMIZERS)} (default {_default('optimizer')})")
+    opt = parser.add_argument_group("optimiser options (each used by the optimisers named)")
+    for option in optimizers.OPTIONS:
+        _option_argument(opt, option, f"{', '.join(optimizers.users(option.name))}: {option.help_text()}")
+    sched = parser.add_argument_group("schedules")
     sched.add_argument("--lr-decay", type=finite_float, default=None,
                        help="step size eta / (1 + t / LR_DECAY) at step t (default: constant)")
     sched.add_argument("--batch-after-drop", type=integer, default=None,
                        help="after a trial's first f-drop by delta, draw this many samples a step "
                             "(needs --target: the time to reach f <= target from the start)")
-    esc.add_argument("--delta", type=finite_float, default=dflt["delta"].default,
-                     help="escaped when f(u_t) <= f(u_0) - delta")
-    esc.add_argument("--radius", type=finite_float, default=None,
-                     help="escaped when ||u_t - u_0|| >= radius (replaces the f-drop criterion)")
-    esc.add_argument("--target", type=finite_float, default=None,
-                     help="escaped when f(u_t) <= target (replaces the f-drop criterion)")
-    esc.add_argument("--start-perturbation", type=finite_float, default=None,
-                     help="start each trial at its own random point at this distance from the saddle")
-    esc.add_argument("--random-start", action="store_true",
-                     help="start each trial at its own uniform random point (spike, ge2015; "
-                          "octopus: uniform in [-1, 1]^d)")
+    parser.add_argument("--delta", type=finite_float, default=_default("delta"),
+                        help=f"escaped when f(u_t) <= f(u_0) - delta (default {_default('delta')})")
+    parser.add_argument("--radius", type=finite_float, default=None,
+                        help="escaped when ||u_t - u_0|| >= radius (replaces the f-drop criterion)")
+    parser.add_argument("--target", type=finite_float, default=None,
+                        help="escaped when f(u_t) <= target (replaces the f-drop criterion)")
+    parser.add_argument("--start-perturbation", type=finite_float, default=None,
+                        help="start each trial at its own random point at this distance from the saddle")
+    starts = [f"{cls.name}: {cls.random_start}" for cls in registered().values() if cls.random_start]
+    parser.add_argument("--random-start", action="store_true",
+                        help=f"start each trial at its own random point ({'; '.join(starts)})")
 
 
 def _default_out():
@@ -146,28 +140,30 @@ def format_table(result):
                      "(docs/theory.md)")
     if frozen:
         lines.append("frozen: gd reached an exact float64 fixed point (u_t == u_t-1) and can never escape")
-    if result.config.objective == "octopus" and any(r["diverged"] for r in result.summary):
-        lines.append("diverged (octopus): the iterate left the domain on which f is defined (docs/objectives.md)")
+    note = result.config.objective_class.diverged_note
+    if note and any(r["diverged"] for r in result.summary):
+        lines.append(f"diverged ({result.config.objective}): {note}")
     return "\n".join(lines)
 
 
 def config_from_args(args, **more):
     """The EscapeConfig of parsed configuration options (see add_config_arguments)."""
-    from saddle.escape import EscapeConfig
+    from saddle import optimizers
+    from saddle.config import EscapeConfig
+    from saddle.objectives.base import registered
 
-    tup = lambda v: None if v is None else tuple(v)  # noqa: E731
-    return EscapeConfig(
-        m=tuple(args.m), objective=args.objective, d=args.d, s=args.s, dist=args.dist, k=args.k,
-        sampling=args.sampling, gamma=args.gamma, lam=tup(args.lam), beta=args.beta, noise_var=tup(args.noise_var),
-        L=args.L, tau=args.tau,
-        eta=args.eta, lr_scaling=args.lr_scaling, optimizer=args.optimizer,
-        sigma_iso=0.0 if args.sigma_iso is None else args.sigma_iso, momentum=args.momentum,
-        perturbation_radius=args.perturbation_radius, grad_threshold=args.grad_threshold,
-        t_threshold=args.t_threshold, cnc_eta=args.cnc_eta, lr_decay=args.lr_decay,
-        batch_after_drop=args.batch_after_drop, delta=args.delta, radius=args.radius, target=args.target,
-        start_perturbation=args.start_perturbation, random_start=args.random_start, rotation_seed=args.rotation_seed,
-        **more,
-    )
+    tup = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731
+    generic = ("m", "objective", "d", "eta", "lr_scaling", "optimizer", "lr_decay", "batch_after_drop", "delta",
+               "radius", "target", "start_perturbation", "random_start")
+    values = {name: tup(getattr(args, name)) for name in generic}
+    values.update({o.name: getattr(args, o.name) for o in optimizers.OPTIONS})
+    values["sigma_iso"] = 0.0 if args.sigma_iso is None else args.sigma_iso
+    for cls in registered().values():
+        for option in cls.options:
+            value = getattr(args, option.name, None)
+            if value is not None:
+                values[option.name] = tup(value)
+    return EscapeConfig(**values, **more)
 
 
 def run(args):

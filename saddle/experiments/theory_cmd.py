@@ -1,6 +1,5 @@
 """``theory``: what the linear theory (SPEC 5) and the heat-path model predict, without simulating."""
 
-import argparse
 import math
 
 from saddle.experiments.escape_cmd import add_config_arguments, config_from_args
@@ -9,8 +8,7 @@ HELP = "the linear theory's and the heat-path model's escape-time predictions, w
 
 
 def add_parser(sub):
-    p = sub.add_parser("theory", help=HELP, description=HELP + " (docs/theory.md).",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser("theory", help=HELP, description=HELP + " (docs/theory.md).")
     add_config_arguments(p)
     return p
 
@@ -21,13 +19,16 @@ def _f(x, digits=0):
 
 def run(args):
     from saddle import theory
-    from saddle.escape import ConfigError, saddle_theory, theory_applies
+    from saddle.objectives.base import Objective, registered
+    from saddle.options import ConfigError
+    from saddle.theory.columns import saddle_theory, theory_applies
 
     config = config_from_args(args)
-    if not theory_applies(config):
-        raise ConfigError("the linear theory covers sgd started at the saddle of the spike, quadratic or octopus "
-                          "objective (no target, perturbed or random start)")
-    q = saddle_theory(config)
+    q = saddle_theory(config) if theory_applies(config) else None
+    if q is None:
+        covered = [name for name, cls in registered().items() if cls.saddle_theory is not Objective.saddle_theory]
+        raise ConfigError(f"the linear theory covers sgd started at the saddle of the {', '.join(covered)} "
+                          "objectives (no target, perturbed or random start)")
     crit = dict(delta=None if config.radius else config.delta, radius=config.radius)
     print(f"{config.describe()}; sgd, eta = {config.eta:g}"
           f"{'' if config.lr_scaling == 'none' else f' ({config.lr_scaling} in m)'}")

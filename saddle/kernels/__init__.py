@@ -8,19 +8,23 @@ the backend and wraps the per-trial outputs.  The CPU backend is
 which imports CuPy only when that backend is chosen.
 """
 
+from __future__ import annotations
+
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from saddle.kernels.cpu import (CENSORED, CNC_PGD, DIVERGED, ESCAPED, FROZEN, GD, GE2015, MOMENTUM, NOISY_SGD, OCTOPUS,
-                                PGD, QUADRATIC, SGD, SPIKE)
+from saddle.kernels.cpu import CENSORED, DIVERGED, ESCAPED, FROZEN
 from saddle.kernels.gpu import BackendUnavailable  # noqa: F401 (re-exported: the cupy backend's error)
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
+from saddle.optimizers import OPTIMIZERS as _OPTIMIZERS
+from saddle.optimizers import OptimizerParams
 
 BACKENDS = ("cpu", "cupy")
-OPTIMIZERS = {"sgd": SGD, "gd": GD, "noisy-sgd": NOISY_SGD, "momentum": MOMENTUM, "pgd": PGD, "cnc-pgd": CNC_PGD}
-OBJECTIVES = {"spike": SPIKE, "quadratic": QUADRATIC, "ge2015": GE2015, "octopus": OCTOPUS}
+OPTIMIZERS = {name: spec.code for name, spec in _OPTIMIZERS.items()}
+"""Optimiser name -> kernel code (from the table in saddle.optimizers)."""
 STATUS_NAMES = {ESCAPED: "escaped", CENSORED: "censored", DIVERGED: "diverged", FROZEN: "frozen"}
 
 
@@ -54,11 +58,23 @@ class Recorder:
         return np.arange(c, dtype=np.int64) * int(self.stride[r]), self.f[r, :c].copy()
 
 
-def _start_code(random_start, start_perturbation):
-    """The kernel's start argument: 0 (u0), a perturbation radius, or inf (uniform random)."""
+def _start_code(random_start: bool, start_perturbation: float) -> float:
+    """The kernel's start argument: 0 (u0), a perturbation radius, or inf (the objective's random start)."""
     if random_start:
         return np.inf
     return float(start_perturbation)
+
+
+def as_objective(objective: Any) -> Any:
+    """An Objective as it is; an object with legacy ``kernel_functions`` wrapped in UserObjective."""
+    if getattr(objective, "kernel_functions", None) is not None and not hasattr(type(objective), "kernel"):
+        from saddle.objectives.user import UserObjective
+
+        return UserObjective(objective)
+    if not hasattr(objective, "kernel"):
+        raise ValueError(f"objective {getattr(objective, 'name', objective)!r} has no kernel hooks: subclass "
+                         "saddle.objectives.base.Objective and set its kernel (docs/objectives.md)")
+    return objective
 
 
 def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, radius, max_steps, seed,
@@ -66,27 +82,28 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
                start_perturbation=0.0, keep_final_u=False):
     """Run n_trials escape trials of ``objective`` from u0 on ``backend``.
 
-    ``params`` (:class:`saddle.optimizers.OptimizerParams`) carries the
-    parameters of momentum, pgd and cnc-pgd; ``sigma_iso`` is noisy-sgd's.
-
-    ``objective`` is one of the package's objectives (it provides ``name``,
-    ``manifold`` and ``kernel_params()``).  Arguments are assumed validated
-    (see :class:`saddle.escape.EscapeConfig`).  ``radius`` of None selects the
-    f-drop criterion with ``delta``; a ``target`` makes escape f(u_t) <= target.
-    ``random_start`` starts each trial at its own uniform point of the sphere
-    (or product of spheres) instead of u0; ``start_perturbation`` r > 0 starts
-    it at R_{u0}(r xi), xi a uniform unit tangent vector of its own;
-    ``keep_final_u`` returns the final points in ``TrialBlock.final_u``.
+    ``objective`` is an :class:`~saddle.objectives.base.Objective` (its ``kernel`` hooks,
+    ``kernel_params()`` and ``manifold``), or an object with legacy ``kernel_functions``
+    (:class:`saddle.objectives.user.UserObjective`).  ``params``
+    (:class:`saddle.optimizers.OptimizerParams`) carries the parameters of momentum, pgd,
+    cnc-pgd and the schedules; ``sigma_iso`` is noisy-sgd's.  Arguments are assumed validated
+    (see :class:`saddle.config.EscapeConfig`).  ``radius`` of None selects the f-drop criterion
+    with ``delta``; a ``target`` makes escape f(u_t) <= target.  ``random_start`` starts each
+    trial at its own random point (the objective's ``random_start`` hook) instead of u0;
+    ``start_perturbation`` r > 0 starts it at R_{u0}(r xi), xi a uniform unit tangent vector of its
+    own; ``keep_final_u`` returns the final points in ``TrialBlock.final_u``.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    objective = as_objective(objective)
+    params = OptimizerParams() if params is None else params
     if backend == "cupy":  # the GPU twin (saddle/kernels/gpu.py); BackendUnavailable without CuPy or a GPU
         from saddle.kernels import gpu
 
         if start_perturbation:
             raise ValueError("perturbed starts (start_perturbation) are not supported on the GPU yet; "
                              "use the cpu backend")
-        if params is not None and (params.lr_decay or params.batch_after_drop):
+        if params.lr_decay or params.batch_after_drop:
             raise ValueError("step-size and batch-size schedules (lr_decay, batch_after_drop) are not supported "
                              "on the GPU yet; use the cpu backend")
 
@@ -96,23 +113,8 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
                                    target=target, random_start=random_start, keep_final_u=keep_final_u)
     from saddle.kernels import cpu
 
-    functions = getattr(objective, "kernel_functions", None)
-    if functions is None and objective.name not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective.name!r}; available: {', '.join(OBJECTIVES)}, "
-                         "or a user objective with kernel_functions (docs/objectives.md)")
     pf, pa, pi = objective.kernel_params()
-    manifold = SPHERE if isinstance(objective.manifold, (Sphere, ProductSpheres)) else EUCLIDEAN
-    code = OBJECTIVES.get(objective.name, -1)
-    kernel = cpu.kernel_for(code, OPTIMIZERS[optimizer]) if code in cpu.KERNELS else None
-    if functions is not None:
-        from saddle.kernels.custom import compile_kernel
-
-        kernel = compile_kernel(*functions, block=objective.manifold.d)
-        code = -1
-    from saddle.optimizers import OptimizerParams
-
-    params = OptimizerParams() if params is None else params
-    po = dataclasses.replace(params, sigma_iso=float(sigma_iso)).as_array()
+    kernel = cpu.kernel_for(objective.kernel, OPTIMIZERS[optimizer], cache=type(objective).cache_kernel)
     steps = np.empty(n_trials, np.int64)
     status = np.empty(n_trials, np.int8)
     final_f = np.empty(n_trials, np.float64)
@@ -121,13 +123,17 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
     if recorder is None:
         recorder = Recorder.empty(0, 2)
     kernel(
-        np.int64(trial_start), np.uint64(seed), np.ascontiguousarray(u0, dtype=np.float64),
-        np.int64(code), np.int64(manifold),
-        np.ascontiguousarray(pf, dtype=np.float64), np.ascontiguousarray(pa, dtype=np.float64),
-        np.ascontiguousarray(pi, dtype=np.int64), np.int64(OPTIMIZERS[optimizer]), np.int64(batch_size),
-        float(eta), po, float(delta), 0.0 if radius is None else float(radius),
-        np.nan if target is None else float(target), _start_code(random_start, start_perturbation),
-        np.int64(max_steps), steps, status, final_f, drop_steps, final_u, recorder.f, recorder.count,
-        recorder.stride,
+        trial0=np.int64(trial_start), seed=np.uint64(seed), u0=np.ascontiguousarray(u0, dtype=np.float64),
+        objective=np.int64(-1 if objective.gpu_code is None else objective.gpu_code),
+        manifold=np.int64(SPHERE if isinstance(objective.manifold, (Sphere, ProductSpheres)) else EUCLIDEAN),
+        pf=np.ascontiguousarray(pf, dtype=np.float64), pa=np.ascontiguousarray(pa, dtype=np.float64),
+        pi=np.ascontiguousarray(pi, dtype=np.int64), optimizer=np.int64(OPTIMIZERS[optimizer]),
+        m=np.int64(batch_size), eta=float(eta),
+        po=dataclasses.replace(params, sigma_iso=float(sigma_iso)).as_array(),
+        delta=float(delta), radius=0.0 if radius is None else float(radius),
+        target=np.nan if target is None else float(target),
+        random_start=_start_code(random_start, start_perturbation), max_steps=np.int64(max_steps),
+        steps=steps, status=status, final_f=final_f, drop_steps=drop_steps, final_u=final_u,
+        rec_f=recorder.f, rec_count=recorder.count, rec_stride=recorder.stride,
     )
     return TrialBlock(trial_start, steps, status, final_f, final_u if keep_final_u else None, drop_steps)

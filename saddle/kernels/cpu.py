@@ -7,14 +7,16 @@ split into blocks.  Inputs are validated by :func:`saddle.kernels.run_trials`;
 nothing here checks arguments.
 
 ``run_trial`` and ``escape_trials`` are one template for every objective:
-``specialise`` binds its three objective hooks (``objective_value``,
-``gradient``, ``block_size``) to one objective's functions and compiles
-``escape_trials_<name>``; ``KERNELS`` holds the built-in objectives' kernels.
-An objective's parameters enter as three plain arrays (floats ``pf``, a matrix
+``specialise`` binds the template's objective hooks (``objective_value``,
+``gradient``, ``block_size``, ``random_start_hook``) to one objective's
+:class:`~saddle.objectives.base.KernelHooks` and compiles
+``escape_trials_<name>``; ``kernel_for`` memoises the compiled kernels.  An
+objective's parameters enter as three plain arrays (floats ``pf``, a matrix
 ``pa``, ints ``pi``) that it packs for itself (``kernel_params``); the
 optimiser, the criterion and the start are codes and floats.  So each
-objective has exactly one compiled specialisation, cached on disk, and a run
-compiles only the objective it uses.
+objective has exactly one compiled specialisation (two with the sgd-only one),
+cached on disk, and a run compiles only the objective it uses.  Nothing here
+names an objective.
 """
 
 import math
@@ -27,86 +29,12 @@ from numba import prange
 from saddle import rng
 from saddle._numba import JIT_OPTIONS, inline_njit, njit
 from saddle.manifolds import SPHERE
-from saddle.objectives import ge2015, octopus, quadratic, spike
+from saddle.optimizers import CNC_PGD, GD, MOMENTUM, NOISY_SGD, PGD, PO, SGD
 
 ESCAPED, CENSORED, DIVERGED, FROZEN = 0, 1, 2, 3
 """Per-trial status codes.  FROZEN: gd (constant step) reached an exact fixed point of its float64
 iteration, u_t == u_{t-1} bit for bit, before escaping; every later step would repeat it, so the trial
 can never escape (e.g. the octopus once its waiting coordinates underflow, SPEC 2.4)."""
-
-SGD, GD, NOISY_SGD, MOMENTUM, PGD, CNC_PGD = 0, 1, 2, 3, 4, 5
-"""Optimiser codes (SPEC section 3)."""
-
-SPIKE, QUADRATIC, GE2015, OCTOPUS = 0, 1, 2, 3
-"""Objective codes."""
-
-
-# -- the objectives, as the kernel sees them: three functions each, with one signature -----------------
-# value(objective, u, pf, pa, pi, work) -> f;  gradient(objective, optimizer, u, ..., g): the exact gradient
-# (optimizer == GD) or the mean of m per-sample gradients of step t into g;  block_size(objective, n, pi):
-# the length of each sphere block.  ``specialise`` builds one kernel per objective from them.
-
-
-@inline_njit
-def whole_block(objective, n, pi):
-    return n
-
-
-@inline_njit
-def spike_value(objective, u, pf, pa, pi, work):
-    return spike.objective_value(u, pa, pi[1] != 0, work)
-
-
-@inline_njit
-def spike_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g):
-    if optimizer == GD:
-        spike.exact_gradient(u, pa, pi[1] != 0, z, g)
-    else:
-        spike.minibatch_gradient(u, pa, pi[1] != 0, pf[0], pi[0], key0, key1, t, m, z, x, block, g)
-
-
-@inline_njit
-def quadratic_value(objective, u, pf, pa, pi, work):
-    return quadratic.objective_value(u, pf, pa)
-
-
-@inline_njit
-def quadratic_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g):
-    if optimizer == GD:
-        quadratic.exact_gradient(u, pf, pa, g)
-    else:
-        quadratic.minibatch_gradient(u, pf, pa, key0, key1, t, m, z, block, g)
-
-
-@inline_njit
-def octopus_value(objective, u, pf, pa, pi, work):
-    return octopus.objective_value(u, pf, pa)
-
-
-@inline_njit
-def octopus_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g):
-    if optimizer == GD:
-        octopus.exact_gradient(u, pf, pa, g)
-    else:
-        octopus.minibatch_gradient(u, pf, pa, key0, key1, t, m, z, block, g)
-
-
-@inline_njit
-def ge2015_block(objective, n, pi):
-    return n // pi[2]
-
-
-@inline_njit
-def ge2015_value(objective, u, pf, pa, pi, work):
-    return ge2015.objective_value(u, pa, pi[1] != 0, pi[2])
-
-
-@inline_njit
-def ge2015_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g):
-    if optimizer == GD:
-        ge2015.exact_gradient(u, pa, pi[1] != 0, pi[2], z, g)
-    else:
-        ge2015.minibatch_gradient(u, pa, pi[1] != 0, pf[0], pi[0], pi[2], pi[3], key0, key1, t, m, z, x, block, g)
 
 
 @njit
@@ -185,9 +113,9 @@ def _retract(sphere, bs, u, v, scale):
                 u[k] *= inv
 
 
-# The template's three objective hooks, bound for each objective by ``specialise``, and the optimiser
+# The template's objective hooks, bound for each objective by ``specialise``, and the optimiser
 # code it may fix at compile time (-1: the ``optimizer`` argument decides).
-objective_value = gradient = block_size = None
+objective_value = gradient = block_size = random_start_hook = None
 FIXED_OPTIMIZER = -1
 
 
@@ -218,10 +146,11 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     Escape is the first t >= 1 with f(u_t) <= f(u_0) - delta, or, when
     radius > 0, with ||u_t - u_0|| >= radius, or, when target is finite, with
     f(u_t) <= target (SPEC section 4); a non-finite f is a divergence.
-    ``random_start`` = inf starts the trial at a point uniform on the sphere
-    (each block), or uniform in the box [-1, 1]^d on R^d, instead of u0;
-    0 < random_start < inf starts it at R_{u0}(r xi), r = random_start, xi
-    uniform on the tangent unit sphere; both drawn from the START stream.
+    ``random_start`` = inf starts the trial at the objective's own random
+    point (its ``random_start`` hook: uniform on each sphere block, or in the
+    box [-1, 1]^d on R^d, for most) instead of u0; 0 < random_start < inf
+    starts it at R_{u0}(r xi), r = random_start, xi uniform on the tangent unit
+    sphere; both drawn from the START stream.
     gd with a constant step size whose step leaves u unchanged bit for bit is
     at an exact fixed point: the trial ends FROZEN at that step.  ``u`` (length
     d) receives the final point.  Gradient functions receive GD when the exact
@@ -230,7 +159,7 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     if FIXED_OPTIMIZER >= 0:  # a compile-time constant (see ``specialise``)
         optimizer = FIXED_OPTIMIZER
     d = u0.shape[0]
-    start = u0.copy()  # (objective_value, gradient and block_size are bound by ``specialise``)
+    start = u0.copy()  # (objective_value, gradient, block_size and random_start_hook are bound by ``specialise``)
     g = np.empty(d)
     p = np.empty(d)
     z = np.empty(d)
@@ -242,27 +171,21 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     key1 = np.uint64(trial)
     sphere = manifold == SPHERE
     bs = block_size(objective, d, pi)
-    if math.isinf(random_start) and not sphere:  # R^d: uniform in the box [-1, 1]^d (Du et al. 2017)
-        rng.fill_uniforms(key0, key1, 0, m, rng.START, start, block)  # the d uniforms of step 0
+    if math.isinf(random_start):  # the objective's own random start
+        random_start_hook(objective, sphere, bs, pf, pa, pi, key0, key1, m, start, noise, block)
+    elif random_start > 0.0:  # u0 moved by random_start along a uniform tangent direction (START stream)
+        rng.fill_normals(key0, key1, 0, m, rng.START, noise, block)  # the d normals of step 0
+        _riemannian(sphere, bs, start, noise, x)
+        norm = 0.0
         for k in range(d):
-            start[k] = 2.0 * start[k] - 1.0
-    elif random_start > 0.0:  # from the START stream: the d normals of step 0
-        rng.fill_normals(key0, key1, 0, m, rng.START, noise, block)
-        if math.isinf(random_start):  # uniform on each sphere block: normalised normals
-            for k in range(d):
-                start[k] = noise[k]
-            _retract(sphere, bs, start, start, 0.0)
-        else:  # u0 moved by random_start along a uniform tangent direction
-            _riemannian(sphere, bs, start, noise, x)
-            norm = 0.0
-            for k in range(d):
-                norm += x[k] * x[k]
-            _retract(sphere, bs, start, x, random_start / math.sqrt(norm))
+            norm += x[k] * x[k]
+        _retract(sphere, bs, start, x, random_start / math.sqrt(norm))
     for k in range(d):
         u[k] = start[k]
     tangent_dim = d - d // bs if sphere else d
-    sigma_iso, beta, r_ball, g_thres, t_thres, eta_cnc = po[0], po[1], po[2], po[3], po[4], po[5]
-    lr_decay, m_after = po[6], np.int64(po[7])
+    sigma_iso, beta, r_ball = po[PO.SIGMA_ISO], po[PO.MOMENTUM], po[PO.PERTURBATION_RADIUS]
+    g_thres, t_thres, eta_cnc = po[PO.GRAD_THRESHOLD], po[PO.T_THRESHOLD], po[PO.CNC_ETA]
+    lr_decay, m_after = po[PO.LR_DECAY], np.int64(po[PO.BATCH_AFTER_DROP])
     dropped = 0
     exact = optimizer == GD or optimizer == PGD or optimizer == CNC_PGD
     can_freeze = optimizer == GD and lr_decay <= 0.0  # deterministic with a constant step: a fixed point is final
@@ -276,8 +199,8 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     for t in range(1, max_steps + 1):
         if dropped > 0 and m_after > 0:
             m = m_after
-        gradient(objective, GD if exact else SGD, u, pf, pa, pi, key0, key1, t, m, z, x, block, g)
         step = eta / (1.0 + t / lr_decay) if lr_decay > 0.0 else eta
+        gradient(objective, GD if exact else SGD, u, pf, pa, pi, key0, key1, t, m, step, z, x, block, g)
         grad_norm = _riemannian(sphere, bs, u, g, p)
         if (optimizer == PGD or optimizer == CNC_PGD) and grad_norm <= g_thres and t - t_noise > t_thres:
             t_noise = t
@@ -285,10 +208,10 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
                 _tangent_noise(manifold, bs, u, key0, key1, t, m, noise, block)
                 rng.philox4x64(np.uint64(1), np.uint64(t), np.uint64(m), np.uint64(rng.PERTURB), key0, key1, block)
                 _retract(sphere, bs, u, noise, r_ball * rng.open_uniform(block[0]) ** (1.0 / tangent_dim))
-                gradient(objective, GD, u, pf, pa, pi, key0, key1, t, m, z, x, block, g)
+                gradient(objective, GD, u, pf, pa, pi, key0, key1, t, m, step, z, x, block, g)
             else:  # one mini-batch step of the larger step size
-                gradient(objective, SGD, u, pf, pa, pi, key0, key1, t, m, z, x, block, g)
                 step = eta_cnc
+                gradient(objective, SGD, u, pf, pa, pi, key0, key1, t, m, step, z, x, block, g)
             _riemannian(sphere, bs, u, g, p)
         if optimizer == NOISY_SGD:
             _tangent_noise(manifold, bs, u, key0, key1, t, m, noise, block)
@@ -364,17 +287,19 @@ def escape_trials(trial0, seed, u0, objective, manifold, pf, pa, pi, optimizer, 
             rec_stride[trial] = stride
 
 
-def specialise(name, value, gradient, block, cache=True, optimizer=-1):
+def specialise(hooks, cache=True, optimizer=-1):
     """The escape kernel for one objective: ``escape_trials`` and ``run_trial`` with their calls to
-    ``objective_value``, ``gradient`` and ``block_size`` bound to the objective's own functions.
+    ``objective_value``, ``gradient``, ``block_size`` and ``random_start_hook`` bound to the
+    objective's :class:`~saddle.objectives.base.KernelHooks`.
 
     One source serves every objective; each objective compiles only its own code (the cold main job
-    compiles the spike alone), and each kernel is cached on disk under its own name.  With an
-    ``optimizer`` code the kernel runs that optimiser only (its ``optimizer`` argument is ignored): the
-    code is then a compile-time constant and the other optimisers' branches are compiled out, which
-    takes a third off a step at m = 1 (docs/performance.md).
+    compiles the spike alone), and each kernel is cached on disk under its own name (``hooks.name``).
+    With an ``optimizer`` code the kernel runs that optimiser only (its ``optimizer`` argument is
+    ignored): the code is then a compile-time constant and the other optimisers' branches are compiled
+    out, which takes a third off a step at m = 1 (docs/performance.md).
     """
     options = {k: v for k, v in JIT_OPTIONS.items() if k != "cache"}
+    name = hooks.name + ("_sgd" if optimizer == SGD else "")
 
     def rebind(func, qualname, **names):
         glb = dict(func.__globals__)
@@ -384,25 +309,20 @@ def specialise(name, value, gradient, block, cache=True, optimizer=-1):
         return copy
 
     run = numba.njit(cache=cache, **options)(
-        rebind(run_trial, f"run_trial_{name}", objective_value=value, gradient=gradient, block_size=block,
-               FIXED_OPTIMIZER=optimizer))
+        rebind(run_trial, f"run_trial_{name}", objective_value=hooks.value, gradient=hooks.gradient,
+               block_size=hooks.block_size, random_start_hook=hooks.random_start, FIXED_OPTIMIZER=optimizer))
     return numba.njit(parallel=True, cache=cache, **options)(
         rebind(escape_trials, f"escape_trials_{name}", run_trial=run))
 
 
-_HOOKS = {
-    SPIKE: ("spike", spike_value, spike_gradient, whole_block),
-    QUADRATIC: ("quadratic", quadratic_value, quadratic_gradient, whole_block),
-    GE2015: ("ge2015", ge2015_value, ge2015_gradient, ge2015_block),
-    OCTOPUS: ("octopus", octopus_value, octopus_gradient, whole_block),
-}
-KERNELS = {code: specialise(*hooks) for code, hooks in _HOOKS.items()}
-"""The compiled escape kernel of each built-in objective, for every optimiser (compiled on first use,
-then cached)."""
-SGD_KERNELS = {code: specialise(hooks[0] + "_sgd", *hooks[1:], optimizer=SGD) for code, hooks in _HOOKS.items()}
-"""The same kernels specialised to sgd, the optimiser of the main job and of most experiments."""
+_KERNELS = {}
 
 
-def kernel_for(objective, optimizer):
-    """The compiled kernel for an objective code and an optimiser code."""
-    return (SGD_KERNELS if optimizer == SGD else KERNELS)[objective]
+def kernel_for(hooks, optimizer, cache=True):
+    """The compiled kernel of an objective's hooks for an optimiser code (memoised per process; the
+    sgd-specialised kernel for sgd, the generic one for every other optimiser)."""
+    fixed = SGD if optimizer == SGD else -1
+    key = (hooks, fixed, cache)
+    if key not in _KERNELS:
+        _KERNELS[key] = specialise(hooks, cache=cache, optimizer=fixed)
+    return _KERNELS[key]

@@ -30,18 +30,24 @@ from pathlib import Path
 
 import numpy as np
 
-from saddle.kernels.cpu import CNC_PGD, GD, GE2015, MOMENTUM, NOISY_SGD, PGD, QUADRATIC, SGD, SPIKE
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
+from saddle.optimizers import OPTIMIZERS
 
 SOURCE = Path(__file__).resolve().with_name("escape.cu")
 """The CUDA C source (also valid C11) of every kernel of this backend."""
 
 INSTALL_HINT = "pip install 'saddle[gpu]' (or a prebuilt CuPy wheel such as cupy-cuda12x)"
 
-SUPPORTED_OBJECTIVES = {"spike": SPIKE, "quadratic": QUADRATIC, "ge2015": GE2015}
-SUPPORTED_OPTIMIZERS = {"sgd": SGD, "gd": GD, "noisy-sgd": NOISY_SGD, "momentum": MOMENTUM, "pgd": PGD,
-                        "cnc-pgd": CNC_PGD}
-"""What escape.cu implements (codes as in saddle.kernels.cpu)."""
+SUPPORTED_OPTIMIZERS = {name: spec.code for name, spec in OPTIMIZERS.items()}
+"""The optimisers escape.cu implements (all of saddle.optimizers.OPTIMIZERS), name -> code.  An
+objective says itself whether escape.cu has a section for it (``Objective.gpu_code``)."""
+
+
+def supported_objectives():
+    """The registered objectives escape.cu implements, name -> their section's code."""
+    from saddle.objectives.base import registered
+
+    return {name: cls.gpu_code for name, cls in registered().items() if cls.gpu_code is not None}
 
 FIXED_DIM_MAX = 10
 """Up to this length of the state vector (d; d k for ge2015) the kernel is compiled for the exact
@@ -112,12 +118,14 @@ def unavailable(what):
 
 def check_supported(objective, optimizer):
     """Raise ValueError naming the objective or optimiser that escape.cu does not implement."""
-    if getattr(objective, "kernel_functions", None) is not None:
-        raise ValueError(f"user objective {objective.name!r} is not supported on the cupy backend: its "
+    if getattr(objective, "kernel_functions", None) is not None or type(objective).name == "user":
+        name = getattr(objective, "obj", objective).name
+        raise ValueError(f"user objective {name!r} is not supported on the cupy backend: its "
                          "kernel_functions are Numba CPU functions; use backend='cpu'")
-    if objective.name not in SUPPORTED_OBJECTIVES:
-        raise ValueError(f"objective {objective.name!r} is not supported on the cupy backend yet "
-                         f"(supported: {', '.join(SUPPORTED_OBJECTIVES)}); use backend='cpu'")
+    if objective.gpu_code is None:
+        raise ValueError(f"objective {objective.name!r} is not supported on the cupy backend "
+                         f"({objective.gpu_refusal}; supported: {', '.join(supported_objectives())}); "
+                         "use backend='cpu'")
     if optimizer not in SUPPORTED_OPTIMIZERS:
         raise ValueError(f"optimizer {optimizer!r} is not supported on the cupy backend yet "
                          f"(supported: {', '.join(SUPPORTED_OPTIMIZERS)}); use backend='cpu'")
@@ -327,8 +335,8 @@ def run_trials_cupy(objective, u0, *, optimizer, batch_size, eta, sigma_iso, del
 
 
 def optimizer_array(sigma_iso, params=None):
-    """The kernel's ``po`` array, as saddle.kernels.run_trials makes it for the CPU kernel:
-    [sigma_iso, momentum, perturbation radius, grad threshold, t threshold, cnc eta]."""
+    """The kernel's ``po`` array, as saddle.kernels.run_trials makes it for the CPU kernel: the fields
+    of :class:`saddle.optimizers.OptimizerParams` in order (positions :class:`saddle.optimizers.PO`)."""
     import dataclasses
 
     from saddle.optimizers import OptimizerParams
@@ -358,7 +366,7 @@ def run_trials_on(device, objective, u0, *, optimizer, batch_size, eta, sigma_is
     n_state = u0.shape[0]
     n_trials = int(n_trials)
     trial_start = int(trial_start)
-    objective_code = SUPPORTED_OBJECTIVES[objective.name]
+    objective_code = objective.gpu_code
     optimizer_code = SUPPORTED_OPTIMIZERS[optimizer]
     build = build_for(objective_code, optimizer_code, n_state, fixed_dim_max=fixed_dim_max, specialise=specialise)
     workspace = n_state > fixed_dim_max

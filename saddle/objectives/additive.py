@@ -4,10 +4,26 @@ Per-sample gradient grad f(x) + zeta, zeta ~ N(0, Sigma) independent of x; on R^
 gradient and Hessian are the Euclidean ones.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
+from saddle.objectives.base import Objective
+from saddle.options import Option
 
-class AdditiveNoiseOnRd:
+GAMMA = Option("gamma", "negative curvature", "real", default=1.0)
+NOISE_VAR = Option("noise_var", "per-sample gradient-noise variances: one value or d values", "reals", default=1.0,
+                   count=lambda config: config.d)
+
+
+def fmt_values(value: Any) -> str:
+    """One number, or a comma-separated list (for descriptions)."""
+    return ",".join(f"{x:g}" for x in value) if isinstance(value, tuple) else f"{value:g}"
+
+
+class AdditiveNoiseOnRd(Objective):
     """Mixin: rgrad, rhess and per_sample_grad from the class's egrad and ehess."""
 
     def rgrad(self, x):

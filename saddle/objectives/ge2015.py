@@ -18,23 +18,33 @@ eigenvalue -4, six +2 and thirteen +4 (an index-1 strict saddle).  Shared
 mini-batches never leave it: u_1 = u_2 is invariant (SPEC 2.2, the symmetry trap).
 """
 
+from __future__ import annotations
+
 import itertools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from saddle import rng
-from saddle._numba import njit
+from saddle._numba import inline_njit, njit
 from saddle.manifolds import ProductSpheres
-from saddle.objectives.spike import data_distribution
+from saddle.objectives.base import KernelHooks, Objective, ParamLayout, register
+from saddle.objectives.spike import DIST, ROTATION_SEED, data_distribution, rotation
+from saddle.optimizers import GD
+from saddle.options import ConfigError, Option
+
+if TYPE_CHECKING:
+    from saddle.config import EscapeConfig
 
 SHARED, PER_COLUMN = 0, 1
 """Sampling modes: one mini-batch for all columns, or an independent one per column."""
 SAMPLINGS = {"shared": SHARED, "per-column": PER_COLUMN}
 
 
+@register
 @dataclass(frozen=True)
-class GeTensorDecomposition:
+class GeTensorDecomposition(Objective):
     """f(U) = sum_{i != j} sum_l (a_l.u_i)^2 (a_l.u_j)^2 on the product of k spheres in R^d.
 
     Parameters
@@ -58,6 +68,53 @@ class GeTensorDecomposition:
     sampling: str = "shared"
 
     name = "ge2015"
+    title = ("ge2015 objective (SPEC 2.2, Ge et al. 2015): k components on a product of spheres, "
+             "from the collision saddle")
+    options = (
+        Option("k", "number of components", "int", default=lambda config: config.d, low=2, default_text="d"),
+        Option("sampling", "shared: one mini-batch for all columns; per-column: k m samples a step", "choice",
+               default="shared", choices=tuple(SAMPLINGS)),
+        DIST,
+        ROTATION_SEED,
+    )
+    min_d = 2
+    random_start = "uniform on each sphere"
+    gpu_code = 2
+
+    @classmethod
+    def from_config(cls, config: EscapeConfig) -> GeTensorDecomposition:
+        return cls(config.d, config.k, config.dist, rotation(config.d, config.rotation_seed), config.sampling)
+
+    @classmethod
+    def check_config(cls, config: EscapeConfig) -> None:
+        if config.k > config.d:
+            raise ConfigError(f"k must be <= d, got k = {config.k}, d = {config.d}")
+
+    def start_point(self, config: EscapeConfig) -> np.ndarray:
+        """The collision saddle u_1 = u_2 = (a_1 + a_2)/sqrt 2, flat."""
+        return self.flatten(self.collision_saddle())
+
+    @classmethod
+    def describe(cls, config: EscapeConfig) -> str:
+        rotated = f", rotated A (seed {config.rotation_seed})" if config.rotation_seed is not None else ""
+        return (f"ge2015 d={config.d}, k={config.k}, {config.dist}, {config.sampling} samples, "
+                f"collision start{rotated}")
+
+    @classmethod
+    def start_warnings(cls, config: EscapeConfig) -> list[str]:
+        if config.sampling == "shared" and config.optimizer == "sgd":
+            return ["the collision saddle is a fixed point of shared-sample SGD: u_1 = u_2 stays exactly "
+                    "invariant, so no trial can escape at any m (use --sampling per-column or noisy-sgd)"]
+        return []
+
+    @classmethod
+    def samples_per_step(cls, config: EscapeConfig, m: int) -> int:
+        """m, or k m with per-column sampling."""
+        return config.k * m if config.sampling == "per-column" else m
+
+    @classmethod
+    def memory_bytes(cls, config: EscapeConfig) -> int:
+        return 4 * 8 * config.d**2 * (1 + config.k)
 
     def __post_init__(self):
         if int(self.d) != self.d or self.d < 2:
@@ -167,11 +224,11 @@ class GeTensorDecomposition:
         return np.asarray(u).reshape(self.k, self.d).T
 
     def kernel_params(self):
-        """(floats, matrix, ints): [kappa], A, [distribution code, rotated, k, sampling]."""
+        """(pf, pa, pi) for the kernel hooks: kappa; A; distribution code, whether A is not I, k, sampling."""
         code, kappa = data_distribution(self.dist)
         rotated = 0 if np.array_equal(self.A, np.eye(self.d)) else 1
-        return (np.array([kappa]), np.ascontiguousarray(self.A),
-                np.array([code, rotated, self.k, SAMPLINGS[self.sampling]], dtype=np.int64))
+        return LAYOUT.pack(self.A, kappa=kappa, dist=code, rotated=rotated, k=self.k,
+                           sampling=SAMPLINGS[self.sampling])
 
 
 # -- what the Numba kernels call: U is flat, column i at u[i*d:(i+1)*d] ----------------
@@ -311,3 +368,36 @@ def minibatch_gradient(u, A, rotated, kappa, dist, k, sampling, key0, key1, t, m
                 g[i * d + q] -= 2.0 * dot * u[jj * d + q]
         for q in range(d):
             g[i * d + q] *= scale
+
+
+# -- the kernel hooks (saddle.objectives.base.KernelHooks) ----------------------------------------------
+
+LAYOUT = ParamLayout(floats=("kappa",), ints=("dist", "rotated", "k", "sampling"))
+_KAPPA = LAYOUT.float_index("kappa")
+_DIST = LAYOUT.int_index("dist")
+_ROTATED = LAYOUT.int_index("rotated")
+_K = LAYOUT.int_index("k")
+_SAMPLING = LAYOUT.int_index("sampling")
+
+
+@inline_njit
+def kernel_block(objective, n, pi):
+    """Each column u_i is a sphere block of length d = n / k."""
+    return n // pi[_K]
+
+
+@inline_njit
+def kernel_value(objective, u, pf, pa, pi, work):
+    return objective_value(u, pa, pi[_ROTATED] != 0, pi[_K])
+
+
+@inline_njit
+def kernel_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g):
+    if optimizer == GD:
+        exact_gradient(u, pa, pi[_ROTATED] != 0, pi[_K], z, g)
+    else:
+        minibatch_gradient(u, pa, pi[_ROTATED] != 0, pf[_KAPPA], pi[_DIST], pi[_K], pi[_SAMPLING], key0, key1, t,
+                           m, z, x, block, g)
+
+
+GeTensorDecomposition.kernel = KernelHooks(kernel_value, kernel_gradient, kernel_block, name="ge2015")

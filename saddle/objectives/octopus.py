@@ -51,15 +51,25 @@ zeta ~ N(0, diag(noise_var)) (as for the quadratic testbed), so a batch of m
 has gradient noise N(0, diag(noise_var) / m).
 """
 
+from __future__ import annotations
+
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from saddle import rng
-from saddle._numba import njit
+from saddle._numba import inline_njit, njit
 from saddle.manifolds import Euclidean
-from saddle.objectives.additive import AdditiveNoiseOnRd
+from saddle.objectives.additive import GAMMA, NOISE_VAR, AdditiveNoiseOnRd, fmt_values
+from saddle.objectives.base import KernelHooks, ParamLayout, register
+from saddle.optimizers import GD
+from saddle.options import Option
+
+if TYPE_CHECKING:
+    from saddle.config import EscapeConfig
+    from saddle.theory import SaddleQuantities
 
 E = math.e
 
@@ -69,6 +79,7 @@ def spline_nu(L, gamma, tau):
     return 4.0 * L * tau * tau + 13.0 * (L + gamma) * tau * tau / 6.0
 
 
+@register
 @dataclass(frozen=True)
 class Octopus(AdditiveNoiseOnRd):
     """Du et al. (2017)'s octopus on R^d with curvatures (L, -gamma), scale tau and noise N(0, noise_var).
@@ -91,6 +102,35 @@ class Octopus(AdditiveNoiseOnRd):
     noise_var: object = field(default=1.0, compare=False)
 
     name = "octopus"
+    title = "octopus objective (SPEC 2.4, Du et al. 2017): d saddles in a row, from saddle 1"
+    options = (
+        Option("L", "positive curvature", "real", default=E),
+        Option("tau", "length scale", "real", default=E),
+        GAMMA,
+        NOISE_VAR,
+    )
+    random_start = "uniform in [-1, 1]^d"
+    gpu_refusal = "escape.cu has no octopus section yet"
+    diverged_note = "the iterate left the domain on which f is defined (docs/objectives.md)"
+
+    @classmethod
+    def from_config(cls, config: EscapeConfig) -> Octopus:
+        return cls(config.d, config.L, config.gamma, config.tau, config.noise_var)
+
+    def start_point(self, config: EscapeConfig) -> np.ndarray:
+        return self.start()
+
+    @classmethod
+    def describe(cls, config: EscapeConfig) -> str:
+        start = "uniform [-1,1]^d starts" if config.random_start else "saddle 1 start"
+        return (f"octopus d={config.d}, L={config.L:.4g}, gamma={config.gamma:g}, tau={config.tau:.4g}, "
+                f"noise var={fmt_values(config.noise_var)}, {start}")
+
+    def saddle_theory(self, config: EscapeConfig) -> SaddleQuantities:
+        """At saddle 1 f is exactly quadratic while |x_1| <= tau: the quadratic's closed forms."""
+        from saddle import theory
+
+        return theory.quadratic_saddle(self.hessian_at_saddle(1), self.gradient_noise_covariance(), warn=False)
 
     def __post_init__(self):
         if int(self.d) != self.d or self.d < 1:
@@ -248,12 +288,15 @@ class Octopus(AdditiveNoiseOnRd):
 
     # -- packing for the kernels ----------------------------------------------------------------
     def kernel_params(self):
-        """(floats, matrix, ints) for the kernel: [L, gamma, tau, nu], rows [sqrt(noise_var)], []."""
-        return (np.array([self.L, self.gamma, self.tau, self.nu]), np.sqrt(self.noise_var)[None, :],
-                np.zeros(1, np.int64))
+        """(pf, pa, pi) for the kernel hooks: L, gamma, tau, nu; the row of noise standard deviations."""
+        return LAYOUT.pack(np.sqrt(self.noise_var)[None, :], L=self.L, gamma=self.gamma, tau=self.tau, nu=self.nu)
 
 
-# -- what the kernel calls: the same maths on plain arrays (pf = [L, gamma, tau, nu], pa[0] = noise sd) --
+# -- what the kernel calls: the same maths on plain arrays (pf: LAYOUT's floats; pa[_SD]: noise sd) --
+
+LAYOUT = ParamLayout(floats=("L", "gamma", "tau", "nu"))
+_L, _GAMMA, _TAU, _NU = (LAYOUT.float_index(name) for name in LAYOUT.floats)
+_SD = 0  # the row of pa holding the noise standard deviations sqrt(noise_var)
 
 
 # The splines are written with the same operations, in the same order, as Octopus.g1 / g2, so the kernel's
@@ -300,7 +343,7 @@ def active_coordinate(x, tau):
 @njit
 def objective_value(x, pf, pa):
     """f(x), NaN outside D (the region formulas of the module docstring)."""
-    L, gam, tau, nu = pf[0], pf[1], pf[2], pf[3]
+    L, gam, tau, nu = pf[_L], pf[_GAMMA], pf[_TAU], pf[_NU]
     d = x.shape[0]
     i, ok = active_coordinate(x, tau)
     if not ok:
@@ -326,7 +369,7 @@ def objective_value(x, pf, pa):
 @njit
 def exact_gradient(x, pf, pa, g):
     """g = grad f(x) (NaN outside D)."""
-    L, gam, tau = pf[0], pf[1], pf[2]
+    L, gam, tau = pf[_L], pf[_GAMMA], pf[_TAU]
     d = x.shape[0]
     i, ok = active_coordinate(x, tau)
     for k in range(d):
@@ -357,4 +400,23 @@ def minibatch_gradient(x, pf, pa, key0, key1, t, m, xi, block, g):
     exact_gradient(x, pf, pa, g)
     scale = 1.0 / math.sqrt(m)
     for k in range(x.shape[0]):
-        g[k] += scale * pa[0, k] * xi[k]
+        g[k] += scale * pa[_SD, k] * xi[k]
+
+
+# -- the kernel hooks (saddle.objectives.base.KernelHooks) ----------------------------------------------
+
+
+@inline_njit
+def kernel_value(objective, u, pf, pa, pi, work):
+    return objective_value(u, pf, pa)
+
+
+@inline_njit
+def kernel_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g):
+    if optimizer == GD:
+        exact_gradient(u, pf, pa, g)
+    else:
+        minibatch_gradient(u, pf, pa, key0, key1, t, m, z, block, g)
+
+
+Octopus.kernel = KernelHooks(kernel_value, kernel_gradient, name="octopus")

@@ -15,17 +15,28 @@ m per-sample noises.  Near 0 the coordinate along e_1 follows
 so the linear theory (SPEC section 5) is exact up to the quartic term.
 """
 
+from __future__ import annotations
+
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from saddle import rng
-from saddle._numba import njit
+from saddle._numba import inline_njit, njit
 from saddle.manifolds import Euclidean
-from saddle.objectives.additive import AdditiveNoiseOnRd
+from saddle.objectives.additive import GAMMA, NOISE_VAR, AdditiveNoiseOnRd, fmt_values
+from saddle.objectives.base import KernelHooks, ParamLayout, register
+from saddle.optimizers import GD
+from saddle.options import Option
+
+if TYPE_CHECKING:
+    from saddle.config import EscapeConfig
+    from saddle.theory import SaddleQuantities
 
 
+@register
 @dataclass(frozen=True)
 class QuadraticSaddle(AdditiveNoiseOnRd):
     """f(x) = 1/2 x^T H x + beta/4 ||x||^4 with H = diag(-gamma, lambdas) and noise N(0, Sigma).
@@ -80,6 +91,33 @@ class QuadraticSaddle(AdditiveNoiseOnRd):
         object.__setattr__(self, "_chol", L)
 
     name = "quadratic"
+    title = "quadratic objective (SPEC 2.3): f = x'Hx/2 + beta|x|^4/4, H = diag(-gamma, lam), from x = 0"
+    options = (
+        GAMMA,
+        Option("lam", "stable curvatures: one value or d-1 values", "reals", default=1.0,
+               count=lambda config: config.d - 1),
+        Option("beta", "quartic coefficient", "real", default=1.0),
+        NOISE_VAR,
+    )
+    gpu_code = 1
+
+    @classmethod
+    def from_config(cls, config: EscapeConfig) -> QuadraticSaddle:
+        return cls(config.d, config.gamma, config.lam, config.beta, config.noise_var)
+
+    def start_point(self, config: EscapeConfig) -> np.ndarray:
+        return self.start()
+
+    @classmethod
+    def describe(cls, config: EscapeConfig) -> str:
+        return (f"quadratic d={config.d}, gamma={config.gamma:g}, lambda={fmt_values(config.lam)}, "
+                f"beta={config.beta:g}, noise var={fmt_values(config.noise_var)}")
+
+    def saddle_theory(self, config: EscapeConfig) -> SaddleQuantities:
+        """gamma, v = e_1 and the noise moments in closed form (saddle.theory.quadratic_saddle)."""
+        from saddle import theory
+
+        return theory.quadratic_saddle(self.h, self.Sigma, beta=self.beta, warn=False)
 
     @property
     def manifold(self):
@@ -113,19 +151,24 @@ class QuadraticSaddle(AdditiveNoiseOnRd):
 
     # -- packing for the kernels ------------------------------------------------------
     def kernel_params(self):
-        """(floats, matrix, ints) for the kernel: [beta], rows [h; L], []."""
-        return (np.array([self.beta]), np.vstack([self.h[None, :], self._chol]), np.zeros(1, np.int64))
+        """(pf, pa, pi) for the kernel hooks: beta; the rows [h; L] (Sigma = L L^T)."""
+        return LAYOUT.pack(np.vstack([self.h[None, :], self._chol]), beta=self.beta)
+
+
+LAYOUT = ParamLayout(floats=("beta",))
+_BETA = LAYOUT.float_index("beta")
+_H = 0  # row of pa holding the diagonal h of H; rows 1 .. d hold L
 
 
 @njit
 def objective_value(x, pf, pa):
-    """f(x) = 1/2 sum_i h_i x_i^2 + beta/4 ||x||^4 (pa[0] = h, pf[0] = beta)."""
+    """f(x) = 1/2 sum_i h_i x_i^2 + beta/4 ||x||^4."""
     quad = 0.0
     norm2 = 0.0
     for i in range(x.shape[0]):
-        quad += pa[0, i] * x[i] * x[i]
+        quad += pa[_H, i] * x[i] * x[i]
         norm2 += x[i] * x[i]
-    return 0.5 * quad + 0.25 * pf[0] * norm2 * norm2
+    return 0.5 * quad + 0.25 * pf[_BETA] * norm2 * norm2
 
 
 @njit
@@ -135,7 +178,7 @@ def exact_gradient(x, pf, pa, g):
     for i in range(x.shape[0]):
         norm2 += x[i] * x[i]
     for i in range(x.shape[0]):
-        g[i] = pa[0, i] * x[i] + pf[0] * norm2 * x[i]
+        g[i] = pa[_H, i] * x[i] + pf[_BETA] * norm2 * x[i]
 
 
 @njit
@@ -150,6 +193,25 @@ def minibatch_gradient(x, pf, pa, key0, key1, t, m, xi, block, g):
     scale = 1.0 / math.sqrt(m)
     for i in range(d):
         acc = 0.0
-        for k in range(i + 1):  # L is lower triangular: pa[1 + i, k] = L[i, k]
-            acc += pa[1 + i, k] * xi[k]
+        for k in range(i + 1):  # L is lower triangular: pa[_H + 1 + i, k] = L[i, k]
+            acc += pa[_H + 1 + i, k] * xi[k]
         g[i] += scale * acc
+
+
+# -- the kernel hooks (saddle.objectives.base.KernelHooks) ----------------------------------------------
+
+
+@inline_njit
+def kernel_value(objective, u, pf, pa, pi, work):
+    return objective_value(u, pf, pa)
+
+
+@inline_njit
+def kernel_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g):
+    if optimizer == GD:
+        exact_gradient(u, pf, pa, g)
+    else:
+        minibatch_gradient(u, pf, pa, key0, key1, t, m, z, block, g)
+
+
+QuadraticSaddle.kernel = KernelHooks(kernel_value, kernel_gradient, name="quadratic")

@@ -19,13 +19,24 @@ This module holds the maths in plain NumPy (``SpikeTensor``) and the
 per-sample gradient that the Numba kernels call (``minibatch_gradient``).
 """
 
+from __future__ import annotations
+
+import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from saddle import rng
 from saddle._numba import inline_njit, njit
 from saddle.manifolds import Sphere
+from saddle.objectives.base import KernelHooks, Objective, ParamLayout, register
+from saddle.optimizers import GD
+from saddle.options import Option
+
+if TYPE_CHECKING:
+    from saddle.config import EscapeConfig
+    from saddle.theory import SaddleQuantities
 
 DISTRIBUTIONS = {
     # name: (kernel code, excess kurtosis kappa)
@@ -38,7 +49,7 @@ DISTRIBUTIONS = {
 _KAPPA_ZERO = ("gaussian", "normal", "gauss")
 
 
-def data_distribution(name):
+def data_distribution(name: str) -> tuple[int, float]:
     """(kernel code, kappa) of a data distribution, or a ValueError with a clear message."""
     key = str(name).lower()
     if key in _KAPPA_ZERO:
@@ -51,8 +62,31 @@ def data_distribution(name):
     return DISTRIBUTIONS[key]
 
 
+def distribution_option(value: Any) -> str:
+    """The ``dist`` option's check: a known distribution with kappa != 0 (SPEC 2.1), as lower-case text."""
+    data_distribution(value)
+    return str(value).lower()
+
+
+DIST = Option("dist", "data distribution of the ICA model x = A z", "choice", default="uniform",
+              choices=tuple(DISTRIBUTIONS), validate=distribution_option)
+ROTATION_SEED = Option("rotation_seed", "draw a random orthogonal A with this seed (default: A = I)", "int",
+                       high=2**32 - 1)
+
+
+def rotation(d: int, seed: int | None) -> np.ndarray | None:
+    """The components A: a Haar-random orthogonal matrix drawn with ``seed`` (scipy.stats.ortho_group), or
+    None (the identity) without a seed."""
+    if seed is None:
+        return None
+    import scipy.stats
+
+    return scipy.stats.ortho_group.rvs(d, random_state=seed)
+
+
+@register
 @dataclass(frozen=True)
-class SpikeTensor:
+class SpikeTensor(Objective):
     """The spike objective f(u) = -sum_l (a_l.u)^4 on the unit sphere S^{d-1}.
 
     Parameters
@@ -70,6 +104,67 @@ class SpikeTensor:
     dist: str = "uniform"
     A: np.ndarray = field(default=None, repr=False, compare=False)
 
+    name = "spike"
+    title = "spike objective (SPEC 2.1): f(u) = -sum_l (a_l.u)^4 on the sphere, from the index-(s-1) saddle"
+    options = (
+        Option("s", "saddle order: start at (a_1+..+a_s)/sqrt(s), a saddle of index s-1", "int", default=2, low=2),
+        DIST,
+        ROTATION_SEED,
+    )
+    min_d = 2
+    random_start = "uniform on the sphere"
+    gpu_code = 0
+
+    @classmethod
+    def from_config(cls, config: EscapeConfig) -> SpikeTensor:
+        return cls(config.d, config.dist, rotation(config.d, config.rotation_seed))
+
+    @classmethod
+    def check_config(cls, config: EscapeConfig) -> None:
+        if config.s > config.d:
+            from saddle.options import ConfigError
+
+            raise ConfigError(f"s must be <= d (the saddle uses s of the d components), got s = {config.s}, "
+                              f"d = {config.d}")
+
+    def start_point(self, config: EscapeConfig) -> np.ndarray:
+        """The index-(s-1) saddle (a_1 + ... + a_s) / sqrt(s)."""
+        return self.saddle(config.s)
+
+    @classmethod
+    def describe(cls, config: EscapeConfig) -> str:
+        rotated = f", rotated A (seed {config.rotation_seed})" if config.rotation_seed is not None else ""
+        return f"spike d={config.d}, s={config.s}, {config.dist}{rotated}"
+
+    @classmethod
+    def start_warnings(cls, config: EscapeConfig) -> list[str]:
+        if config.dist == "rademacher" and config.s == 2 and config.optimizer == "sgd":
+            return ["rademacher data at the s = 2 saddle: the gradient noise has zero variance along the escape "
+                    "direction (the CNC condition fails), so SGD escapes only through higher-order terms"]
+        return []
+
+    def saddle_theory(self, config: EscapeConfig) -> SaddleQuantities:
+        """Exact noise moments at the order-s saddle (:func:`saddle.objectives.spike_moments.spike_saddle`)."""
+        from saddle.objectives.spike_moments import spike_saddle
+
+        with warnings.catch_warnings():  # the CNC warning is given once, by start_warnings
+            warnings.simplefilter("ignore")
+            return spike_saddle(self.d, config.s, self.dist, self.A, warn=False)
+
+    covariance_source = "exact spike moments"
+
+    def gradient_noise_covariance(self, u):
+        """The exact per-sample gradient covariance at any u on the sphere (exact spike moments)."""
+        from saddle.objectives.spike_moments import spike_gradient_covariance_at
+
+        return spike_gradient_covariance_at(u, self.dist, self.A)
+
+    def noise_sampler(self):
+        """sampler(rng, n) -> n x d data x = A z, for Monte Carlo (saddle.theory.monte_carlo_noise)."""
+        from saddle.objectives.spike_moments import spike_sampler
+
+        return spike_sampler(self)
+
     def __post_init__(self):
         if int(self.d) != self.d or self.d < 2:
             raise ValueError(f"d must be an integer >= 2, got {self.d!r}")
@@ -81,8 +176,6 @@ class SpikeTensor:
             raise ValueError("A must be an orthogonal d x d matrix")
         object.__setattr__(self, "A", A)
 
-    name = "spike"
-
     @property
     def manifold(self):
         return Sphere(self.d)
@@ -92,10 +185,9 @@ class SpikeTensor:
         return self.saddle(s)
 
     def kernel_params(self):
-        """(floats, matrix, ints) for the kernel: [kappa], A, [distribution code, rotated]."""
+        """(pf, pa, pi) for the kernel hooks: kappa; A; the distribution's code and whether A is not I."""
         code, kappa = data_distribution(self.dist)
-        return (np.array([kappa]), np.ascontiguousarray(self.A),
-                np.array([code, 0 if self.is_identity_frame else 1], dtype=np.int64))
+        return LAYOUT.pack(self.A, kappa=kappa, dist=code, rotated=0 if self.is_identity_frame else 1)
 
     @property
     def kappa(self):
@@ -289,3 +381,27 @@ def minibatch_gradient(u, A, rotated, kappa, dist, key0, key1, t, m, z, x, block
     scale = -4.0 / (m * kappa)
     for k in range(d):
         g[k] = scale * g[k] + (12.0 / kappa) * norm2 * u[k]
+
+
+# -- the kernel hooks (saddle.objectives.base.KernelHooks) ----------------------------------------------
+
+LAYOUT = ParamLayout(floats=("kappa",), ints=("dist", "rotated"))
+_KAPPA = LAYOUT.float_index("kappa")
+_DIST = LAYOUT.int_index("dist")
+_ROTATED = LAYOUT.int_index("rotated")
+
+
+@inline_njit
+def kernel_value(objective, u, pf, pa, pi, work):
+    return objective_value(u, pa, pi[_ROTATED] != 0, work)
+
+
+@inline_njit
+def kernel_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g):
+    if optimizer == GD:
+        exact_gradient(u, pa, pi[_ROTATED] != 0, z, g)
+    else:
+        minibatch_gradient(u, pa, pi[_ROTATED] != 0, pf[_KAPPA], pi[_DIST], key0, key1, t, m, z, x, block, g)
+
+
+SpikeTensor.kernel = KernelHooks(kernel_value, kernel_gradient, name="spike")

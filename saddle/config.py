@@ -1,0 +1,359 @@
+"""What an escape experiment is: :class:`EscapeConfig`, every option checked once, here.
+
+The generic options (batch sizes, step size, optimiser, escape criterion, start, trials, seed) are
+fields of the configuration; an objective's own options (``s`` and ``dist`` of the spike, ``gamma``
+of the quadratic, ...) are declared by the objective (:class:`saddle.objectives.base.Objective`) and
+held in ``config.options``, readable as attributes (``config.s``).  Nothing here names an objective.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from saddle import optimizers
+from saddle.options import ConfigError, integer, real
+
+if TYPE_CHECKING:
+    from saddle.objectives.base import Objective
+
+__all__ = ["ConfigError", "EscapeConfig", "GENERIC_FIELDS", "LR_SCALINGS", "scaled_eta"]
+
+LR_SCALINGS = ("none", "linear", "sqrt")
+M_REF = 1
+MAX_BATCH_SIZE = 2**31
+MAX_D = 100_000
+BYTES_PER_TRIAL = 100
+"""Memory per trial and batch size: the kernel outputs (17 bytes) and about 80 bytes of table."""
+
+
+def scaled_eta(eta: float, m: int, rule: str, m_ref: int = M_REF) -> float:
+    """eta_m = eta (none), eta m / m_ref (linear) or eta sqrt(m / m_ref) (sqrt); SPEC section 3."""
+    if rule == "none":
+        return eta
+    if rule == "linear":
+        return eta * m / m_ref
+    if rule == "sqrt":
+        return eta * math.sqrt(m / m_ref)
+    raise ConfigError(f"unknown lr scaling {rule!r}; choose one of {', '.join(LR_SCALINGS)}")
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+@dataclass(frozen=True)
+class _Fields:
+    m: tuple[int, ...] = (1, 4, 32, 1024)
+    objective: str = "spike"
+    d: int = 10
+    eta: float = 0.01
+    lr_scaling: str = "none"
+    optimizer: str = "sgd"
+    sigma_iso: float = 0.0
+    momentum: float | None = None
+    perturbation_radius: float | None = None
+    grad_threshold: float | None = None
+    t_threshold: int | None = None
+    cnc_eta: float | None = None
+    lr_decay: float | None = None
+    batch_after_drop: int | None = None
+    delta: float = 0.1
+    radius: float | None = None
+    target: float | None = None
+    start_perturbation: float | None = None
+    random_start: bool = False
+    trials: int = 1000
+    max_steps: int = 10000
+    seed: int = 0
+    record_trials: int = 8
+    record_points: int = 256
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+GENERIC_FIELDS = tuple(f.name for f in fields(_Fields) if f.name != "options")
+"""The options of every experiment, whatever its objective."""
+
+
+class EscapeConfig(_Fields):
+    """Every option of an escape experiment (the defaults are the main job's).
+
+    ``EscapeConfig(objective=NAME, **options)`` takes the generic options below and the objective's
+    own options by name (``EscapeConfig(objective="quadratic", gamma=2.0)``); an objective's option
+    left out takes its default, and ``config.NAME`` reads it back.  docs/objectives.md lists each
+    objective's options; ``python -m saddle.experiments escape --help`` shows them all.
+
+    Parameters
+    ----------
+    m : tuple of int
+        Batch sizes, one configuration each.
+    objective : str
+        A registered objective: spike (SPEC 2.1, the default), ge2015 (2.2), quadratic (2.3),
+        octopus (2.4), a user's (2.5, docs/objectives.md).
+    d : int
+        Dimension.
+    eta : float
+        Step size at the reference batch size m = 1.
+    lr_scaling : str
+        'none', 'linear' or 'sqrt': eta_m = eta, eta m, eta sqrt(m).
+    optimizer : str
+        'sgd', 'gd' (the exact gradient: the control), 'noisy-sgd' (Ge et al. 2015), 'momentum'
+        (heavy ball), 'pgd' (Jin et al. 2017) or 'cnc-pgd' (Daneshmand et al. 2018).
+    sigma_iso : float
+        Isotropic noise level of noisy-sgd (required > 0 there, 0 otherwise).
+    momentum : float
+        momentum: the heavy-ball coefficient beta in [0, 1) (default 0.9).
+    perturbation_radius, grad_threshold, t_threshold, cnc_eta :
+        pgd / cnc-pgd: the ball radius r (pgd; default 0.01), the gradient threshold g_thres
+        (default 1e-3), the steps between perturbations t_thres (default 20) and the stochastic
+        step size (cnc-pgd; default 10 eta).  ``saddle.optimizers.pgd_parameters`` computes Jin
+        et al.'s values from (ell, rho, epsilon, c, delta, Delta_f).
+    lr_decay : float or None
+        Step-size schedule: eta_m / (1 + t / lr_decay) at step t.
+    batch_after_drop : int or None
+        Batch-size schedule: after a trial's first f(u_t) <= f(u_0) - delta its steps draw this
+        many samples (needs ``target``: the run then measures the time to reach f <= target).
+    delta : float
+        f-drop escape threshold: escaped when f(u_t) <= f(u_0) - delta.
+    radius : float or None
+        If given, escape is ||u_t - u_0|| >= radius instead of the f-drop.
+    target : float or None
+        If given, "escape" is reaching f(u_t) <= target instead of the f-drop.
+    start_perturbation : float or None
+        If given (> 0), each trial starts at R_{u0}(r xi) with its own uniform unit tangent
+        direction xi and r = start_perturbation.
+    random_start : bool
+        Each trial starts at its own random point (what that is, the objective says: uniform on
+        its spheres, or in [-1, 1]^d for the octopus); objectives that declare a random start only.
+    trials, max_steps, seed : int
+        Trials per batch size, the censoring horizon, and the experiment seed.
+    record_trials, record_points : int
+        How many trials per m record f(u_t), and at most how many points each.
+    options : mapping
+        The objective's own options (also accepted as keyword arguments).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        given = dict(kwargs.pop("options", None) or {})
+        for name in [k for k in kwargs if k not in GENERIC_FIELDS]:
+            given[name] = kwargs.pop(name)
+        super().__init__(**kwargs, options=given)
+        self._validate()
+
+    def __getattr__(self, name: str) -> Any:
+        # An objective's option reads as an attribute; an option of another objective reads None.
+        if name == "options" or name.startswith("__"):
+            raise AttributeError(name)
+        options = self.__dict__.get("options", {})
+        if name in options:
+            return options[name]
+        from saddle.objectives.base import option_owners
+
+        if option_owners(name):
+            return None
+        raise AttributeError(f"{type(self).__name__!r} has no option {name!r}")
+
+    # ----------------------------------------------------------------------------------- checks
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    def _validate(self) -> None:
+        from saddle.objectives import base
+
+        ms = self.m
+        if ms is None:
+            raise ConfigError("m must list at least one batch size")
+        if isinstance(ms, (numbers.Number, str)):
+            ms = (ms,)
+        try:
+            ms = tuple(integer("m", v, 1, MAX_BATCH_SIZE) for v in ms)
+        except TypeError:
+            raise ConfigError(f"m must be a batch size or a list of them, got {self.m!r}") from None
+        if not ms:
+            raise ConfigError("m must list at least one batch size")
+        if len(set(ms)) != len(ms):
+            raise ConfigError(f"m lists a batch size twice: {list(ms)}")
+        self._set("m", ms)
+        if not isinstance(self.objective, str):
+            raise ConfigError(f"objective must be a name, got {self.objective!r}")
+        cls = base.get(self.objective)
+        if not isinstance(self.options, Mapping):
+            raise ConfigError(f"options must be a mapping of option names to values, got {self.options!r}")
+        if not cls.uses_d and self.d != _Fields.d:
+            raise ConfigError(f"d does not apply to the {cls.name} objective (its options set its size)")
+        self._set("d", integer("d", self.d, cls.min_d, MAX_D))
+        self._set("eta", real("eta", self.eta))
+        self._check_objective_options(cls)
+        if self.lr_scaling not in LR_SCALINGS:
+            raise ConfigError(f"unknown lr scaling {self.lr_scaling!r}; choose one of {', '.join(LR_SCALINGS)}")
+        self._check_optimizer()
+        self._check_escape_and_start(cls)
+        self._set("trials", integer("trials", self.trials, 1))
+        self._set("max_steps", integer("max_steps", self.max_steps, 1, 2**40))
+        self._set("seed", integer("seed", self.seed, 0, 2**64 - 1))
+        self._set("record_trials", integer("record_trials", self.record_trials, 0))
+        self._set("record_points", integer("record_points", self.record_points, 2, 2**20))
+        if self.record_points % 2:
+            raise ConfigError("record_points must be even")
+        need = len(ms) * (self.trials * BYTES_PER_TRIAL + min(self.record_trials, self.trials) * self.record_points * 8)
+        need += cls.memory_bytes(self)
+        if need > _physical_memory() // 2:
+            raise ConfigError(
+                f"d = {self.d} and trials = {self.trials} x {len(ms)} batch sizes need about "
+                f"{need / 2**30:.1f} GiB, more than half of this machine's memory; use fewer trials or a smaller d"
+            )
+        for m in ms:
+            if not math.isfinite(self.eta_for(m)):
+                raise ConfigError(f"the scaled step size for m = {m} is not finite")
+
+    def _check_objective_options(self, cls: type[Objective]) -> None:
+        from saddle.objectives.base import option_owners
+
+        declared = {option.name: option for option in cls.options}
+        for name in self.options:
+            if name not in declared:
+                owners = option_owners(name)
+                if not owners:
+                    raise ConfigError(f"unknown option {name!r}")
+                if self.options[name] is not None:
+                    raise ConfigError(f"{name} applies to the {' and '.join(owners)} objective"
+                                      f"{'s' if len(owners) > 1 else ''} only, not to {cls.name}")
+        given = dict(self.options)
+        values: dict[str, Any] = {}
+        self._set("options", values)  # filled in declaration order: a default may read an earlier option
+        for option in cls.options:
+            value = option.check(given.get(option.name), self)
+            values[option.name] = option.check(option.default_for(self), self) if value is None else value
+        cls.check_config(self)
+
+    def _check_optimizer(self) -> None:
+        if self.optimizer not in optimizers.OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; "
+                              f"choose one of {', '.join(optimizers.OPTIMIZERS)}")
+        uses = optimizers.OPTIMIZERS[self.optimizer].parameters
+        self._set("sigma_iso", real("sigma_iso", self.sigma_iso, allow_zero=True))
+        if "sigma_iso" in uses and self.sigma_iso == 0:
+            raise ConfigError(f"{self.optimizer} needs sigma_iso > 0 (e.g. --sigma-iso 0.1)")
+        if "sigma_iso" not in uses and self.sigma_iso != 0:
+            raise ConfigError(f"sigma_iso is used by {' and '.join(optimizers.users('sigma_iso'))} only, "
+                              f"not by {self.optimizer}")
+        for option in optimizers.OPTIONS:
+            if option.name == "sigma_iso":
+                continue
+            value = getattr(self, option.name)
+            if option.name not in uses:
+                if value is not None:
+                    owners = optimizers.users(option.name)
+                    raise ConfigError(f"{option.name} applies to the {' and '.join(owners)} optimizer"
+                                      f"{'s' if len(owners) > 1 else ''} only, not to {self.optimizer}")
+                continue
+            value = option.check(value, self)
+            self._set(option.name, option.check(option.default_for(self), self) if value is None else value)
+        if self.lr_decay is not None:
+            self._set("lr_decay", real("lr_decay", self.lr_decay))
+        if self.batch_after_drop is not None:
+            self._set("batch_after_drop", integer("batch_after_drop", self.batch_after_drop, 1, MAX_BATCH_SIZE))
+            if self.target is None:
+                raise ConfigError("batch_after_drop needs a target: the run continues past the f-drop until "
+                                  "f <= target")
+
+    def _check_escape_and_start(self, cls: type[Objective]) -> None:
+        self._set("delta", real("delta", self.delta))
+        if self.radius is not None:
+            self._set("radius", real("radius", self.radius))
+        if self.target is not None:
+            self._set("target", real("target", self.target, positive=False))
+            if self.radius is not None:
+                raise ConfigError("give either radius or target as the escape criterion, not both")
+        if self.start_perturbation is not None:
+            self._set("start_perturbation", real("start_perturbation", self.start_perturbation))
+        if not isinstance(self.random_start, (bool, int)) or self.random_start not in (0, 1):
+            raise ConfigError(f"random_start must be true or false, got {self.random_start!r}")
+        self._set("random_start", bool(self.random_start))
+        if self.random_start and self.start_perturbation is not None:
+            raise ConfigError("give either random_start or start_perturbation, not both")
+        if self.random_start and cls.random_start is None:
+            supported = [o.name for o in _registered().values() if o.random_start is not None]
+            raise ConfigError(f"random_start applies to the {', '.join(supported)} objectives, not to {cls.name}")
+
+    # --------------------------------------------------------------------------------- derived
+    @property
+    def objective_class(self) -> type[Objective]:
+        """The registered class of the objective."""
+        from saddle.objectives.base import get
+
+        return get(self.objective)
+
+    def build_objective(self) -> Objective:
+        """The objective this configuration simulates."""
+        return self.objective_class.from_config(self)
+
+    def start_point(self, objective: Objective) -> Any:
+        """u_0 (flat): the saddle the experiment starts at."""
+        return objective.start_point(self)
+
+    def eta_for(self, m: int) -> float:
+        """The step size at batch size m (lr_scaling applied)."""
+        return scaled_eta(self.eta, m, self.lr_scaling)
+
+    def optimizer_params(self) -> optimizers.OptimizerParams:
+        """The :class:`saddle.optimizers.OptimizerParams` of this configuration."""
+        return optimizers.OptimizerParams(
+            sigma_iso=self.sigma_iso, momentum=self.momentum or 0.0,
+            perturbation_radius=self.perturbation_radius or 0.0, grad_threshold=self.grad_threshold or 0.0,
+            t_threshold=self.t_threshold or 0, cnc_eta=self.cnc_eta or 0.0, lr_decay=self.lr_decay or 0.0,
+            batch_after_drop=self.batch_after_drop or 0,
+        )
+
+    def samples_per_step(self, m: int) -> int:
+        """Samples one step draws at batch size m (the objective says: m, or k m for ge2015's per-column sampling)."""
+        return self.objective_class.samples_per_step(self, m)
+
+    def start_warnings(self) -> list[str]:
+        """Known cases where the start is a fixed point of the noise given (SPEC 2.1, 2.2).
+
+        Returns one-line messages; every trial of such a run is expected to be censored (or to
+        escape only through higher-order effects), which the caller should say, not hide.
+        """
+        if self.random_start or self.start_perturbation is not None:
+            return []
+        out = []
+        if self.optimizer == "gd" and self.radius is None:
+            out.append("gd starts exactly at a saddle, where the exact gradient vanishes: no trial can escape "
+                       "(this is the control)")
+        return out + self.objective_class.start_warnings(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every option as JSON-ready values (tuples become lists): the generic ones with the
+        objective's own after ``d`` (config.json)."""
+        out: dict[str, Any] = {}
+        for name in GENERIC_FIELDS:
+            out[name] = getattr(self, name)
+            if name == "d":
+                out.update(self.options)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Each option's "not set" value: the generic defaults, and None for every objective's option."""
+        out = {f.name: f.default for f in fields(_Fields) if f.name != "options"}
+        for objective in _registered().values():
+            out.update({option.name: None for option in objective.options})
+        return out
+
+    def describe(self) -> str:
+        """A one-line description of the objective and start, for tables and figures."""
+        return self.objective_class.describe(self)
+
+
+def _registered() -> Mapping[str, type[Objective]]:
+    from saddle.objectives.base import registered
+
+    return registered()

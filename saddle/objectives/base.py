@@ -1,0 +1,285 @@
+"""What an objective is: the one interface every objective declares itself through, and the registry.
+
+An objective is one class (in its own module) that says, once:
+
+- its ``name`` and ``title`` (the command line's ``--objective NAME`` and its help group);
+- its ``options`` (:class:`Option`: name, default, help and check), from which the configuration
+  (:class:`saddle.config.EscapeConfig`) validates its values and the command line builds its flags;
+- its maths (``f``, ``manifold``; the Riemannian gradient and Hessian where it has them);
+- how it is built from a configuration (``from_config``) and where a run starts (``start_point``);
+- its kernel hooks (:class:`KernelHooks`: the Numba functions the fused escape kernel calls each
+  step) and their packed parameters (``kernel_params``, laid out by :class:`ParamLayout`, with named
+  fields);
+- where it has them, its saddle quantities for the linear theory (``saddle_theory``), the warnings a
+  start deserves (``start_warnings``), and its GPU support (``gpu_code``: its section of escape.cu,
+  or ``None`` with ``gpu_refusal`` saying why).
+
+``@register`` puts the class in the registry; the configuration, the command line, the kernels'
+dispatch, the theory columns and the sweeps read everything from there and name no objective.
+A user's objective (docs/objectives.md) is such a class in the user's own file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from saddle.options import ConfigError, Option
+from saddle import rng
+from saddle._numba import inline_njit, njit
+
+if TYPE_CHECKING:
+    from saddle.config import EscapeConfig
+    from saddle.theory import SaddleQuantities
+
+
+# ------------------------------------------------------------------------------------ kernel hooks
+
+
+@dataclass(frozen=True)
+class ParamLayout:
+    """The named fields of an objective's packed kernel parameters.
+
+    An objective's parameters reach the kernel as three plain arrays: floats ``pf``, one float
+    matrix ``pa`` and ints ``pi``.  ``floats`` and ``ints`` name their entries in order; the
+    objective's Numba hooks index them with constants taken from here (``KAPPA =
+    LAYOUT.float_index("kappa")``, a compile-time constant), never with a bare number.
+    """
+
+    floats: tuple[str, ...] = ()
+    ints: tuple[str, ...] = ()
+
+    def float_index(self, name: str) -> int:
+        return self.floats.index(name)
+
+    def int_index(self, name: str) -> int:
+        return self.ints.index(name)
+
+    def pack(self, matrix: np.ndarray | None = None, **values: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pf, pa, pi) from every named field's value and the matrix (a 1 x 1 zero when there is none)."""
+        names = set(self.floats) | set(self.ints)
+        if set(values) != names:
+            raise TypeError(f"pack needs exactly the fields {sorted(names)}, got {sorted(values)}")
+        pf = np.array([float(values[k]) for k in self.floats] or [0.0], dtype=np.float64)
+        pi = np.array([int(values[k]) for k in self.ints] or [0], dtype=np.int64)
+        pa = np.zeros((1, 1)) if matrix is None else np.ascontiguousarray(matrix, dtype=np.float64)
+        return pf, pa, pi
+
+
+@inline_njit
+def whole_block(objective, n, pi):
+    """block_size hook of a state that is one block: the whole sphere, or R^n."""
+    return n
+
+
+@njit
+def manifold_uniform_start(objective, sphere, bs, pf, pa, pi, key0, key1, m, start, noise, block):
+    """random_start hook of most objectives: uniform on each sphere block (normalised normals), or
+    uniform in the box [-1, 1]^n on R^n (Du et al. 2017's start), from the START stream of step 0."""
+    d = start.shape[0]
+    if not sphere:  # the d uniforms of step 0
+        rng.fill_uniforms(key0, key1, 0, m, rng.START, start, block)
+        for k in range(d):
+            start[k] = 2.0 * start[k] - 1.0
+        return
+    rng.fill_normals(key0, key1, 0, m, rng.START, noise, block)  # the d normals of step 0
+    for lo in range(0, d, bs):
+        norm2 = 0.0
+        for k in range(lo, lo + bs):
+            start[k] = noise[k]
+            norm2 += start[k] * start[k]
+        inv = 1.0 / math.sqrt(norm2)
+        for k in range(lo, lo + bs):
+            start[k] *= inv
+
+
+@dataclass(frozen=True)
+class KernelHooks:
+    """The Numba functions through which the fused escape kernel sees an objective.
+
+    ``value(objective, u, pf, pa, pi, work) -> float``
+        f at the flat state u (``work``: a scratch array of len(u)).
+    ``gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g)``
+        Into g: the exact gradient when ``optimizer`` is ``GD``, else the mean of the m per-sample
+        gradients of step t, drawn from the streams of key (key0, key1) (saddle.rng); ``eta`` is
+        the step size of the step; z, x are scratch arrays of len(u), block the generator's scratch.
+    ``block_size(objective, n, pi) -> int``
+        The length of each sphere block of a state of length n (n itself for one sphere or R^n).
+    ``random_start(objective, sphere, bs, pf, pa, pi, key0, key1, m, start, noise, block)``
+        Into start: the trial's own random start, from the START stream.
+    ``name``
+        The name the compiled kernel is cached under (unique among the package's objectives).
+
+    ``objective`` is an unused integer kept for the signature; ``specialise`` in
+    :mod:`saddle.kernels.cpu` binds the hooks into the kernel at compile time, so calls cost nothing.
+    """
+
+    value: Callable[..., float]
+    gradient: Callable[..., None]
+    block_size: Callable[..., int] = whole_block
+    random_start: Callable[..., None] = manifold_uniform_start
+    name: str = ""
+
+
+# --------------------------------------------------------------------------------------- objectives
+
+
+class Objective:
+    """The interface of an objective; subclass it, fill in the class attributes, and ``@register``.
+
+    Class attributes
+    ----------------
+    name : str
+        ``--objective NAME``.
+    title : str
+        One line: what it is and where it comes from (the command line's option group).
+    options : tuple of Option
+        Its options beyond the generic ones (d, m, eta, ...).
+    min_d : int
+        The smallest dimension d it accepts.
+    uses_d : bool
+        Whether the generic ``d`` is its dimension (False: its own options set the size, and d must
+        keep its default).
+    random_start : str or None
+        What ``random_start=True`` draws (None: not supported).
+    kernel : KernelHooks
+        Its Numba hooks.
+    gpu_code : int or None
+        The code of its section in saddle/kernels/escape.cu (None: not on the GPU, ``gpu_refusal`` says why).
+    diverged_note : str
+        What a diverged trial means for it, when that is not an overflow (the results table says it).
+    runs_from_config : bool
+        Whether a configuration alone builds it (False for ``user``, which needs Python objects: it is
+        then not offered on the command line or in sweep files).
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    options: ClassVar[tuple[Option, ...]] = ()
+    min_d: ClassVar[int] = 1
+    uses_d: ClassVar[bool] = True
+    random_start: ClassVar[str | None] = None
+    kernel: ClassVar[KernelHooks]
+    gpu_code: ClassVar[int | None] = None
+    gpu_refusal: ClassVar[str] = "escape.cu has no section for it yet"
+    diverged_note: ClassVar[str] = ""
+    runs_from_config: ClassVar[bool] = True
+    cache_kernel: ClassVar[bool] = True
+
+    # -- built from a configuration -------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: EscapeConfig) -> Objective:
+        """The objective a (validated) configuration simulates."""
+        raise NotImplementedError
+
+    @classmethod
+    def check_config(cls, config: EscapeConfig) -> None:
+        """Checks across options (each option is checked on its own before); ConfigError if invalid."""
+
+    def start_point(self, config: EscapeConfig) -> np.ndarray:
+        """u_0, flat: the saddle the experiment starts at."""
+        raise NotImplementedError
+
+    # -- the maths the generic code needs -------------------------------------------------------
+    manifold: Any
+
+    def f(self, u: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def kernel_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pf, pa, pi) for the kernel hooks (see :class:`ParamLayout`)."""
+        raise NotImplementedError
+
+    def saddle_theory(self, config: EscapeConfig) -> SaddleQuantities | None:
+        """The linear theory's quantities at the start (SPEC 5), or None where it has none."""
+        return None
+
+    # -- reporting ------------------------------------------------------------------------------
+    @classmethod
+    def describe(cls, config: EscapeConfig) -> str:
+        """One line naming the objective, its size and its options (tables and figures)."""
+        parts = [f"{cls.name}"] + ([f"d={config.d}"] if cls.uses_d else [])
+        for option in cls.options:
+            value = config.options.get(option.name)
+            if value is not None:
+                parts.append(f"{option.name}={_fmt(value)}")
+        return " ".join(parts[:2]) + "".join(f", {p}" for p in parts[2:])
+
+    @classmethod
+    def start_warnings(cls, config: EscapeConfig) -> list[str]:
+        """One line for each known way the start is a fixed point of the noise given (SPEC 2.1, 2.2)."""
+        return []
+
+    @classmethod
+    def samples_per_step(cls, config: EscapeConfig, m: int) -> int:
+        """Samples one step draws at batch size m."""
+        return m
+
+    @classmethod
+    def memory_bytes(cls, config: EscapeConfig) -> int:
+        """Bytes its parameters take while a run builds and checks them (a d x d matrix, a few copies)."""
+        return 4 * 8 * config.d**2
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(_fmt(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+# ----------------------------------------------------------------------------------------- registry
+
+_REGISTRY: dict[str, type[Objective]] = {}
+
+
+def register(cls: type[Objective]) -> type[Objective]:
+    """Class decorator: add an objective to the registry under ``cls.name``.
+
+    Registering a second class under a taken name is an error; registering the same class again
+    (a module imported twice) is not.
+    """
+    from saddle.config import GENERIC_FIELDS
+
+    if not cls.name or not isinstance(cls.name, str):
+        raise TypeError(f"{cls.__name__} needs a class attribute name")
+    old = _REGISTRY.get(cls.name)
+    if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(f"an objective named {cls.name!r} is already registered ({old.__module__}.{old.__qualname__})")
+    for option in cls.options:
+        if option.name in GENERIC_FIELDS:
+            raise ValueError(f"{cls.__name__}: option {option.name!r} is a generic option of every experiment")
+    if not cls.__module__.startswith("saddle."):  # a user's objective: its hooks are not in the package's
+        cls.cache_kernel = False  # source fingerprint (saddle/_numba.py), so its kernel is not cached on disk
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def unregister(name: str) -> None:
+    """Remove an objective from the registry (tests that register their own clean up with this)."""
+    _REGISTRY.pop(name, None)
+
+
+def registered() -> Mapping[str, type[Objective]]:
+    """Every registered objective, by name (the built-in ones first)."""
+    import saddle.objectives  # noqa: F401  (registers the built-in objectives)
+
+    return dict(_REGISTRY)
+
+
+def get(name: str) -> type[Objective]:
+    """The objective registered under ``name``; ConfigError naming the choices if there is none."""
+    objectives = registered()
+    if name not in objectives:
+        raise ConfigError(f"unknown objective {name!r}; choose one of {', '.join(objectives)}")
+    return objectives[name]
+
+
+def option_owners(name: str) -> list[str]:
+    """The objectives that declare an option named ``name``."""
+    return [o.name for o in registered().values() if any(opt.name == name for opt in o.options)]

@@ -1,0 +1,225 @@
+"""The spike's saddle quantities, exactly (SPEC 2.1 and 5): the noise moments of its per-sample gradient.
+
+At the order-s saddle u_0 = (a_1 + ... + a_s) / sqrt(s) the per-sample gradient's moments are
+polynomials in the latent moments of the data distribution, computed here as exact Fractions, so a
+zero (rademacher at s = 2, where the CNC condition fails) is exactly 0.  :func:`spike_saddle` returns
+the :class:`saddle.theory.SaddleQuantities` the linear theory needs.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+import dataclasses
+from fractions import Fraction
+
+import numpy as np
+
+from saddle.objectives.spike import SpikeTensor, data_distribution
+from saddle.theory.quantities import SaddleQuantities, saddle_quantities
+
+# ----------------------------------------------------------------------------------------------
+# 2. Saddle quantities: exact noise moments for the spike
+# ----------------------------------------------------------------------------------------------
+
+
+def latent_moment(dist, n):
+    """E[z^n] of one latent coordinate of the ICA model (SPEC 2.1), as an exact Fraction.
+
+    Odd moments vanish; E[z^{2k}] = 3^k / (2k + 1) (uniform on [-sqrt3, sqrt3]),
+    1 (rademacher), (2k)! / 2^k (laplace with scale 1/sqrt2).
+    """
+    data_distribution(dist)
+    if n % 2:
+        return Fraction(0)
+    k = n // 2
+    key = str(dist).lower()
+    if key == "uniform":
+        return Fraction(3**k, 2 * k + 1)
+    if key == "rademacher":
+        return Fraction(1)
+    return Fraction(math.factorial(2 * k), 2**k)  # laplace
+
+
+def _series_pow_product(factors, degree):
+    """Product of truncated power series (lists of coefficients), exact for Fractions or floats."""
+    out = [Fraction(1)] + [Fraction(0)] * degree
+    for fac in factors:
+        new = [0] * (degree + 1)
+        for i, a in enumerate(out):
+            if a:
+                for j in range(degree + 1 - i):
+                    new[i + j] += a * fac[j]
+        out = new
+    return out
+
+
+def spike_noise_moments(s, dist):
+    """Exact moments of the spike's per-sample gradient at the order-s saddle, frame A = I.
+
+    With c = u_0 . z = (z_1 + ... + z_s) / sqrt(s) and independent coordinates,
+
+        D = E[c^6 z_1^2],  O = E[c^6 z_1 z_2],  E3 = E[c^3 z_1],  E6 = E[c^6],
+
+    computed as n! [t^n] of products of the series E[z^a e^{t z}] = sum_n mu_{n+a} t^n / n!
+    (the exact moments mu of :func:`latent_moment`), then divided by s^3
+    (c^6 and (c^3)^2 are homogeneous of degree 6 in 1/sqrt(s)).
+
+    Returns
+    -------
+    dict of Fraction
+        'D', 'O' (0 when s = 1), 'E3sq' (E3^2), 'E6', and 'kappa'.
+    """
+    if int(s) != s or s < 1:
+        raise ValueError(f"s must be an integer >= 1, got {s!r}")
+    s = int(s)
+    mu = [latent_moment(dist, n) for n in range(9)]
+    fact = [math.factorial(n) for n in range(9)]
+    m0 = [mu[n] / fact[n] for n in range(7)]
+    m1 = [mu[n + 1] / fact[n] for n in range(7)]
+    m2 = [mu[n + 2] / fact[n] for n in range(7)]
+    D = fact[6] * _series_pow_product([m0] * (s - 1) + [m2], 6)[6]
+    O = fact[6] * _series_pow_product([m0] * (s - 2) + [m1, m1], 6)[6] if s >= 2 else Fraction(0)
+    E3 = fact[3] * _series_pow_product([m0] * (s - 1) + [m1], 6)[3]
+    E6 = fact[6] * _series_pow_product([m0] * s, 6)[6]
+    kappa = Fraction(data_distribution(dist)[1]).limit_denominator(1000)
+    norm = Fraction(s) ** 3
+    return {"D": D / norm, "O": O / norm, "E3sq": E3 * E3 / norm, "E6": E6 / norm, "kappa": kappa}
+
+
+def spike_gradient_covariance(d, s, dist="uniform", exact=False):
+    """Exact per-sample gradient covariance of the spike at its order-s saddle, frame A = I.
+
+    u_0 = (e_1 + ... + e_s) / sqrt(s) and g(u_0; z) = (12 u_0 - 4 c^3 z) / kappa,
+    c = u_0 . z, so Cov g = (16 / kappa^2) (E[c^6 z z^T] - E[c^3 z] E[c^3 z]^T):
+
+        Sigma_jj = (16/kappa^2)(D - E3^2),  Sigma_jk = (16/kappa^2)(O - E3^2)  for j != k in S,
+        Sigma_kk = (16/kappa^2) E6  for k not in S,  all other entries 0
+
+    (:func:`spike_noise_moments`).  In another frame A the covariance is
+    A Sigma A^T (the dynamics are rotation-equivariant, SPEC 2.1).
+
+    Parameters
+    ----------
+    d, s : int
+        Dimension and saddle order, 1 <= s <= d.
+    dist : str
+        'uniform', 'rademacher' or 'laplace'.
+    exact : bool
+        Return a d x d object array of Fractions instead of floats.
+    """
+    if int(d) != d or d < 1 or int(s) != s or not 1 <= s <= d:
+        raise ValueError(f"need integers 1 <= s <= d, got d = {d!r}, s = {s!r}")
+    mom = spike_noise_moments(s, dist)
+    scale = 16 / mom["kappa"] ** 2
+    C = np.full((d, d), Fraction(0), dtype=object)
+    for j in range(s):
+        for k in range(s):
+            C[j, k] = scale * ((mom["D"] if j == k else mom["O"]) - mom["E3sq"])
+    for k in range(s, d):
+        C[k, k] = scale * mom["E6"]
+    return C if exact else C.astype(float)
+
+
+def _series_mul(a, b):
+    """Truncated product of power series stored along the last axis (broadcasting)."""
+    n = a.shape[-1]
+    out = np.zeros(np.broadcast_shapes(a.shape, b.shape))
+    for i in range(n):
+        out[..., i:] += a[..., i : i + 1] * b[..., : n - i]
+    return out
+
+
+def _series_div(a, b):
+    """Truncated quotient a / b of power series (b[..., 0] != 0), along the last axis."""
+    n = a.shape[-1]
+    a, b = np.broadcast_arrays(a, b)
+    q = np.zeros(a.shape)
+    for i in range(n):
+        q[..., i] = (a[..., i] - np.sum(q[..., :i] * b[..., i:0:-1], axis=-1)) / b[..., 0]
+    return q
+
+
+def spike_gradient_covariance_at(u, dist="uniform", A=None):
+    """Exact per-sample gradient covariance of the spike at any point u (floats).
+
+    Cov g(u; x) = (16 / kappa^2) A (E[c^6 z z^T] - E[c^3 z] E[c^3 z]^T) A^T with
+    c = w . z, w = A^T u (the deterministic 12 ||u||^2 u / kappa does not vary).
+    With independent coordinates, E[c^n prod_l z_l^{a_l}] = n! [t^n] prod_l
+    E[z^{a_l} e^{t w_l z}]; the leave-one-out and leave-two-out products come from
+    dividing the full product by single factors (each has constant term 1).
+    Cost O(d^2) series operations of length 7.
+    """
+    u = np.asarray(u, dtype=float)
+    w = u if A is None else np.asarray(A, dtype=float).T @ u
+    kappa = data_distribution(dist)[1]
+    mu = np.array([float(latent_moment(dist, n)) for n in range(9)])
+    fact = np.array([math.factorial(n) for n in range(7)], dtype=float)
+    powers = w[:, None] ** np.arange(7)
+    M0 = powers * mu[0:7] / fact
+    M1 = powers * mu[1:8] / fact
+    M2 = powers * mu[2:9] / fact
+    P = np.zeros(7)
+    P[0] = 1.0
+    for row in M0:
+        P = _series_mul(P, row)
+    Q = _series_div(P[None, :], M0)  # leave coordinate j out
+    E3 = 6.0 * _series_mul(Q, M1)[:, 3]
+    R = _series_div(Q[:, None, :], M0[None, :, :])  # leave j and k out (valid for j != k)
+    E6 = 720.0 * _series_mul(_series_mul(R, M1[:, None, :]), M1[None, :, :])[..., 6]
+    np.fill_diagonal(E6, 720.0 * _series_mul(Q, M2)[:, 6])
+    C = 16.0 / kappa**2 * (E6 - np.outer(E3, E3))
+    C = 0.5 * (C + C.T)
+    if A is not None:
+        A = np.asarray(A, dtype=float)
+        C = A @ C @ A.T
+    return C
+
+
+def latent_sample(rng, n, d, dist):
+    """n x d i.i.d. latent coordinates of the ICA model, drawn with a numpy Generator."""
+    key = str(dist).lower()
+    data_distribution(key)
+    if key == "uniform":
+        return rng.uniform(-math.sqrt(3.0), math.sqrt(3.0), size=(n, d))
+    if key == "rademacher":
+        return rng.choice(np.array([-1.0, 1.0]), size=(n, d))
+    return rng.laplace(0.0, 1.0 / math.sqrt(2.0), size=(n, d))
+
+
+def spike_sampler(objective):
+    """sampler(rng, n) -> n x d data x = A z of a SpikeTensor, for :func:`monte_carlo_noise`."""
+    return lambda rng, n: objective.samples(latent_sample(rng, n, objective.d, objective.dist))
+
+
+
+def spike_saddle(d=10, s=2, dist="uniform", A=None, warn=True) -> SaddleQuantities:
+    """SaddleQuantities of the spike's order-s saddle u_0 = (a_1 + ... + a_s) / sqrt(s), exactly.
+
+    SPEC 2.1: gamma = 8 / s with s - 1 escape directions, stable eigenvalues 4 / s.
+    The noise moments are exact Fractions (:func:`spike_noise_moments`) turned into
+    floats at the end, so a zero (rademacher at s = 2) is exactly 0.0:
+
+        sigma_v^2 = (16 / kappa^2)(D - O),   tr(Sigma_stable) = (d - s)(16 / kappa^2) E6.
+
+    For the default (d = 10, s = 2, uniform): sigma_v^2 = 80/7, tr = 4800/7, and
+    H(m) = 0.01 * 4800 / 7 / (4 m) = (12/7) / m = 1.714 / m at eta = 0.01.
+    """
+    obj = SpikeTensor(d, dist, A)
+    u0 = obj.saddle(s)
+    mom = spike_noise_moments(s, dist)
+    scale = 16 / mom["kappa"] ** 2
+    sv = scale * (mom["D"] - mom["O"])
+    tr = (d - s) * scale * mom["E6"]
+    q = saddle_quantities(obj, u0, warn=False)
+    q = dataclasses.replace(q, gamma=8.0 / s, sigma_v2=float(sv), cnc=float(sv), trace_stable=float(tr),
+                 stable_noise=np.full(d - s, float(scale * mom["E6"])), method="exact spike moments (Fractions)")
+    if warn and q.cnc == 0.0:
+        warnings.warn(
+            f"the CNC condition fails at the spike's s = {s} saddle with {dist} data: the per-sample gradient has "
+            "exactly zero variance along the escape directions (SPEC 2.1 note), so the linear theory predicts no "
+            "escape; SGD leaves only through nonlinear terms",
+            UserWarning, stacklevel=2,
+        )
+    return q
+

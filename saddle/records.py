@@ -1,0 +1,82 @@
+"""The records of an escape run: each batch size's trials (:class:`MResult`) and the whole run's
+result (:class:`EscapeResult`), in memory.  :mod:`saddle.results` stores them in a folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from saddle.kernels import STATUS_NAMES
+
+if TYPE_CHECKING:
+    from saddle.config import EscapeConfig
+    from saddle.theory import SaddleQuantities
+
+TRIAL_COLUMNS = ("m", "eta", "trial", "steps", "samples", "status", "final_f")
+"""The columns of trials.csv (and ``drop_steps`` with a batch-size schedule)."""
+
+
+@dataclass
+class MResult:
+    """The trials of one batch size m."""
+
+    m: int
+    eta: float
+    steps: np.ndarray
+    status: np.ndarray
+    final_f: np.ndarray
+    wall_seconds: float
+    trajectories: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (steps, f) of recorded trials
+    samples_per_step: int | None = None  # m, or k m for ge2015's per-column sampling
+    drop_steps: np.ndarray | None = None  # first step with f <= f(u_0) - delta (0: none); None where not recorded
+    samples_per_step_after_drop: int | None = None  # with a batch-size schedule: samples per step after the drop
+
+    def __post_init__(self) -> None:
+        if self.samples_per_step is None:
+            self.samples_per_step = self.m
+
+    @property
+    def samples(self) -> np.ndarray:
+        """Samples drawn until escape (samples per step x steps; with a batch-size schedule, the
+        steps before and after the first f-drop at their own rates); gd draws none but is reported
+        on the same scale."""
+        per_step = self.m if self.samples_per_step is None else self.samples_per_step
+        if self.samples_per_step_after_drop is None or self.drop_steps is None:
+            return per_step * self.steps
+        before = np.where(self.drop_steps > 0, self.drop_steps, self.steps)
+        return per_step * before + self.samples_per_step_after_drop * (self.steps - before)
+
+
+def trials_columns(mresults: Any) -> dict[str, np.ndarray]:
+    """Concatenate per-m results into the columns of trials.csv (status as names)."""
+    mresults = list(mresults)
+    cols = {
+        "m": np.concatenate([np.full(r.steps.size, r.m, np.int64) for r in mresults]),
+        "eta": np.concatenate([np.full(r.steps.size, r.eta) for r in mresults]),
+        "trial": np.concatenate([np.arange(r.steps.size, dtype=np.int64) for r in mresults]),
+        "steps": np.concatenate([r.steps for r in mresults]),
+        "samples": np.concatenate([r.samples for r in mresults]),
+        "status": np.concatenate([np.array([STATUS_NAMES[int(c)] for c in r.status]) for r in mresults]),
+        "final_f": np.concatenate([r.final_f for r in mresults]),
+    }
+    if all(r.samples_per_step_after_drop is not None for r in mresults):  # a batch-size schedule
+        cols["drop_steps"] = np.concatenate([r.drop_steps for r in mresults])
+    return cols
+
+
+@dataclass
+class EscapeResult:
+    """Per-trial arrays, the summary table and the configuration of an experiment."""
+
+    config: EscapeConfig
+    by_m: dict[int, MResult]  # in the order of config.m
+    summary: list[dict[str, Any]]  # one dict per m: the rows of summary.csv
+    out: Any = None  # the results folder (a Path), if any
+    f0: float | None = None
+    theory: SaddleQuantities | None = None  # at the start, where the theory applies
+
+    def trials_table(self) -> dict[str, np.ndarray]:
+        """All trials as a dict of column arrays (the columns of trials.csv)."""
+        return trials_columns(self.by_m.values())

@@ -1,0 +1,35 @@
+"""What the linear theory predicts for the escape from a strict saddle (SPEC section 5).
+
+Four layers, each usable on its own (the derivations are in docs/theory.md):
+
+1. **The linear escape-time law** (:mod:`saddle.theory.linear`): along an escape direction with
+   Hessian eigenvalue -gamma and per-sample noise variance sigma_v^2, the escape step's median,
+   mean, SD, slope in log2 m, CDF and quantiles (:func:`linear_prediction`).
+2. **Saddle quantities** (:mod:`saddle.theory.quantities`): gamma, the escape directions, the
+   stable spectrum, sigma_v^2, tr(Sigma_stable) and the CNC constant of any objective, exactly where
+   its covariance is known and by Monte Carlo otherwise (:func:`saddle_quantities`); an objective's
+   own closed forms live beside it (``Objective.saddle_theory``; the spike's exact moments in
+   :mod:`saddle.objectives.spike_moments`).
+3. **Where the linear theory holds** and 4. **the heat-path model and the best batch size**
+   (:mod:`saddle.theory.regimes`): :func:`regime`, :func:`heat_path_escape`,
+   :func:`prediction_table`, :func:`optimal_batch_size`.
+
+:mod:`saddle.theory.columns` turns these into the theory columns of an escape run's summary.
+Everything is plain NumPy/SciPy; nothing here runs a kernel, and nothing here names an objective.
+"""
+
+from saddle.theory.linear import (EULER_GAMMA, LINEAR_HEAT_FRACTION, NORMAL_MEDIAN_ABS, LinearPrediction,
+                                  fdrop_radius, growth_factor, linear_prediction, log_chi_moments, z_scale)
+from saddle.theory.quantities import (SaddleQuantities, monte_carlo_noise, quadratic_saddle, saddle_quantities,
+                                      stable_heat)
+from saddle.theory.regimes import (DEFAULT_M_GRID, OptimalBatchSize, PathEnd, RegimeInfo,
+                                   adiabatic_optimal_batch_size, escape_path_end, heat_path_escape,
+                                   optimal_batch_size, prediction_table, regime, stable_curvature_softening)
+
+__all__ = [
+    "DEFAULT_M_GRID", "EULER_GAMMA", "LINEAR_HEAT_FRACTION", "NORMAL_MEDIAN_ABS", "LinearPrediction",
+    "OptimalBatchSize", "PathEnd", "RegimeInfo", "SaddleQuantities", "adiabatic_optimal_batch_size",
+    "escape_path_end", "fdrop_radius", "growth_factor", "heat_path_escape", "linear_prediction",
+    "log_chi_moments", "monte_carlo_noise", "optimal_batch_size", "prediction_table", "quadratic_saddle",
+    "regime", "saddle_quantities", "stable_curvature_softening", "stable_heat", "z_scale",
+]

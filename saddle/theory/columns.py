@@ -1,0 +1,73 @@
+"""The theory columns of an escape run's summary: the linear law and the heat-path model per batch size.
+
+Reads the objective's saddle quantities (``Objective.saddle_theory``) and names no objective.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from saddle.theory.quantities import SaddleQuantities
+
+if TYPE_CHECKING:
+    from saddle.config import EscapeConfig
+    from saddle.objectives.base import Objective
+    from saddle.theory.regimes import PathEnd
+
+MAX_ETA_GAMMA = 0.5
+"""Beyond eta gamma = 0.5 one step changes the escape coordinate by more than half of itself: the linear
+theory's continuous-time picture no longer holds, and the theory columns are left empty (n/a)."""
+
+EMPTY = {"theory_median_steps": math.nan, "theory_model_median_steps": math.nan, "theory_regime": "n/a",
+         "theory_trusted": False}
+
+
+def theory_applies(config: EscapeConfig) -> bool:
+    """Whether the linear theory (SPEC 5) describes this configuration's start: sgd from the saddle
+    itself (the objective must also provide its saddle quantities: :func:`saddle_theory`)."""
+    return (config.optimizer == "sgd" and config.target is None
+            and config.start_perturbation is None and not config.random_start)
+
+
+def saddle_theory(config: EscapeConfig, objective: Objective | None = None) -> SaddleQuantities | None:
+    """The objective's :class:`~saddle.theory.SaddleQuantities` at the start, or None where the theory
+    does not apply or the objective has none."""
+    if not theory_applies(config):
+        return None
+    objective = config.build_objective() if objective is None else objective
+    return objective.saddle_theory(config)
+
+
+class TheoryColumns:
+    """The theory columns of summary.csv for one configuration, batch size by batch size.
+
+    theory_median_steps is the linear law of SPEC 5; theory_model_median_steps the heat-path model
+    of docs/theory.md (NaN where that model is invalid); theory_regime 'linear' or
+    'noise-dominated'; theory_trusted whether the linear median should be trusted.  The noise-free
+    escape path depends on eta only, so it is followed once per step size and kept here.
+    """
+
+    def __init__(self, config: EscapeConfig, quantities: SaddleQuantities | None) -> None:
+        self.config = config
+        self.quantities = quantities
+        self._path_ends: dict[float, PathEnd] = {}
+
+    def row(self, m: int) -> dict[str, Any]:
+        """The four theory columns for batch size m (NaN / 'n/a' where the theory does not apply)."""
+        q, config = self.quantities, self.config
+        eta = config.eta_for(m)
+        if q is None or eta * q.gamma > MAX_ETA_GAMMA:
+            return dict(EMPTY)
+        from saddle.theory.regimes import escape_path_end, prediction_table
+
+        delta = None if config.radius else config.delta
+        end = None
+        if delta is not None:
+            if eta not in self._path_ends:
+                self._path_ends[eta] = escape_path_end(q, eta)
+            end = self._path_ends[eta]
+        row = prediction_table(q, eta, [m], delta=delta, radius=config.radius, path_end=end)[0]
+        return {"theory_median_steps": float(row["linear_median"]),
+                "theory_model_median_steps": float(row["model_median"]),
+                "theory_regime": row["regime"], "theory_trusted": bool(row["linear_trusted"])}

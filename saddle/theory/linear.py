@@ -1,0 +1,261 @@
+"""The linear escape-time law of SPEC section 5 (layer 1 of :mod:`saddle.theory`).
+
+Along an escape direction v with Hessian eigenvalue -gamma, the coordinate z_t = v.(u_t - u_0)
+follows z_{t+1} = rho z_t + eta xi_t / sqrt(m), rho = 1 + eta gamma, xi ~ (0, sigma_v^2), z_0 = 0,
+so z_t ~ rho^t Z with Z ~ N(0, s_Z^2), s_Z^2 = eta^2 sigma_v^2 / (m (rho^2 - 1)).  The escape step is
+the first integer t >= 1 with |z_t| >= R (R = z* = sqrt(2 delta / gamma) for the f-drop criterion),
+i.e. tau = max(1, ceil(ln(R / |Z|) / ln rho)).  :func:`linear_prediction` returns its median, mean,
+SD, slope in log2 m, CDF and quantiles (:class:`LinearPrediction`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.special
+import scipy.stats
+
+NORMAL_MEDIAN_ABS = float(scipy.stats.norm.ppf(0.75))
+"""Median of |N(0, 1)|: Phi^{-1}(3/4) = 0.6744897501960817 (SPEC's 0.6745)."""
+
+EULER_GAMMA = float(np.euler_gamma)
+"""Euler's constant 0.5772156649..., from E[ln |N(0,1)|] = -(EULER_GAMMA + ln 2) / 2."""
+
+LINEAR_HEAT_FRACTION = 0.25
+"""The linear regime: H(m) < LINEAR_HEAT_FRACTION * delta.
+
+Replacing delta by delta + H shifts the linear median by ln(1 + H/delta) / (2 ln rho)
+steps, i.e. by ln(1 + H/delta) * sqrt(8) / (2 pi) = 0.45 ln(1 + H/delta) standard
+deviations of tau, whatever eta, gamma and m: H = delta/4 is a shift of 0.10 SD.
+"""
+
+
+_ZERO_TOL = 1e-12  # relative: a noise variance below this times the largest one is exactly zero
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. The linear escape-time law
+# ----------------------------------------------------------------------------------------------
+
+
+def growth_factor(eta, gamma):
+    """Per-step growth of the escape coordinate: rho = 1 + eta gamma (SPEC 5).
+
+    Parameters
+    ----------
+    eta : float or array_like
+        Step size (> 0).
+    gamma : float or array_like
+        Minus the Hessian eigenvalue along the escape direction (> 0).
+    """
+    return 1.0 + np.asarray(eta, dtype=float) * np.asarray(gamma, dtype=float)
+
+
+def z_scale(eta, gamma, sigma_v2, m):
+    """Scale s_Z of the limit Z = lim rho^{-t} z_t of the linear recursion (SPEC 5).
+
+    z_t = sum_{k<t} rho^{t-1-k} eta xi_k / sqrt(m), so rho^{-t} z_t converges to
+    Z = sum_{k>=0} rho^{-(k+1)} eta xi_k / sqrt(m), a Gaussian (exactly for Gaussian
+    xi; by the Lindeberg CLT otherwise, as it sums about 1/(2 eta gamma) terms of
+    similar size) of variance
+
+        s_Z^2 = eta^2 sigma_v^2 / (m (rho^2 - 1)),   rho = 1 + eta gamma.
+
+    Returns s_Z (broadcast over the arguments).
+    """
+    rho = growth_factor(eta, gamma)
+    return np.sqrt(np.asarray(eta, dtype=float) ** 2 * np.asarray(sigma_v2, dtype=float)
+                   / (np.asarray(m, dtype=float) * (rho**2 - 1.0)))
+
+
+def fdrop_radius(delta, gamma):
+    """Escape radius of the f-drop criterion: z* = sqrt(2 delta / gamma) (SPEC 5).
+
+    Along v, f(u_0 + z v) = f(u_0) - (gamma / 2) z^2 + O(z^3), so f drops by delta
+    when |z| reaches z*.
+    """
+    return np.sqrt(2.0 * np.asarray(delta, dtype=float) / np.asarray(gamma, dtype=float))
+
+
+def log_chi_moments(k=1):
+    """Mean and variance of ln|Z|/s_Z when |Z|/s_Z is chi-distributed with k degrees of freedom.
+
+    E[ln chi_k] = (psi(k/2) + ln 2) / 2 and Var[ln chi_k] = psi'(k/2) / 4 (psi the
+    digamma function).  For k = 1, |N(0,1)|: -(EULER_GAMMA + ln 2) / 2 = -0.6352
+    and pi^2 / 8; for k = 2, ln chi_2^2 - ln 2 is minus a Gumbel variable.
+    """
+    mean = 0.5 * (float(scipy.special.digamma(k / 2.0)) + math.log(2.0))
+    var = 0.25 * float(scipy.special.polygamma(1, k / 2.0))
+    return mean, var
+
+
+@dataclass(frozen=True, eq=False)
+class LinearPrediction:
+    """The linear-theory escape-time law at one or several batch sizes (SPEC 5).
+
+    tau = max(1, ceil(T)) with T = ln(R / |Z|) / ln rho, |Z| / s_Z ~ chi_k
+    (k = n_escape escape directions with the same gamma and isotropic noise;
+    k = 1 is SPEC's |N(0, 1)|).  Array fields broadcast over m (and eta).
+
+    Attributes
+    ----------
+    criterion : str
+        'f-drop' (R = z* = sqrt(2 delta / gamma)) or 'distance' (R given).
+    m, eta, gamma, sigma_v2 : float or ndarray
+        Batch size, step size, negative curvature, noise variance along v.
+    n_escape : int
+        Number k of escape directions.
+    rho, s_Z, radius : float or ndarray
+        1 + eta gamma, the scale of Z, and R.
+    median : float or ndarray
+        Median of the integer law, ceil(ln(R / (c_k s_Z)) / ln rho) (at least 1),
+        c_1 = NORMAL_MEDIAN_ABS = 0.67449; this is the smallest integer t with
+        P(tau <= t) >= 1/2, the same definition as :func:`saddle.stats.lower_median`.
+    median_continuous : float or ndarray
+        The median of T before rounding up (SPEC's "median tau").
+    mean : float or ndarray
+        [ln(R^2 / s_Z^2) - 2 E ln chi_k] / (2 ln rho) + 1/2; for k = 1 this is SPEC's
+        [ln(R^2 m gamma (2 + eta gamma) / (eta sigma_v^2)) + 0.5772 + ln 2] / (2 ln rho) + 1/2.
+        The +1/2 is E[ceil(T)] - E[T] (the fractional part of T is uniform because
+        T spreads over many steps).
+    sd : float or ndarray
+        sqrt(Var ln chi_k / ln^2 rho + 1/12): (pi / sqrt 8) / ln rho for k = 1, plus
+        Sheppard's 1/12 for the rounding up; independent of m.
+    slope_per_log2_m : float or ndarray
+        d(median) / d(log2 m) = ln 2 / (2 ln rho), independent of the noise.
+
+    Notes
+    -----
+    Valid when R >> s_Z sqrt(2 / (eta gamma)), so that after |z| first reaches R
+    the drift eta gamma R beats the per-step noise eta sigma_v / sqrt(m) (no
+    re-crossings) and rho^{-2 tau} << 1 (z_t = rho^t Z to good accuracy).
+    """
+
+    criterion: str
+    m: object
+    eta: object
+    gamma: object
+    sigma_v2: object
+    n_escape: int
+    rho: object
+    s_Z: object
+    radius: object
+    median: object
+    median_continuous: object
+    mean: object
+    sd: object
+    slope_per_log2_m: object
+
+    @property
+    def _log_rho(self):
+        return np.log1p(np.asarray(self.eta) * self.gamma)
+
+    def _continuous_quantile(self, p):
+        c = scipy.stats.chi(self.n_escape).isf(np.asarray(p, dtype=float))
+        return np.log(self.radius / (c * self.s_Z)) / self._log_rho
+
+    def quantile(self, p):
+        """Smallest integer t >= 1 with P(tau <= t) >= p (p in (0, 1))."""
+        return np.maximum(1.0, np.ceil(self._continuous_quantile(p)))
+
+    def cdf(self, t):
+        """P(tau <= t) = P(|Z| >= R rho^{-floor(t)}) = 2 Phi(-R rho^{-floor t} / s_Z) for k = 1; 0 for t < 1."""
+        t = np.floor(np.asarray(t, dtype=float))
+        x = self.radius * np.exp(-t * self._log_rho) / self.s_Z
+        return np.where(t >= 1, scipy.stats.chi(self.n_escape).sf(x), 0.0)
+
+    def sf(self, t):
+        """Survival P(tau > t) = 1 - cdf(t)."""
+        return 1.0 - self.cdf(t)
+
+    def pmf(self, t):
+        """P(tau = t) for integer t."""
+        t = np.asarray(t, dtype=float)
+        return self.cdf(t) - self.cdf(t - 1)
+
+
+def linear_prediction(eta, gamma, sigma_v2, m, *, delta=None, radius=None, n_escape=1):
+    """Linear-theory escape-time law from a strict saddle (SPEC section 5).
+
+    Parameters
+    ----------
+    eta : float or array_like
+        Step size.
+    gamma : float
+        Minus the (most negative) Riemannian Hessian eigenvalue at the saddle.
+    sigma_v2 : float
+        Per-sample gradient noise variance along the escape direction,
+        Var(v . g(u_0; x)) (> 0; with 0 the linear theory predicts no escape).
+    m : int or array_like
+        Batch size(s); the prediction is vectorised over m.
+    delta : float, optional
+        f-drop threshold: escape when f(u_t) <= f(u_0) - delta, i.e. (to second
+        order) |z_t| >= z* = sqrt(2 delta / gamma).
+    radius : float, optional
+        Distance criterion instead: escape when |z_t| >= radius.
+    n_escape : int
+        Number of escape directions sharing gamma with isotropic noise
+        (s - 1 at the spike's order-s saddle); |Z|^2 / s_Z^2 is then chi^2 with
+        n_escape degrees of freedom.
+
+    Returns
+    -------
+    LinearPrediction
+
+    Notes
+    -----
+    With T = ln(R / |Z|) / ln rho, the escape step is tau = max(1, ceil(T)):
+
+        median tau = ceil(ln(z* / (0.67449 s_Z)) / ln rho),
+        E tau      = [ln(R^2 m gamma (2 + eta gamma) / (eta sigma_v^2)) + EULER_GAMMA + ln 2] / (2 ln rho) + 1/2,
+        SD tau     = sqrt((pi / sqrt 8)^2 / ln^2 rho + 1/12),
+        d median / d log2 m = ln 2 / (2 ln rho).
+
+    Source: SPEC section 5; the moments of ln|Z| are those of the log-chi
+    distribution (:func:`log_chi_moments`).  Derivation in docs/theory.md.
+
+    Examples
+    --------
+    >>> p = linear_prediction(0.01, 4.0, 80 / 7, [64, 1024], delta=0.1)
+    >>> p.median.tolist(), round(float(p.slope_per_log2_m), 3)
+    ([80.0, 115.0], 8.836)
+    """
+    if (delta is None) == (radius is None):
+        raise ValueError("give exactly one of delta (f-drop criterion) and radius (distance criterion)")
+    eta_a = np.asarray(eta, dtype=float)
+    m_a = np.asarray(m, dtype=float)
+    for name, value in (("eta", eta_a), ("gamma", gamma), ("sigma_v2", sigma_v2), ("m", m_a)):
+        value = np.asarray(value, dtype=float)
+        if not np.all(np.isfinite(value)) or np.any(value <= 0):
+            raise ValueError(f"{name} must be finite and > 0, got {value}")
+    if int(n_escape) != n_escape or n_escape < 1:
+        raise ValueError(f"n_escape must be an integer >= 1, got {n_escape!r}")
+    if delta is not None:
+        if not (np.isfinite(delta) and delta > 0):
+            raise ValueError(f"delta must be finite and > 0, got {delta}")
+        criterion, R = "f-drop", fdrop_radius(delta, gamma)
+    else:
+        if not (np.isfinite(radius) and radius > 0):
+            raise ValueError(f"radius must be finite and > 0, got {radius}")
+        criterion, R = "distance", float(radius)
+    rho = growth_factor(eta_a, gamma)
+    log_rho = np.log1p(eta_a * gamma)
+    s_Z = z_scale(eta_a, gamma, sigma_v2, m_a)
+    e_log, v_log = log_chi_moments(int(n_escape))
+    c_med = NORMAL_MEDIAN_ABS if n_escape == 1 else float(scipy.stats.chi(int(n_escape)).median())
+    median_c = np.log(R / (c_med * s_Z)) / log_rho
+    mean = (2.0 * np.log(R / s_Z) - 2.0 * e_log) / (2.0 * log_rho) + 0.5
+    sd = np.sqrt(v_log / log_rho**2 + 1.0 / 12.0)
+    slope = math.log(2.0) / (2.0 * log_rho)
+    scalar = lambda x: float(x) if np.ndim(x) == 0 else x
+    return LinearPrediction(
+        criterion=criterion, m=scalar(m_a), eta=scalar(eta_a), gamma=float(gamma), sigma_v2=float(sigma_v2),
+        n_escape=int(n_escape), rho=scalar(rho), s_Z=scalar(s_Z), radius=scalar(np.asarray(R, dtype=float)),
+        median=scalar(np.maximum(1.0, np.ceil(median_c))), median_continuous=scalar(median_c),
+        mean=scalar(mean), sd=scalar(np.broadcast_to(sd, np.shape(mean)).copy() if np.ndim(mean) else sd),
+        slope_per_log2_m=scalar(slope),
+    )
+
+
