@@ -167,7 +167,7 @@ class EscapeConfig(_Fields):
     def _validate(self) -> None:
         from saddle.objectives import base
 
-        ms = self.m
+        ms: Any = self.m
         if ms is None:
             raise ConfigError("m must list at least one batch size")
         if isinstance(ms, (numbers.Number, str)):

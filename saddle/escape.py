@@ -139,7 +139,7 @@ def run_escape(config: EscapeConfig | None = None, *, out: Any = None, threads: 
 
     backend = resolve_backend(backend)
     if threads is not None:
-        threads = integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)
+        threads = integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
         numba.set_num_threads(threads)
     objective, u0 = _objective_and_start(config, user_objective, start)
     f0 = float(objective.f(u0))
@@ -182,13 +182,13 @@ def run_escape(config: EscapeConfig | None = None, *, out: Any = None, threads: 
 
 
 def _objective_and_start(config: EscapeConfig, user_objective: Any, start: Any) -> tuple[Objective, np.ndarray]:
-    """The objective and u_0: built from the configuration, or, for objective 'user', the given ones."""
-    if config.objective == "user":
+    """The objective and u_0: built from the configuration, or, for an objective that needs Python objects
+    (``user``: ``runs_from_config`` False), wrapped around the given ones."""
+    cls = config.objective_class
+    if not cls.runs_from_config:
         if user_objective is None or start is None:
-            raise ConfigError("objective 'user' needs run_escape(config, user_objective=..., start=...)")
-        from saddle.objectives.user import UserObjective
-
-        objective: Objective = UserObjective(user_objective, start)
+            raise ConfigError(f"objective {cls.name!r} needs run_escape(config, user_objective=..., start=...)")
+        objective: Objective = cls(user_objective, start)  # type: ignore[call-arg]
     elif user_objective is not None or start is not None:
         raise ConfigError("user_objective= and start= go with EscapeConfig(objective='user') only")
     else:

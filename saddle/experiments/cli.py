@@ -1,9 +1,11 @@
-"""The command line, ``python -m saddle.experiments COMMAND``: a thin layer over the Python API.
+"""The command line, ``python -m saddle.experiments [--load FILE] COMMAND``: a thin layer over the Python API.
 
 Each command lives in its own module with ``add_parser(subparsers)`` and
-``run(args)``; ``COMMANDS`` lists them.  Every user error ends with one line
-on stderr and exit status 2; Ctrl-C during a run ends with one line saying
-what was kept, and exit status 130.
+``run(args)``; ``COMMANDS`` lists them.  ``--load FILE`` (repeatable, anywhere on
+the line) imports a Python file that registers objectives of its own before the
+options are read, so ``--objective NAME`` and its options accept them.  Every
+user error ends with one line on stderr and exit status 2; Ctrl-C during a run
+ends with one line saying what was kept, and exit status 130.
 """
 
 import argparse
@@ -30,18 +32,35 @@ def build_parser():
     parser = Parser(
         prog="python -m saddle.experiments",
         description="saddle: how mini-batch SGD escapes saddle points, measured.",
-        epilog="commands:\n" + "\n".join(f"  {k:<8} {m.HELP}" for k, m in modules.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    parser.add_argument("--load", metavar="FILE", action="append",
+                        help="import a Python file that registers objectives of its own (docs/objectives.md); "
+                             "repeatable, anywhere on the line")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser,
+                                title="commands")
     for module in modules.values():
         module.add_parser(sub)
     return parser
 
 
+def _load_objectives(argv):
+    """Import every ``--load FILE`` (saddle.objectives.base.load_file) and return the other arguments."""
+    loader = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    loader.add_argument("--load", action="append", default=[])
+    known, rest = loader.parse_known_args(argv)
+    if known.load:
+        from saddle.objectives.base import load_file
+
+        for path in known.load:
+            load_file(path)
+    return rest
+
+
 def main(argv=None):
     """Run the command line; returns the exit status."""
     try:
+        argv = _load_objectives(sys.argv[1:] if argv is None else list(argv))
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:

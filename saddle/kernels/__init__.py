@@ -36,8 +36,8 @@ class TrialBlock:
     steps: np.ndarray  # int64: escape step, max_steps if censored, the step of divergence or of freezing
     status: np.ndarray  # int8: ESCAPED, CENSORED, DIVERGED or FROZEN (gd at an exact fixed point)
     final_f: np.ndarray  # float64: f at the last step
-    final_u: np.ndarray = None  # float64 (n, d): the final points, when asked for
-    drop_steps: np.ndarray = None  # int64: first step with f <= f(u_0) - delta, 0 if none (CPU backend)
+    final_u: np.ndarray | None = None  # float64 (n, d): the final points, when asked for
+    drop_steps: np.ndarray | None = None  # int64: first step with f <= f(u_0) - delta, 0 if none (CPU backend)
 
 
 @dataclass

@@ -315,7 +315,7 @@ def specialise(hooks, cache=True, optimizer=-1):
         rebind(escape_trials, f"escape_trials_{name}", run_trial=run))
 
 
-_KERNELS = {}
+_KERNELS: dict = {}
 
 
 def kernel_for(hooks, optimizer, cache=True):

@@ -118,7 +118,7 @@ def unavailable(what):
 
 def check_supported(objective, optimizer):
     """Raise ValueError naming the objective or optimiser that escape.cu does not implement."""
-    if getattr(objective, "kernel_functions", None) is not None or type(objective).name == "user":
+    if getattr(objective, "kernel_functions", None) is not None or not type(objective).runs_from_config:
         name = getattr(objective, "obj", objective).name
         raise ValueError(f"user objective {name!r} is not supported on the cupy backend: its "
                          "kernel_functions are Numba CPU functions; use backend='cpu'")

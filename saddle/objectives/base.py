@@ -280,6 +280,33 @@ def get(name: str) -> type[Objective]:
     return objectives[name]
 
 
+def load_file(path: str) -> None:
+    """Import a Python file that registers objectives (``python -m saddle.experiments --load FILE``).
+
+    The file is run as a module of its own (named after the file); it registers its objectives with
+    ``@register`` as it is imported.  Any failure is a one-line ConfigError.
+    """
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"--load: no such file: {str(path)!r}")
+    name = f"saddle_user_{file.stem}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"--load: {str(path)!r} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # the user's code: any error becomes one line
+        sys.modules.pop(name, None)
+        first = str(err).splitlines()[0] if str(err) else ""
+        raise ConfigError(f"--load: {path} failed: {type(err).__name__}: {first}") from None
+
+
 def option_owners(name: str) -> list[str]:
     """The objectives that declare an option named ``name``."""
     return [o.name for o in registered().values() if any(opt.name == name for opt in o.options)]

@@ -64,7 +64,7 @@ class GeTensorDecomposition(Objective):
     d: int
     k: int
     dist: str = "uniform"
-    A: np.ndarray = field(default=None, repr=False, compare=False)
+    A: np.ndarray | None = field(default=None, repr=False, compare=False)
     sampling: str = "shared"
 
     name = "ge2015"

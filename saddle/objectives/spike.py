@@ -102,7 +102,7 @@ class SpikeTensor(Objective):
 
     d: int
     dist: str = "uniform"
-    A: np.ndarray = field(default=None, repr=False, compare=False)
+    A: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     name = "spike"
     title = "spike objective (SPEC 2.1): f(u) = -sum_l (a_l.u)^4 on the sphere, from the index-(s-1) saddle"

@@ -32,7 +32,7 @@ def hooks_for(value: Any, gradient: Any, block: int) -> KernelHooks:
     """KernelHooks for a legacy (value, gradient) pair on sphere blocks of length ``block`` (memoised)."""
     key = (value, gradient, int(block))
     if key not in _HOOKS:
-        options = {k: v for k, v in JIT_OPTIONS.items() if k != "cache"}
+        options: dict[str, Any] = {k: v for k, v in JIT_OPTIONS.items() if k != "cache"}
         bs = int(block)
 
         def with_step(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g):
