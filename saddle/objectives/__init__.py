@@ -1,16 +1,35 @@
 """Objectives: one module per objective, each declaring itself once (saddle.objectives.base).
 
-Importing this package registers the built-in objectives, in this order: spike (SPEC 2.1), ge2015
-(2.2), quadratic (2.3), octopus (2.4) and the ``user`` adapter (2.5).  A user's objective registers
-itself when its own module is imported (docs/objectives.md).
+Every module of this package is imported the first time the registry is read (:func:`discover`), so
+a new built-in objective is one new module here (or a subpackage): nothing else lists it.  The
+built-in ones are spike (SPEC 2.1), ge2015 (2.2), quadratic (2.3), octopus (2.4), teacher-student
+(2.6) and the ``user`` adapter (2.5); a user's objective registers itself when its own file is
+imported (docs/objectives.md).
 """
 
+import importlib
+import pkgutil
+
 from saddle.objectives.base import KernelHooks, Objective, ParamLayout, get, register, registered
-from saddle.objectives.spike import DISTRIBUTIONS, SpikeTensor, data_distribution  # noqa: I001 (registry order)
 from saddle.objectives.ge2015 import GeTensorDecomposition
-from saddle.objectives.quadratic import QuadraticSaddle
 from saddle.objectives.octopus import Octopus
+from saddle.objectives.quadratic import QuadraticSaddle
+from saddle.objectives.spike import DISTRIBUTIONS, SpikeTensor, data_distribution
 from saddle.objectives.user import UserObjective
 
+_DISCOVERED = False
+
+
+def discover() -> None:
+    """Import every module and subpackage of saddle.objectives (each registers its objectives)."""
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    _DISCOVERED = True
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
 __all__ = ["DISTRIBUTIONS", "GeTensorDecomposition", "KernelHooks", "Objective", "Octopus", "ParamLayout",
-           "QuadraticSaddle", "SpikeTensor", "UserObjective", "data_distribution", "get", "register", "registered"]
+           "QuadraticSaddle", "SpikeTensor", "UserObjective", "data_distribution", "discover", "get", "register",
+           "registered"]

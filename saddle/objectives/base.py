@@ -155,6 +155,8 @@ class Objective:
     runs_from_config : bool
         Whether a configuration alone builds it (False for ``user``, which needs Python objects: it is
         then not offered on the command line or in sweep files).
+    rank : int
+        Where it stands in listings (``--help``, docs): lower first; then by name.
     """
 
     name: ClassVar[str] = ""
@@ -168,6 +170,7 @@ class Objective:
     gpu_refusal: ClassVar[str] = "escape.cu has no section for it yet"
     diverged_note: ClassVar[str] = ""
     runs_from_config: ClassVar[bool] = True
+    rank: ClassVar[int] = 50
     cache_kernel: ClassVar[bool] = True
 
     # -- built from a configuration -------------------------------------------------------------
@@ -266,10 +269,11 @@ def unregister(name: str) -> None:
 
 
 def registered() -> Mapping[str, type[Objective]]:
-    """Every registered objective, by name (the built-in ones first)."""
-    import saddle.objectives  # noqa: F401  (registers the built-in objectives)
+    """Every registered objective, by name, in listing order (``rank``, then name)."""
+    from saddle.objectives import discover
 
-    return dict(_REGISTRY)
+    discover()
+    return dict(sorted(_REGISTRY.items(), key=lambda item: (item[1].rank, item[0])))
 
 
 def get(name: str) -> type[Objective]:

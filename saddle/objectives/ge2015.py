@@ -68,6 +68,7 @@ class GeTensorDecomposition(Objective):
     sampling: str = "shared"
 
     name = "ge2015"
+    rank = 1
     title = ("ge2015 objective (SPEC 2.2, Ge et al. 2015): k components on a product of spheres, "
              "from the collision saddle")
     options = (

@@ -102,6 +102,7 @@ class Octopus(AdditiveNoiseOnRd):
     noise_var: object = field(default=1.0, compare=False)
 
     name = "octopus"
+    rank = 3
     title = "octopus objective (SPEC 2.4, Du et al. 2017): d saddles in a row, from saddle 1"
     options = (
         Option("L", "positive curvature", "real", default=E),

@@ -91,6 +91,7 @@ class QuadraticSaddle(AdditiveNoiseOnRd):
         object.__setattr__(self, "_chol", L)
 
     name = "quadratic"
+    rank = 2
     title = "quadratic objective (SPEC 2.3): f = x'Hx/2 + beta|x|^4/4, H = diag(-gamma, lam), from x = 0"
     options = (
         GAMMA,

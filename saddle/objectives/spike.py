@@ -105,6 +105,7 @@ class SpikeTensor(Objective):
     A: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     name = "spike"
+    rank = 0
     title = "spike objective (SPEC 2.1): f(u) = -sum_l (a_l.u)^4 on the sphere, from the index-(s-1) saddle"
     options = (
         Option("s", "saddle order: start at (a_1+..+a_s)/sqrt(s), a saddle of index s-1", "int", default=2, low=2),

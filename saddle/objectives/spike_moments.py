@@ -15,8 +15,12 @@ from fractions import Fraction
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from saddle.objectives.spike import SpikeTensor, data_distribution
-from saddle.theory.quantities import SaddleQuantities, saddle_quantities
+
+if TYPE_CHECKING:
+    from saddle.theory.quantities import SaddleQuantities
 
 # ----------------------------------------------------------------------------------------------
 # 2. Saddle quantities: exact noise moments for the spike
@@ -211,6 +215,8 @@ def spike_saddle(d=10, s=2, dist="uniform", A=None, warn=True) -> SaddleQuantiti
     scale = 16 / mom["kappa"] ** 2
     sv = scale * (mom["D"] - mom["O"])
     tr = (d - s) * scale * mom["E6"]
+    from saddle.theory.quantities import saddle_quantities
+
     q = saddle_quantities(obj, u0, warn=False)
     q = dataclasses.replace(q, gamma=8.0 / s, sigma_v2=float(sv), cnc=float(sv), trace_stable=float(tr),
                  stable_noise=np.full(d - s, float(scale * mom["E6"])), method="exact spike moments (Fractions)")

@@ -48,6 +48,7 @@ class UserObjective(Objective):
     """A user's object with ``kernel_functions``, and its start point, as an Objective."""
 
     name = "user"
+    rank = 99
     title = "user objective: an object with kernel_functions, from Python (run_escape(..., user_objective=, start=))"
     cache_kernel = False
     runs_from_config = False
