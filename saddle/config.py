@@ -27,8 +27,10 @@ LR_SCALINGS = ("none", "linear", "sqrt")
 M_REF = 1
 MAX_BATCH_SIZE = 2**31
 MAX_D = 100_000
-BYTES_PER_TRIAL = 100
-"""Memory per trial and batch size: the kernel outputs (17 bytes) and about 80 bytes of table."""
+BYTES_PER_TRIAL = 450
+"""Memory per trial and batch size at the peak of a run: the kernel outputs (25 bytes), the trials
+table and its CSV text.  Measured: peak RSS 403 MB at 250,000 trials and 728 MB at 1,000,000 (one
+batch size, max_steps 1, 2026-11-29), i.e. 433 bytes a trial above the imports."""
 
 
 def scaled_eta(eta: float, m: int, rule: str, m_ref: int = M_REF) -> float:
@@ -42,11 +44,22 @@ def scaled_eta(eta: float, m: int, rule: str, m_ref: int = M_REF) -> float:
     raise ConfigError(f"unknown lr scaling {rule!r}; choose one of {', '.join(LR_SCALINGS)}")
 
 
-def _physical_memory() -> int:
+def available_memory() -> tuple[int, str]:
+    """The memory a run may use, and where the bound comes from: the smaller of the machine's physical
+    memory and the process's address-space limit (``ulimit -v``)."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return 8 * 2**30
+        physical = 8 * 2**30
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        soft = -1
+    if 0 < soft < physical:
+        return soft, "this process's memory limit (ulimit -v)"
+    return physical, "this machine's memory"
 
 
 @dataclass(frozen=True)
@@ -144,6 +157,13 @@ class EscapeConfig(_Fields):
         given = dict(kwargs.pop("options", None) or {})
         for name in [k for k in kwargs if k not in GENERIC_FIELDS]:
             given[name] = kwargs.pop(name)
+        name = kwargs.get("objective", _Fields.objective)
+        if isinstance(name, str):
+            from saddle.objectives.base import registered
+
+            cls = registered().get(name)
+            for field_name, value in (cls.generic_defaults if cls is not None else {}).items():
+                kwargs.setdefault(field_name, value)
         super().__init__(**kwargs, options=given)
         self._validate()
 
@@ -204,10 +224,11 @@ class EscapeConfig(_Fields):
             raise ConfigError("record_points must be even")
         need = len(ms) * (self.trials * BYTES_PER_TRIAL + min(self.record_trials, self.trials) * self.record_points * 8)
         need += cls.memory_bytes(self)
-        if need > _physical_memory() // 2:
+        limit, source = available_memory()
+        if need > limit // 2:
             raise ConfigError(
                 f"d = {self.d} and trials = {self.trials} x {len(ms)} batch sizes need about "
-                f"{need / 2**30:.1f} GiB, more than half of this machine's memory; use fewer trials or a smaller d"
+                f"{need / 2**30:.1f} GiB, more than half of {source}; use fewer trials or a smaller d"
             )
         for m in ms:
             if not math.isfinite(self.eta_for(m)):
@@ -266,10 +287,21 @@ class EscapeConfig(_Fields):
 
     def _check_escape_and_start(self, cls: type[Objective]) -> None:
         self._set("delta", real("delta", self.delta))
+        drop = cls.max_drop(self)
+        fresh = not self.random_start and self.start_perturbation is None
+        if drop is not None and fresh and self.radius is None and self.target is None and self.delta >= drop:
+            raise ConfigError(f"delta = {self.delta:g} is a drop the {cls.name} objective cannot make from its start "
+                              f"(f(u_0) - f_min = {drop:.6g}); choose a smaller delta")
         if self.radius is not None:
             self._set("radius", real("radius", self.radius))
+        if self.target is None and self.radius is None:
+            self._set("target", cls.default_target(self))
         if self.target is not None:
             self._set("target", real("target", self.target, positive=False))
+            f_min = cls.f_min(self)
+            if f_min is not None and self.target < f_min:
+                raise ConfigError(f"target = {self.target:g} is below the {cls.name} objective's minimum "
+                                  f"f_min = {f_min:.6g}: no trial can reach it")
             if self.radius is not None:
                 raise ConfigError("give either radius or target as the escape criterion, not both")
         if self.start_perturbation is not None:

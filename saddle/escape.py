@@ -77,7 +77,7 @@ def _median_samples(mres: MResult, s: Any) -> dict[str, float]:
 def summary_row(config: EscapeConfig, mres: MResult, theory: TheoryColumns | None = None) -> dict[str, Any]:
     """One row of summary.csv for a batch size (the theory columns from ``theory``, NaN without)."""
     s = summarize(mres.steps, mres.status, config.max_steps, seed=config.seed + mres.m)
-    return {
+    row = {
         "m": mres.m,
         "eta": mres.eta,
         "trials": s.trials,
@@ -95,6 +95,7 @@ def summary_row(config: EscapeConfig, mres: MResult, theory: TheoryColumns | Non
         "wall_seconds": mres.wall_seconds,
         **(theory or TheoryColumns(config, None)).row(mres.m),
     }
+    return {**row, **config.objective_class.summary_extras(config, row)}
 
 
 def run_escape(config: EscapeConfig | None = None, *, out: Any = None, threads: int | None = None,
@@ -156,7 +157,7 @@ def run_escape(config: EscapeConfig | None = None, *, out: Any = None, threads: 
 
         bar = tqdm(total=len(todo) * config.trials, unit="trial", desc="escape", leave=False)
     quantities = saddle_theory(config, objective)
-    theory = TheoryColumns(config, quantities)
+    theory = TheoryColumns(config, quantities, objective)
     rows = {m: summary_row(config, r, theory) for m, r in by_m.items()}
     kept = list(by_m)  # the batch sizes whose trials are stored (or, without a folder, computed)
     try:
@@ -176,6 +177,8 @@ def run_escape(config: EscapeConfig | None = None, *, out: Any = None, threads: 
     finally:
         if bar is not None:
             bar.close()
+        if store is not None:
+            store.close()  # releases the folder's lock
     ordered = {m: by_m[m] for m in config.m}
     return EscapeResult(config, ordered, [rows[m] for m in config.m], None if store is None else store.path, f0,
                         theory=quantities)
@@ -218,9 +221,10 @@ def _run_batch_size(config: EscapeConfig, objective: Objective, u0: np.ndarray, 
     start = time.perf_counter()
     chunk = CHUNK_TRIALS[backend]
     options = _trial_options(config, m, backend)
+    u0_m = np.asarray(objective.start_point_for(config, m), dtype=np.float64)
     for lo in range(0, config.trials, chunk):
         n = min(chunk, config.trials - lo)
-        block = run_trials(objective, u0, trial_start=lo, n_trials=n, recorder=recorder, **options)
+        block = run_trials(objective, u0_m, trial_start=lo, n_trials=n, recorder=recorder, **options)
         steps[lo : lo + n] = block.steps
         status[lo : lo + n] = block.status
         final_f[lo : lo + n] = block.final_f

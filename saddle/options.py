@@ -87,7 +87,7 @@ class Option:
     help : str
         One line for ``--help`` and the docs.
     kind : str
-        ``'int'``, ``'real'`` (finite, > 0), ``'signed'`` (finite, any sign), ``'fraction'`` (0 <= x < 1),
+        ``'int'``, ``'real'`` (finite, > 0), ``'nonneg'`` (finite, >= 0), ``'signed'`` (finite, any sign), ``'fraction'`` (0 <= x < 1),
         ``'reals'`` (one value > 0 or ``count(config)`` of them), ``'choice'`` (one of ``choices``) or ``'bool'``.
     default : value, callable or None
         The value when the option is not given; a callable ``default(config)`` for a default that
@@ -115,7 +115,7 @@ class Option:
     default_text: str | None = None
     validate: Callable[[Any], Any] | None = None
 
-    KINDS: ClassVar[tuple[str, ...]] = ("int", "real", "signed", "fraction", "reals", "choice", "bool")
+    KINDS: ClassVar[tuple[str, ...]] = ("int", "real", "nonneg", "signed", "fraction", "reals", "choice", "bool")
 
     def __post_init__(self) -> None:
         if self.kind not in self.KINDS:
@@ -140,6 +140,8 @@ class Option:
             return integer(self.name, value, self.low, self.high)
         if self.kind == "real":
             return real(self.name, value)
+        if self.kind == "nonneg":
+            return real(self.name, value, allow_zero=True)
         if self.kind == "signed":
             return real(self.name, value, positive=False)
         if self.kind == "fraction":

@@ -13,10 +13,10 @@ HELP = "how long SGD takes to leave a strict saddle, for each batch size m"
 def add_parser(sub):
     esc = sub.add_parser("escape", help=HELP, description=HELP + ".")
     add_config_arguments(esc)
-    esc.add_argument("--trials", type=integer, default=_default("trials"),
-                     help=f"trials per batch size (default {_default('trials')})")
-    esc.add_argument("--max-steps", type=integer, default=_default("max_steps"),
-                     help=f"trials not escaped by then are censored (default {_default('max_steps')})")
+    esc.add_argument("--trials", type=integer, default=None,
+                     help=f"trials per batch size (default {_default_text('trials')})")
+    esc.add_argument("--max-steps", type=integer, default=None,
+                     help=f"trials not escaped by then are censored (default {_default_text('max_steps')})")
     esc.add_argument("--seed", type=integer, default=_default("seed"),
                      help=f"experiment seed (default {_default('seed')})")
     esc.add_argument("--threads", type=integer, default=None, help="Numba threads (default: all cores)")
@@ -36,13 +36,22 @@ def _default(name):
     return EscapeConfig.defaults()[name]
 
 
+def _default_text(name):
+    """The generic default, and the objectives' own where they differ ("0.01; teacher-student 1")."""
+    from saddle.objectives.base import registered
+
+    own = [f"{cls.name} {cls.generic_defaults[name]:g}" for cls in registered().values() if name in cls.generic_defaults]
+    return "; ".join([f"{_default(name):g}"] + own)
+
+
 def _flag(name):
     return "--" + name.replace("_", "-")
 
 
 def _option_argument(group, option, help_text):
     """Add one declared Option (saddle.options.Option) as a flag; its default stays None (= not given)."""
-    kinds = {"int": dict(type=integer), "real": dict(type=finite_float), "signed": dict(type=finite_float),
+    kinds = {"int": dict(type=integer), "real": dict(type=finite_float), "nonneg": dict(type=finite_float),
+             "signed": dict(type=finite_float),
              "fraction": dict(type=finite_float), "reals": dict(type=finite_float, nargs="+"),
              "choice": dict(), "bool": dict(action="store_true", default=None)}
     group.add_argument(_flag(option.name), dest=option.name, default=None, help=help_text, **kinds[option.kind])
@@ -71,8 +80,8 @@ def add_config_arguments(parser):
             others = [name for name in option_owners(option.name) if name != cls.name]
             _option_argument(group, option, option.help_text() + (f" (also {', '.join(others)})" if others else ""))
             added.add(option.name)
-    parser.add_argument("--eta", type=finite_float, default=_default("eta"),
-                        help=f"step size at m = 1 (default {_default('eta')})")
+    parser.add_argument("--eta", type=finite_float, default=None,
+                        help=f"step size at m = 1 (default {_default_text('eta')})")
     parser.add_argument("--lr-scaling", default=_default("lr_scaling"),
                         help=f"step size against m, relative to m = 1: {' | '.join(LR_SCALINGS)} (default none)")
     parser.add_argument("--optimizer", default=_default("optimizer"),
@@ -119,30 +128,33 @@ def _fmt_theory(row):
 
 
 def format_table(result):
-    """The stdout table: one row per m."""
+    """The stdout table: one row per m (and the objective's own columns, e.g. alpha = steps / N)."""
+    cls = result.config.objective_class
     frozen = any(r.get("frozen", 0) for r in result.summary)
-    head = ("m", "eta", "median steps [95% CI]", "theory", "median samples", "escaped", "censored", "diverged",
-            *(("frozen",) if frozen else ()), "wall s")
+    extra = [c for c in cls.table_columns if all(c[0] in r for r in result.summary)]
+    head = ("m", "eta", "median steps [95% CI]", "theory", "median samples", *(h for _, h, _ in extra), "escaped",
+            "censored", "diverged", *(("frozen",) if frozen else ()), "wall s")
     rows = []
     for r in result.summary:
         lb = r["median_is_lower_bound"]
         ci = "" if lb else f" [{fmt_steps(r['median_steps_lo'])}, {fmt_steps(r['median_steps_hi'])}]"
         per_step = r["median_samples"] / r["median_steps"]
         samples = f">{per_step * (r['median_steps'] - 1):.0f}" if lb else f"{r['median_samples']:.0f}"
+        own = [("> " if lb else "") + format(r[key], spec) for key, _, spec in extra]
         rows.append((str(r["m"]), f"{r['eta']:g}", fmt_steps(r["median_steps"], lb) + ci, _fmt_theory(r), samples,
-                     str(r["escaped"]), str(r["censored"]), str(r["diverged"]),
+                     *own, str(r["escaped"]), str(r["censored"]), str(r["diverged"]),
                      *((str(r["frozen"]),) if frozen else ()), f"{r['wall_seconds']:.2f}"))
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
     if any(math.isfinite(r.get("theory_median_steps", math.nan)) for r in result.summary):
-        lines.append("theory: linear median (SPEC 5; * = noise-dominated, not to be trusted) / heat-path model "
-                     "(docs/theory.md)")
+        lines.append(cls.theory_footnote)
+    notes = sorted({r["theory_note"] for r in result.summary if r.get("theory_note")})
+    lines += [f"theory: {note}" for note in notes]
     if frozen:
         lines.append("frozen: gd reached an exact float64 fixed point (u_t == u_t-1) and can never escape")
-    note = result.config.objective_class.diverged_note
-    if note and any(r["diverged"] for r in result.summary):
-        lines.append(f"diverged ({result.config.objective}): {note}")
+    if cls.diverged_note and any(r["diverged"] for r in result.summary):
+        lines.append(f"diverged ({result.config.objective}): {cls.diverged_note}")
     return "\n".join(lines)
 
 
@@ -156,6 +168,8 @@ def config_from_args(args, **more):
     generic = ("m", "objective", "d", "eta", "lr_scaling", "optimizer", "lr_decay", "batch_after_drop", "delta",
                "radius", "target", "start_perturbation", "random_start")
     values = {name: tup(getattr(args, name)) for name in generic}
+    more = {k: v for k, v in more.items() if v is not None}
+    values = {k: v for k, v in values.items() if v is not None or k not in ("eta",)}
     values.update({o.name: getattr(args, o.name) for o in optimizers.OPTIONS})
     values["sigma_iso"] = 0.0 if args.sigma_iso is None else args.sigma_iso
     for cls in registered().values():
@@ -172,7 +186,9 @@ def run(args):
     config = config_from_args(args, trials=args.trials, max_steps=args.max_steps, seed=args.seed)
     for message in config.start_warnings():
         print(f"warning: {message}", file=sys.stderr)
-    out = Path(args.out) if args.out is not None else _default_out()
+    from saddle.results import ResultsFolder
+
+    out = ResultsFolder.checked_path(args.out) if args.out is not None else _default_out()  # ('' is refused)
     progress = not args.quiet and sys.stderr.isatty()
     try:
         result = run_escape(config, out=out, threads=args.threads, progress=progress, backend=args.backend)
@@ -184,7 +200,15 @@ def run(args):
     if not args.no_plot:
         from saddle.plotting import escape_figure, save_figure
 
-        save_figure(escape_figure(result), out / "escape")
+        from saddle.store import StoreError
+
+        try:
+            save_figure(escape_figure(result), out / "escape")
+        except KeyboardInterrupt:  # every trial is stored already: say so (not cli.main's "nothing was stored")
+            print(f"interrupted while drawing the figure; every trial is stored in {out}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except StoreError as err:
+            raise StoreError(f"{err}; every trial is stored in {out}") from None
     if not args.quiet:
         print(format_table(result))
         print(f"results in {out}/ (config.json, trials.csv, summary.csv"

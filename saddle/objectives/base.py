@@ -157,6 +157,13 @@ class Objective:
         then not offered on the command line or in sweep files).
     rank : int
         Where it stands in listings (``--help``, docs): lower first; then by name.
+    generic_defaults : dict
+        Its own defaults for generic options it does not share with the others (e.g. a step size of
+        its scale); an option given explicitly always wins.
+    table_columns : tuple of (key, header, format)
+        Extra summary columns (from ``summary_extras``) the results table prints.
+    theory_footnote : str
+        The line under the results table that says what its theory column is.
     """
 
     name: ClassVar[str] = ""
@@ -171,6 +178,10 @@ class Objective:
     diverged_note: ClassVar[str] = ""
     runs_from_config: ClassVar[bool] = True
     rank: ClassVar[int] = 50
+    generic_defaults: ClassVar[dict[str, Any]] = {}
+    table_columns: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+    theory_footnote: ClassVar[str] = ("theory: linear median (SPEC 5; * = noise-dominated, not to be trusted) / "
+                                      "heat-path model (docs/theory.md)")
     cache_kernel: ClassVar[bool] = True
 
     # -- built from a configuration -------------------------------------------------------------
@@ -187,6 +198,10 @@ class Objective:
         """u_0, flat: the saddle the experiment starts at."""
         raise NotImplementedError
 
+    def start_point_for(self, config: EscapeConfig, m: int) -> np.ndarray:
+        """u_0 for batch size m: ``start_point`` unless the start depends on m (a fixed point of eta/m)."""
+        return self.start_point(config)
+
     # -- the maths the generic code needs -------------------------------------------------------
     manifold: Any
 
@@ -200,6 +215,22 @@ class Objective:
     def saddle_theory(self, config: EscapeConfig) -> SaddleQuantities | None:
         """The linear theory's quantities at the start (SPEC 5), or None where it has none."""
         return None
+
+    def theory_prediction(self, config: EscapeConfig, m: int) -> dict[str, Any] | None:
+        """Its own theory columns for batch size m (theory_median_steps, theory_model_median_steps,
+        theory_regime, theory_trusted), for an objective whose prediction is not SPEC 5's linear law
+        at a saddle of f; None: the linear law from ``saddle_theory`` (or no theory)."""
+        return None
+
+    @classmethod
+    def default_target(cls, config: EscapeConfig) -> float | None:
+        """The escape target f when none is given (None: escape is the f-drop by delta)."""
+        return None
+
+    @classmethod
+    def summary_extras(cls, config: EscapeConfig, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Extra columns of summary.csv computed from a row (e.g. times in the objective's own units)."""
+        return {}
 
     # -- reporting ------------------------------------------------------------------------------
     @classmethod
@@ -221,6 +252,16 @@ class Objective:
     def samples_per_step(cls, config: EscapeConfig, m: int) -> int:
         """Samples one step draws at batch size m."""
         return m
+
+    @classmethod
+    def f_min(cls, config: EscapeConfig) -> float | None:
+        """The global minimum of f, where it is known in closed form (None: unknown)."""
+        return None
+
+    @classmethod
+    def max_drop(cls, config: EscapeConfig) -> float | None:
+        """f(u_0) - f_min from the saddle start, where known: the largest f-drop a trial can make."""
+        return None
 
     @classmethod
     def memory_bytes(cls, config: EscapeConfig) -> int:

@@ -96,6 +96,16 @@ class GeTensorDecomposition(Objective):
         return self.flatten(self.collision_saddle())
 
     @classmethod
+    def f_min(cls, config: EscapeConfig) -> float:
+        """0: f is a sum of squares, zero at the signed permutations of A (SPEC 2.2)."""
+        return 0.0
+
+    @classmethod
+    def max_drop(cls, config: EscapeConfig) -> float:
+        """f = 1 at the collision saddle."""
+        return 1.0
+
+    @classmethod
     def describe(cls, config: EscapeConfig) -> str:
         rotated = f", rotated A (seed {config.rotation_seed})" if config.rotation_seed is not None else ""
         return (f"ge2015 d={config.d}, k={config.k}, {config.dist}, {config.sampling} samples, "

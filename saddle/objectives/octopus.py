@@ -122,6 +122,16 @@ class Octopus(AdditiveNoiseOnRd):
         return self.start()
 
     @classmethod
+    def f_min(cls, config: EscapeConfig) -> float:
+        """-d nu, at (4 tau, ..., 4 tau) and its mirror images."""
+        return -config.d * spline_nu(config.L, config.gamma, config.tau)
+
+    @classmethod
+    def max_drop(cls, config: EscapeConfig) -> float:
+        """f = 0 at saddle 1."""
+        return -cls.f_min(config)
+
+    @classmethod
     def describe(cls, config: EscapeConfig) -> str:
         start = "uniform [-1,1]^d starts" if config.random_start else "saddle 1 start"
         return (f"octopus d={config.d}, L={config.L:.4g}, gamma={config.gamma:g}, tau={config.tau:.4g}, "

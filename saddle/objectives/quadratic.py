@@ -110,6 +110,16 @@ class QuadraticSaddle(AdditiveNoiseOnRd):
         return self.start()
 
     @classmethod
+    def f_min(cls, config: EscapeConfig) -> float:
+        """-gamma^2 / (4 beta), at x = +-sqrt(gamma / beta) e_1."""
+        return -config.gamma**2 / (4.0 * config.beta)
+
+    @classmethod
+    def max_drop(cls, config: EscapeConfig) -> float:
+        """f(0) = 0."""
+        return -cls.f_min(config)
+
+    @classmethod
     def describe(cls, config: EscapeConfig) -> str:
         return (f"quadratic d={config.d}, gamma={config.gamma:g}, lambda={fmt_values(config.lam)}, "
                 f"beta={config.beta:g}, noise var={fmt_values(config.noise_var)}")

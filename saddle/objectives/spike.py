@@ -133,6 +133,16 @@ class SpikeTensor(Objective):
         return self.saddle(config.s)
 
     @classmethod
+    def f_min(cls, config: EscapeConfig) -> float:
+        """-1, at the components +-a_l (SPEC 2.1)."""
+        return -1.0
+
+    @classmethod
+    def max_drop(cls, config: EscapeConfig) -> float:
+        """f(u_0) = -1/s, so 1 - 1/s."""
+        return 1.0 - 1.0 / config.s
+
+    @classmethod
     def describe(cls, config: EscapeConfig) -> str:
         rotated = f", rotated A (seed {config.rotation_seed})" if config.rotation_seed is not None else ""
         return f"spike d={config.d}, s={config.s}, {config.dist}{rotated}"

@@ -51,6 +51,11 @@ def escape_figure(result, width=WIDTH_TWO_COLUMN):
                   label=f"> max steps ({cfg.max_steps})" + ("\nfrozen: never escape" if frozen else ""))
     if result.theory is not None and len(ms) > 0:
         _theory_overlay(ax_m, result, ms)
+    elif len(ms) > 0:  # an objective's own prediction (e.g. the teacher-student plateau exit): its points
+        own = np.array([row.get("theory_median_steps", np.nan) for row in result.summary], dtype=float)
+        ok = np.isfinite(own)
+        if ok.any():
+            ax_m.plot(ms[ok], own[ok], "D", mfc="none", color=colour(3), ms=5, mew=1.2, label="theory (median)")
     ax_m.set_xscale("log", base=2)
     ax_m.set_yscale("log")
     ax_m.set_xlabel("batch size m")

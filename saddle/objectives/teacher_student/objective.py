@@ -1,0 +1,181 @@
+"""teacher-student as a registered objective: ``--objective teacher-student`` (SPEC 2.6).
+
+The state is the student W (K x N, flattened row by row; the *full* simulation) or its order parameters
+(Q, R) (the *reduced* simulation: the exact Markov chain of SPEC 2.6, whose cost per step does not grow
+with N); f is the exact generalisation error eps_g.  A run starts on the symmetric plateau fixed point of
+its eta/m (``start = 'plateau'``, K = M: only the SGD noise can break the students' symmetry) or from
+small random weights w_k ~ N(0, sigma0^2 I_N) (``start = 'random'``); a trial escapes at the first step
+with eps_g <= eps*/2, eps* the plateau height of Saad and Solla's closed form (or at a given target).
+Times are reported in steps, in alpha = steps / N and in samples / N.  The theory column is the
+plateau-exit prediction of :func:`saddle.objectives.teacher_student.ode.predict_exit`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from saddle.manifolds import Euclidean
+from saddle.objectives.base import KernelHooks, Objective, register
+from saddle.objectives.teacher_student import kernels
+from saddle.objectives.teacher_student.model import (TeacherStudent, generalisation_error, plateau_closed_form,
+                                                     symmetric_order_parameters)
+from saddle.options import ConfigError, Option
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from saddle.config import EscapeConfig
+
+MODES = {"full": kernels.FULL, "reduced": kernels.REDUCED}
+HOOKS = {mode: KernelHooks(*kernels.HOOKS[code], name=f"teacher_student_{mode}") for mode, code in MODES.items()}
+REDUCED_FROM_N = 50
+"""``simulation = 'auto'`` takes the reduced chain from this N on (where it applies: sgd or gd, the f
+target, the plateau or random start).  Measured on the reference machine (one thread, K = M = 2): the
+full simulation costs about 30 ns per coordinate of W and sample (30 us a step at N = 1000, m = 1), the
+reduced chain 2.3 us a step at m = 1 and 5.3 us at m = 16 whatever N; they cross near N = 40-80."""
+
+
+@register
+class TeacherStudentObjective(Objective):
+    """The symmetric plateau of a two-layer network learning from a teacher (Saad & Solla 1995; SPEC 2.6).
+
+    Options: N (input dimension), K and M (student and teacher hidden units), sigma0 (the random start's
+    weight scale), output_noise (the label noise sigma), start ('plateau' or 'random') and simulation
+    ('auto', 'full' or 'reduced').
+    """
+
+    name = "teacher-student"
+    rank = 4
+    title = ("teacher-student objective (SPEC 2.6, Saad & Solla 1995): a two-layer network's symmetric plateau, "
+             "escape at eps_g <= eps*/2")
+    options = (
+        Option("N", "input dimension", "int", default=50, low=2),
+        Option("K", "student hidden units", "int", default=2, low=1, high=64),
+        Option("M", "teacher hidden units", "int", default=lambda config: config.K, low=1, high=64,
+               default_text="K"),
+        Option("sigma0", "random start: weights w_k ~ N(0, sigma0^2 I_N)", "real", default=math.sqrt(0.1),
+               default_text="sqrt(0.1)"),
+        Option("output_noise", "standard deviation of the label noise", "nonneg", default=0.0),
+        Option("start", "plateau: on the symmetric fixed point of the run's eta/m (K = M); random: small "
+               "random weights", "choice", default="plateau", choices=("plateau", "random")),
+        Option("simulation", f"full: W itself; reduced: the exact chain on (Q, R), its cost independent of N; "
+               f"auto: reduced from N = {REDUCED_FROM_N} on where it applies", "choice", default="auto",
+               choices=("auto", "full", "reduced")),
+    )
+    uses_d = False
+    random_start = "w_k ~ N(0, sigma0^2 I_N) (--start random)"
+    gpu_refusal = ("escape.cu has no teacher-student section (its per-step work is m N normals or a small "
+                   "Wishart draw; the CPU kernel runs both)")
+    generic_defaults = {"eta": 1.0, "max_steps": 100_000, "trials": 400}
+    table_columns = (("median_alpha", "median alpha", ".1f"), ("median_samples_per_N", "samples/N", ".1f"))
+    theory_footnote = ("theory: the plateau-exit prediction (growth from the ODE's Jacobian, noise measured from the "
+                       "reduced chain; docs/theory.md)")
+
+    def __init__(self, model: TeacherStudent, mode: str, sigma0: float, start: str) -> None:
+        self.model, self.mode, self.sigma0, self.start = model, mode, sigma0, start
+        K, N, M = model.K, model.N, model.M
+        self.manifold = Euclidean(K * N if mode == "full" else K * K + K * M)
+        self.kernel = HOOKS[mode]  # type: ignore[misc]
+
+    # -- from a configuration ----------------------------------------------------------------------
+    @classmethod
+    def check_config(cls, config: EscapeConfig) -> None:
+        opts = config.options
+        N, K, M = config.N, config.K, config.M
+        if N < K + M:
+            raise ConfigError(f"teacher-student needs N >= K + M = {K + M}, got N = {N}")
+        if config.random_start:
+            opts["start"] = "random"
+        elif opts["start"] == "random":
+            object.__setattr__(config, "random_start", True)
+        if opts["start"] == "plateau" and K != M:
+            raise ConfigError(f"the plateau start needs K = M (the symmetric plateau of SPEC 2.6), got K = {K}, "
+                              f"M = {M}; use --start random")
+        if config.target is None and config.radius is None and K != M:
+            raise ConfigError("teacher-student with K != M has no default escape target: give --target (an eps_g)")
+        reduced_ok = (config.optimizer in ("sgd", "gd") and config.radius is None
+                      and config.start_perturbation is None)
+        if opts["simulation"] == "reduced" and not reduced_ok:
+            raise ConfigError("the reduced simulation runs sgd and gd only, with an eps_g target (no --radius, no "
+                              "--start-perturbation): (Q, R) is not W; use --simulation full")
+        if opts["simulation"] == "auto":
+            opts["simulation"] = "reduced" if reduced_ok and N >= REDUCED_FROM_N else "full"
+
+    @classmethod
+    def from_config(cls, config: EscapeConfig) -> TeacherStudentObjective:
+        model = TeacherStudent(config.N, config.K, config.M, sigma=config.output_noise)
+        return cls(model, config.simulation, config.sigma0, config.start)
+
+    @classmethod
+    def default_target(cls, config: EscapeConfig) -> float:
+        """eps*/2 with eps* the plateau height of the eta -> 0 closed form (the same target at every m)."""
+        return plateau_closed_form(config.K)[3] / 2.0
+
+    def start_point(self, config: EscapeConfig) -> np.ndarray:
+        return self.start_point_for(config, config.m[0])
+
+    def start_point_for(self, config: EscapeConfig, m: int) -> np.ndarray:
+        """The plateau fixed point of this batch size's eta/m (realised by a student W in the full
+        simulation), or the zero state for random starts (each trial draws its own)."""
+        K, N, M = self.model.K, self.model.N, self.model.M
+        if self.start == "random":
+            return np.zeros(self.manifold.d)
+        from saddle.objectives.teacher_student.ode import plateau
+
+        try:
+            pl = plateau(K, config.eta_for(m) / m, self.model.sigma)
+        except (ValueError, RuntimeError) as err:
+            raise ConfigError(f"no plateau at eta/m = {config.eta_for(m) / m:g} (m = {m}): {err}") from None
+        if self.mode == "full":
+            return self.model.plateau_student(pl.q, pl.c, pl.r).ravel()
+        Q, R = symmetric_order_parameters(K, M, pl.q, pl.c, pl.r)
+        return np.concatenate([Q.ravel(), R.ravel()])
+
+    # -- the maths the generic code needs ----------------------------------------------------------
+    def order_parameters(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(Q, R) of a state."""
+        K, N, M = self.model.K, self.model.N, self.model.M
+        u = np.asarray(u, dtype=float)
+        if self.mode == "full":
+            return self.model.order_parameters(u.reshape(K, N))
+        return u[:K * K].reshape(K, K), u[K * K:].reshape(K, M)
+
+    def f(self, u: np.ndarray) -> float:
+        """The exact generalisation error eps_g of the state."""
+        Q, R = self.order_parameters(u)
+        return float(generalisation_error(Q, R, self.model.T))
+
+    def kernel_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return kernels.pack(self.model, MODES[self.mode], self.sigma0**2)
+
+    def theory_prediction(self, config: EscapeConfig, m: int) -> dict[str, Any] | None:
+        """The plateau-exit prediction (ode.predict_exit) for K = M, T = I; NaN with the reason otherwise."""
+        if self.model.K != self.model.M or not self.model.is_canonical or config.optimizer != "sgd":
+            return None
+        from saddle.objectives.teacher_student.ode import predict_exit
+
+        pred = predict_exit(self.model.K, self.model.N, config.eta_for(m), m, start=self.start,
+                            sigma=self.model.sigma, target=config.target, sigma0_sq=self.sigma0**2, seed=config.seed)
+        ok = math.isfinite(pred.steps)
+        return {"theory_median_steps": pred.steps if ok else math.nan, "theory_regime": "linear" if ok else "n/a",
+                "theory_trusted": ok, "theory_note": pred.reason}
+
+    # -- reporting ----------------------------------------------------------------------------------
+    @classmethod
+    def describe(cls, config: EscapeConfig) -> str:
+        noise = f", label noise {config.output_noise:g}" if config.output_noise else ""
+        return (f"teacher-student N={config.N}, K={config.K}, M={config.M}{noise}, {config.start} start, "
+                f"{config.simulation} simulation")
+
+    @classmethod
+    def summary_extras(cls, config: EscapeConfig, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Times in the units of the on-line learning literature: alpha = steps / N and samples / N."""
+        return {"median_alpha": row["median_steps"] / config.N,
+                "median_samples_per_N": row["median_samples"] / config.N}
+
+    @classmethod
+    def memory_bytes(cls, config: EscapeConfig) -> int:
+        return 8 * config.N * (config.K + config.M) * 4
