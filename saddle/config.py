@@ -298,7 +298,7 @@ class EscapeConfig(_Fields):
             self._set("target", cls.default_target(self))
         if self.target is not None:
             self._set("target", real("target", self.target, positive=False))
-            f_min = cls.f_min(self)
+            f_min = cls.min_value(self)
             if f_min is not None and self.target < f_min:
                 raise ConfigError(f"target = {self.target:g} is below the {cls.name} objective's minimum "
                                   f"f_min = {f_min:.6g}: no trial can reach it")

@@ -2,10 +2,10 @@
 
 The unit sphere (the spike objective), the product of k spheres (ge2015) and
 R^d (the quadratic testbed), with one interface.  Inside the kernels a
-manifold is an integer code (``SPHERE`` or ``EUCLIDEAN``).  ``check_gradient`` and ``check_hessian`` are the Taylor-slope tests
-of pymanopt / Boumal's "An introduction to optimization on smooth manifolds"
-(2023, section 4.8): along a retraction curve the remainder of the first-
-(second-) order model must shrink like h^2 (h^3).
+manifold is an integer code (``SPHERE`` or ``EUCLIDEAN``).  ``check_gradient`` and
+``check_hessian`` are the Taylor-slope tests of pymanopt / Boumal's "An introduction to
+optimization on smooth manifolds" (2023, section 4.8): along a retraction curve the remainder of
+the first- (second-) order model must shrink like h^2 (h^3).
 """
 
 from dataclasses import dataclass

@@ -45,7 +45,8 @@ class Optimizer:
 OPTIMIZERS: dict[str, Optimizer] = {o.name: o for o in (
     Optimizer("sgd", SGD, True, (), "mini-batch SGD"),
     Optimizer("gd", GD, False, (), "the exact gradient (m = infinity): the control"),
-    Optimizer("noisy-sgd", NOISY_SGD, True, ("sigma_iso",), "sgd + sigma_iso x uniform tangent direction (Ge et al. 2015)"),
+    Optimizer("noisy-sgd", NOISY_SGD, True, ("sigma_iso",),
+              "sgd + sigma_iso x uniform tangent direction (Ge et al. 2015)"),
     Optimizer("momentum", MOMENTUM, True, ("momentum",), "heavy-ball sgd"),
     Optimizer("pgd", PGD, False, ("perturbation_radius", "grad_threshold", "t_threshold"),
               "gd + a ball perturbation when the gradient is small (Jin et al. 2017)"),

@@ -87,8 +87,9 @@ class Option:
     help : str
         One line for ``--help`` and the docs.
     kind : str
-        ``'int'``, ``'real'`` (finite, > 0), ``'nonneg'`` (finite, >= 0), ``'signed'`` (finite, any sign), ``'fraction'`` (0 <= x < 1),
-        ``'reals'`` (one value > 0 or ``count(config)`` of them), ``'choice'`` (one of ``choices``) or ``'bool'``.
+        ``'int'``, ``'real'`` (finite, > 0), ``'nonneg'`` (finite, >= 0), ``'signed'`` (finite, any sign),
+        ``'fraction'`` (0 <= x < 1), ``'reals'`` (one value > 0 or ``count(config)`` of them),
+        ``'choice'`` (one of ``choices``) or ``'bool'``.
     default : value, callable or None
         The value when the option is not given; a callable ``default(config)`` for a default that
         depends on other options (``k`` = ``d``); None for "not set".

@@ -40,7 +40,8 @@ def _default_text(name):
     """The generic default, and the objectives' own where they differ ("0.01; teacher-student 1")."""
     from saddle.objectives.base import registered
 
-    own = [f"{cls.name} {cls.generic_defaults[name]:g}" for cls in registered().values() if name in cls.generic_defaults]
+    own = [f"{cls.name} {cls.generic_defaults[name]:g}" for cls in registered().values()
+           if name in cls.generic_defaults]
     return "; ".join([f"{_default(name):g}"] + own)
 
 
@@ -68,7 +69,8 @@ def add_config_arguments(parser):
                         help=f"batch sizes, one configuration each (default {' '.join(map(str, _default('m')))})")
     parser.add_argument("--objective", default=_default("objective"),
                         help=f"{' | '.join(n for n, c in registered().items() if c.runs_from_config)} "
-                             f"(default {_default('objective')}; a user's own objective: --load FILE, docs/objectives.md)")
+                             f"(default {_default('objective')}; "
+                             "a user's own objective: --load FILE, docs/objectives.md)")
     parser.add_argument("--d", type=integer, default=_default("d"), help=f"dimension (default {_default('d')})")
     added = set()
     for cls in registered().values():
@@ -199,7 +201,6 @@ def run(args):
         return EXIT_INTERRUPTED
     if not args.no_plot:
         from saddle.plotting import escape_figure, save_figure
-
         from saddle.store import StoreError
 
         try:

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from saddle.options import ConfigError, Option
 from saddle import rng
 from saddle._numba import inline_njit, njit
+from saddle.options import ConfigError, Option
 
 if TYPE_CHECKING:
     from saddle.config import EscapeConfig
@@ -254,7 +254,7 @@ class Objective:
         return m
 
     @classmethod
-    def f_min(cls, config: EscapeConfig) -> float | None:
+    def min_value(cls, config: EscapeConfig) -> float | None:
         """The global minimum of f, where it is known in closed form (None: unknown)."""
         return None
 

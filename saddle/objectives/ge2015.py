@@ -96,7 +96,7 @@ class GeTensorDecomposition(Objective):
         return self.flatten(self.collision_saddle())
 
     @classmethod
-    def f_min(cls, config: EscapeConfig) -> float:
+    def min_value(cls, config: EscapeConfig) -> float:
         """0: f is a sum of squares, zero at the signed permutations of A (SPEC 2.2)."""
         return 0.0
 

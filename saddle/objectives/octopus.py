@@ -122,14 +122,14 @@ class Octopus(AdditiveNoiseOnRd):
         return self.start()
 
     @classmethod
-    def f_min(cls, config: EscapeConfig) -> float:
+    def min_value(cls, config: EscapeConfig) -> float:
         """-d nu, at (4 tau, ..., 4 tau) and its mirror images."""
         return -config.d * spline_nu(config.L, config.gamma, config.tau)
 
     @classmethod
     def max_drop(cls, config: EscapeConfig) -> float:
         """f = 0 at saddle 1."""
-        return -cls.f_min(config)
+        return -cls.min_value(config)
 
     @classmethod
     def describe(cls, config: EscapeConfig) -> str:

@@ -110,14 +110,14 @@ class QuadraticSaddle(AdditiveNoiseOnRd):
         return self.start()
 
     @classmethod
-    def f_min(cls, config: EscapeConfig) -> float:
+    def min_value(cls, config: EscapeConfig) -> float:
         """-gamma^2 / (4 beta), at x = +-sqrt(gamma / beta) e_1."""
         return -config.gamma**2 / (4.0 * config.beta)
 
     @classmethod
     def max_drop(cls, config: EscapeConfig) -> float:
         """f(0) = 0."""
-        return -cls.f_min(config)
+        return -cls.min_value(config)
 
     @classmethod
     def describe(cls, config: EscapeConfig) -> str:
@@ -196,7 +196,8 @@ def exact_gradient(x, pf, pa, g):
 def minibatch_gradient(x, pf, pa, key0, key1, t, m, xi, block, g):
     """grad f(x) + L xi / sqrt(m), xi standard normal from the DATA stream of step t.
 
-    xi_k is normal k of the stream (saddle.rng.fill_normals); this is the mean of m per-sample noises N(0, Sigma) in law.
+    xi_k is normal k of the stream (saddle.rng.fill_normals); this is the mean of m per-sample noises
+    N(0, Sigma) in law.
     """
     d = x.shape[0]
     rng.fill_normals(key0, key1, t, m, rng.DATA, xi, block)

@@ -133,7 +133,7 @@ class SpikeTensor(Objective):
         return self.saddle(config.s)
 
     @classmethod
-    def f_min(cls, config: EscapeConfig) -> float:
+    def min_value(cls, config: EscapeConfig) -> float:
         """-1, at the components +-a_l (SPEC 2.1)."""
         return -1.0
 

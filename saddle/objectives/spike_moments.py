@@ -8,14 +8,13 @@ the :class:`saddle.theory.SaddleQuantities` the linear theory needs.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
-import dataclasses
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
-
-from typing import TYPE_CHECKING
 
 from saddle.objectives.spike import SpikeTensor, data_distribution
 

@@ -7,7 +7,6 @@ from saddle.plotting import WIDTH_TWO_COLUMN, colour, palette
 from saddle.stats import survival_curve
 
 
-
 def escape_figure(result, width=WIDTH_TWO_COLUMN):
     """Three panels: survival P(tau > t) per m; median escape steps against m; f(u_t) per m.
 

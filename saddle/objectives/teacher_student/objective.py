@@ -20,8 +20,12 @@ import numpy as np
 from saddle.manifolds import Euclidean
 from saddle.objectives.base import KernelHooks, Objective, register
 from saddle.objectives.teacher_student import kernels
-from saddle.objectives.teacher_student.model import (TeacherStudent, generalisation_error, plateau_closed_form,
-                                                     symmetric_order_parameters)
+from saddle.objectives.teacher_student.model import (
+    TeacherStudent,
+    generalisation_error,
+    plateau_closed_form,
+    symmetric_order_parameters,
+)
 from saddle.options import ConfigError, Option
 
 if TYPE_CHECKING:
@@ -120,7 +124,7 @@ class TeacherStudentObjective(Objective):
     def start_point_for(self, config: EscapeConfig, m: int) -> np.ndarray:
         """The plateau fixed point of this batch size's eta/m (realised by a student W in the full
         simulation), or the zero state for random starts (each trial draws its own)."""
-        K, N, M = self.model.K, self.model.N, self.model.M
+        K, M = self.model.K, self.model.M
         if self.start == "random":
             return np.zeros(self.manifold.d)
         from saddle.objectives.teacher_student.ode import plateau
