@@ -17,6 +17,8 @@ of the trials escape, the median is only known to exceed max_steps: it is then
 reported as the lower bound max_steps + 1 and flagged.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,20 +30,20 @@ CONFIDENCE_LEVEL = 0.95
 N_BOOTSTRAP = 2000
 
 
-def ranked_times(steps, status, max_steps):
+def ranked_times(steps: np.ndarray, status: np.ndarray, max_steps: int) -> np.ndarray:
     """Escape steps with every non-escaped trial ranked after all escapes (max_steps + 1)."""
     steps = np.asarray(steps, dtype=np.int64)
     return np.where(np.asarray(status) == ESCAPED, steps, max_steps + 1).astype(np.float64)
 
 
-def lower_median(x, axis=-1):
+def lower_median(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """The ceil(n/2)-th smallest value along ``axis`` (the median of an empirical CDF)."""
     x = np.asarray(x)
     k = (x.shape[axis] + 1) // 2 - 1
     return np.take(np.partition(x, k, axis=axis), k, axis=axis)
 
 
-def survival_curve(steps, status, max_steps):
+def survival_curve(steps: np.ndarray, status: np.ndarray, max_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Kaplan-Meier estimate of P(tau > t), non-escaped trials censored at max_steps.
 
     Returns
@@ -76,7 +78,7 @@ class EscapeSummary:
     mean_is_lower_bound: bool
 
 
-def summarize(steps, status, max_steps, seed=0):
+def summarize(steps: np.ndarray, status: np.ndarray, max_steps: int, seed: int = 0) -> EscapeSummary:
     """Counts, median with a 95% percentile-bootstrap interval, and mean of the escape steps.
 
     The bootstrap (scipy.stats.bootstrap, percentile method, 2000 resamples,
