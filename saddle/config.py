@@ -238,6 +238,10 @@ class EscapeConfig(_Fields):
         from saddle.objectives.base import option_owners
 
         declared = {option.name: option for option in cls.options}
+        clash = sorted(set(declared) & set(GENERIC_FIELDS))
+        if clash:
+            raise ConfigError(f"the {cls.name} objective declares {', '.join(clash)}, a generic option of every "
+                              "experiment: rename it in its options")
         for name in self.options:
             if name not in declared:
                 owners = option_owners(name)

@@ -288,16 +288,11 @@ def register(cls: type[Objective]) -> type[Objective]:
     Registering a second class under a taken name is an error; registering the same class again
     (a module imported twice) is not.
     """
-    from saddle.config import GENERIC_FIELDS
-
     if not cls.name or not isinstance(cls.name, str):
         raise TypeError(f"{cls.__name__} needs a class attribute name")
     old = _REGISTRY.get(cls.name)
     if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
         raise ValueError(f"an objective named {cls.name!r} is already registered ({old.__module__}.{old.__qualname__})")
-    for option in cls.options:
-        if option.name in GENERIC_FIELDS:
-            raise ValueError(f"{cls.__name__}: option {option.name!r} is a generic option of every experiment")
     if not cls.__module__.startswith("saddle."):  # a user's objective: its hooks are not in the package's
         cls.cache_kernel = False  # source fingerprint (saddle/_numba.py), so its kernel is not cached on disk
     _REGISTRY[cls.name] = cls
