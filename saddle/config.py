@@ -154,7 +154,10 @@ class EscapeConfig(_Fields):
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        given = dict(kwargs.pop("options", None) or {})
+        options = kwargs.pop("options", None) or {}
+        if not isinstance(options, Mapping):
+            raise ConfigError(f"options must be a mapping of option names to values, got {options!r}")
+        given = dict(options)
         for name in [k for k in kwargs if k not in GENERIC_FIELDS]:
             given[name] = kwargs.pop(name)
         name = kwargs.get("objective", _Fields.objective)
