@@ -453,10 +453,12 @@ def test_the_gpu_supports_what_the_cpu_kernel_supports_or_names_it(no_cupy_devic
     assert gpu.SUPPORTED_OPTIMIZERS == OPTIMIZERS
     for name, cls in registered().items():
         if cls.gpu_code is None and cls.runs_from_config:
-            objective = cls.from_config(EscapeConfig(objective=name, d=3))
+            config = EscapeConfig(objective=name)
+            objective = config.build_objective()
             with pytest.raises(ValueError, match=f"objective '{name}' is not supported on the cupy backend "
-                                                 rf"\({cls.gpu_refusal}"):
-                gpu.run_trials_cupy(objective, np.zeros(3), optimizer="gd", batch_size=1, eta=0.1, sigma_iso=0.0,
+                                                 rf"\({re.escape(cls.gpu_refusal)}"):
+                gpu.run_trials_cupy(objective, objective.start_point(config), optimizer="gd", batch_size=1, eta=0.1,
+                                    sigma_iso=0.0,
                                     delta=0.1, radius=None, max_steps=1, seed=0, trial_start=0, n_trials=1)
 
 
