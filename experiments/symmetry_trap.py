@@ -27,7 +27,7 @@ from _variants import run_variants, write_tables  # noqa: E402
 from saddle.plotting import WIDTH_ONE_COLUMN, colour, save_figure  # noqa: E402
 
 VARIANTS = {
-    "sgd, shared samples": dict(sampling="shared"),
+    "sgd, shared samples": dict(sampling="shared", allow_trap=True),
     "sgd, per-column samples": dict(sampling="per-column"),
     "noisy-sgd (sigma_iso = 0.5), shared": dict(sampling="shared", optimizer="noisy-sgd", sigma_iso=0.5),
     "sgd, shared, perturbed start (r = 0.01)": dict(sampling="shared", start_perturbation=0.01),

@@ -83,6 +83,7 @@ class _Fields:
     target: float | None = None
     start_perturbation: float | None = None
     random_start: bool = False
+    allow_trap: bool = False
     trials: int = 1000
     max_steps: int = 10000
     seed: int = 0
@@ -142,6 +143,9 @@ class EscapeConfig(_Fields):
     start_perturbation : float or None
         If given (> 0), each trial starts at R_{u0}(r xi) with its own uniform unit tangent
         direction xi and r = start_perturbation.
+    allow_trap : bool
+        Run even when the start is a fixed point of the noise given, where no trial can escape at any m
+        (ge2015's collision saddle under shared samples: the symmetry-trap experiment); refused otherwise.
     random_start : bool
         Each trial starts at its own random point (what that is, the objective says: uniform on
         its spheres, or in [-1, 1]^d for the octopus); objectives that declare a random start only.
@@ -318,6 +322,13 @@ class EscapeConfig(_Fields):
         self._set("random_start", bool(self.random_start))
         if self.random_start and self.start_perturbation is not None:
             raise ConfigError("give either random_start or start_perturbation, not both")
+        if not isinstance(self.allow_trap, (bool, int)) or self.allow_trap not in (0, 1):
+            raise ConfigError(f"allow_trap must be true or false, got {self.allow_trap!r}")
+        self._set("allow_trap", bool(self.allow_trap))
+        traps = cls.traps(self) if fresh else []
+        if traps and not self.allow_trap:
+            raise ConfigError(f"{traps[0]}; ways out: {cls.trap_exits or 'another optimizer or start'}, or "
+                              "allow_trap (--allow-trap) to run it anyway")
         if self.random_start and cls.random_start is None:
             supported = [o.name for o in _registered().values() if o.random_start is not None]
             raise ConfigError(f"random_start applies to the {', '.join(supported)} objectives, not to {cls.name}")
@@ -367,7 +378,8 @@ class EscapeConfig(_Fields):
         if self.optimizer == "gd" and self.radius is None:
             out.append("gd starts exactly at a saddle, where the exact gradient vanishes: no trial can escape "
                        "(this is the control)")
-        return out + self.objective_class.start_warnings(self)
+        cls = self.objective_class
+        return out + (cls.traps(self) if self.allow_trap else []) + cls.start_warnings(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Every option as JSON-ready values (tuples become lists): the generic ones with the

@@ -61,3 +61,27 @@ def test_the_memory_estimate_uses_measured_bytes_per_trial_and_the_process_limit
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "memory limit (ulimit -v)" in done.stderr
+
+
+def test_a_start_no_trial_can_leave_is_refused_up_front_naming_the_ways_out():
+    """ge2015's collision saddle under shared samples (SPEC 2.2): refused at once, unless asked for."""
+    for optimizer in ("sgd", "momentum", "gd"):
+        with pytest.raises(ConfigError, match=f"fixed point of shared-sample {optimizer}.*ways out: --sampling "
+                                              "per-column.*noisy-sgd.*--start-perturbation.*allow_trap"):
+            EscapeConfig(objective="ge2015", d=5, optimizer=optimizer)
+    trap = EscapeConfig(objective="ge2015", d=5, allow_trap=True)
+    assert any("no trial can escape" in w for w in trap.start_warnings())
+    for way_out in (dict(sampling="per-column"), dict(optimizer="noisy-sgd", sigma_iso=0.1),
+                    dict(start_perturbation=0.01), dict(random_start=True)):
+        EscapeConfig(objective="ge2015", d=5, **way_out)
+    with pytest.raises(ConfigError, match="allow_trap must be true or false"):
+        EscapeConfig(allow_trap="yes")
+
+
+def test_an_optimizer_without_mini_batches_says_m_has_no_effect_and_counts_no_samples(tmp_path):
+    from saddle.experiments.escape_cmd import format_table
+
+    table = format_table(run_escape(m=(1, 64), optimizer="gd", start_perturbation=0.05, trials=8, max_steps=2000))
+    rows = table.splitlines()[1:3]
+    assert all(row.split()[4] == "-" for row in rows)  # the median samples column
+    assert "gd draws no mini-batches: m does not change the law of its trials" in table

@@ -105,6 +105,9 @@ def add_config_arguments(parser):
                         help="escaped when f(u_t) <= target (replaces the f-drop criterion)")
     parser.add_argument("--start-perturbation", type=finite_float, default=None,
                         help="start each trial at its own random point at this distance from the saddle")
+    parser.add_argument("--allow-trap", action="store_true",
+                        help="run even when the start is a fixed point of the noise, where no trial can escape "
+                             "(the symmetry-trap experiment; refused otherwise)")
     starts = [f"{cls.name}: {cls.random_start}" for cls in registered().values() if cls.random_start]
     parser.add_argument("--random-start", action="store_true",
                         help=f"start each trial at its own random point ({'; '.join(starts)})")
@@ -131,7 +134,10 @@ def _fmt_theory(row):
 
 def format_table(result):
     """The stdout table: one row per m (and the objective's own columns, e.g. alpha = steps / N)."""
+    from saddle.optimizers import OPTIMIZERS
+
     cls = result.config.objective_class
+    draws = OPTIMIZERS[result.config.optimizer].minibatch
     frozen = any(r.get("frozen", 0) for r in result.summary)
     extra = [c for c in cls.table_columns if all(c[0] in r for r in result.summary)]
     head = ("m", "eta", "median steps [95% CI]", "theory", "median samples", *(h for _, h, _ in extra), "escaped",
@@ -142,6 +148,7 @@ def format_table(result):
         ci = "" if lb else f" [{fmt_steps(r['median_steps_lo'])}, {fmt_steps(r['median_steps_hi'])}]"
         per_step = r["median_samples"] / r["median_steps"]
         samples = f">{per_step * (r['median_steps'] - 1):.0f}" if lb else f"{r['median_samples']:.0f}"
+        samples = samples if draws else "-"
         own = [("> " if lb else "") + format(r[key], spec) for key, _, spec in extra]
         rows.append((str(r["m"]), f"{r['eta']:g}", fmt_steps(r["median_steps"], lb) + ci, _fmt_theory(r), samples,
                      *own, str(r["escaped"]), str(r["censored"]), str(r["diverged"]),
@@ -151,6 +158,9 @@ def format_table(result):
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
     if any(math.isfinite(r.get("theory_median_steps", math.nan)) for r in result.summary):
         lines.append(cls.theory_footnote)
+    if not draws:
+        lines.append(f"{result.config.optimizer} draws no mini-batches: m does not change the law of its trials, and there "
+                     "are no samples to count")
     notes = sorted({r["theory_note"] for r in result.summary if r.get("theory_note")})
     lines += [f"theory: {note}" for note in notes]
     if frozen:
@@ -168,7 +178,7 @@ def config_from_args(args, **more):
 
     tup = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731
     generic = ("m", "objective", "d", "eta", "lr_scaling", "optimizer", "lr_decay", "batch_after_drop", "delta",
-               "radius", "target", "start_perturbation", "random_start")
+               "radius", "target", "start_perturbation", "random_start", "allow_trap")
     values = {name: tup(getattr(args, name)) for name in generic}
     more = {k: v for k, v in more.items() if v is not None}
     values = {k: v for k, v in values.items() if v is not None or k not in ("eta",)}

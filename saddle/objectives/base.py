@@ -248,6 +248,15 @@ class Objective:
         """One line for each known way the start is a fixed point of the noise given (SPEC 2.1, 2.2)."""
         return []
 
+    trap_exits: ClassVar[str] = ""
+    """The ways out of its traps, for the refusal (e.g. the options that break a symmetry)."""
+
+    @classmethod
+    def traps(cls, config: EscapeConfig) -> list[str]:
+        """One line for each reason the start is a fixed point of the noise given, so that no trial can
+        escape at any m; the configuration refuses such a run unless ``allow_trap`` (SPEC 2.2)."""
+        return []
+
     @classmethod
     def samples_per_step(cls, config: EscapeConfig, m: int) -> int:
         """Samples one step draws at batch size m."""

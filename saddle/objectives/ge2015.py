@@ -111,11 +111,15 @@ class GeTensorDecomposition(Objective):
         return (f"ge2015 d={config.d}, k={config.k}, {config.dist}, {config.sampling} samples, "
                 f"collision start{rotated}")
 
+    trap_exits = ("--sampling per-column (independent samples per column), --optimizer noisy-sgd (isotropic "
+                  "noise) or --start-perturbation R (a perturbed start)")
+
     @classmethod
-    def start_warnings(cls, config: EscapeConfig) -> list[str]:
-        if config.sampling == "shared" and config.optimizer == "sgd":
-            return ["the collision saddle is a fixed point of shared-sample SGD: u_1 = u_2 stays exactly "
-                    "invariant, so no trial can escape at any m (use --sampling per-column or noisy-sgd)"]
+    def traps(cls, config: EscapeConfig) -> list[str]:
+        """Shared samples keep u_1 = u_2 for sgd, momentum and gd (SPEC 2.2, the symmetry trap)."""
+        if config.sampling == "shared" and config.optimizer in ("sgd", "momentum", "gd"):
+            return [f"the collision saddle is a fixed point of shared-sample {config.optimizer}: u_1 = u_2 stays "
+                    "exactly invariant, so no trial can escape at any m"]
         return []
 
     @classmethod
