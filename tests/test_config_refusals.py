@@ -83,5 +83,5 @@ def test_an_optimizer_without_mini_batches_says_m_has_no_effect_and_counts_no_sa
 
     table = format_table(run_escape(m=(1, 64), optimizer="gd", start_perturbation=0.05, trials=8, max_steps=2000))
     rows = table.splitlines()[1:3]
-    assert all(row.split()[4] == "-" for row in rows)  # the median samples column
+    assert all(row.split().count("-") == 2 for row in rows)  # the theory and median samples columns
     assert "gd draws no mini-batches: m does not change the law of its trials" in table
