@@ -10,8 +10,11 @@ thin layer over it.  The configuration is :class:`saddle.config.EscapeConfig`, t
 
 from __future__ import annotations
 
+import math
 import os
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -95,12 +98,20 @@ def summary_row(config: EscapeConfig, mres: MResult, theory: TheoryColumns | Non
         "wall_seconds": mres.wall_seconds,
         **(theory or TheoryColumns(config, None)).row(mres.m),
     }
-    return {**row, **config.objective_class.summary_extras(config, row)}
+    row = {**row, **config.objective_class.summary_extras(config, row)}
+    return {k: _tidy(v) for k, v in row.items()}
+
+
+def _tidy(value: Any) -> Any:
+    """Floats to 12 significant digits (1181.45, not the bootstrap's 1181.450000000001); others as they are."""
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.12g}")
+    return value
 
 
 def run_escape(config: EscapeConfig | None = None, *, out: Any = None, threads: int | None = None,
                progress: bool = False, backend: str | None = None, user_objective: Any = None, start: Any = None,
-               **options: Any) -> EscapeResult:
+               announce: Callable[[str], None] | None = None, **options: Any) -> EscapeResult:
     """Run an escape experiment and return its :class:`EscapeResult`.
 
     Parameters
@@ -116,6 +127,10 @@ def run_escape(config: EscapeConfig | None = None, *, out: Any = None, threads: 
         Numba threads (results do not depend on it).
     progress : bool
         Show a tqdm progress bar on stderr.
+    announce : callable, optional
+        ``announce(line)`` is called with one line when the kernel takes over a second to compile (or
+        load) before the first trial, and after each batch size finishes (the command line prints them
+        on stderr when it shows no progress bar).
     backend : str, optional
         'cpu' (Numba) or 'cupy' (GPU, saddle[gpu]); default: the SADDLE_BACKEND
         environment variable, else 'cpu'.  The same seed draws the same random
@@ -146,10 +161,28 @@ def run_escape(config: EscapeConfig | None = None, *, out: Any = None, threads: 
     f0 = float(objective.f(u0))
 
     store = results_io.ResultsFolder.open(out, config, backend=backend) if out is not None else None
-    by_m = dict(store.load_finished()) if store is not None else {}
-    todo = [m for m in config.m if m not in by_m]
-    if todo and backend == "cpu":  # compile (or load from the disk cache) now, so wall_seconds times trials only
-        run_trials(objective, u0, **{**_trial_options(config, todo[0], backend), "trial_start": 0, "n_trials": 0})
+    try:  # (on a failure before the first batch size, release the folder: a new one that holds nothing is removed)
+        by_m = dict(store.load_finished()) if store is not None else {}
+        todo = [m for m in config.m if m not in by_m]
+        if todo and backend == "cpu":  # compile (or load from the disk cache) now, so wall_seconds times trials only
+            from saddle._numba import cache_enabled
+
+            how = "once: Numba keeps it on disk for later runs" if cache_enabled() else "no disk cache here"
+            line = f"compiling the {config.objective} kernel ({how}) ..."
+            timer = threading.Timer(1.0, announce, (line,)) if announce is not None else None
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
+            try:
+                run_trials(objective, u0, **{**_trial_options(config, todo[0], backend), "trial_start": 0,
+                                             "n_trials": 0})
+            finally:
+                if timer is not None:
+                    timer.cancel()
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
 
     bar = None
     if progress:
@@ -164,6 +197,9 @@ def run_escape(config: EscapeConfig | None = None, *, out: Any = None, threads: 
         for m in todo:
             by_m[m] = _run_batch_size(config, objective, u0, m, backend, bar)
             rows[m] = summary_row(config, by_m[m], theory)
+            if announce is not None:
+                announce(f"m = {m}: {rows[m]['escaped']} of {config.trials} trials escaped, median "
+                         f"{rows[m]['median_steps']:g} steps ({by_m[m].wall_seconds:.1f} s)")
             if store is not None:
                 done = [k for k in config.m if k in by_m]
                 try:

@@ -1,93 +1,60 @@
-"""Result files: written atomically, read back to resume an interrupted run.
+"""The results folder of an escape experiment: written atomically, checksummed, read back to resume.
 
-The results folder of an escape experiment holds (a contract that later
-versions extend, never break):
+The folder holds (a contract that later versions extend, never break):
 
-- ``config.json``: every option, the seed, package and library versions, threads;
+- ``config.json``: every option, the seed, package and library versions, threads (the folder's marker:
+  ``"command": "escape"``);
 - ``trials.csv``: one row per trial, ``m,eta,trial,steps,samples,status,final_f`` (and
   ``drop_steps`` with a batch-size schedule: each trial's first f-drop step);
 - ``summary.csv``: one row per batch size (see saddle.escape.summary_row);
 - ``trajectories.npz``: f(u_t) of the recorded trials, for the figure;
+- ``checksums.json``: the SHA-256 of the three tables, checked on every read;
+- ``.saddle.lock``: the lock a run holds while it writes (its pid, host and command line);
 - ``escape.pdf`` / ``escape.png``: the figure (written by the CLI).
 
-Every file is written to a temporary name in the same folder and moved into
-place with os.replace, so a partial file never stands under its final name.
-After each batch size finishes, the three data files are rewritten with all
-batch sizes finished so far.
+Every file is written to a temporary name in the same folder and moved into place with os.replace,
+so a partial file never stands under its final name.  After each batch size finishes, the three data
+files are rewritten with all batch sizes finished so far.  What the folder refuses (another run
+holding it, foreign files, a sweep's folder, another configuration, an edited table) and how is
+:mod:`saddle.store`'s, shared with sweep folders.
 """
 
-import contextlib
+from __future__ import annotations
+
 import csv
 import io
-import json
-import os
 import platform
-import signal
-import tempfile
-import threading
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from saddle.kernels import STATUS_NAMES
 from saddle.options import ConfigError
 from saddle.records import TRIAL_COLUMNS, MResult, trials_columns
+from saddle.store import (
+    ResultsStore,
+    StoreError,
+    atomic_write_bytes,
+    atomic_write_text,
+    csv_text,
+    differences,
+    interrupts_deferred,
+)
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+if TYPE_CHECKING:
+    from saddle.config import EscapeConfig
+
+__all__ = ["ResultsFolder", "StoreError", "atomic_write_bytes", "atomic_write_text", "interrupts_deferred",
+           "versions"]
+
 _STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
+TABLES = ("trials.csv", "summary.csv", "trajectories.npz")
 
 
-@contextlib.contextmanager
-def interrupts_deferred():
-    """Hold Ctrl-C (SIGINT) until the block ends, so that a group of files is written whole.
-
-    Outside the main thread (where signal handlers cannot be set) it does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
-
-
-def atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; results are ordinary files
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path, text):
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def _csv_text(columns, rows):
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
-def versions():
+def versions() -> dict[str, str | None]:
     """Versions of Python and of the libraries that shape the numbers."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -112,111 +79,128 @@ def versions():
     }
 
 
-class ResultsFolder:
-    """A results folder bound to one configuration (see the module docstring)."""
+class ResultsFolder(ResultsStore):
+    """The results folder of one escape configuration (see the module docstring)."""
 
-    def __init__(self, path, config):
-        self.path = Path(path)
+    kind = "escape"
+    tables = TABLES
+
+    def __init__(self, path: str | Path, config: EscapeConfig, backend: str = "cpu") -> None:
+        super().__init__(path)
         self.config = config
+        self.backend = backend
+        self._stored_m: list[int] = []  # the batch sizes stored in the folder, as far as this run knows
 
     @classmethod
-    def open(cls, path, config, backend="cpu"):
-        """Create (or reopen, for the same configuration) a results folder.
+    def open(cls, path: str | Path, config: EscapeConfig, backend: str = "cpu") -> ResultsFolder:
+        """Create (or reopen, for the same configuration) a results folder, holding its lock until :meth:`close`.
 
-        Raises ConfigError with a one-line message when the folder cannot be
-        written or holds results of a different configuration.
+        Raises ConfigError with a one-line message, before anything is written, when the folder is being
+        written by another run, holds files that are not saddle results or a sweep's results, or holds
+        results of a different configuration; and when it cannot be written (a complete folder that
+        cannot be written is opened read-only instead).
         """
-        self = cls(path, config)
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            probe = tempfile.NamedTemporaryFile(dir=self.path, prefix=".probe", delete=True)
-            probe.close()
-        except OSError as err:
-            raise ConfigError(f"cannot write results to {str(path)!r}: {err.strerror or err}") from None
-        cfg_path = self.path / "config.json"
-        if cfg_path.exists():
-            try:
-                old = json.loads(cfg_path.read_text())["config"]
-                if not isinstance(old, dict):
-                    raise TypeError
-            except (OSError, ValueError, KeyError, TypeError, IndexError):
-                raise ConfigError(f"{cfg_path} is not a saddle config.json; choose another --out") from None
-            new = config.to_dict()
-            # An option added after the folder was written counts as equal when it has its default value.
-            defaults = config.defaults()
-            differ = sorted(k for k in set(old) | set(new)
-                            if old.get(k, defaults.get(k)) != new.get(k) and not (k not in new and k in old))
-            if differ:
-                raise ConfigError(
-                    f"{self.path} holds results of a different configuration (differs in {', '.join(differ)}); "
-                    "choose another --out"
-                )
-        else:
-            import numba
-
-            meta = {
-                "command": "escape",
-                "config": config.to_dict(),
-                "seed": config.seed,
-                "threads": numba.get_num_threads(),
-                "backend": backend,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "random_streams": "Philox4x64-10, key (seed, trial), counter (block + 1, step, m, purpose)",
-                "versions": versions(),
-            }
-            atomic_write_text(cfg_path, json.dumps(meta, indent=2) + "\n")
+        self = cls(cls.checked_path(path), config, backend)
+        self._open()
         return self
 
-    def save(self, mresults, summary_rows):
-        """Store all finished batch sizes: trials.csv, summary.csv, trajectories.npz.
+    def identity_differences(self, meta: Any) -> list[str]:
+        old = meta["config"]
+        return differences(old, self.config.to_dict(), defaults=self.config.defaults())
 
-        Ctrl-C is held while the three files are written, so they always agree.
+    def marker(self) -> dict[str, Any]:
+        import numba
+
+        return {
+            "command": "escape",
+            "config": self.config.to_dict(),
+            "seed": self.config.seed,
+            "threads": numba.get_num_threads(),
+            "backend": self.backend,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "random_streams": "Philox4x64-10, key (seed, trial), counter (block + 1, step, m, purpose)",
+            "versions": versions(),
+        }
+
+    def save(self, mresults: Sequence[MResult], summary_rows: Sequence[dict[str, Any]]) -> None:
+        """Store all finished batch sizes: trials.csv, summary.csv, trajectories.npz, then their checksums.
+
+        Ctrl-C is held while the files are written, so they always agree.  Raises :class:`StoreError`
+        (one line: the file, the reason, and the batch sizes still stored) when the machine refuses a write.
         """
+        self.require_writable("batch sizes are still to be stored")
         with interrupts_deferred():
-            self._save(mresults, summary_rows)
+            try:
+                self.manifest.write_tables(self._tables(mresults, summary_rows))
+            except StoreError as err:
+                kept = self._kept_text()
+                raise StoreError(f"{err}; {kept}", err.errno_) from None
+            self.stored = True
+            self._stored_m = [r.m for r in mresults]
 
-    def _save(self, mresults, summary_rows):
+    def _kept_text(self) -> str:
+        stored = self._stored_m
+        if not stored:
+            return f"no batch size is stored in {self.path} yet"
+        return f"the trials of m = {', '.join(map(str, stored))} stay stored in {self.path}"
+
+    @staticmethod
+    def _tables(mresults: Sequence[MResult], summary_rows: Sequence[dict[str, Any]]) -> dict[str, bytes]:
         cols = trials_columns(mresults)
         columns = TRIAL_COLUMNS + (("drop_steps",) if "drop_steps" in cols else ())
         rows = zip(*(cols[c].tolist() for c in columns))
-        atomic_write_text(self.path / "trials.csv", _csv_text(columns, rows))
         keys = list(summary_rows[0])
-        atomic_write_text(self.path / "summary.csv", _csv_text(keys, ([r[k] for k in keys] for r in summary_rows)))
         arrays = {}
         for r in mresults:
             for i, (t, f) in enumerate(r.trajectories):
                 arrays[f"m{r.m}_trial{i}_steps"] = t
                 arrays[f"m{r.m}_trial{i}_f"] = f
         buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        atomic_write_bytes(self.path / "trajectories.npz", buf.getvalue())
+        np.savez(buf, **arrays)  # type: ignore[arg-type]
+        return {
+            "trials.csv": csv_text(columns, rows).encode("utf-8"),
+            "summary.csv": csv_text(keys, ([r[k] for k in keys] for r in summary_rows)).encode("utf-8"),
+            "trajectories.npz": buf.getvalue(),
+        }
 
-    def load_finished(self):
+    def load_finished(self) -> list[tuple[int, MResult]]:
         """(m, MResult) for every batch size of the configuration already stored in full.
 
-        Raises ConfigError (one line) when the stored files cannot be read back.
+        Every table is checked against its checksum first.  Raises ConfigError (one line) when a stored
+        table does not match its checksum or cannot be read back, and when the folder was opened
+        read-only and some batch size is not stored yet.  On an error the folder's lock is released.
         """
         try:
-            return list(self._load_finished())
+            finished = list(self._load_finished())
+            done = [m for m, _ in finished]
+            if self.read_only and len(done) < len(self.config.m):
+                missing = [m for m in self.config.m if m not in done]
+                self.require_writable(f"m = {', '.join(map(str, missing))} {'is' if len(missing) == 1 else 'are'} "
+                                      "not stored yet")
+        except ConfigError:
+            self.close()
+            raise
         except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+            self.close()
             raise ConfigError(
                 f"the results in {self.path} are damaged and cannot be resumed "
                 f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'unreadable'}); "
                 "choose another --out"
             ) from None
+        self._stored_m = done
+        return finished
 
-    def _load_finished(self):
-        trials_path, summary_path = self.path / "trials.csv", self.path / "summary.csv"
-        if not (trials_path.exists() and summary_path.exists()):
+    def _load_finished(self) -> Iterator[tuple[int, MResult]]:
+        texts = {name: self.manifest.read(name) for name in TABLES}  # verified (or None: not stored)
+        trials_bytes, summary_bytes = texts["trials.csv"], texts["summary.csv"]
+        if trials_bytes is None or summary_bytes is None:
             return
-        with open(summary_path, newline="") as fh:
-            wall = {int(row["m"]): float(row["wall_seconds"]) for row in csv.DictReader(fh)}
-        with open(trials_path, newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        wall = {int(row["m"]): float(row["wall_seconds"])
+                for row in csv.DictReader(io.StringIO(summary_bytes.decode("utf-8")))}
+        rows = list(csv.DictReader(io.StringIO(trials_bytes.decode("utf-8"))))
         traj = {}
-        traj_path = self.path / "trajectories.npz"
-        if traj_path.exists():
-            with np.load(traj_path, allow_pickle=False) as z:
+        if texts["trajectories.npz"] is not None:
+            with np.load(io.BytesIO(texts["trajectories.npz"]), allow_pickle=False) as z:
                 traj = {k: z[k] for k in z.files}
         for m in self.config.m:
             mine = [r for r in rows if int(r["m"]) == m]
@@ -237,7 +221,8 @@ class ResultsFolder:
                 wall_seconds=wall[m],
                 trajectories=recorded,
                 samples_per_step=self.config.samples_per_step(m),
-                drop_steps=np.array([int(r["drop_steps"]) for r in mine], np.int64) if "drop_steps" in mine[0] else None,
+                drop_steps=(np.array([int(r["drop_steps"]) for r in mine], np.int64) if "drop_steps" in mine[0]
+                            else None),
                 samples_per_step_after_drop=(self.config.samples_per_step(self.config.batch_after_drop)
                                              if self.config.batch_after_drop else None),
             )

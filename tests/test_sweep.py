@@ -15,14 +15,17 @@ kernel loading once per process and, for the Dask test, two worker processes
 starting (a few seconds).
 """
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,8 +34,17 @@ import pytest
 
 from saddle.escape import ConfigError, EscapeConfig, run_escape
 from saddle.experiments.cli import main
-from saddle.sweep import (SweepConfig, SweepFolder, SweepInterrupted, cell_key, cell_options, cell_seed, plot_sweep,
-                          read_table, run_sweep)
+from saddle.sweep import (
+    SweepConfig,
+    SweepFolder,
+    SweepInterrupted,
+    cell_key,
+    cell_options,
+    cell_seed,
+    plot_sweep,
+    read_table,
+    run_sweep,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMALL = """\
@@ -125,7 +137,7 @@ def test_folder_holds_each_cell_and_tidy_tables_of_all(small):
     meta = json.loads((folder / "sweep.json").read_text())
     assert meta["command"] == "sweep" and meta["sweep"]["seed"] == 7 and meta["grid"] == sweep.grid
     assert [c["key"] for c in meta["cells"]] == [c.key for c in cells]
-    assert not [p.name for p in folder.rglob(".*")], "leftover temporary files"
+    assert not [p.name for p in folder.rglob(".*.tmp")], "leftover temporary files"
 
     trials = read_table(folder / "trials.csv")
     assert list(trials)[:4] == ["cell", "m", "lr_scaling", "eta_m"]
@@ -264,7 +276,7 @@ def test_a_stopped_sweep_keeps_whole_cells_and_a_rerun_completes_them(sig, tmp_p
         assert len(lines) == 1 and lines[0].startswith("interrupted: kept") and str(folder) in lines[0], err
         assert f"kept {n_kept} of 4" in lines[0]
         assert len(read_table(folder / "summary.csv")["cell"]) == n_kept
-        assert not [p.name for p in folder.rglob(".*")], "leftover temporary files"
+        assert not [p.name for p in folder.rglob(".*.tmp")], "leftover temporary files"
     else:
         assert proc.returncode == -signal.SIGKILL
 
@@ -272,7 +284,7 @@ def test_a_stopped_sweep_keeps_whole_cells_and_a_rerun_completes_them(sig, tmp_p
     assert done.returncode == 0 and done.stderr == "", done.stderr
     after = cell_bytes(folder)
     assert {k: after[k] for k in kept} == kept, "a stored cell was recomputed"
-    assert not [p.name for p in folder.rglob(".*")], "leftover temporary files"
+    assert not [p.name for p in folder.rglob(".*.tmp")], "leftover temporary files"
     fresh = run_sweep(SweepConfig.from_toml(config), out=tmp_path / "fresh")
     assert (folder / "trials.csv").read_bytes() == (fresh.out / "trials.csv").read_bytes()
     assert without_wall((folder / "summary.csv").read_text()) == without_wall((fresh.out / "summary.csv").read_text())
@@ -285,8 +297,11 @@ def test_cells_stored_by_another_version_with_other_summary_columns_still_resume
         run_sweep(SweepConfig.from_toml(config), out=folder, on_cell=lambda cell, row: _stop())
     (stored,) = (folder / "cells").iterdir()
     text = (stored / "summary.csv").read_text().splitlines()
-    # as if an older saddle had written it: without the last column
+    # as if an older saddle had written it: without the last column, and without checksums in its cell.json
     (stored / "summary.csv").write_text("\n".join(line.rsplit(",", 1)[0] for line in text) + "\n")
+    meta = json.loads((stored / "cell.json").read_text())
+    del meta["sha256"]
+    (stored / "cell.json").write_text(json.dumps(meta))
     run_sweep(SweepConfig.from_toml(config), out=folder)
     assert (folder / "trials.csv").read_bytes() == (fresh / "trials.csv").read_bytes()
     with open(folder / "summary.csv", newline="") as fh:
@@ -319,7 +334,7 @@ def test_a_changed_sweep_is_refused_in_one_line(small, tmp_path, capsys):
     # a folder of escape results is not taken over either
     (tmp_path / "escape").mkdir()
     (tmp_path / "escape" / "trials.csv").write_text("m\n")
-    with pytest.raises(ConfigError, match="holds other results"):
+    with pytest.raises(ConfigError, match="not saddle results"):
         run_sweep(SweepConfig.from_toml(config), out=tmp_path / "escape")
 
 
@@ -328,7 +343,7 @@ def test_two_sweeps_never_write_one_folder_at_once(small):
     sweep = SweepConfig.from_toml(config)
     first = SweepFolder.open(folder, sweep)
     try:
-        with pytest.raises(ConfigError, match="another sweep"):
+        with pytest.raises(ConfigError, match="in use by another run"):
             SweepFolder.open(folder, sweep)
     finally:
         first.close()
@@ -354,6 +369,17 @@ BAD = {
     "bad seed": (SMALL.replace("seed = 7", "seed = -1"), "seed must be an integer"),
     "bad plot": (SMALL + '\n[plot]\nx = "eta"\n', "[plot] x = 'eta' is not a [grid] parameter"),
     "no dask workers": (SMALL, "workers must be an integer >= 1"),
+    # issue 12 (10): a grid above the limit is refused before it is expanded (this one has 10^8 cells)
+    "huge grid": (SMALL.replace("m = [2, 8]\n", "".join(f"{k} = {list(range(1, 101))}\n" for k in ("m", "d", "trials")))
+                  .replace('lr_scaling = ["none", "sqrt"]', f"max_steps = {list(range(1, 101))}")
+                  .replace("max_steps = 2000\n", "").replace("trials = 50\n", "").replace("d = 6\n", ""),
+                  "the grid has 100,000,000 cells (100 x 100 x 100 x 100), more than a sweep takes (10,000)"),
+    # issue 12 (13): TOML spells booleans true and false; 1, 0 and strings are refused
+    "number as boolean": (SMALL.replace("d = 6", "d = 6\nrandom_start = 1"),
+                          "[fixed] random_start must be true or false, got 1"),
+    "string as boolean": (SMALL.replace('lr_scaling = ["none", "sqrt"]', 'random_start = [true, "no"]'),
+                          "[grid] random_start must be true or false, got 'no'"),
+    "empty out": (SMALL.replace('name = "small"', 'name = "small"\nout = ""'), "[sweep] out must be a folder name"),
 }
 
 
@@ -364,7 +390,9 @@ def test_invalid_configs_end_with_one_line_and_exit_2(case, tmp_path, capsys):
     if text is not None:
         write(path, text)
     extra = ["--workers", "0"] if case == "no dask workers" else []
+    started = time.monotonic()
     rc = main(["sweep", "--config", str(path), "--out", str(tmp_path / "out"), "--quiet", *extra])
+    assert time.monotonic() - started < 10, "a refusal took longer than validating a small grid"
     err = capsys.readouterr().err
     assert rc == 2, err
     lines = err.strip().splitlines()
@@ -427,3 +455,122 @@ def test_the_seed_question_config_is_valid():
     spec = sweep.plot_spec()
     assert (spec["x"], spec["y"]) == ("m", "lr_scaling")
     assert plot_sweep  # the figures in docs/ are drawn by plot_sweep from the stored tables
+
+
+# ----------------------------------------------------------------------------- issue 13: eta swept
+
+
+ETA_SWEPT = """\
+[sweep]
+name = "eta"
+seed = 1
+trials = 10
+max_steps = 300
+
+[grid]
+m = [4, 16]
+eta = [0.005, 0.01]
+lr_scaling = ["sqrt"]
+
+[fixed]
+d = 6
+"""
+
+
+def test_a_swept_eta_keeps_the_step_size_used_as_eta_m(tmp_path, capsys):
+    """With eta in [grid] the tidy tables hold eta (at m = 1) and eta_m (used), and the command prints both."""
+    config = write(tmp_path / "eta.toml", ETA_SWEPT)
+    rc = main(["sweep", str(config), "--out", str(tmp_path / "out"), "--no-plot"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    summary = read_table(tmp_path / "out" / "summary.csv")
+    assert list(summary)[:5] == ["cell", "m", "eta", "lr_scaling", "eta_m"]
+    np.testing.assert_allclose(summary["eta_m"], summary["eta"] * np.sqrt(summary["m"]), rtol=1e-12)
+    trials = read_table(tmp_path / "out" / "trials.csv")
+    assert list(trials)[:5] == ["cell", "m", "eta", "lr_scaling", "eta_m"]
+    header = out.splitlines()[0].split()
+    assert header[:4] == ["m", "eta", "lr_scaling", "eta_m"]
+    rows = [line.split()[:4] for line in out.splitlines()[1:5]]  # grid order: m slowest
+    assert rows == [["4", "0.005", "sqrt", "0.01"], ["4", "0.01", "sqrt", "0.02"],
+                    ["16", "0.005", "sqrt", "0.02"], ["16", "0.01", "sqrt", "0.04"]]
+
+
+# ----------------------------------------------------------------------------- interrupting the figures
+
+
+def test_ctrl_c_while_the_figures_are_drawn_says_every_cell_is_stored(small, tmp_path, capsys, monkeypatch):
+    import saddle.plotting.sweep
+
+    config, folder, _ = small
+    before = cell_bytes(folder)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(saddle.plotting.sweep, "plot_sweep", interrupted)
+    rc = main(["sweep", str(config), "--out", str(folder), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 130 and len(err) == 1, err
+    assert "every cell is stored" in err[0] and "nothing was stored" not in err[0]
+    assert cell_bytes(folder) == before
+
+
+# ----------------------------------------------------------------------------- a scheduler that is not one
+
+
+@contextlib.contextmanager
+def listener(answer=None):
+    """A TCP server on 127.0.0.1 that accepts connections and sends ``answer`` (None: never anything)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held, stop = [], threading.Event()
+
+    def serve():
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            held.append(conn)
+            if answer is not None:
+                conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("distributed") is None,
+                    reason="dask.distributed is not installed (pip install 'saddle[cluster]')")
+@pytest.mark.parametrize("answer", [None, b"SSH-2.0-OpenSSH_9.6\r\n", b"\xff" * 64], ids=["silent", "ssh", "garbage"])
+def test_a_scheduler_address_that_is_not_a_scheduler_is_refused_within_the_timeout(answer, small, tmp_path, capsys,
+                                                                                  monkeypatch):
+    import saddle.sweep.run
+
+    monkeypatch.setattr(saddle.sweep.run, "CONNECT_TIMEOUT", 1.0)  # documented default: 10 s
+    config, _, _ = small
+    with listener(answer) as address:
+        started = time.monotonic()
+        rc = main(["sweep", str(config), "--out", str(tmp_path / "out"), "--scheduler", address, "--quiet"])
+        elapsed = time.monotonic() - started
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert address in err[0]
+    assert ("within 1 s" if answer is None else "not a Dask scheduler") in err[0], err[0]
+    assert elapsed < 5, f"took {elapsed:.1f} s"
+    assert not (tmp_path / "out").exists(), "a refused scheduler left a results folder"
+    with socket.socket() as probe:  # nothing listens here at all
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ConfigError, match="cannot connect"):
+        run_sweep(SweepConfig.from_toml(config), out=tmp_path / "out", scheduler=f"tcp://127.0.0.1:{port}")
+    assert not (tmp_path / "out").exists()

@@ -13,6 +13,7 @@ import importlib
 import sys
 
 from saddle.experiments.common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, UsageError
+from saddle.store import StoreError
 
 COMMANDS = {
     # name: module in saddle.experiments
@@ -60,6 +61,9 @@ def _load_objectives(argv):
 def main(argv=None):
     """Run the command line; returns the exit status."""
     try:
+        from saddle._numba import check_environment  # refuses bad NUMBA_ variables before Numba reads them
+
+        check_environment()
         argv = _load_objectives(sys.argv[1:] if argv is None else list(argv))
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -73,6 +77,9 @@ def main(argv=None):
     except ValueError as err:  # ConfigError and other invalid-option errors from the API
         print(f"python -m saddle.experiments: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except StoreError as err:  # the machine refused a write (disk full, permissions): what failed, what was kept
+        print(f"python -m saddle.experiments: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted before any trial finished; nothing was stored", file=sys.stderr)
         return EXIT_INTERRUPTED

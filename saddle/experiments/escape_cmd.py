@@ -159,8 +159,8 @@ def format_table(result):
     if any(math.isfinite(r.get("theory_median_steps", math.nan)) for r in result.summary):
         lines.append(cls.theory_footnote)
     if not draws:
-        lines.append(f"{result.config.optimizer} draws no mini-batches: m does not change the law of its trials, and there "
-                     "are no samples to count")
+        lines.append(f"{result.config.optimizer} draws no mini-batches: m does not change the law of its trials, "
+                     "and there are no samples to count")
     notes = sorted({r["theory_note"] for r in result.summary if r.get("theory_note")})
     lines += [f"theory: {note}" for note in notes]
     if frozen:
@@ -203,7 +203,9 @@ def run(args):
     out = ResultsFolder.checked_path(args.out) if args.out is not None else _default_out()  # ('' is refused)
     progress = not args.quiet and sys.stderr.isatty()
     try:
-        result = run_escape(config, out=out, threads=args.threads, progress=progress, backend=args.backend)
+        announce = None if args.quiet or progress else (lambda line: print(line, file=sys.stderr, flush=True))
+        result = run_escape(config, out=out, threads=args.threads, progress=progress, backend=args.backend,
+                            announce=announce)
     except Interrupted as stop:
         kept = ", ".join(map(str, stop.kept)) or "none"
         print(f"interrupted: kept the trials of m = {kept} in {stop.out}; "

@@ -1,7 +1,6 @@
 """``sweep``: a grid of escape configurations from a TOML file, run into one resumable results folder."""
 
 import sys
-from pathlib import Path
 
 from saddle.experiments.common import EXIT_INTERRUPTED, fmt_steps, integer
 
@@ -12,7 +11,8 @@ def add_parser(sub):
     p = sub.add_parser(
         "sweep", help=HELP, description=HELP + ". See docs/sweeps.md for the config file and the folder layout.",
     )
-    p.add_argument("--config", required=True, metavar="FILE", help="the sweep's TOML file")
+    p.add_argument("config_file", nargs="?", default=None, metavar="FILE", help="the sweep's TOML file")
+    p.add_argument("--config", default=None, metavar="FILE", help="the sweep's TOML file (the same as FILE)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="results folder (default: [sweep] out of the config, else saddle-results/sweep-NAME); "
                         "rerunning into it skips the cells already stored")
@@ -50,10 +50,14 @@ def format_table(summary, swept):
 
 
 def run(args):
-    from saddle.sweep import SweepConfig, SweepInterrupted, plot_sweep, run_sweep
+    from saddle.options import ConfigError
+    from saddle.store import StoreError
+    from saddle.sweep import SweepConfig, SweepFolder, SweepInterrupted, plot_sweep, run_sweep
 
-    sweep = SweepConfig.from_toml(args.config)
-    out = Path(args.out) if args.out is not None else sweep.default_out()
+    if (args.config is None) == (args.config_file is None):
+        raise ConfigError("give the sweep's TOML file once: sweep FILE (or sweep --config FILE)")
+    sweep = SweepConfig.from_toml(args.config or args.config_file)
+    out = SweepFolder.checked_path(args.out) if args.out is not None else sweep.default_out()
     if args.plot_only:
         paths = plot_sweep(sweep, out)
         if not args.quiet:
@@ -74,6 +78,8 @@ def run(args):
         print(f"interrupted while drawing the figures; every cell is stored in {out}; "
               "redraw them with --plot-only", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except StoreError as err:
+        raise StoreError(f"{err}; every cell is stored in {out} (redraw the figures with --plot-only)") from None
     if not args.quiet:
         print(format_table(result.summary, sweep.swept()))
         n_run, n_reused = len(result.computed), len(result.reused)

@@ -5,19 +5,29 @@
 - :func:`sweep_lines`: a summary value against one swept parameter, one line
   per value of another, with the 95% bootstrap intervals of the medians.
 
-Both take the tidy summary table of a sweep (``saddle.sweep.read_table`` of
+- :func:`plot_sweep`: both figures of a sweep's results folder, from its stored ``summary.csv``, with
+  :func:`figure_title`.
+
+The first two take the tidy summary table of a sweep (``saddle.sweep.read_table`` of
 ``summary.csv``: a mapping of columns), a list of row dicts, or a pandas
 DataFrame.  Batch sizes are drawn on log2 axes (the heatmap's columns are the
 swept values, equally spaced, which for powers of two is the log2 axis).
 """
 
+from __future__ import annotations
+
 import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from saddle.plotting import WIDTH_TWO_COLUMN, colour
+
+if TYPE_CHECKING:
+    from saddle.sweep.config import SweepConfig
 
 PARAMETER_LABELS = {
     "m": "batch size m",
@@ -299,3 +309,52 @@ def sweep_lines(summary, x, by=None, value="median_steps", *, where=None, width=
 
 
 __all__ = ["sweep_heatmap", "sweep_lines"]
+
+
+# ----------------------------------------------------------------------------- a sweep folder's figures
+
+
+def figure_title(sweep: SweepConfig, where: dict[str, Any] | None = None) -> str:
+    """A one-line description of what a sweep's figures hold."""
+    from saddle.sweep.config import _text
+
+    cfg = sweep.cells()[0].config
+    text = f"{cfg.describe()}; {cfg.optimizer}" if "optimizer" not in sweep.grid else cfg.describe()
+    if "eta" not in sweep.grid:
+        text += f", eta={cfg.eta:g} at m=1"
+    text += f"; {cfg.trials} trials per cell" if "trials" not in sweep.grid else ""
+    if where:
+        text += "; " + ", ".join(f"{k}={_text(v)}" for k, v in where.items())
+    return text
+
+
+def plot_sweep(sweep: SweepConfig | str | Path, out: str | Path | None = None) -> list[Path]:
+    """Draw sweep-heatmap.{pdf,png} and sweep-lines.{pdf,png} from the stored summary table.
+
+    Nothing is run: the figures come from ``<out>/summary.csv`` (checked against its checksum).
+    Returns the paths written (an empty list when no parameter varies).
+    """
+    from saddle.options import ConfigError
+    from saddle.plotting import save_figure
+    from saddle.sweep.config import SweepConfig
+    from saddle.sweep.store import SweepFolder, read_table
+
+    if not isinstance(sweep, SweepConfig):
+        sweep = SweepConfig.from_toml(sweep)
+    folder = SweepFolder.open(SweepFolder.checked_path(out) if out is not None else sweep.default_out(), sweep,
+                              create=False)
+    spec = sweep.plot_spec()
+    if spec is None:
+        return []
+    path = folder.path / "summary.csv"
+    if not path.exists():
+        raise ConfigError(f"{folder.path} holds no summary.csv yet; run the sweep first")
+    table = read_table(path)
+    title = figure_title(sweep, spec["where"])
+    paths = []
+    if spec["y"] is not None:
+        fig = sweep_heatmap(table, spec["x"], spec["y"], spec["values"], where=spec["where"], title=title)
+        paths += save_figure(fig, folder.path / "sweep-heatmap")
+    fig = sweep_lines(table, spec["x"], spec["y"], spec["values"], where=spec["where"], title=title)
+    paths += save_figure(fig, folder.path / "sweep-lines")
+    return [Path(p) for p in paths]
