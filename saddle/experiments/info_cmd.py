@@ -1,6 +1,16 @@
-"""``info``: versions, threading layer and thread count, GPU availability."""
+"""``info``: versions, threading layer and thread count, the Numba cache, GPU availability."""
 
-HELP = "versions, threading layer and thread count, and whether CuPy and a GPU are available"
+HELP = "versions, threading layer and thread count, the Numba cache, and whether CuPy and a GPU are available"
+
+
+def _distribution_version(name):
+    """A package's installed version without importing it (importlib.metadata)."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def add_parser(sub):
@@ -8,18 +18,26 @@ def add_parser(sub):
 
 
 def run(args):
+    from saddle import _numba  # first: it refuses bad NUMBA_ variables before Numba reads them
+
+    cache = _numba.cache_enabled()
     import importlib.util
     import platform
 
     import numba
     import numpy
+    import scipy
 
     import saddle
 
     print(f"saddle      {saddle.__version__}")
     print(f"python      {platform.python_version()} ({platform.platform()})")
     print(f"numpy       {numpy.__version__}")
+    print(f"scipy       {scipy.__version__}")
+    print(f"matplotlib  {_distribution_version('matplotlib')}")
     print(f"numba       {numba.__version__}")
+    print("cache       " + ("on disk" if cache else
+                             "off: no writable Numba cache folder, every run compiles again"))
     layer = numba.config.THREADING_LAYER
     try:
         from saddle.kernels import run_trials  # running a parallel kernel fixes the threading layer

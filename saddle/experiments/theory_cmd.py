@@ -14,7 +14,10 @@ def add_parser(sub):
 
 
 def _f(x, digits=0):
-    return "-" if not math.isfinite(x) else f"{x:.{digits}f}"
+    """A time or heat for the table: '-' where there is no prediction (NaN, inf), 3 digits beyond 10^9."""
+    if not math.isfinite(x):
+        return "-"
+    return f"{x:.3g}" if abs(x) >= 1e9 else f"{x:.{digits}f}"
 
 
 def run(args):
@@ -42,19 +45,21 @@ def run(args):
     rows = []
     for m in config.m:
         r = theory.prediction_table(q, config.eta_for(m), [m], **crit)[0]
-        rows.append((str(m), f"{r['eta']:g}", r["regime"], f"{r['heat']:.3g}",
-                     _f(r["linear_median"]) + ("" if r["linear_trusted"] else "*"), _f(r["linear_mean"], 1),
+        untrusted = math.isfinite(r["linear_median"]) and not r["linear_trusted"]
+        rows.append((str(m), f"{r['eta']:g}", r["regime"], "-" if math.isnan(r["heat"]) else f"{r['heat']:.3g}",
+                     _f(r["linear_median"]) + ("*" if untrusted else ""), _f(r["linear_mean"], 1),
                      _f(r["linear_sd"], 1), _f(r["model_median"]), r["note"] or ""))
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     print("  ".join(h.rjust(w) if i < 8 else h for i, (h, w) in enumerate(zip(head, widths))))
     for row in rows:
         print("  ".join(c.rjust(w) if i < 8 else c for i, (c, w) in enumerate(zip(row, widths))))
-    print("* = noise-dominated: the linear median should not be trusted (docs/theory.md)")
+    print("* = noise-dominated: the linear median should not be trusted (docs/theory.md); "
+          "- = no prediction (the note says why)")
     if config.lr_scaling == "none":
         best = theory.optimal_batch_size(q, config.eta, **crit)
         edge = lambda b: " (the smallest m where the model is valid; the optimum may lie below)" if b else ""  # noqa: E731
         if best.m_steps is None:
-            print("heat-path model: valid at no m in 1..1024, so it predicts no best batch size")
+            print("heat-path model: no prediction at any m in 1..1024, so no best batch size")
         else:
             print(f"heat-path model, best m over 1..1024: {best.m_steps:g} in steps{edge(best.m_steps_at_edge)}, "
                   f"{best.m_samples:g} in samples{edge(best.m_samples_at_edge)}")

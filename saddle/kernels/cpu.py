@@ -27,7 +27,7 @@ import numpy as np
 from numba import prange
 
 from saddle import rng
-from saddle._numba import JIT_OPTIONS, inline_njit, njit
+from saddle._numba import JIT_OPTIONS, cache_enabled, inline_njit, njit
 from saddle.manifolds import SPHERE
 from saddle.optimizers import CNC_PGD, GD, MOMENTUM, NOISY_SGD, PGD, PO, SGD
 
@@ -299,6 +299,7 @@ def specialise(hooks, cache=True, optimizer=-1):
     out, which takes a third off a step at m = 1 (docs/performance.md).
     """
     options = {k: v for k, v in JIT_OPTIONS.items() if k != "cache"}
+    cache = cache and cache_enabled()  # no writable cache folder: compile without the disk cache
     name = hooks.name + ("_sgd" if optimizer == SGD else "")
 
     def rebind(func, qualname, **names):

@@ -14,21 +14,55 @@ Four layers, each usable on its own (the derivations are in docs/theory.md):
    (:mod:`saddle.theory.regimes`): :func:`regime`, :func:`heat_path_escape`,
    :func:`prediction_table`, :func:`optimal_batch_size`.
 
+Every call does bounded work: the escape path and the model are followed for at most PATH_MAX_STEPS and
+MODEL_MAX_STEPS steps; where a prediction is out of reach or outside the theory (:func:`applicability`) the
+value is NaN and a note or ``reason`` says why.  Times are never below 1 step.
+
 :mod:`saddle.theory.columns` turns these into the theory columns of an escape run's summary.
 Everything is plain NumPy/SciPy; nothing here runs a kernel, and nothing here names an objective.
 """
 
-from saddle.theory.linear import (EULER_GAMMA, LINEAR_HEAT_FRACTION, NORMAL_MEDIAN_ABS, LinearPrediction,
-                                  fdrop_radius, growth_factor, linear_prediction, log_chi_moments, z_scale)
-from saddle.theory.quantities import (SaddleQuantities, monte_carlo_noise, quadratic_saddle, saddle_quantities,
-                                      stable_heat)
-from saddle.theory.regimes import (DEFAULT_M_GRID, OptimalBatchSize, PathEnd, RegimeInfo,
-                                   adiabatic_optimal_batch_size, escape_path_end, heat_path_escape,
-                                   optimal_batch_size, prediction_table, regime, stable_curvature_softening)
+from saddle.theory.linear import (
+                                  EULER_GAMMA,
+                                  FIRST_STEP_TOLERANCE,
+                                  LINEAR_HEAT_FRACTION,
+                                  MAX_ETA_GAMMA,
+                                  NORMAL_MEDIAN_ABS,
+                                  LinearPrediction,
+                                  fdrop_radius,
+                                  growth_factor,
+                                  linear_prediction,
+                                  log_chi_moments,
+                                  z_scale,
+)
+from saddle.theory.quantities import (
+                                  SaddleQuantities,
+                                  monte_carlo_noise,
+                                  quadratic_saddle,
+                                  saddle_quantities,
+                                  stable_heat,
+)
+from saddle.theory.regimes import (
+                                  DEFAULT_M_GRID,
+                                  MODEL_MAX_STEPS,
+                                  PATH_MAX_STEPS,
+                                  OptimalBatchSize,
+                                  PathEnd,
+                                  RegimeInfo,
+                                  adiabatic_optimal_batch_size,
+                                  applicability,
+                                  escape_path_end,
+                                  heat_path_escape,
+                                  optimal_batch_size,
+                                  prediction_table,
+                                  regime,
+                                  stable_curvature_softening,
+)
 
 __all__ = [
-    "DEFAULT_M_GRID", "EULER_GAMMA", "LINEAR_HEAT_FRACTION", "NORMAL_MEDIAN_ABS", "LinearPrediction",
-    "OptimalBatchSize", "PathEnd", "RegimeInfo", "SaddleQuantities", "adiabatic_optimal_batch_size",
+    "DEFAULT_M_GRID", "EULER_GAMMA", "FIRST_STEP_TOLERANCE", "LINEAR_HEAT_FRACTION", "MAX_ETA_GAMMA",
+    "MODEL_MAX_STEPS", "NORMAL_MEDIAN_ABS", "PATH_MAX_STEPS", "LinearPrediction",
+    "OptimalBatchSize", "PathEnd", "RegimeInfo", "SaddleQuantities", "adiabatic_optimal_batch_size", "applicability",
     "escape_path_end", "fdrop_radius", "growth_factor", "heat_path_escape", "linear_prediction",
     "log_chi_moments", "monte_carlo_noise", "optimal_batch_size", "prediction_table", "quadratic_saddle",
     "regime", "saddle_quantities", "stable_curvature_softening", "stable_heat", "z_scale",

@@ -8,16 +8,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from saddle.theory.linear import MAX_ETA_GAMMA  # noqa: F401 - beyond it the columns are left empty (n/a)
 from saddle.theory.quantities import SaddleQuantities
 
 if TYPE_CHECKING:
     from saddle.config import EscapeConfig
     from saddle.objectives.base import Objective
-    from saddle.theory.regimes import PathEnd
-
-MAX_ETA_GAMMA = 0.5
-"""Beyond eta gamma = 0.5 one step changes the escape coordinate by more than half of itself: the linear
-theory's continuous-time picture no longer holds, and the theory columns are left empty (n/a)."""
 
 EMPTY = {"theory_median_steps": math.nan, "theory_model_median_steps": math.nan, "theory_regime": "n/a",
          "theory_trusted": False}
@@ -44,30 +40,34 @@ class TheoryColumns:
 
     theory_median_steps is the linear law of SPEC 5; theory_model_median_steps the heat-path model
     of docs/theory.md (NaN where that model is invalid); theory_regime 'linear' or
-    'noise-dominated'; theory_trusted whether the linear median should be trusted.  The noise-free
-    escape path depends on eta only, so it is followed once per step size and kept here.
+    'noise-dominated' ('n/a' where the theory gives no prediction at this step size:
+    :func:`~saddle.theory.regimes.applicability`); theory_trusted whether the linear median should be
+    trusted.  The noise-free escape path is followed once per saddle and step size
+    (:func:`~saddle.theory.regimes.escape_path_end` remembers it), in bounded time.
     """
 
-    def __init__(self, config: EscapeConfig, quantities: SaddleQuantities | None) -> None:
+    def __init__(self, config: EscapeConfig, quantities: SaddleQuantities | None,
+                 objective: Objective | None = None) -> None:
         self.config = config
         self.quantities = quantities
-        self._path_ends: dict[float, PathEnd] = {}
+        self.objective = objective
 
     def row(self, m: int) -> dict[str, Any]:
         """The four theory columns for batch size m (NaN / 'n/a' where the theory does not apply)."""
         q, config = self.quantities, self.config
+        if q is None and self.objective is not None:  # the objective's own theory, where it has one
+            own = self.objective.theory_prediction(config, m)
+            if own is not None:
+                return {**EMPTY, **own}
         eta = config.eta_for(m)
-        if q is None or eta * q.gamma > MAX_ETA_GAMMA:
+        if q is None:
             return dict(EMPTY)
-        from saddle.theory.regimes import escape_path_end, prediction_table
+        from saddle.theory.regimes import applicability, prediction_table
 
+        if applicability(q, eta):
+            return dict(EMPTY)
         delta = None if config.radius else config.delta
-        end = None
-        if delta is not None:
-            if eta not in self._path_ends:
-                self._path_ends[eta] = escape_path_end(q, eta)
-            end = self._path_ends[eta]
-        row = prediction_table(q, eta, [m], delta=delta, radius=config.radius, path_end=end)[0]
+        row = prediction_table(q, eta, [m], delta=delta, radius=config.radius)[0]
         return {"theory_median_steps": float(row["linear_median"]),
                 "theory_model_median_steps": float(row["model_median"]),
                 "theory_regime": row["regime"], "theory_trusted": bool(row["linear_trusted"])}

@@ -32,6 +32,16 @@ deviations of tau, whatever eta, gamma and m: H = delta/4 is a shift of 0.10 SD.
 """
 
 
+MAX_ETA_GAMMA = 0.5
+"""Beyond eta gamma = 0.5 one step changes the escape coordinate by more than half of itself: the continuous
+picture behind the theory (a Gaussian Z built from ~1/(2 eta gamma) noises, a smooth escape path) no longer
+holds for SGD on an objective, and :func:`saddle.theory.prediction_table` gives no prediction.  The law of
+the linear recursion itself (:func:`linear_prediction`) is defined for every eta gamma > 0."""
+
+FIRST_STEP_TOLERANCE = 1e-9
+"""Where P(tau = 1) exceeds this, the mean and SD are summed from the law (tau >= 1) instead of taken from the
+closed forms, which describe ceil(T) and go below 1 when the escape radius is within the first step's reach."""
+
 _ZERO_TOL = 1e-12  # relative: a noise variance below this times the largest one is exactly zero
 
 
@@ -119,12 +129,17 @@ class LinearPrediction:
         [ln(R^2 / s_Z^2) - 2 E ln chi_k] / (2 ln rho) + 1/2; for k = 1 this is SPEC's
         [ln(R^2 m gamma (2 + eta gamma) / (eta sigma_v^2)) + 0.5772 + ln 2] / (2 ln rho) + 1/2.
         The +1/2 is E[ceil(T)] - E[T] (the fractional part of T is uniform because
-        T spreads over many steps).
+        T spreads over many steps).  Where the first step may already reach R
+        (P(tau = 1) > FIRST_STEP_TOLERANCE) the mean and SD are instead those of the
+        law tau = max(1, ceil(T)) summed exactly, so that the mean is never below 1.
     sd : float or ndarray
         sqrt(Var ln chi_k / ln^2 rho + 1/12): (pi / sqrt 8) / ln rho for k = 1, plus
-        Sheppard's 1/12 for the rounding up; independent of m.
+        Sheppard's 1/12 for the rounding up; independent of m (where P(tau = 1) is negligible).
     slope_per_log2_m : float or ndarray
         d(median) / d(log2 m) = ln 2 / (2 ln rho), independent of the noise.
+    reason : str
+        Why some value is NaN ('' when none is): a time beyond floating point (eta gamma so small
+        that ln rho underflows).
 
     Notes
     -----
@@ -147,6 +162,7 @@ class LinearPrediction:
     mean: object
     sd: object
     slope_per_log2_m: object
+    reason: str = ""
 
     @property
     def _log_rho(self):
@@ -154,7 +170,10 @@ class LinearPrediction:
 
     def _continuous_quantile(self, p):
         c = scipy.stats.chi(self.n_escape).isf(np.asarray(p, dtype=float))
-        return np.log(self.radius / (c * self.s_Z)) / self._log_rho
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            q = np.log(self.radius / (c * self.s_Z)) / self._log_rho
+            logs = (np.log(self.radius) - np.log(c) - np.log(self.s_Z)) / self._log_rho  # where R / s_Z overflows
+            return np.where(np.isfinite(q), q, logs)
 
     def quantile(self, p):
         """Smallest integer t >= 1 with P(tau <= t) >= p (p in (0, 1))."""
@@ -163,8 +182,10 @@ class LinearPrediction:
     def cdf(self, t):
         """P(tau <= t) = P(|Z| >= R rho^{-floor(t)}) = 2 Phi(-R rho^{-floor t} / s_Z) for k = 1; 0 for t < 1."""
         t = np.floor(np.asarray(t, dtype=float))
-        x = self.radius * np.exp(-t * self._log_rho) / self.s_Z
-        return np.where(t >= 1, scipy.stats.chi(self.n_escape).sf(x), 0.0)
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            log_x = np.log(self.radius) - t * self._log_rho - np.log(self.s_Z)  # in logs: R / s_Z may overflow
+            x = np.exp(np.minimum(np.nan_to_num(log_x, nan=-np.inf), 300.0))  # sf is 0 long before e^300
+            return np.where(t >= 1, scipy.stats.chi(self.n_escape).sf(x), 0.0)
 
     def sf(self, t):
         """Survival P(tau > t) = 1 - cdf(t)."""
@@ -232,30 +253,93 @@ def linear_prediction(eta, gamma, sigma_v2, m, *, delta=None, radius=None, n_esc
             raise ValueError(f"{name} must be finite and > 0, got {value}")
     if int(n_escape) != n_escape or n_escape < 1:
         raise ValueError(f"n_escape must be an integer >= 1, got {n_escape!r}")
+    gamma, sigma_v2, k = float(gamma), float(sigma_v2), int(n_escape)
     if delta is not None:
         if not (np.isfinite(delta) and delta > 0):
             raise ValueError(f"delta must be finite and > 0, got {delta}")
-        criterion, R = "f-drop", fdrop_radius(delta, gamma)
+        criterion = "f-drop"
+        log_R = 0.5 * (math.log(2.0) + math.log(delta) - math.log(gamma))
     else:
         if not (np.isfinite(radius) and radius > 0):
             raise ValueError(f"radius must be finite and > 0, got {radius}")
-        criterion, R = "distance", float(radius)
-    rho = growth_factor(eta_a, gamma)
-    log_rho = np.log1p(eta_a * gamma)
-    s_Z = z_scale(eta_a, gamma, sigma_v2, m_a)
-    e_log, v_log = log_chi_moments(int(n_escape))
-    c_med = NORMAL_MEDIAN_ABS if n_escape == 1 else float(scipy.stats.chi(int(n_escape)).median())
-    median_c = np.log(R / (c_med * s_Z)) / log_rho
-    mean = (2.0 * np.log(R / s_Z) - 2.0 * e_log) / (2.0 * log_rho) + 0.5
-    sd = np.sqrt(v_log / log_rho**2 + 1.0 / 12.0)
-    slope = math.log(2.0) / (2.0 * log_rho)
-    scalar = lambda x: float(x) if np.ndim(x) == 0 else x
+        criterion = "distance"
+        log_R = math.log(radius)
+    e_log, v_log = log_chi_moments(k)
+    c_med = NORMAL_MEDIAN_ABS if k == 1 else float(scipy.stats.chi(k).median())
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        R = fdrop_radius(delta, gamma) if delta is not None else np.asarray(float(radius))
+        rho = growth_factor(eta_a, gamma)
+        log_rho = np.log1p(eta_a * gamma)
+        s_Z = z_scale(eta_a, gamma, sigma_v2, m_a)
+        # The plain formulas where they are finite; the same in logarithms where a product over- or underflows.
+        log_sZ_logs = 0.5 * (np.log(eta_a) + math.log(sigma_v2) - np.log(m_a) - math.log(gamma)
+                             - np.log(2.0 + eta_a * gamma))
+        ratio = R / (c_med * s_Z)
+        plain = np.isfinite(ratio) & (ratio > 0) & np.isfinite(R / s_Z) & (R / s_Z > 0)
+        log_b = np.where(plain, np.log(R / s_Z), log_R - log_sZ_logs)  # ln(R / s_Z)
+        median_c = np.where(plain, np.log(R / (c_med * s_Z)) / log_rho, (log_b - math.log(c_med)) / log_rho)
+        mean = np.where(plain, (2.0 * np.log(R / s_Z) - 2.0 * e_log) / (2.0 * log_rho) + 0.5,
+                        (log_b - e_log) / log_rho + 0.5)
+        sd = np.hypot(math.sqrt(v_log) / log_rho, math.sqrt(1.0 / 12.0))  # sqrt(Var ln chi / ln^2 rho + 1/12)
+        slope = math.log(2.0) / (2.0 * log_rho)
+        s_Z = np.where(plain, s_Z, np.exp(log_sZ_logs))
+        mean, sd = np.broadcast_arrays(mean, sd)
+        mean, sd = mean.astype(float), sd.astype(float)
+        # tau >= 1: where the first step may already reach R, the closed forms (the moments of ceil(T)) are
+        # replaced by the law's own moments (see _clipped_moments).
+        p_first = scipy.stats.chi(k).sf(np.exp(np.minimum(log_b - log_rho, 700.0)))
+        clipped = np.broadcast_to(p_first > FIRST_STEP_TOLERANCE, mean.shape)
+        for i in np.ndindex(mean.shape):
+            if clipped[i]:
+                mean[i], sd[i] = _clipped_moments(float(np.broadcast_to(log_b, mean.shape)[i]),
+                                                  float(np.broadcast_to(log_rho, mean.shape)[i]), k)
+    median = np.maximum(1.0, np.ceil(median_c))
+    reasons = []
+    if not all(np.all(np.isfinite(x)) for x in (median, mean, sd)):
+        reasons.append(f"the escape time is beyond floating point (eta gamma = {float(np.min(eta_a)) * gamma:.3g})")
+    if reasons:
+        median, mean, sd = (np.where(np.isfinite(x), x, np.nan) for x in (median, mean, sd))
+        median_c = np.where(np.isfinite(median), median_c, np.nan)
+    scalar = lambda x: float(x) if np.ndim(x) == 0 else np.asarray(x, dtype=float)  # noqa: E731
     return LinearPrediction(
-        criterion=criterion, m=scalar(m_a), eta=scalar(eta_a), gamma=float(gamma), sigma_v2=float(sigma_v2),
-        n_escape=int(n_escape), rho=scalar(rho), s_Z=scalar(s_Z), radius=scalar(np.asarray(R, dtype=float)),
-        median=scalar(np.maximum(1.0, np.ceil(median_c))), median_continuous=scalar(median_c),
-        mean=scalar(mean), sd=scalar(np.broadcast_to(sd, np.shape(mean)).copy() if np.ndim(mean) else sd),
-        slope_per_log2_m=scalar(slope),
+        criterion=criterion, m=scalar(m_a), eta=scalar(eta_a), gamma=gamma, sigma_v2=sigma_v2,
+        n_escape=k, rho=scalar(rho), s_Z=scalar(s_Z), radius=scalar(np.asarray(R, dtype=float)),
+        median=scalar(median), median_continuous=scalar(median_c), mean=scalar(mean),
+        sd=scalar(sd), slope_per_log2_m=scalar(slope), reason="; ".join(reasons),
     )
+
+
+def _clipped_moments(log_b, log_rho, k):
+    """Mean and SD of tau = max(1, ceil(T)), T = ln(b / X) / ln rho, X ~ chi_k, b = R / s_Z, exactly.
+
+    E tau = 1 + sum_{t>=1} P(tau > t) and E tau^2 = 1 + sum_{t>=1} (2t + 1) P(tau > t), with
+    P(tau > t) = F(b rho^{-t}) (F the chi_k CDF).  The terms fall geometrically once b rho^{-t} < 1, so
+    the sums are taken term by term when they have at most 10^5 terms, else by Euler-Maclaurin: the
+    summand changes on the scale 1 / ln rho > 10^4 steps, and sum_{t>=1} g(t) = int_1^inf g + g(1)/2 -
+    g'(1)/12 to within O(ln^3 rho).  Used where P(tau = 1) is not negligible; elsewhere the closed forms
+    (E T + 1/2, sqrt(Var T + 1/12)) agree with these sums to many digits.
+    """
+    chi = scipy.stats.chi(k)
+    tail = (log_b + 45.0 / k) / log_rho  # beyond this t, F(b rho^-t) < 1e-19
+    if tail <= 100_000:
+        t = np.arange(1.0, max(2.0, math.ceil(tail) + 2.0))
+        g = chi.cdf(np.exp(log_b - t * log_rho))
+        e1 = 1.0 + float(np.sum(g))
+        e2 = 1.0 + float(np.sum((2.0 * t + 1.0) * g))
+    else:
+        from scipy import integrate
+
+        log_y1 = log_b - log_rho  # y1 = b / rho
+        G = lambda s: float(chi.cdf(math.exp(log_y1 - s)))  # noqa: E731 - g(1 + s / ln rho)
+        s_max = max(log_y1, 0.0) + 45.0 / k
+        opts = dict(limit=400, epsabs=0.0, epsrel=1e-11)
+        I1 = integrate.quad(G, 0.0, s_max, **opts)[0]
+        J1 = integrate.quad(lambda s: s * G(s), 0.0, s_max, **opts)[0]
+        y1 = math.exp(log_y1)
+        g1 = float(chi.cdf(y1))
+        dg1 = -log_rho * y1 * float(chi.pdf(y1))  # g'(1)
+        e1 = 1.0 + I1 / log_rho + g1 / 2.0 - dg1 / 12.0
+        e2 = 1.0 + (3.0 * I1 + 2.0 * J1 / log_rho) / log_rho + 1.5 * g1 - (2.0 * g1 + 3.0 * dg1) / 12.0
+    return e1, math.sqrt(max(e2 - e1 * e1, 0.0))
 
 

@@ -227,7 +227,10 @@ def saddle_quantities(objective, u0=None, *, covariance=None, sampler=None, n_sa
         VCV = V.T @ C @ V
         ev = np.linalg.eigvalsh(0.5 * (VCV + VCV.T))
         stable_noise = np.einsum("ik,ij,jk->k", W, C, W)
-        clean = lambda x: 0.0 if abs(x) <= _ZERO_TOL * scale else float(x)
+
+        def clean(x):
+            return 0.0 if abs(x) <= _ZERO_TOL * scale else float(x)
+
         q = SaddleQuantities(
             u0=u0, gamma=gamma, escape_directions=V, hessian_eigenvalues=lam, stable_eigenvalues=lam_stable,
             stable_directions=W, sigma_v2=clean(np.trace(VCV) / V.shape[1]), cnc=clean(ev[0]),
@@ -240,7 +243,10 @@ def saddle_quantities(objective, u0=None, *, covariance=None, sampler=None, n_sa
                 sampler = objective.noise_sampler()
             elif hasattr(objective, "samples"):
                 d = u0.size
-                sampler = lambda rng, n: objective.samples(rng.standard_normal((n, d)))
+
+                def sampler(rng, n):
+                    return objective.samples(rng.standard_normal((n, d)))
+
             else:
                 raise ValueError("no exact covariance for this objective: give covariance= or sampler=")
         groups = [V[:, [i]] for i in range(V.shape[1])] + [W] + [W[:, [k]] for k in range(W.shape[1])]

@@ -11,16 +11,49 @@ and its argmin over a grid of batch sizes in steps and in samples (:func:`optima
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.special
 import scipy.stats
 
-from saddle.theory.linear import LINEAR_HEAT_FRACTION, z_scale
+from saddle.theory.linear import LINEAR_HEAT_FRACTION, MAX_ETA_GAMMA, z_scale
 from saddle.theory.quantities import _tangent_basis
 
 DEFAULT_M_GRID = tuple(2**k for k in range(11))
+
+PATH_STEP = 0.01
+"""The escape path is followed with step size max(eta, PATH_STEP / c), c the largest curvature at the saddle
+(|eigenvalue|): its end, a fixed point of the noise-free map, does not depend on the step size, and a tiny
+eta would otherwise take ~1/eta steps (eta = 1e-6: 10^6 steps)."""
+
+PATH_MAX_STEPS = 20_000
+"""Steps of the noise-free map after which :func:`escape_path_end` gives up ("cannot predict"): about 0.3 s."""
+
+MODEL_MAX_STEPS = 2_000
+"""Steps after which :func:`heat_path_escape` gives up (NaN, "cannot predict"): a step costs ~0.7 ms on the
+spike (its exact noise covariance at each point), so about 1.4 s per batch size at most; the model is not
+started where the linear theory's quantile alone is beyond this (eta = 0.01: ~100 steps)."""
+
+
+def applicability(quantities, eta):
+    """Why the theory gives no prediction for SGD with step size eta at this saddle ('' when it does).
+
+    eta gamma > MAX_ETA_GAMMA: one step changes the escape coordinate by more than half of itself (the
+    linear theory's continuous picture fails); eta lambda_k >= 2 for a stable eigenvalue: the stable
+    directions are not stable under SGD (their stationary spread does not exist).
+    """
+    eg = float(eta) * float(quantities.gamma)
+    if not eg <= MAX_ETA_GAMMA:
+        return (f"eta gamma = {eg:.3g} > {MAX_ETA_GAMMA}: one step changes the escape coordinate by more than "
+                "half of itself, outside the linear theory")
+    lam = np.asarray(quantities.stable_eigenvalues, dtype=float)
+    if lam.size and not float(eta) * float(np.max(lam)) < 2.0:
+        return (f"eta lambda_max = {float(eta) * float(np.max(lam)):.3g} >= 2: the stable directions diverge "
+                "under this step size")
+    return ""
 
 # ----------------------------------------------------------------------------------------------
 # 3. The escape path, its end, and where the linear theory holds
@@ -58,27 +91,54 @@ class PathEnd:
         Sum of w^T Sigma w over its positive-curvature tangent eigendirections: the
         stationary heat there is eta * trace_stable / (4 m).
     steps : int
-        Steps of the noise-free map (step size eta) it took.
+        Steps of the noise-free map it took (step size max(eta, PATH_STEP / c): see PATH_STEP).
+    reason : str
+        Why the end is unknown ('' when it is known): the path did not settle within
+        PATH_MAX_STEPS steps.  u is then None and f and trace_stable NaN.
     """
 
     u: object
     f: float
     trace_stable: float
     steps: int
+    reason: str = ""
 
 
-def escape_path_end(quantities, eta, *, start=1e-6, max_steps=1_000_000, tol=1e-10):
-    """Follow the noise-free map u <- R(u, -eta grad f(u)) from R(u_0, start v) to where it stops.
+_PATH_ENDS: weakref.WeakKeyDictionary[Any, dict[tuple, PathEnd]] = weakref.WeakKeyDictionary()
+"""SaddleQuantities -> {(path step size, start, max_steps, tol): PathEnd}."""
+_MODEL_STEPS: weakref.WeakKeyDictionary[Any, dict[tuple, float]] = weakref.WeakKeyDictionary()
+"""SaddleQuantities -> {(eta, m, delta, radius, p, max_steps): heat-path escape step}."""
+
+
+def escape_path_end(quantities, eta, *, start=1e-6, max_steps=PATH_MAX_STEPS, tol=1e-10):
+    """Follow the noise-free map u <- R(u, -h grad f(u)) from R(u_0, start v) to where it stops.
 
     For the spike's s = 2 saddle the path is the great circle through a_1 and a_2
     and it ends at the minimum a_1 (f = -1); for the quadratic with beta > 0 at
     x = sqrt(gamma / beta) e_1 (f = -gamma^2 / (4 beta)).  The stationary heat at
     the end uses the exact covariance there when one is known, else the saddle's
     stable noise trace.
+
+    The end is a fixed point of the map whatever its step size, so the path is
+    followed with h = max(eta, PATH_STEP / c), c the largest |eigenvalue| at the
+    saddle (h = eta at the spike default), and remembered per saddle and h.  A path
+    that has not settled after ``max_steps`` steps gives a PathEnd with a reason
+    and NaN f (the rare-event check is then not made).
     """
     obj = quantities.objective
     if obj is None:
         raise ValueError("these SaddleQuantities carry no objective")
+    curvature = float(np.max(np.abs(np.asarray(quantities.hessian_eigenvalues, dtype=float))))
+    h = max(float(eta), PATH_STEP / curvature) if curvature > 0 else float(eta)
+    memo = _PATH_ENDS.setdefault(quantities, {})
+    key = (h, start, max_steps, tol)
+    if key not in memo:
+        memo[key] = _follow_path(quantities, h, start, max_steps, tol)
+    return memo[key]
+
+
+def _follow_path(quantities, eta, start, max_steps, tol):
+    obj = quantities.objective
     M = getattr(obj, "manifold", None)
     u0 = quantities.u0
     v = quantities.escape_directions[:, 0]
@@ -91,6 +151,9 @@ def escape_path_end(quantities, eta, *, start=1e-6, max_steps=1_000_000, tol=1e-
         if gn <= tol * max(1.0, abs(float(obj.f(u)))):
             break
         u = _retract(M, u, -eta * g)
+    else:
+        return PathEnd(None, math.nan, math.nan, max_steps,
+                       f"the escape path did not settle within {max_steps} steps: its end is unknown")
     B = _tangent_basis(M, u)
     H = B.T @ np.asarray(obj.rhess(u), dtype=float) @ B
     lam, vec = np.linalg.eigh(0.5 * (H + H.T))
@@ -149,7 +212,9 @@ class RegimeInfo:
     threshold : float
         delta (f-drop) or R^2 (distance).
     regime : str
-        'linear' when heat < LINEAR_HEAT_FRACTION * threshold, else 'noise-dominated'.
+        'linear' when heat < LINEAR_HEAT_FRACTION * threshold, else 'noise-dominated'; 'n/a'
+        where the theory gives no prediction at this step size (:func:`applicability`; the
+        numbers are then NaN and ``note`` says why).
     heat_end, margin : float
         f-drop: the stationary heat at the end of the escape path and
         f(u_0) - delta - f_end (inf when the path has no end; heat_end is 0 and
@@ -163,9 +228,9 @@ class RegimeInfo:
         softening >= 1: the stable directions lose their curvature at the spread the
         linear theory predicts.
     linear_trusted : bool
-        regime == 'linear' and neither rare_event nor delocalised.
+        regime == 'linear' and neither rare_event nor delocalised (and the path end known).
     model_valid : bool
-        Neither rare_event nor delocalised: the heat-path model applies.
+        Neither rare_event nor delocalised, and the escape path's end known: the heat-path model applies.
     note : str
         Why a prediction should not be trusted ('' when it can).
     """
@@ -241,7 +306,16 @@ def regime(quantities, eta, m, *, delta=None, radius=None, path_end=None):
     lam = quantities.stable_eigenvalues
     rows = []
     for m_i, eta_i in zip(m_list, eta_list):
+        refused = applicability(quantities, eta_i)
+        if refused:
+            rows.append(RegimeInfo(
+                m=m_i, eta=eta_i, criterion="f-drop" if delta is not None else "distance", heat=math.nan,
+                threshold=float(delta) if delta is not None else float(radius) * float(radius), regime="n/a",
+                heat_end=math.nan, margin=math.nan, rare_event=False, softening=math.nan, delocalised=False,
+                linear_trusted=False, model_valid=False, note=refused))
+            continue
         soft = float(stable_curvature_softening(quantities, eta_i, m_i)) if quantities.objective is not None else 0.0
+        unknown = ""
         if delta is not None:
             heat = float(quantities.stable_heat(eta_i, m_i))
             threshold = float(delta)
@@ -249,25 +323,29 @@ def regime(quantities, eta, m, *, delta=None, radius=None, path_end=None):
             heat_end = eta_i * end.trace_stable / (4.0 * m_i)
             f0 = float(quantities.objective.f(quantities.u0))
             margin = f0 - delta - end.f
-            rare = heat_end >= margin
+            rare = bool(heat_end >= margin)  # False where the end is unknown (NaN)
+            unknown = end.reason
             criterion = "f-drop"
         else:
             heat = float(np.sum(eta_i * quantities.stable_noise / (m_i * lam * (2.0 - eta_i * lam))))
-            threshold = float(radius) ** 2
+            threshold = float(radius) * float(radius)  # inf, not OverflowError, for a huge radius
             heat_end, margin, rare, criterion = 0.0, math.inf, False, "distance"
         reg = "linear" if heat < LINEAR_HEAT_FRACTION * threshold else "noise-dominated"
         deloc = soft >= 1.0
         notes = []
+        if unknown:
+            notes.append(f"no model: {unknown}")
         if rare:
             notes.append(f"rare event: heat at the path end {heat_end:.3g} >= margin {margin:.3g}")
         if deloc:
             notes.append(f"delocalised: stable curvature softened by {soft:.2f} >= 1")
         if reg != "linear" and not notes:
             notes.append(f"noise-dominated: heat {heat:.3g} >= {LINEAR_HEAT_FRACTION} x {threshold:.3g}")
+        valid = not rare and not deloc and not unknown
         rows.append(RegimeInfo(
             m=m_i, eta=eta_i, criterion=criterion, heat=heat, threshold=threshold, regime=reg, heat_end=heat_end,
             margin=margin, rare_event=bool(rare), softening=soft, delocalised=bool(deloc),
-            linear_trusted=bool(reg == "linear" and not rare and not deloc), model_valid=bool(not rare and not deloc),
+            linear_trusted=bool(reg == "linear" and valid), model_valid=bool(valid),
             note="; ".join(notes),
         ))
     return rows if np.ndim(m) else rows[0]
@@ -278,7 +356,7 @@ def regime(quantities, eta, m, *, delta=None, radius=None, path_end=None):
 # ----------------------------------------------------------------------------------------------
 
 
-def heat_path_escape(quantities, eta, m, *, delta=None, radius=None, p=0.5, max_steps=100_000):
+def heat_path_escape(quantities, eta, m, *, delta=None, radius=None, p=0.5, max_steps=MODEL_MAX_STEPS):
     """Escape step of the p-quantile trajectory in the heat-path model (median for p = 1/2).
 
     The model, derived in docs/theory.md:
@@ -307,15 +385,29 @@ def heat_path_escape(quantities, eta, m, *, delta=None, radius=None, p=0.5, max_
     float
         The escape step, or inf if the model's trajectory never escapes (the
         heat keeps f above the threshold; it stops when the path and the heat
-        have converged).
+        have converged), or NaN where it cannot say within ``max_steps`` steps
+        (it does not start where the linear theory's p-quantile alone is beyond
+        ``max_steps``, or where :func:`applicability` refuses the step size).
     """
     if (delta is None) == (radius is None):
         raise ValueError("give exactly one of delta (f-drop criterion) and radius (distance criterion)")
-    obj = quantities.objective
-    if obj is None:
+    if quantities.objective is None:
         raise ValueError("these SaddleQuantities carry no objective to follow")
+    memo = _MODEL_STEPS.setdefault(quantities, {})
+    key = (float(eta), float(m), delta, radius, float(p), int(max_steps))
+    if key not in memo:  # the table and the best-batch-size grid ask for the same batch sizes
+        memo[key] = _heat_path_escape(quantities, float(eta), float(m), delta, radius, float(p), int(max_steps))
+    return memo[key]
+
+
+def _heat_path_escape(quantities, eta, m, delta, radius, p, max_steps):
+    obj = quantities.objective
     if quantities.sigma_v2 <= 0:
         return math.inf
+    if applicability(quantities, eta):
+        return math.nan
+    if not quantities.linear(eta, m, delta=delta, radius=radius).quantile(p) <= max_steps:
+        return math.nan  # the linear phase alone is longer than the model may follow
     M = getattr(obj, "manifold", None)
     u0 = quantities.u0
     v = quantities.escape_directions[:, 0]
@@ -351,7 +443,7 @@ def heat_path_escape(quantities, eta, m, *, delta=None, radius=None, p=0.5, max_
         if converged or not np.all(np.isfinite(u_new)):
             return math.inf
         u, var = u_new, var_new
-    return math.inf
+    return math.nan
 
 
 def prediction_table(quantities, eta, m, *, delta=None, radius=None, path_end=None):
@@ -359,28 +451,41 @@ def prediction_table(quantities, eta, m, *, delta=None, radius=None, path_end=No
 
     Keys: m, eta, regime, heat, heat_end, margin, softening, rare_event, delocalised,
     linear_median, linear_mean, linear_sd, linear_trusted, model_median,
-    model_valid, note.  ``model_median`` is NaN where the model is not valid.
-    ``path_end``: :func:`escape_path_end` at this (one) eta, if already known.
+    model_valid, note.  ``model_median`` is NaN where the model is not valid or
+    out of reach (MODEL_MAX_STEPS); every number is NaN (regime 'n/a') where
+    :func:`applicability` refuses the step size, and ``note`` says why.
+    ``path_end``: :func:`escape_path_end` at this (one) eta, if already known
+    (it is remembered per saddle anyway).
     """
     m_list, eta_list = _per_m(eta, m)
     end = path_end
-    if end is None and delta is not None and len(set(eta_list)) == 1:
-        end = escape_path_end(quantities, eta_list[0])
     rows = []
     for m_i, eta_i in zip(m_list, eta_list):
         info = regime(quantities, eta_i, m_i, delta=delta, radius=radius, path_end=end)
-        if quantities.sigma_v2 > 0:
+        notes = [info.note] if info.note else []
+        if info.regime == "n/a":
+            lin_vals = (math.nan, math.nan, math.nan)
+        elif quantities.sigma_v2 > 0:
             lin = quantities.linear(eta_i, m_i, delta=delta, radius=radius)
             lin_vals = (lin.median, lin.mean, lin.sd)
+            if lin.reason:
+                notes.append(lin.reason)
+            p_first = float(lin.cdf(1))
+            if p_first >= 0.5:
+                notes.append(f"the escape radius is within the first step's reach (P(tau = 1) = {p_first:.3g})")
         else:
             lin_vals = (math.inf, math.inf, math.nan)
         model = heat_path_escape(quantities, eta_i, m_i, delta=delta, radius=radius) if info.model_valid else math.nan
+        if info.model_valid and math.isnan(model):
+            notes.append(f"no model: its escape lies beyond {MODEL_MAX_STEPS} steps")
+        elif info.model_valid and math.isinf(model) and quantities.sigma_v2 > 0:
+            notes.append("no model: its trajectory settles without escaping (the heat keeps it above the threshold)")
         rows.append({
             "m": m_i, "eta": eta_i, "regime": info.regime, "heat": info.heat, "heat_end": info.heat_end,
             "margin": info.margin, "softening": info.softening, "rare_event": info.rare_event,
             "delocalised": info.delocalised, "linear_median": lin_vals[0], "linear_mean": lin_vals[1],
             "linear_sd": lin_vals[2], "linear_trusted": info.linear_trusted, "model_median": model,
-            "model_valid": info.model_valid and math.isfinite(model), "note": info.note,
+            "model_valid": info.model_valid and math.isfinite(model), "note": "; ".join(notes),
         })
     return rows
 
