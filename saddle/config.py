@@ -89,7 +89,7 @@ class _Fields:
     seed: int = 0
     record_trials: int = 8
     record_points: int = 256
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 GENERIC_FIELDS = tuple(f.name for f in fields(_Fields) if f.name != "options")

@@ -38,6 +38,11 @@ class MResult:
             self.samples_per_step = self.m
 
     @property
+    def status_names(self) -> np.ndarray:
+        """The trials' statuses as names: 'escaped', 'censored', 'diverged' or 'frozen'."""
+        return np.array([STATUS_NAMES[int(c)] for c in self.status])
+
+    @property
     def samples(self) -> np.ndarray:
         """Samples drawn until escape (samples per step x steps; with a batch-size schedule, the
         steps before and after the first f-drop at their own rates); gd draws none but is reported
@@ -58,7 +63,7 @@ def trials_columns(mresults: Any) -> dict[str, np.ndarray]:
         "trial": np.concatenate([np.arange(r.steps.size, dtype=np.int64) for r in mresults]),
         "steps": np.concatenate([r.steps for r in mresults]),
         "samples": np.concatenate([r.samples for r in mresults]),
-        "status": np.concatenate([np.array([STATUS_NAMES[int(c)] for c in r.status]) for r in mresults]),
+        "status": np.concatenate([r.status_names for r in mresults]),
         "final_f": np.concatenate([r.final_f for r in mresults]),
     }
     if all(r.samples_per_step_after_drop is not None for r in mresults):  # a batch-size schedule

@@ -143,7 +143,8 @@ def test_full_random_start_is_the_reference():
     model = TeacherStudent(9, 2, 3)
     pf, pa, pi = kk.pack(model, kk.FULL, sigma0_sq=0.1)
     start = np.empty(2 * 9)
-    kk.full_random_start(0, False, 1, pf, pa, pi, np.uint64(5), np.uint64(2), 4, start, start.copy(), np.empty(4, np.uint64))
+    kk.full_random_start(0, False, 1, pf, pa, pi, np.uint64(5), np.uint64(2), 4, start, start.copy(),
+                         np.empty(4, np.uint64))
     np.testing.assert_array_equal(start.reshape(2, 9), ref.full_random_start(model, 5, 2, 4, 0.1))
 
 

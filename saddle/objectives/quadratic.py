@@ -112,7 +112,7 @@ class QuadraticSaddle(AdditiveNoiseOnRd):
     @classmethod
     def min_value(cls, config: EscapeConfig) -> float:
         """-gamma^2 / (4 beta), at x = +-sqrt(gamma / beta) e_1."""
-        return -config.gamma**2 / (4.0 * config.beta)
+        return -config.gamma * config.gamma / (4.0 * config.beta)
 
     @classmethod
     def max_drop(cls, config: EscapeConfig) -> float:

@@ -25,6 +25,8 @@ are exactly N(0, C), C = [[Q, R], [R^T, T]], so the generalisation error (the ob
 the population mean of l less the output-noise part sigma^2 / 2 (which has no gradient).
 """
 
+from __future__ import annotations
+
 import math
 from dataclasses import dataclass, field
 
@@ -143,7 +145,7 @@ class TeacherStudent:
     K: int
     M: int
     sigma: float = 0.0
-    V: np.ndarray = field(default=None, repr=False, compare=False)
+    V: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     name = "teacher-student"
 

@@ -28,6 +28,8 @@ and +1 for a teacher field, and alpha = steps / N, the ODE of SPEC 2.6 reads
 The batch size enters only through eta^2 / m.
 """
 
+from __future__ import annotations
+
 import math
 from dataclasses import dataclass, field
 
@@ -216,8 +218,8 @@ class Plateau:
     eps: float
     eigenvalues: np.ndarray = field(repr=False)
     rate: float = math.nan
-    left: np.ndarray = field(default=None, repr=False)
-    right: np.ndarray = field(default=None, repr=False)
+    left: np.ndarray | None = field(default=None, repr=False)
+    right: np.ndarray | None = field(default=None, repr=False)
 
     def order_parameters(self):
         return symmetric_order_parameters(self.K, self.K, self.q, self.c, self.r)
@@ -379,7 +381,7 @@ class ExitPrediction:
     rate_alpha: float = math.nan
     rho: float = math.nan
     unstable_dim: int = 0
-    noise_cov: np.ndarray = field(default=None, repr=False)
+    noise_cov: np.ndarray | None = field(default=None, repr=False)
     s_Z: float = math.nan
     z_star: float = math.nan
     alpha_arrival: float = math.nan
