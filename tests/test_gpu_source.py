@@ -29,14 +29,13 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from saddle import rng
-from saddle import optimizers
+from saddle import optimizers, rng
 from saddle.config import EscapeConfig
 from saddle.kernels import OPTIMIZERS, BackendUnavailable, Recorder, gpu, run_trials
 from saddle.kernels import cpu as cpu_kernel
-from saddle.objectives.base import registered
 from saddle.manifolds import EUCLIDEAN, SPHERE
 from saddle.objectives import QuadraticSaddle, SpikeTensor
+from saddle.objectives.base import registered
 from saddle.objectives.ge2015 import PER_COLUMN, GeTensorDecomposition
 from saddle.optimizers import OptimizerParams
 from tests.reference import philox_words
