@@ -50,7 +50,15 @@ OPTION_OBJECTIVES = {
     "tau": ("octopus",),
 }
 M_REF = 1
-MAX_BATCH_SIZE = 2**31
+MAX_BATCH_SIZE = 2**30
+"""The largest batch size of the random streams' layout (saddle.rng.MAX_M)."""
+MAX_STEPS = 2**32 - 1
+"""The most steps a trial may take (saddle.rng.MAX_STEP)."""
+MAX_TRIALS = 2**32
+"""The most trials of one experiment (trial indices up to saddle.rng.MAX_TRIAL)."""
+MAX_WORDS_PER_STEP = 4 * (2**32 - 1)
+"""32-bit random words one step may draw for one purpose (saddle.rng.MAX_WORDS): at most m (or
+batch_after_drop, at least 2) times the length of the state."""
 CHUNK_TRIALS = {"cpu": 128, "cupy": 1 << 17}
 """Trials per kernel call: small on the CPU (Ctrl-C and the progress bar act between calls), large on a
 GPU (one thread per trial: a call needs tens of thousands of trials to fill the device)."""
@@ -359,7 +367,7 @@ class EscapeConfig:
             raise ConfigError("random_start applies to the spike, ge2015 and octopus objectives, "
                               "without start_perturbation")
         set_("trials", _integer("trials", self.trials, 1))
-        set_("max_steps", _integer("max_steps", self.max_steps, 1, 2**40))
+        set_("max_steps", _integer("max_steps", self.max_steps, 1, MAX_STEPS))
         set_("seed", _integer("seed", self.seed, 0, 2**64 - 1))
         set_("record_trials", _integer("record_trials", self.record_trials, 0))
         set_("record_points", _integer("record_points", self.record_points, 2, 2**20))
@@ -374,10 +382,18 @@ class EscapeConfig:
                 f"d = {self.d} and trials = {self.trials} x {len(ms)} batch sizes need about "
                 f"{need / 2**30:.1f} GiB, more than half of this machine's memory; use fewer trials or a smaller d"
             )
+        if self.trials > MAX_TRIALS:
+            raise ConfigError(f"trials must be <= {MAX_TRIALS} (the trial indices of saddle's random streams), "
+                              f"got {self.trials}")
+        state = self.d * (self.k if self.objective == "ge2015" else 1)
         for m in ms:
             eta_m = scaled_eta(self.eta, m, self.lr_scaling)
             if not math.isfinite(eta_m):
                 raise ConfigError(f"the scaled step size for m = {m} is not finite")
+            words = max(m, self.batch_after_drop or 0, 2) * state
+            if words > MAX_WORDS_PER_STEP:
+                raise ConfigError(f"m = {m} with a state of length {state} draws up to {words} random words a step, "
+                                  f"more than the {MAX_WORDS_PER_STEP} of a step's stream (saddle.rng)")
 
     def build_objective(self):
         """The objective this configuration simulates (SpikeTensor, GeTensorDecomposition, QuadraticSaddle or Octopus)."""
