@@ -161,7 +161,7 @@ class ResultsFolder:
                 "threads": numba.get_num_threads(),
                 "backend": backend,
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "random_streams": "Philox4x64-10, key (seed, trial), counter (block + 1, step, m, purpose)",
+                "random_streams": "Philox4x32-10, key (seed mod 2**32, seed // 2**32), counter (block + 1, trial, step, purpose * 2**30 + m - 1)",
                 "versions": versions(),
             }
             atomic_write_text(cfg_path, json.dumps(meta, indent=2) + "\n")

@@ -569,7 +569,7 @@ class SweepFolder:
                         f"and every other option that differs from its default; first {KEY_DIGITS} hex digits",
             "cell_seed": "SeedSequence(seed, spawn_key=(int(key[:8], 16), int(key[8:16], 16)))"
                          ".generate_state(1, uint64)[0]",
-            "random_streams": "per cell: Philox4x64-10, key (cell seed, trial), counter (block + 1, step, m, purpose)",
+            "random_streams": "per cell, seed = the cell seed: Philox4x32-10, key (seed mod 2**32, seed // 2**32), counter (block + 1, trial, step, purpose * 2**30 + m - 1)",
             "cells": [{"key": c.key, "seed": c.seed, "params": c.params} for c in self.sweep.cells()],
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": results_io.versions(),
