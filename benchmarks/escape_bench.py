@@ -53,6 +53,7 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from numba import prange  # noqa: E402
 
+import philox4x64  # noqa: E402  (benchmarks/philox4x64.py: the previous generator, the yardstick)
 from saddle import rng  # noqa: E402
 from saddle.kernels import CENSORED, run_trials  # noqa: E402
 from saddle.objectives.spike import SpikeTensor  # noqa: E402
@@ -67,7 +68,9 @@ MAIN_JOB = ["escape", "--m", "1", "4", "32", "1024", "--quiet", "--no-plot"]
 
 TARGETS = {
     "floor_fraction": 0.40,  # m = 1024, d = 10: kernel throughput / generator floor, at least
-    "numpy_ratio": 15.0,  # m = 1024, d = 10: kernel / NumPy reference, at least
+    "floor_gain": 2.5,  # the Philox4x64-10 floor loop / the Philox4x32-10 one, per uniform variate, at least
+    "numpy_ratio": 20.0,  # m = 1024, d = 10: kernel / NumPy reference, at least (issue 14; was 15)
+    "quadratic_numpy_ratio": 5.0,  # quadratic d = 10, m = 1: kernel / NumPy reference, at least (issue 14)
     "step_overhead_ns": 100.0,  # m = 1, d = 10: ns per trial-step beyond the generator, under
     "thread_scaling": 1.7,  # 1 -> 2 threads at 2000 trials, at least
     "cold_main_s": 15.0,  # main job with an empty Numba cache, under
@@ -290,13 +293,50 @@ def numpy_reference(step, f_of, u0, m, trials, steps, delta=NEVER, seed=SEED, ch
 
 @numba.njit
 def _draw_like_minibatch(key0, key1, steps, m, d, dist, sums):
-    """Per step t: m samples of d variates from half-words of Philox blocks (t, m, DATA).
+    """Per step t: m samples of d variates from the 32-bit words of Philox4x32-10 blocks (t, m, DATA).
 
     Each variate is added to sums[k] (one add, as the kernel's g[k] += c^3 x[k]),
-    so nothing can be optimised away.  As in the kernel, for m >= 16 whole groups of gsz samples
-    (gsz d half-words, whole blocks) are drawn block by block into a buffer first, then the rest
-    sample by sample.
+    so nothing can be optimised away.  As in the kernel (spike._whole_sample_groups), for m >= 16
+    whole groups of gsz samples (gsz d words, whole blocks, at least 256 words where m allows) are
+    drawn several blocks at once (rng.stream_blocks) and turned into variates in one loop, then the
+    rest sample by sample.
     """
+    block = np.empty(4, dtype=np.uint64)
+    gsz = 4
+    while gsz > 1 and (gsz // 2) * d % 4 == 0:
+        gsz //= 2
+    while 2 * gsz <= m and gsz * d < 256:
+        gsz *= 2
+    words = np.empty(gsz * d, dtype=np.uint64)
+    buf = np.empty(gsz * d)
+    for t in range(1, steps + 1):
+        first = 0
+        if m >= 16:
+            for grp in range(m // gsz):
+                rng.stream_blocks(key0, key1, t, m, rng.DATA, grp * (gsz * d // 4), words)
+                for q in range(gsz * d):
+                    buf[q] = rng.data_variate(words[q], dist)
+                for s in range(gsz):
+                    for k in range(d):
+                        sums[k] += buf[s * d + k]
+            first = m // gsz * gsz
+        j = first * d // 4
+        lane = 4
+        for i in range(first, m):
+            for k in range(d):
+                if lane == 4:
+                    rng.stream_block(key0, key1, t, m, rng.DATA, j, block)
+                    j += 1
+                    lane = 0
+                sums[k] += rng.data_variate(block[lane], dist)
+                lane += 1
+
+
+@numba.njit
+def _draw_like_minibatch_4x64(key0, key1, steps, m, d, dist, sums):
+    """The yardstick: the floor loop of the previous generator, Philox4x64-10 (benchmarks/philox4x64.py),
+    drawn as the spike kernel drew it (8 half-words a block; groups of gsz samples filling whole
+    blocks block by block for m >= 16, then sample by sample)."""
     block = np.empty(4, dtype=np.uint64)
     gsz = 8
     while gsz > 1 and (gsz // 2) * d % 8 == 0:
@@ -309,9 +349,9 @@ def _draw_like_minibatch(key0, key1, steps, m, d, dist, sums):
             for _ in range(m // gsz):
                 for b in range(gsz * d // 8):
                     j += np.uint64(1)
-                    rng.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), key0, key1, block)
+                    philox4x64.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), key0, key1, block)
                     for h in range(8):
-                        buf[8 * b + h] = rng.data_variate(rng.half_word(block, h), dist)
+                        buf[8 * b + h] = rng.data_variate(philox4x64.half_word(block, h), dist)
                 for s in range(gsz):
                     for k in range(d):
                         sums[k] += buf[s * d + k]
@@ -321,9 +361,9 @@ def _draw_like_minibatch(key0, key1, steps, m, d, dist, sums):
             for k in range(d):
                 if lane == 8:
                     j += np.uint64(1)
-                    rng.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), key0, key1, block)
+                    philox4x64.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), key0, key1, block)
                     lane = 0
-                sums[k] += rng.data_variate(rng.half_word(block, lane), dist)
+                sums[k] += rng.data_variate(philox4x64.half_word(block, lane), dist)
                 lane += 1
 
 
@@ -336,49 +376,111 @@ def _draw_trials(n_trials, steps, m, d, dist, out):
         out[r] = sums.sum()
 
 
+@numba.njit(parallel=True)
+def _draw_trials_4x64(n_trials, steps, m, d, dist, out):
+    """The yardstick floor loop (Philox4x64-10) for n_trials keys, in parallel over trials."""
+    for r in prange(n_trials):
+        sums = np.zeros(d)
+        _draw_like_minibatch_4x64(np.uint64(0), np.uint64(r), steps, m, d, dist, sums)
+        out[r] = sums.sum()
+
+
 @numba.njit
 def _philox_blocks(n, key0, key1):
-    """n Philox4x64-10 blocks (counters 0..n-1), xor-folded so that they are all computed."""
+    """n Philox4x32-10 blocks (counters 1..n), xor-folded so that they are all computed: one at a time."""
     block = np.empty(4, dtype=np.uint64)
     acc = np.uint64(0)
     for j in range(n):
-        rng.philox4x64(np.uint64(j), np.uint64(1), np.uint64(1), np.uint64(0), key0, key1, block)
+        rng.stream_block(key0, key1, 1, 1, rng.DATA, j, block)
         acc ^= block[0] ^ block[1] ^ block[2] ^ block[3]
     return acc
 
 
-def floor_ns_per_variate(m, d, trials, threads, settings):
-    """Wall ns per variate of the floor loop on ``threads`` threads (d variates per sample)."""
+@numba.njit
+def _philox_blocks_simd(n, key0, key1):
+    """n Philox4x32-10 blocks drawn 64 at a time by rng.stream_blocks (the vectorised loop), xor-folded."""
+    words = np.empty(256, dtype=np.uint64)
+    acc = np.uint64(0)
+    for j in range(0, n, 64):
+        rng.stream_blocks(key0, key1, 1, 1, rng.DATA, j, words)
+        for q in range(256):
+            acc ^= words[q]
+    return acc
+
+
+@numba.njit
+def _philox4x64_blocks(n, key0, key1):
+    """n Philox4x64-10 blocks (the previous generator), xor-folded so that they are all computed."""
+    block = np.empty(4, dtype=np.uint64)
+    acc = np.uint64(0)
+    for j in range(n):
+        philox4x64.philox4x64(np.uint64(j), np.uint64(1), np.uint64(1), np.uint64(0), key0, key1, block)
+        acc ^= block[0] ^ block[1] ^ block[2] ^ block[3]
+    return acc
+
+
+@numba.njit
+def _fill_normals_loop(n_steps, d, key1, out):
+    """rng.fill_normals of d normals per step (the quadratic's draw), n_steps steps; summed."""
+    block = np.empty(4, dtype=np.uint64)
+    xi = np.empty(d)
+    acc = 0.0
+    for t in range(1, n_steps + 1):
+        rng.fill_normals(np.uint64(0), key1, t, 1, rng.DATA, xi, block)
+        for k in range(d):
+            acc += xi[k]
+    out[0] = acc
+
+
+def floor_ns_per_variate(m, d, trials, threads, settings, draw=_draw_trials):
+    """Wall ns per variate of the floor loop ``draw`` on ``threads`` threads (d variates per sample)."""
     out = np.empty(trials)
     numba.set_num_threads(threads)
     try:
-        _draw_trials(2, 1, 1, d, rng.UNIFORM, np.empty(2))  # compile
-        steps = calibrate(lambda n: _draw_trials(trials, n, m, d, rng.UNIFORM, out), settings.seconds / threads)
-        wall = best_wall(lambda: _draw_trials(trials, steps, m, d, rng.UNIFORM, out), settings.repeats)
+        draw(2, 1, 1, d, rng.UNIFORM, np.empty(2))  # compile
+        steps = calibrate(lambda n: draw(trials, n, m, d, rng.UNIFORM, out), settings.seconds / threads)
+        wall = best_wall(lambda: draw(trials, steps, m, d, rng.UNIFORM, out), settings.repeats)
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     return wall / (trials * steps * m * d) * 1e9
 
 
 def bench_floor(settings):
-    """ns per variate of saddle's generator alone, and NumPy's generators for comparison."""
+    """ns per variate of saddle's generator alone, the previous generator's (Philox4x64-10, the
+    yardstick), and NumPy's generators for comparison."""
     log("generator floor")
-    _philox_blocks(1, np.uint64(0), np.uint64(0))
+    for fn in (_philox_blocks, _philox_blocks_simd, _philox4x64_blocks):
+        fn(64, np.uint64(0), np.uint64(0))
     n_blocks = 4_000_000 if settings is FULL else 1_000_000
-    philox_ns = best_wall(lambda: _philox_blocks(n_blocks, np.uint64(0), np.uint64(1)), settings.repeats) / n_blocks
+    block_ns = {name: best_wall(lambda: fn(n_blocks, np.uint64(0), np.uint64(1)), settings.repeats) / n_blocks * 1e9
+                for name, fn in (("philox4x32", _philox_blocks), ("philox4x32_simd", _philox_blocks_simd),
+                                 ("philox4x64", _philox4x64_blocks))}
     buf = np.empty(1 << 20)
     numpy_ns = {}
     for name, bitgen in (("pcg64", np.random.PCG64), ("philox", np.random.Philox)):
         gen = np.random.Generator(bitgen(0))
         numpy_ns[name] = best_wall(lambda: gen.random(out=buf), settings.repeats) / buf.size * 1e9
+    gen = np.random.default_rng(0)
+    numpy_ns["pcg64_standard_normal"] = best_wall(lambda: gen.standard_normal(out=buf), settings.repeats) / buf.size * 1e9
+    out1 = np.empty(1)
+    _fill_normals_loop(1, 10, np.uint64(0), out1)
+    n_steps = 200_000 if settings is FULL else 50_000
+    normal_ns = best_wall(lambda: _fill_normals_loop(n_steps, 10, np.uint64(1), out1), settings.repeats) / (10 * n_steps)
     return {
         "ns_per_variate_d10_m1024_1thread": floor_ns_per_variate(1024, 10, 64, 1, settings),
         "ns_per_variate_d10_m1024_2threads": floor_ns_per_variate(1024, 10, 64, 2, settings),
         "ns_per_variate_d100_m1024_1thread": floor_ns_per_variate(1024, 100, 8, 1, settings),
-        # m = 1: one step's d = 10 variates use 2 Philox blocks (16 half-words, 10 used)
+        # m = 1: one step's d = 10 variates use 3 Philox4x32 blocks (12 words, 10 used)
         "ns_per_trial_step_d10_m1_1thread": 10 * floor_ns_per_variate(1, 10, 512, 1, settings),
         "ns_per_trial_step_d100_m1_1thread": 100 * floor_ns_per_variate(1, 100, 512, 1, settings),
-        "ns_per_philox_block": philox_ns * 1e9,
+        "philox4x64_ns_per_variate_d10_m1024_1thread": floor_ns_per_variate(1024, 10, 64, 1, settings,
+                                                                            _draw_trials_4x64),
+        "philox4x64_ns_per_trial_step_d10_m1_1thread": 10 * floor_ns_per_variate(1, 10, 512, 1, settings,
+                                                                                 _draw_trials_4x64),
+        "ns_per_philox_block": block_ns["philox4x32"],
+        "ns_per_philox_block_simd": block_ns["philox4x32_simd"],
+        "philox4x64_ns_per_block": block_ns["philox4x64"],
+        "ns_per_normal_d10": normal_ns * 1e9,
         "numpy_ns_per_uniform": numpy_ns,
     }
 
@@ -742,7 +844,17 @@ def target_rows(res):
     frac = main["floor_fraction_1thread"]
     rows.append(("generator floor, d uniform variates per sample (1 thread)",
                  f"{fl['ns_per_variate_d10_m1024_1thread']:.2f} ns/variate", "-", "info"))
-    rows.append(("Philox4x64-10 block (8 variates' worth of bits)", f"{fl['ns_per_philox_block']:.1f} ns", "-", "info"))
+    old = fl["philox4x64_ns_per_variate_d10_m1024_1thread"]
+    rows.append(("yardstick: the Philox4x64-10 floor loop, same run (1 thread)", f"{old:.2f} ns/variate", "-", "info"))
+    gain = old / fl["ns_per_variate_d10_m1024_1thread"]
+    rows.append(("floor: Philox4x64-10 / Philox4x32-10 per uniform variate", f"{gain:.2f}x",
+                 f">= {TARGETS['floor_gain']:.1f}x", verdict(gain >= TARGETS["floor_gain"])))
+    rows.append(("Philox4x32-10 block (4 variates), one at a time / 64 at once (SIMD)",
+                 f"{fl['ns_per_philox_block']:.1f} / {fl['ns_per_philox_block_simd']:.1f} ns "
+                 f"(Philox4x64-10: {fl['philox4x64_ns_per_block']:.1f} ns per 8)", "-", "info"))
+    rows.append(("standard normals, d = 10 a step (rng.fill_normals)",
+                 f"{fl['ns_per_normal_d10']:.1f} ns/normal (NumPy: "
+                 f"{fl['numpy_ns_per_uniform']['pcg64_standard_normal']:.1f})", "-", "info"))
     rows.append(("m=1024 d=10: kernel / generator floor (1 thread)",
                  f"{100 * frac:.0f}%" + (f" (2 thr: {100 * main['floor_fraction_2threads']:.0f}%)"
                                          if "floor_fraction_2threads" in main else ""),
@@ -751,6 +863,12 @@ def target_rows(res):
     rows.append(("m=1024 d=10: kernel (all threads) / NumPy reference (1 core)",
                  f"{ratio:.1f}x (1 thr: {main['numpy_ratio']['1']:.1f}x)", f">= {TARGETS['numpy_ratio']:.0f}x",
                  verdict(ratio >= TARGETS["numpy_ratio"])))
+    if ("quadratic", 10, 1) in tp:
+        q = tp[("quadratic", 10, 1)]
+        rows.append(("quadratic m=1 d=10: kernel (all threads) / NumPy reference (1 core)",
+                     f"{q['numpy_ratio_top']:.1f}x (1 thr: {q['numpy_ratio']['1']:.1f}x)",
+                     f">= {TARGETS['quadratic_numpy_ratio']:.0f}x",
+                     verdict(q["numpy_ratio_top"] >= TARGETS["quadratic_numpy_ratio"])))
     m1 = tp[("spike", 10, 1)]
     gen_m1 = fl["ns_per_trial_step_d10_m1_1thread"]
     overhead = m1["ns_per_trial_step_1thread"] - gen_m1

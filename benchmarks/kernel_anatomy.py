@@ -19,8 +19,10 @@ in four ways, each checked to reproduce saddle.kernels.run_trials bit for bit
              arithmetic is unchanged, so results are identical.
 
 Each is timed in ns per trial-step on one thread (best of 5), at m = 1, 32,
-1024, beside the kernel and the generator alone.  Only saddle.rng (the
-generator and its 128-bit multiply) and run_trials are used from the package.
+1024, beside the kernel and the generator alone.  Only saddle.rng's variate
+transforms and run_trials are used from the package; the prototypes draw the
+previous generator, Philox4x64-10 (benchmarks/philox4x64.py), with which they
+were measured (saddle's streams are now Philox4x32-10, docs/escape.md).
 """
 
 import argparse
@@ -35,6 +37,7 @@ import numba
 import numpy as np
 from numba import prange
 
+import philox4x64  # benchmarks/philox4x64.py: the generator these prototypes were measured with
 from saddle import rng
 from saddle.kernels import run_trials
 from saddle.objectives.spike import SpikeTensor
@@ -56,7 +59,7 @@ def build_structure(inline):
     jit = numba.njit(inline="always") if inline else numba.njit
     m0, m1 = np.uint64(0xD2E7470EE14C6C93), np.uint64(0xCA5A826395121157)
     w0, w1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBB67AE8584CAA73B)
-    mulhilo = rng._mulhilo64  # the generator's own 64 x 64 -> 128-bit multiply
+    mulhilo = philox4x64.mulhilo64  # the previous generator's 64 x 64 -> 128-bit multiply
     low32 = np.uint64(0xFFFFFFFF)
 
     @jit
@@ -230,9 +233,9 @@ def _fused_trial(trial, u0, m, delta, max_steps):
             for k in range(d):
                 if lane == 8:
                     j += np.uint64(1)
-                    rng.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), key0, key1, block)
+                    philox4x64.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), key0, key1, block)
                     lane = 0
-                x[k] = rng.data_variate(rng.half_word(block, lane), rng.UNIFORM)
+                x[k] = rng.data_variate(philox4x64.half_word(block, lane), rng.UNIFORM)
                 lane += 1
             c = 0.0
             for k in range(d):
@@ -308,9 +311,9 @@ def _lockstep_worker(lo, hi, u0, m, delta, max_steps, steps, status, final_f):
                 for k in range(d):
                     h = i * d + k
                     if k == 0 or (h & 7) == 0:
-                        rng.philox4x64(np.uint64((h >> 3) + 1), t, np.uint64(m), np.uint64(rng.DATA),
+                        philox4x64.philox4x64(np.uint64((h >> 3) + 1), t, np.uint64(m), np.uint64(rng.DATA),
                                        np.uint64(0), key1, block)
-                    X[k, r] = rng.data_variate(rng.half_word(block, h & 7), rng.UNIFORM)
+                    X[k, r] = rng.data_variate(philox4x64.half_word(block, h & 7), rng.UNIFORM)
             for r in range(K):
                 C[r] = 0.0
             for k in range(d):
@@ -388,10 +391,10 @@ def _generator_only(n, m, d, steps, out):
                 for k in range(d):
                     if lane == 8:
                         j += np.uint64(1)
-                        rng.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), np.uint64(0),
+                        philox4x64.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), np.uint64(0),
                                        np.uint64(r), block)
                         lane = 0
-                    acc += rng.data_variate(rng.half_word(block, lane), rng.UNIFORM)
+                    acc += rng.data_variate(philox4x64.half_word(block, lane), rng.UNIFORM)
                     lane += 1
         out[r] = acc
 

@@ -67,9 +67,8 @@ def unbounded_gd(d, trials, max_steps):
     L, gam, tau, nu = obj.L, obj.gamma, obj.tau, obj.nu
     target = obj.f_min + 0.01
     X = np.empty((trials, d))
-    for n in range(trials):  # the START-stream words of the kernel's random starts (saddle.rng.fill_uniforms)
-        w = rng.words(SEED, n, 0, 1, rng.START, d)
-        X[n] = 2.0 * (((w >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53) - 1.0
+    for n in range(trials):  # the START-stream uniforms of the kernel's random starts (saddle.rng.fill_uniforms)
+        X[n] = 2.0 * rng.uniforms(SEED, n, 0, 1, rng.START, d) - 1.0
     mant, expo = np.frexp(X)
     expo = expo.astype(np.int64)
     a, b, c = (-14 * L + 10 * gam) / (3 * tau), (5 * L - 3 * gam) / (2 * tau * tau), L + gam

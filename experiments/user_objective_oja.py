@@ -56,16 +56,16 @@ def oja_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, bl
         return
     for i in range(d):
         g[i] = 0.0
-    j = np.uint64(0)
-    lane = 8
+    j = 0
+    lane = 4
     for _ in range(m):
         c = 0.0
-        for i in range(d):  # sample coordinates are consecutive 32-bit half-words, as in saddle.rng
-            if lane == 8:
-                j += np.uint64(1)
-                rng.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), key0, key1, block)
+        for i in range(d):  # sample coordinates are consecutive 32-bit words, as in saddle.rng
+            if lane == 4:
+                rng.stream_block(key0, key1, t, m, rng.DATA, j, block)  # block j: 4 words
+                j += 1
                 lane = 0
-            x[i] = pa[0, i] * rng.data_variate(rng.half_word(block, lane), rng.UNIFORM)
+            x[i] = pa[0, i] * rng.data_variate(block[lane], rng.UNIFORM)
             lane += 1
             c += u[i] * x[i]
         for i in range(d):

@@ -25,7 +25,14 @@ __all__ = ["ConfigError", "EscapeConfig", "GENERIC_FIELDS", "LR_SCALINGS", "scal
 
 LR_SCALINGS = ("none", "linear", "sqrt")
 M_REF = 1
-MAX_BATCH_SIZE = 2**31
+MAX_BATCH_SIZE = 2**30
+"""The largest batch size of the random streams' layout (saddle.rng.MAX_M)."""
+MAX_STEPS = 2**32 - 1
+"""The most steps a trial may take (saddle.rng.MAX_STEP)."""
+MAX_TRIALS = 2**32
+"""The most trials of one experiment (trial indices up to saddle.rng.MAX_TRIAL)."""
+MAX_WORDS_PER_STEP = 4 * (2**32 - 1)
+"""32-bit random words one step may draw for one purpose (saddle.rng.MAX_WORDS)."""
 MAX_D = 100_000
 BYTES_PER_TRIAL = 450
 """Memory per trial and batch size at the peak of a run: the kernel outputs (25 bytes), the trials
@@ -222,8 +229,8 @@ class EscapeConfig(_Fields):
             raise ConfigError(f"unknown lr scaling {self.lr_scaling!r}; choose one of {', '.join(LR_SCALINGS)}")
         self._check_optimizer()
         self._check_escape_and_start(cls)
-        self._set("trials", integer("trials", self.trials, 1))
-        self._set("max_steps", integer("max_steps", self.max_steps, 1, 2**40))
+        self._set("trials", integer("trials", self.trials, 1, MAX_TRIALS))
+        self._set("max_steps", integer("max_steps", self.max_steps, 1, MAX_STEPS))
         self._set("seed", integer("seed", self.seed, 0, 2**64 - 1))
         self._set("record_trials", integer("record_trials", self.record_trials, 0))
         self._set("record_points", integer("record_points", self.record_points, 2, 2**20))
@@ -240,6 +247,10 @@ class EscapeConfig(_Fields):
         for m in ms:
             if not math.isfinite(self.eta_for(m)):
                 raise ConfigError(f"the scaled step size for m = {m} is not finite")
+            words = cls.words_per_step(self, max(m, self.batch_after_drop or 0))
+            if words > MAX_WORDS_PER_STEP:
+                raise ConfigError(f"m = {m} draws up to {words} random words a step, more than the "
+                                  f"{MAX_WORDS_PER_STEP} of a step's stream (saddle.rng)")
 
     def _check_objective_options(self, cls: type[Objective]) -> None:
         from saddle.objectives.base import option_owners

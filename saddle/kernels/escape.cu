@@ -7,7 +7,7 @@
  * so that where the two compilers' libm agree (always for + - * / and sqrt,
  * which IEEE 754 rounds correctly) the results equal the Numba kernel's bit
  * for bit.  The random numbers are the contract of saddle/rng.py:
- * Philox4x64-10 keyed by (seed, trial), counter (j + 1, t, m, purpose).
+ * Philox4x32-10 with key (seed mod 2^32, seed / 2^32), counter (j + 1, trial, t, purpose 2^30 + m - 1).
  *
  * The same file is compiled two ways:
  *
@@ -16,7 +16,7 @@
  *   - by a C compiler (gcc -std=c11 -x c) for the CPU, where each kernel gets a
  *     host entry point NAME_host that runs the "threads" 0 .. n - 1 serially.
  *     tests/test_gpu_source.py compares that C twin with the Numba kernel and
- *     with numpy.random.Philox, so the code the GPU runs is tested without one.
+ *     with randomgen's Philox4x32-10, so the code the GPU runs is tested without one.
  *
  * Only plain C is used below the macros: no templates, no references, no
  * headers beyond <math.h> in C mode (NVRTC has the math functions built in).
@@ -96,46 +96,79 @@ typedef long long i64;
 #define TWO_M32 2.3283064365386963e-10  /* 2**-32 */
 #define SQRT3 1.7320508075688772        /* math.sqrt(3.0) */
 #define INV_SQRT2 0.7071067811865475    /* 1.0 / math.sqrt(2.0) */
-#define TWO_PI 6.283185307179586        /* 2.0 * math.pi */
+#define LN2_HI 0.6931471803691238     /* saddle.rng._LN2_HI: ln 2 to 32 bits */
+#define LN2_LO 1.9082149292705877e-10 /* saddle.rng._LN2_LO: ln 2 - LN2_HI */
+#define SQRT2 1.4142135623730951       /* saddle.rng._SQRT2 */
+#define PI_4 0.7853981633974483        /* saddle.rng._PI_4 */
+#define LOG_L1 0.6666666666666666 /* saddle.rng._LOG_COEFFS[0] */
+#define LOG_L2 0.4 /* saddle.rng._LOG_COEFFS[1] */
+#define LOG_L3 0.2857142857142857 /* saddle.rng._LOG_COEFFS[2] */
+#define LOG_L4 0.2222222222222222 /* saddle.rng._LOG_COEFFS[3] */
+#define LOG_L5 0.18181818181818182 /* saddle.rng._LOG_COEFFS[4] */
+#define LOG_L6 0.15384615384615385 /* saddle.rng._LOG_COEFFS[5] */
+#define LOG_L7 0.13333333333333333 /* saddle.rng._LOG_COEFFS[6] */
+#define LOG_L8 0.11764705882352941 /* saddle.rng._LOG_COEFFS[7] */
+#define LOG_L9 0.10526315789473684 /* saddle.rng._LOG_COEFFS[8] */
+#define SIN_S1 -0.16666666666666666 /* saddle.rng._SIN_COEFFS[0] */
+#define SIN_S2 0.008333333333333333 /* saddle.rng._SIN_COEFFS[1] */
+#define SIN_S3 -0.0001984126984126984 /* saddle.rng._SIN_COEFFS[2] */
+#define SIN_S4 2.7557319223985893e-06 /* saddle.rng._SIN_COEFFS[3] */
+#define SIN_S5 -2.505210838544172e-08 /* saddle.rng._SIN_COEFFS[4] */
+#define SIN_S6 1.6059043836821613e-10 /* saddle.rng._SIN_COEFFS[5] */
+#define SIN_S7 -7.647163731819816e-13 /* saddle.rng._SIN_COEFFS[6] */
+#define SIN_S8 2.8114572543455206e-15 /* saddle.rng._SIN_COEFFS[7] */
+#define COS_C1 0.041666666666666664 /* saddle.rng._COS_COEFFS[0] */
+#define COS_C2 -0.001388888888888889 /* saddle.rng._COS_COEFFS[1] */
+#define COS_C3 2.48015873015873e-05 /* saddle.rng._COS_COEFFS[2] */
+#define COS_C4 -2.755731922398589e-07 /* saddle.rng._COS_COEFFS[3] */
+#define COS_C5 2.08767569878681e-09 /* saddle.rng._COS_COEFFS[4] */
+#define COS_C6 -1.1470745597729725e-11 /* saddle.rng._COS_COEFFS[5] */
+#define COS_C7 4.779477332387385e-14 /* saddle.rng._COS_COEFFS[6] */
+#define COS_C8 -1.5619206968586225e-16 /* saddle.rng._COS_COEFFS[7] */
 
 /* ---------------------------------------------------------------------------------------------
- * Philox4x64-10 (Salmon, Moraes, Dror and Shaw, SC 2011), the bijection of numpy.random.Philox.
+ * Philox4x32-10 (Salmon, Moraes, Dror and Shaw, SC 2011), the bijection of cuRAND's Philox4_32_10
+ * and randomgen's Philox(number=4, width=32); the stream layout of saddle.rng.
  * ------------------------------------------------------------------------------------------- */
 
-#define PHILOX_M0 0xD2E7470EE14C6C93ULL
-#define PHILOX_M1 0xCA5A826395121157ULL
-#define PHILOX_W0 0x9E3779B97F4A7C15ULL
-#define PHILOX_W1 0xBB67AE8584CAA73BULL
+typedef unsigned int u32;
 
+#define PHILOX_M0 0xD2511F53U
+#define PHILOX_M1 0xCD9E8D57U
+#define PHILOX_W0 0x9E3779B9U
+#define PHILOX_W1 0xBB67AE85U
+
+/* Four 32-bit words (held in u32). */
 typedef struct {
-    u64 w0, w1, w2, w3;
+    u32 w0, w1, w2, w3;
 } block4;
 
-/* The full 64 x 64 -> 128-bit product a b: returns the low word, stores the high word in *hi. */
-SADDLE_DEVICE u64 mulhilo64(u64 a, u64 b, u64 *hi)
+/* The 32 x 32 -> 64-bit product a b: returns the low word, stores the high word in *hi. */
+SADDLE_DEVICE u32 mulhilo32(u32 a, u32 b, u32 *hi)
 {
 #ifdef __CUDACC__
-    *hi = __umul64hi(a, b);
-#else
-    __extension__ typedef unsigned __int128 u128;
-    *hi = (u64)(((u128)a * (u128)b) >> 64);
-#endif
+    *hi = __umulhi(a, b);
     return a * b;
+#else
+    u64 p = (u64)a * (u64)b;
+    *hi = (u32)(p >> 32);
+    return (u32)p;
+#endif
 }
 
-/* Philox4x64-10 of counter (c0, c1, c2, c3) under key (k0, k1). */
-SADDLE_DEVICE block4 philox4x64(u64 c0, u64 c1, u64 c2, u64 c3, u64 k0, u64 k1)
+/* Philox4x32-10 of counter (c0, c1, c2, c3) under key (k0, k1) (saddle.rng.philox4x32). */
+SADDLE_DEVICE block4 philox4x32(u32 c0, u32 c1, u32 c2, u32 c3, u32 k0, u32 k1)
 {
     for (int r = 0; r < 10; r++) {
         if (r > 0) {
             k0 += PHILOX_W0;
             k1 += PHILOX_W1;
         }
-        u64 hi0, hi1;
-        u64 lo0 = mulhilo64(PHILOX_M0, c0, &hi0);
-        u64 lo1 = mulhilo64(PHILOX_M1, c2, &hi1);
-        u64 n0 = hi1 ^ c1 ^ k0;
-        u64 n2 = hi0 ^ c3 ^ k1;
+        u32 hi0, hi1;
+        u32 lo0 = mulhilo32(PHILOX_M0, c0, &hi0);
+        u32 lo1 = mulhilo32(PHILOX_M1, c2, &hi1);
+        u32 n0 = hi1 ^ c1 ^ k0;
+        u32 n2 = hi0 ^ c3 ^ k1;
         c0 = n0;
         c1 = lo1;
         c2 = n2;
@@ -145,28 +178,33 @@ SADDLE_DEVICE block4 philox4x64(u64 c0, u64 c1, u64 c2, u64 c3, u64 k0, u64 k1)
     return out;
 }
 
-/* Word `lane` (0..3) of a block, by selects (no dynamic indexing: the block stays in registers). */
+/* Block j (0-based) of the stream (seed, trial, t, m, purpose): key (seed mod 2^32, seed / 2^32),
+ * counter (j + 1, trial, t, purpose 2^30 + m - 1) (saddle.rng.stream_block). */
+SADDLE_DEVICE block4 stream_block(u64 seed, u64 trial, i64 t, i64 m, i64 purpose, u64 j)
+{
+    return philox4x32((u32)(j + 1), (u32)trial, (u32)t, (u32)(((u64)purpose << 30) | (u64)(m - 1)), (u32)seed,
+                      (u32)(seed >> 32));
+}
+
+/* 32-bit word `lane` (0..3) of a block, by selects (no dynamic indexing: the block stays in registers). */
 SADDLE_DEVICE u64 block_word(block4 b, int lane)
 {
     return lane < 2 ? (lane == 0 ? b.w0 : b.w1) : (lane == 2 ? b.w2 : b.w3);
 }
 
-/* Half-word `lane` (0..7): the low 32 bits of word lane / 2, then its high 32 bits. */
-SADDLE_DEVICE u64 half_word(block4 b, int lane)
+/* 64-bit word q (0 or 1) of a block: word 2q + 2^32 word 2q + 1 (saddle.rng.double_word). */
+SADDLE_DEVICE u64 double_word(block4 b, int q)
 {
-    u64 w = block_word(b, lane >> 1);
-    if (lane & 1)
-        return w >> 32;
-    return w & 0xFFFFFFFFULL;
+    return q == 0 ? ((u64)b.w0 | ((u64)b.w1 << 32)) : ((u64)b.w2 | ((u64)b.w3 << 32));
 }
 
-/* Uniform variate on (0, 1) from the top 53 bits of a word. */
+/* Uniform variate on (0, 1) from the top 53 bits of a 64-bit word. */
 SADDLE_DEVICE double open_uniform(u64 w)
 {
     return ((double)(w >> 11) + 0.5) * TWO_M53;
 }
 
-/* Mean-0, variance-1 variate of distribution `dist` from a 32-bit half-word (saddle.rng.data_variate). */
+/* Mean-0, variance-1 variate of distribution `dist` from a 32-bit word (saddle.rng.data_variate). */
 SADDLE_DEVICE double data_variate(u64 h, i64 dist)
 {
     if (dist == RADEMACHER)
@@ -181,32 +219,101 @@ SADDLE_DEVICE double data_variate(u64 h, i64 dist)
     return -INV_SQRT2 * log(1.0 - 2.0 * v);
 }
 
-/* Two standard normals from two words (Box-Muller, saddle.rng.normal_pair). */
-SADDLE_DEVICE void normal_pair(u64 w0, u64 w1, double *a, double *b)
+/* The IEEE 754 bits of a double, as an i64, and back (bit casts). */
+SADDLE_DEVICE i64 float_bits(double x)
 {
-    double r = sqrt(-2.0 * log(open_uniform(w0)));
-    double phi = TWO_PI * open_uniform(w1);
-    *a = r * cos(phi);
-    *b = r * sin(phi);
+#ifdef __CUDACC__
+    return __double_as_longlong(x);
+#else
+    union {
+        double d;
+        i64 i;
+    } v;
+    v.d = x;
+    return v.i;
+#endif
 }
 
-/* out[k] = standard normal k of the stream (t, m, purpose), k < d (saddle.rng.fill_normals). */
+SADDLE_DEVICE double bits_float(i64 b)
+{
+#ifdef __CUDACC__
+    return __longlong_as_double(b);
+#else
+    union {
+        double d;
+        i64 i;
+    } v;
+    v.i = b;
+    return v.d;
+#endif
+}
+
+/* log u for 0 < u <= 1 by plain arithmetic (saddle.rng.log_unit: the same operations, the same bits). */
+SADDLE_DEVICE double log_unit(double u)
+{
+    i64 bits = float_bits(u);
+    i64 e = (bits >> 52) - 1023;
+    double y = bits_float((bits & 0xFFFFFFFFFFFFFLL) | 0x3FF0000000000000LL);
+    int big = y > SQRT2;
+    y = big ? 0.5 * y : y;
+    e = big ? e + 1 : e;
+    double f = y - 1.0;
+    double hfsq = 0.5 * f * f;
+    double s = f / (2.0 + f);
+    double z = s * s;
+    double r = z * (LOG_L1 + z * (LOG_L2 + z * (LOG_L3 + z * (LOG_L4 + z * (LOG_L5 + z * (LOG_L6 + z * (LOG_L7
+               + z * (LOG_L8 + z * LOG_L9))))))));
+    double dk = (double)e;
+    return dk * LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LN2_LO)) - f);
+}
+
+/* (cos 2 pi g, sin 2 pi g) for 0 < g <= 1 by plain arithmetic (saddle.rng.cos_sin_turn). */
+SADDLE_DEVICE void cos_sin_turn(double g, double *c, double *s)
+{
+    double h = 8.0 * g;
+    i64 o = (i64)h;
+    double f = h - (double)o;
+    int odd = (o & 1) == 1;
+    f = odd ? 1.0 - f : f;
+    double th = f * PI_4;
+    double z = th * th;
+    double sn = th + th * z * (SIN_S1 + z * (SIN_S2 + z * (SIN_S3 + z * (SIN_S4 + z * (SIN_S5 + z * (SIN_S6
+                + z * (SIN_S7 + z * SIN_S8)))))));
+    double cs = 1.0 - (0.5 * z - z * z * (COS_C1 + z * (COS_C2 + z * (COS_C3 + z * (COS_C4 + z * (COS_C5
+                + z * (COS_C6 + z * (COS_C7 + z * COS_C8))))))));
+    double x0 = odd ? sn : cs;
+    double y0 = odd ? cs : sn;
+    int quarter = (o & 2) != 0;
+    double x1 = quarter ? -y0 : x0;
+    double y1 = quarter ? x0 : y0;
+    int half = (o & 4) != 0;
+    *c = half ? -x1 : x1;
+    *s = half ? -y1 : y1;
+}
+
+/* Two standard normals from two 64-bit words: Box-Muller on their 53-bit uniforms (saddle.rng.normal_pair). */
+SADDLE_DEVICE void normal_pair(u64 w0, u64 w1, double *a, double *b)
+{
+    double r = sqrt(-2.0 * log_unit(open_uniform(w0)));
+    double c, s;
+    cos_sin_turn(open_uniform(w1), &c, &s);
+    *a = r * c;
+    *b = r * s;
+}
+
+/* out[k] = standard normal k of the stream (t, m, purpose), k < d (saddle.rng.fill_normals): block j
+ * gives normals 2 j and 2 j + 1. */
 SADDLE_DEVICE void fill_normals(u64 key0, u64 key1, i64 t, i64 m, i64 purpose, double *out, i64 d, i64 vs)
 {
     u64 j = 0;
-    for (i64 k = 0; k < d; k += 4) {
+    for (i64 k = 0; k < d; k += 2) {
+        block4 b = stream_block(key0, key1, t, m, purpose, j);
         j += 1;
-        block4 b = philox4x64(j, (u64)t, (u64)m, (u64)purpose, key0, key1);
-        double a, bb, c, e;
-        normal_pair(b.w0, b.w1, &a, &bb);
-        normal_pair(b.w2, b.w3, &c, &e);
+        double a, bb;
+        normal_pair(double_word(b, 0), double_word(b, 1), &a, &bb);
         out[k * vs] = a;
         if (k + 1 < d)
             out[(k + 1) * vs] = bb;
-        if (k + 2 < d)
-            out[(k + 2) * vs] = c;
-        if (k + 3 < d)
-            out[(k + 3) * vs] = e;
     }
 }
 
@@ -260,7 +367,7 @@ SADDLE_DEVICE void spike_exact_gradient(const double *u, const double *A, int ro
 }
 
 /* Mean of m per-sample gradients (12 ||u||^2 u - 4 (u.x)^3 x) / kappa, x = A z drawn for step t
- * from the DATA stream: coordinate k of sample i is half-word i d + k.  Nothing of size m x d. */
+ * from the DATA stream: coordinate k of sample i is 32-bit word i d + k.  Nothing of size m x d. */
 SADDLE_DEVICE void spike_minibatch_gradient(const double *u, const double *A, int rotated, double kappa, i64 dist,
                                             u64 key0, u64 key1, i64 t, i64 m, double *z, double *x, double *g,
                                             i64 d, i64 vs)
@@ -271,17 +378,17 @@ SADDLE_DEVICE void spike_minibatch_gradient(const double *u, const double *A, in
         g[k * vs] = 0.0;
     }
     u64 j = 0;
-    int lane = 8;
+    int lane = 4;
     block4 b = {0, 0, 0, 0};
     const double *xs = rotated ? x : z; /* x = z in the identity frame */
     for (i64 i = 0; i < m; i++) {
         for (i64 k = 0; k < d; k++) {
-            if (lane == 8) {
+            if (lane == 4) {
+                b = stream_block(key0, key1, t, m, DATA, j);
                 j += 1;
-                b = philox4x64(j, (u64)t, (u64)m, (u64)DATA, key0, key1);
                 lane = 0;
             }
-            z[k * vs] = data_variate(half_word(b, lane), dist);
+            z[k * vs] = data_variate(block_word(b, lane), dist);
             lane += 1;
         }
         if (rotated) {
@@ -424,19 +531,19 @@ SADDLE_DEVICE void ge_minibatch_gradient(const double *u, const double *A, int r
     for (i64 q = 0; q < n; q++)
         g[q * vs] = 0.0;
     u64 j = 0;
-    int lane = 8;
+    int lane = 4;
     block4 b = {0, 0, 0, 0};
     const double *xs = rotated ? x : z; /* x = z in the identity frame */
     i64 columns = sampling == PER_COLUMN ? k : 1;
     for (i64 col = 0; col < columns; col++) {
         for (i64 r = 0; r < m; r++) {
             for (i64 q = 0; q < dc; q++) {
-                if (lane == 8) {
+                if (lane == 4) {
+                    b = stream_block(key0, key1, t, m, DATA, j);
                     j += 1;
-                    b = philox4x64(j, (u64)t, (u64)m, (u64)DATA, key0, key1);
                     lane = 0;
                 }
-                z[q * vs] = data_variate(half_word(b, lane), dist);
+                z[q * vs] = data_variate(block_word(b, lane), dist);
                 lane += 1;
             }
             if (rotated) {
@@ -637,10 +744,10 @@ SADDLE_DEVICE void run_trial(const trial_setup *s, const double *u0, double eta,
     for (i64 k = 0; k < d; k++)
         start[k * vs] = u0[k];
     if (random_start && !sphere) { /* R^d: uniform in the box [-1, 1]^d (saddle.rng.fill_uniforms) */
-        for (i64 k = 0; k < d; k += 4) {
-            block4 b = philox4x64((u64)(k / 4 + 1), 0, (u64)s->m, (u64)START, s->key0, s->key1);
-            for (int lane = 0; lane < 4 && k + lane < d; lane++)
-                start[(k + lane) * vs] = 2.0 * open_uniform(block_word(b, lane)) - 1.0;
+        for (i64 k = 0; k < d; k += 2) {
+            block4 b = stream_block(s->key0, s->key1, 0, s->m, START, (u64)(k / 2));
+            for (int q = 0; q < 2 && k + q < d; q++)
+                start[(k + q) * vs] = 2.0 * open_uniform(double_word(b, q)) - 1.0;
         }
     } else if (random_start) { /* uniform on each sphere block: normalised standard normals */
         fill_normals(s->key0, s->key1, 0, s->m, START, start, d, vs);
@@ -669,8 +776,8 @@ SADDLE_DEVICE void run_trial(const trial_setup *s, const double *u0, double eta,
             t_noise = t;
             if (optimizer == PGD) { /* u <- R_u(xi), xi uniform in the tangent ball of radius r */
                 tangent_noise(s, u, t, noise);
-                block4 b = philox4x64(1, (u64)t, (u64)s->m, (u64)PERTURB, s->key0, s->key1);
-                retract(s, u, noise, r_ball * pow(open_uniform(b.w0), 1.0 / (double)tangent_dim));
+                block4 b = stream_block(s->key0, s->key1, t, s->m, PERTURB, 0);
+                retract(s, u, noise, r_ball * pow(open_uniform(double_word(b, 0)), 1.0 / (double)tangent_dim));
                 gradient(s, 1, u, t, z, x, g);
             } else { /* one mini-batch step of the larger step size */
                 gradient(s, 0, u, t, z, x, g);
@@ -807,13 +914,13 @@ SADDLE_GLOBAL void escape_trials(i64 n, i64 trial0, u64 seed, i64 d, const doubl
             final_u[r * s.d + k] = u[k * s.vs];
 }
 
-/* Block j + 1 of the stream (seed, trial, t, m, purpose) into out[4 j .. 4 j + 3], j < n_blocks. */
+/* Block j of the stream (seed, trial, t, m, purpose) into out[4 j .. 4 j + 3] (32-bit words), j < n_blocks. */
 SADDLE_GLOBAL void philox_stream(i64 n_blocks, u64 seed, u64 trial, u64 t, u64 m, u64 purpose, u64 *out)
 {
     i64 j = SADDLE_THREAD_INDEX;
     if (j >= n_blocks)
         return;
-    block4 b = philox4x64((u64)j + 1, t, m, purpose, seed, trial);
+    block4 b = stream_block(seed, trial, (i64)t, (i64)m, (i64)purpose, (u64)j);
     out[4 * j] = b.w0;
     out[4 * j + 1] = b.w1;
     out[4 * j + 2] = b.w2;
@@ -821,7 +928,7 @@ SADDLE_GLOBAL void philox_stream(i64 n_blocks, u64 seed, u64 trial, u64 t, u64 m
 }
 
 /* Variate q < n of the stream (seed, trial, t, m, purpose): kind 0, the data variate of
- * distribution `dist` from half-word q; kind 1, standard normal q (Box-Muller on word pairs). */
+ * distribution `dist` from 32-bit word q; kind 1, standard normal q (Box-Muller, two a block). */
 SADDLE_GLOBAL void variate_stream(i64 n, i64 kind, i64 dist, u64 seed, u64 trial, u64 t, u64 m, u64 purpose,
                                   double *out)
 {
@@ -829,15 +936,12 @@ SADDLE_GLOBAL void variate_stream(i64 n, i64 kind, i64 dist, u64 seed, u64 trial
     if (q >= n)
         return;
     if (kind == 0) {
-        block4 b = philox4x64((u64)(q / 8) + 1, t, m, purpose, seed, trial);
-        out[q] = data_variate(half_word(b, (int)(q % 8)), dist);
+        block4 b = stream_block(seed, trial, (i64)t, (i64)m, (i64)purpose, (u64)(q / 4));
+        out[q] = data_variate(block_word(b, (int)(q % 4)), dist);
     } else {
-        block4 b = philox4x64((u64)(q / 4) + 1, t, m, purpose, seed, trial);
+        block4 b = stream_block(seed, trial, (i64)t, (i64)m, (i64)purpose, (u64)(q / 2));
         double a, bb;
-        if (q % 4 < 2)
-            normal_pair(b.w0, b.w1, &a, &bb);
-        else
-            normal_pair(b.w2, b.w3, &a, &bb);
+        normal_pair(double_word(b, 0), double_word(b, 1), &a, &bb);
         out[q] = q % 2 == 0 ? a : bb;
     }
 }

@@ -2,7 +2,7 @@
 
 The kernel is ``escape.cu`` beside this file: one CUDA C source that mirrors
 :func:`saddle.kernels.cpu.run_trial` operation by operation and draws the same
-random numbers (Philox4x64-10 keyed by (seed, trial), the stream layout of
+random numbers (Philox4x32-10 keyed by (seed, trial), the stream layout of
 :mod:`saddle.rng`), so for the same seed a trial sees the same samples on
 either backend.  CuPy compiles it at run time with NVRTC (``cupy.RawModule``,
 once per process and build; CuPy also caches the binary on disk).
@@ -413,21 +413,21 @@ def run_trials_on(device, objective, u0, *, optimizer, batch_size, eta, sigma_is
 
 
 def philox_words(device, seed, trial, t, m, purpose, n):
-    """The first n words of the stream (seed, trial, t, m, purpose), computed on ``device``.
+    """The first n 32-bit words (uint32) of the stream (seed, trial, t, m, purpose), computed on ``device``.
 
-    Equal to :func:`saddle.rng.words` (and numpy.random.Philox) by contract; gpu_check compares them.
+    Equal to :func:`saddle.rng.words` (and randomgen's Philox4x32-10) by contract; gpu_check compares them.
     """
     n_blocks = (int(n) + 3) // 4
     out = device.xp.empty(4 * n_blocks, np.uint64)
     args = pack_args("philox_stream", dict(n_blocks=n_blocks, seed=seed, trial=trial, t=t, m=m, purpose=purpose,
                                            out=out), device.xp)
     device.launch("philox_stream", n_blocks, args)
-    return device.to_host(out)[: int(n)]
+    return device.to_host(out)[: int(n)].astype(np.uint32)
 
 
 def stream_variates(device, kind, seed, trial, t, m, purpose, n, dist=0):
     """The first n variates of a stream on ``device``: kind "data" (the 32-bit data variates of
-    distribution code ``dist``, half-word q -> variate q) or "normal" (Box-Muller normals)."""
+    distribution code ``dist``, 32-bit word q -> variate q) or "normal" (Box-Muller normals)."""
     codes = {"data": 0, "normal": 1}
     out = device.xp.empty(int(n), np.float64)
     args = pack_args("variate_stream", dict(n=int(n), kind=codes[kind], dist=dist, seed=seed, trial=trial, t=t, m=m,

@@ -273,6 +273,13 @@ class Objective:
         return None
 
     @classmethod
+    def words_per_step(cls, config: EscapeConfig, m: int) -> int:
+        """An upper bound on the 32-bit random words one step draws for one purpose at batch size m (the
+        streams' layout caps it: saddle.rng): by default one word per coordinate of m samples of length d,
+        or two per coordinate for normals."""
+        return max(m, 2) * config.d
+
+    @classmethod
     def memory_bytes(cls, config: EscapeConfig) -> int:
         """Bytes its parameters take while a run builds and checks them (a d x d matrix, a few copies)."""
         return 4 * 8 * config.d**2

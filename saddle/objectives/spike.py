@@ -304,27 +304,27 @@ def exact_gradient(u, A, rotated, work, g):
 @njit
 def _whole_sample_groups(u, A, rotated, dist, key0, key1, t, m, z, block, g):
     """Add c^3 x over the first samples of the step, in groups of gsz samples that fill whole Philox
-    blocks (gsz d half-words, a multiple of 8); returns how many samples it took (a multiple of gsz).
+    blocks (gsz d words, a multiple of 4); returns how many samples it took (a multiple of gsz).
 
     The same variates, arithmetic and order as the sample-by-sample loop of ``minibatch_gradient``,
-    without its branch per variate: at m = 1024 a step takes 14 us instead of 24.  It allocates its own
-    buffer, which the compiler then knows aliases nothing (a slice of ``x`` instead: 21 us).  Not
-    inlined: it runs only for m >= 16, where one call per step costs nothing, and inlined it would add
-    3 s to the kernel's first compile (docs/performance.md).
+    without its branch per variate: a group's blocks are drawn together (``rng.stream_blocks``, several
+    blocks per SIMD instruction) and turned into variates in one loop.  It allocates its own buffers,
+    which the compiler then knows alias nothing.  Not inlined: it runs only for m >= 16, where one call
+    per step costs nothing, and inlined it would add 3 s to the kernel's first compile
+    (docs/performance.md).
     """
     d = u.shape[0]
-    gsz = 8
-    while gsz > 1 and (gsz // 2) * d % 8 == 0:
+    gsz = 4
+    while gsz > 1 and (gsz // 2) * d % 4 == 0:
         gsz //= 2
+    while 2 * gsz <= m and gsz * d < 256:  # groups of at least 256 words: long vector loops
+        gsz *= 2
+    words = np.empty(gsz * d, dtype=np.uint64)
     buf = np.empty(gsz * d)
-    c_t, c_m, c_p = np.uint64(t), np.uint64(m), np.uint64(rng.DATA)
-    j = np.uint64(0)
-    for _ in range(m // gsz):
-        for b in range(gsz * d // 8):
-            j += np.uint64(1)
-            rng.philox4x64(j, c_t, c_m, c_p, key0, key1, block)
-            for h in range(8):
-                buf[8 * b + h] = rng.data_variate(rng.half_word(block, h), dist)
+    for grp in range(m // gsz):
+        rng.stream_blocks(key0, key1, t, m, rng.DATA, grp * (gsz * d // 4), words)
+        for q in range(gsz * d):
+            buf[q] = rng.data_variate(words[q], dist)
         for s in range(gsz):
             off = s * d
             if rotated:  # x = A z, into z
@@ -351,7 +351,7 @@ def minibatch_gradient(u, A, rotated, kappa, dist, key0, key1, t, m, z, x, block
     The m samples x = A z are drawn for step t from the DATA stream of key
     (key0, key1) (see saddle.rng).
     Sample generation and accumulation are fused: nothing of size m x d is
-    stored.  Sample i, coordinate k is the 32-bit half-word i * d + k of the
+    stored.  Sample i, coordinate k is the 32-bit word i * d + k of the
     stream.  ``z``, ``x`` (length d) and ``block`` (uint64, length 4) are
     scratch arrays.
     """
@@ -360,19 +360,18 @@ def minibatch_gradient(u, A, rotated, kappa, dist, key0, key1, t, m, z, x, block
     for k in range(d):
         norm2 += u[k] * u[k]
         g[k] = 0.0
-    c_t, c_m, c_p = np.uint64(t), np.uint64(m), np.uint64(rng.DATA)
     first = 0
     if m >= 16:  # whole groups of samples first, block by block (the same numbers, faster)
         first = _whole_sample_groups(u, A, rotated, dist, key0, key1, t, m, z, block, g)
-    j = np.uint64(first * d // 8)  # the blocks used so far (whole ones: first d is a multiple of 8)
-    lane = 8
+    j = first * d // 4  # the blocks used so far (whole ones: first d is a multiple of 4)
+    lane = 4
     for i in range(first, m):
         for k in range(d):
-            if lane == 8:
-                j += np.uint64(1)
-                rng.philox4x64(j, c_t, c_m, c_p, key0, key1, block)
+            if lane == 4:
+                rng.stream_block(key0, key1, t, m, rng.DATA, j, block)
+                j += 1
                 lane = 0
-            z[k] = rng.data_variate(rng.half_word(block, lane), dist)
+            z[k] = rng.data_variate(block[lane], dist)
             lane += 1
         if rotated:  # x = A z, written out here: this loop is the hot path
             for k in range(d):

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from saddle import rng
 from saddle.options import ConfigError
 from saddle.records import TRIAL_COLUMNS, MResult, trials_columns
 from saddle.results import versions
@@ -155,7 +156,7 @@ class SweepFolder(ResultsStore):
                         f"and every other option that differs from its default; first {KEY_DIGITS} hex digits",
             "cell_seed": "SeedSequence(seed, spawn_key=(int(key[:8], 16), int(key[8:16], 16)))"
                          ".generate_state(1, uint64)[0]",
-            "random_streams": "per cell: Philox4x64-10, key (cell seed, trial), counter (block + 1, step, m, purpose)",
+            "random_streams": f"per cell, seed = the cell seed: {rng.STREAM_LAYOUT}",
             "cells": [{"key": c.key, "seed": c.seed, "params": c.params} for c in self.sweep.cells()],
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": versions(),

@@ -181,5 +181,12 @@ class TeacherStudentObjective(Objective):
                 "median_samples_per_N": row["median_samples"] / config.N}
 
     @classmethod
+    def words_per_step(cls, config: EscapeConfig, m: int) -> int:
+        """Two words per normal: m (N + 1) of them in the full simulation (rounded up to whole blocks), about
+        m (K + M + 1) plus a small Wishart draw in the reduced one (kernels.py documents the layout)."""
+        per_sample = config.N + 1 if config.simulation == "full" else config.K + config.M + 1
+        return 2 * (m * (per_sample + 4) + 4 * config.K * (config.K + 8))
+
+    @classmethod
     def memory_bytes(cls, config: EscapeConfig) -> int:
         return 8 * config.N * (config.K + config.M) * 4
