@@ -290,7 +290,8 @@ def cos_sin_turn(g):
     th = f * _PI_4
     z = th * th
     sn = th + th * z * (_S1 + z * (_S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * (_S6 + z * (_S7 + z * _S8)))))))
-    cs = 1.0 - (0.5 * z - z * z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (_C5 + z * (_C6 + z * (_C7 + z * _C8))))))))
+    poly = _C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (_C5 + z * (_C6 + z * (_C7 + z * _C8))))))
+    cs = 1.0 - (0.5 * z - z * z * poly)
     x0 = sn if odd else cs
     y0 = cs if odd else sn
     quarter = (o & 2) != 0

@@ -111,7 +111,8 @@ BAD_ARGS = {
     "d-one": ([E, "--d", "1"], [r"\bd\b"]),
     # sizes and seeds
     "trials-zero": ([E, "--trials", "0"], [r"trials"]),
-    "trials-too-many-for-memory": ([E, "--trials", str(10**13)], [r"trials", r"memory"]),
+    "trials-too-many-for-memory": ([E, "--trials", str(10**9)], [r"trials", r"memory"]),
+    "trials-beyond-the-streams": ([E, "--trials", str(10**13)], [r"trials must be <= 4294967296"]),
     "max-steps-zero": ([E, "--max-steps", "0"], [r"max-steps"]),
     "max-steps-huge": ([E, "--max-steps", str(2**41)], [r"max-steps"]),
     "max-steps-beyond-the-streams": ([E, "--max-steps", str(2**32)], [r"max-steps", str(2**32 - 1)]),
@@ -250,7 +251,7 @@ def test_read_only_out_is_refused(capsys, tmp_path):
 ENTRY_POINT_CASES = {
     "argparse-error": ([E, "--m", "x"], [r"--m"]),
     "config-error": ([E, "--dist", "gaussian"], [r"kappa"]),
-    "memory-error": ([E, "--trials", str(10**13)], [r"memory"]),
+    "memory-error": ([E, "--trials", str(10**9)], [r"memory"]),
     "unknown-command": (["bogus"], [r"bogus"]),
     "unknown-option": ([E, "--bogus"], [r"--bogus"]),
 }
@@ -312,7 +313,7 @@ BAD_CONFIGS = {
     "d-nan": dict(d=float("nan")),
     "trials-zero": dict(trials=0),
     "trials-nan": dict(trials=float("nan")),
-    "trials-too-many-for-memory": dict(trials=10**13),
+    "trials-too-many-for-memory": dict(trials=10**9),
     "max-steps-zero": dict(max_steps=0),
     "max-steps-nan": dict(max_steps=float("nan")),
     "max-steps-beyond-the-streams": dict(max_steps=2**32),

@@ -126,7 +126,8 @@ KERNEL_CASES = [
 # arithmetic.)
 
 
-@pytest.mark.parametrize("case", KERNEL_CASES, ids=["-".join(map(str, c[:3])) + ("-rot" if c[6] else "") for c in KERNEL_CASES])
+@pytest.mark.parametrize("case", KERNEL_CASES,
+                         ids=["-".join(map(str, c[:3])) + ("-rot" if c[6] else "") for c in KERNEL_CASES])
 def test_kernel_matches_reference_trial_by_trial(case):
     dist, sampling, optimizer, m, eta, sigma_iso, rotated, start = case
     d = k = 4

@@ -59,7 +59,8 @@ def test_stream_layout_at_the_ends_of_its_ranges():
     """Each field of the counter at its largest value, and the key's two words, against randomgen."""
     for seed, trial, t, m, purpose in [(2**64 - 1, rng.MAX_TRIAL, rng.MAX_STEP, rng.MAX_M, rng.START),
                                        (2**32, 0, 0, 1, rng.DATA), (2**32 - 1, 1, 1, 2, rng.NOISE)]:
-        np.testing.assert_array_equal(rng.words(seed, trial, t, m, purpose, 9), philox_words(seed, trial, t, m, purpose, 9))
+        np.testing.assert_array_equal(rng.words(seed, trial, t, m, purpose, 9),
+                                      philox_words(seed, trial, t, m, purpose, 9))
     # the last block of a step's stream: counter word 0 = 2**32 - 1
     last = np.empty(4, np.uint64)
     rng.stream_block(np.uint64(5), np.uint64(6), 7, 8, rng.DATA, rng.MAX_BLOCKS - 1, last)
@@ -115,7 +116,8 @@ def test_kernel_variate_transform_equals_reference_transform(dist):
 N_MOMENTS = 400_000
 
 
-@pytest.mark.parametrize("dist, code", [("uniform", rng.UNIFORM), ("rademacher", rng.RADEMACHER), ("laplace", rng.LAPLACE)])
+@pytest.mark.parametrize("dist, code",
+                         [("uniform", rng.UNIFORM), ("rademacher", rng.RADEMACHER), ("laplace", rng.LAPLACE)])
 def test_data_variates_have_mean_0_variance_1_and_the_spec_kurtosis(dist, code):
     z = rng.data_variates(rng.words(11, 0, 1, 1, rng.DATA, N_MOMENTS), code)
     kappa = {"uniform": -1.2, "rademacher": -2.0, "laplace": 3.0}[dist]

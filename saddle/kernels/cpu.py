@@ -207,8 +207,8 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
             if optimizer == PGD:  # u <- R_u(xi), xi uniform in the tangent ball of radius r
                 _tangent_noise(manifold, bs, u, key0, key1, t, m, noise, block)
                 rng.stream_block(key0, key1, t, m, rng.PERTURB, 0, block)
-                radius = r_ball * rng.open_uniform(rng.double_word(block, 0)) ** (1.0 / tangent_dim)
-                _retract(sphere, bs, u, noise, radius)
+                r_drawn = r_ball * rng.open_uniform(rng.double_word(block, 0)) ** (1.0 / tangent_dim)
+                _retract(sphere, bs, u, noise, r_drawn)
                 gradient(objective, GD, u, pf, pa, pi, key0, key1, t, m, step, z, x, block, g)
             else:  # one mini-batch step of the larger step size
                 step = eta_cnc

@@ -352,7 +352,7 @@ def minibatch_gradient(u, A, rotated, kappa, dist, k, sampling, key0, key1, t, m
     lane = 4
     columns = k if sampling == PER_COLUMN else 1
     for col in range(columns):
-        for r in range(m):
+        for _ in range(m):
             j, lane = _draw_sample(A, rotated, dist, key0, key1, c_t, c_m, j, lane, block, z, x, d)
             S = 0.0
             for i in range(k):

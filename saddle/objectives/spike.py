@@ -365,7 +365,7 @@ def minibatch_gradient(u, A, rotated, kappa, dist, key0, key1, t, m, z, x, block
         first = _whole_sample_groups(u, A, rotated, dist, key0, key1, t, m, z, block, g)
     j = first * d // 4  # the blocks used so far (whole ones: first d is a multiple of 4)
     lane = 4
-    for i in range(first, m):
+    for _ in range(first, m):
         for k in range(d):
             if lane == 4:
                 rng.stream_block(key0, key1, t, m, rng.DATA, j, block)
