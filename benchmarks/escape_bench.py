@@ -51,9 +51,9 @@ from pathlib import Path  # noqa: E402
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
+import philox4x64  # noqa: E402  (benchmarks/philox4x64.py: the previous generator, the yardstick)
 from numba import prange  # noqa: E402
 
-import philox4x64  # noqa: E402  (benchmarks/philox4x64.py: the previous generator, the yardstick)
 from saddle import rng  # noqa: E402
 from saddle.kernels import CENSORED, run_trials  # noqa: E402
 from saddle.objectives.spike import SpikeTensor  # noqa: E402
@@ -322,7 +322,7 @@ def _draw_like_minibatch(key0, key1, steps, m, d, dist, sums):
             first = m // gsz * gsz
         j = first * d // 4
         lane = 4
-        for i in range(first, m):
+        for _ in range(first, m):
             for k in range(d):
                 if lane == 4:
                     rng.stream_block(key0, key1, t, m, rng.DATA, j, block)
@@ -357,7 +357,7 @@ def _draw_like_minibatch_4x64(key0, key1, steps, m, d, dist, sums):
                         sums[k] += buf[s * d + k]
             first = m // gsz * gsz
         lane = 8
-        for i in range(first, m):
+        for _ in range(first, m):
             for k in range(d):
                 if lane == 8:
                     j += np.uint64(1)
@@ -452,20 +452,22 @@ def bench_floor(settings):
     for fn in (_philox_blocks, _philox_blocks_simd, _philox4x64_blocks):
         fn(64, np.uint64(0), np.uint64(0))
     n_blocks = 4_000_000 if settings is FULL else 1_000_000
-    block_ns = {name: best_wall(lambda: fn(n_blocks, np.uint64(0), np.uint64(1)), settings.repeats) / n_blocks * 1e9
+    block_ns = {name: best_wall(lambda fn=fn: fn(n_blocks, np.uint64(0), np.uint64(1)), settings.repeats) / n_blocks * 1e9
                 for name, fn in (("philox4x32", _philox_blocks), ("philox4x32_simd", _philox_blocks_simd),
                                  ("philox4x64", _philox4x64_blocks))}
     buf = np.empty(1 << 20)
     numpy_ns = {}
     for name, bitgen in (("pcg64", np.random.PCG64), ("philox", np.random.Philox)):
         gen = np.random.Generator(bitgen(0))
-        numpy_ns[name] = best_wall(lambda: gen.random(out=buf), settings.repeats) / buf.size * 1e9
+        numpy_ns[name] = best_wall(lambda gen=gen: gen.random(out=buf), settings.repeats) / buf.size * 1e9
     gen = np.random.default_rng(0)
-    numpy_ns["pcg64_standard_normal"] = best_wall(lambda: gen.standard_normal(out=buf), settings.repeats) / buf.size * 1e9
+    numpy_ns["pcg64_standard_normal"] = (best_wall(lambda: gen.standard_normal(out=buf), settings.repeats)
+                                         / buf.size * 1e9)
     out1 = np.empty(1)
     _fill_normals_loop(1, 10, np.uint64(0), out1)
     n_steps = 200_000 if settings is FULL else 50_000
-    normal_ns = best_wall(lambda: _fill_normals_loop(n_steps, 10, np.uint64(1), out1), settings.repeats) / (10 * n_steps)
+    normal_ns = (best_wall(lambda: _fill_normals_loop(n_steps, 10, np.uint64(1), out1), settings.repeats)
+                 / (10 * n_steps))
     return {
         "ns_per_variate_d10_m1024_1thread": floor_ns_per_variate(1024, 10, 64, 1, settings),
         "ns_per_variate_d10_m1024_2threads": floor_ns_per_variate(1024, 10, 64, 2, settings),
@@ -504,7 +506,7 @@ def bench_case(name, d, m, settings):
     walls = {th: math.inf for th in thread_counts()}
     for _ in range(settings.repeats):  # alternate thread counts so both see the same machine load
         for th in walls:
-            walls[th] = min(walls[th], best_wall(lambda: run_kernel_fixed(objective, u0, m, trials, steps, th), 1))
+            walls[th] = min(walls[th], best_wall(lambda th=th: run_kernel_fixed(objective, u0, m, trials, steps, th), 1))
     # NumPy: as many trial-steps as fit in `seconds` (trials at most `trials`, steps at least 1)
     probe_trials = max(1, min(trials, (1 << 16) // (m * d)))
     probe = best_wall(lambda: numpy_reference(np_step, np_f, u0, m, probe_trials, 1), 1)
@@ -713,7 +715,7 @@ def bench_scaling(settings):
     by_trials = {n: math.inf for n in (500, 1000, 2000)}
     for _ in range(settings.repeats):  # alternate, so that every size sees the same machine load
         for n in by_trials:
-            by_trials[n] = min(by_trials[n], best_wall(lambda: run_kernel_fixed(objective, u0, 32, n, steps, top), 1))
+            by_trials[n] = min(by_trials[n], best_wall(lambda n=n: run_kernel_fixed(objective, u0, 32, n, steps, top), 1))
     log("scaling with m and d")
     by_m = {m: ns_per_trial_step(10, m, 500, 1, settings)[0] for m in (1, 4, 32, 256, 1024)}
     by_d = {d: ns_per_trial_step(d, 256, 200, 1, settings)[0] for d in (10, 30, 100)}

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numba
 import numpy as np
+import philox4x64 as yardstick  # benchmarks/philox4x64.py: the generator these prototypes were measured with
 from numba import prange
 
-import philox4x64  # benchmarks/philox4x64.py: the generator these prototypes were measured with
 from saddle import rng
 from saddle.kernels import run_trials
 from saddle.objectives.spike import SpikeTensor
@@ -59,7 +59,7 @@ def build_structure(inline):
     jit = numba.njit(inline="always") if inline else numba.njit
     m0, m1 = np.uint64(0xD2E7470EE14C6C93), np.uint64(0xCA5A826395121157)
     w0, w1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBB67AE8584CAA73B)
-    mulhilo = philox4x64.mulhilo64  # the previous generator's 64 x 64 -> 128-bit multiply
+    mulhilo = yardstick.mulhilo64  # the previous generator's 64 x 64 -> 128-bit multiply
     low32 = np.uint64(0xFFFFFFFF)
 
     @jit
@@ -125,7 +125,7 @@ def build_structure(inline):
             g[k] = 0.0
         j = np.uint64(0)
         lane = 8
-        for i in range(m):
+        for _ in range(m):
             for k in range(d):
                 if lane == 8:
                     j += np.uint64(1)
@@ -229,13 +229,13 @@ def _fused_trial(trial, u0, m, delta, max_steps):
             g[k] = 0.0
         j = np.uint64(0)
         lane = 8
-        for i in range(m):
+        for _ in range(m):
             for k in range(d):
                 if lane == 8:
                     j += np.uint64(1)
-                    philox4x64.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), key0, key1, block)
+                    yardstick.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), key0, key1, block)
                     lane = 0
-                x[k] = rng.data_variate(philox4x64.half_word(block, lane), rng.UNIFORM)
+                x[k] = rng.data_variate(yardstick.half_word(block, lane), rng.UNIFORM)
                 lane += 1
             c = 0.0
             for k in range(d):
@@ -311,9 +311,9 @@ def _lockstep_worker(lo, hi, u0, m, delta, max_steps, steps, status, final_f):
                 for k in range(d):
                     h = i * d + k
                     if k == 0 or (h & 7) == 0:
-                        philox4x64.philox4x64(np.uint64((h >> 3) + 1), t, np.uint64(m), np.uint64(rng.DATA),
+                        yardstick.philox4x64(np.uint64((h >> 3) + 1), t, np.uint64(m), np.uint64(rng.DATA),
                                        np.uint64(0), key1, block)
-                    X[k, r] = rng.data_variate(philox4x64.half_word(block, h & 7), rng.UNIFORM)
+                    X[k, r] = rng.data_variate(yardstick.half_word(block, h & 7), rng.UNIFORM)
             for r in range(K):
                 C[r] = 0.0
             for k in range(d):
@@ -387,14 +387,14 @@ def _generator_only(n, m, d, steps, out):
         for t in range(1, steps + 1):
             j = np.uint64(0)
             lane = 8
-            for i in range(m):
-                for k in range(d):
+            for _ in range(m):
+                for _k in range(d):
                     if lane == 8:
                         j += np.uint64(1)
-                        philox4x64.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), np.uint64(0),
+                        yardstick.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), np.uint64(0),
                                        np.uint64(r), block)
                         lane = 0
-                    acc += rng.data_variate(philox4x64.half_word(block, lane), rng.UNIFORM)
+                    acc += rng.data_variate(yardstick.half_word(block, lane), rng.UNIFORM)
                     lane += 1
         out[r] = acc
 
