@@ -160,9 +160,13 @@ def numpy_spike_f(u):
 
 OBJECTIVES = {
     # name: (make(d) -> (objective, u0), NumPy step, NumPy f, (d, m) cases, how the kernel draws)
-    "spike": (_spike, numpy_spike_step, numpy_spike_f,
-              [(10, 1), (10, 32), (10, 1024), (100, 1), (100, 32), (100, 1024)],
-              "d uniform variates (32-bit) per sample-gradient"),
+    "spike": (
+        _spike,
+        numpy_spike_step,
+        numpy_spike_f,
+        [(10, 1), (10, 32), (10, 1024), (100, 1), (100, 32), (100, 1024)],
+        "d uniform variates (32-bit) per sample-gradient",
+    ),
 }
 
 # ---- quadratic (SPEC 2.3) -------------------------------------------------------------------
@@ -174,6 +178,7 @@ except ImportError:  # not in this version of saddle
     QuadraticSaddle = None
 
 if QuadraticSaddle is not None:
+
     def _quadratic(d):
         objective = QuadraticSaddle(d)  # gamma = lambda = beta = 1, Sigma = I
         return objective, objective.start()
@@ -192,8 +197,13 @@ if QuadraticSaddle is not None:
         n2 = np.einsum("td,td->t", x, x)
         return 0.5 * np.einsum("td,td->t", x * h, x) + 0.25 * n2 * n2
 
-    OBJECTIVES["quadratic"] = (_quadratic, numpy_quadratic_step, numpy_quadratic_f,
-                               [(10, 1), (10, 1024)], "d normals per step, whatever m (the batch mean in law)")
+    OBJECTIVES["quadratic"] = (
+        _quadratic,
+        numpy_quadratic_step,
+        numpy_quadratic_f,
+        [(10, 1), (10, 1024)],
+        "d normals per step, whatever m (the batch mean in law)",
+    )
 
 # ---- ge2015 (SPEC 2.2), k = d columns from the collision saddle, shared samples ---------------
 # Benchmarked when the kernel accepts it (see kernel_supports); U is held flat, column by column.
@@ -203,6 +213,7 @@ except ImportError:
     GeTensorDecomposition = None
 
 if GeTensorDecomposition is not None:
+
     def _ge2015(d):
         objective = GeTensorDecomposition(d, d)
         return objective, objective.flatten(objective.collision_saddle())
@@ -234,8 +245,13 @@ if GeTensorDecomposition is not None:
         C2 = (u.reshape(T, d, d).transpose(0, 2, 1)) ** 2  # C2[t, l, i] = (a_l . u_i)^2, A = I
         return np.sum(np.sum(C2, axis=2) ** 2 - np.sum(C2 * C2, axis=2), axis=1)
 
-    OBJECTIVES["ge2015"] = (_ge2015, numpy_ge2015_step, numpy_ge2015_f, [(10, 1), (10, 1024)],
-                            "d uniform variates per sample, shared by the k = d columns")
+    OBJECTIVES["ge2015"] = (
+        _ge2015,
+        numpy_ge2015_step,
+        numpy_ge2015_f,
+        [(10, 1), (10, 1024)],
+        "d uniform variates per sample, shared by the k = d columns",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,9 +263,22 @@ def run_kernel(objective, u0, m, trials, steps, threads, delta=NEVER, max_steps=
     """run_trials on ``threads`` Numba threads; returns the TrialBlock."""
     numba.set_num_threads(threads)
     try:
-        return run_trials(objective, u0, optimizer="sgd", batch_size=m, eta=ETA, sigma_iso=0.0, delta=delta,
-                          radius=None, max_steps=steps if max_steps is None else max_steps, seed=SEED,
-                          trial_start=0, n_trials=trials, recorder=None, backend="cpu")
+        return run_trials(
+            objective,
+            u0,
+            optimizer="sgd",
+            batch_size=m,
+            eta=ETA,
+            sigma_iso=0.0,
+            delta=delta,
+            radius=None,
+            max_steps=steps if max_steps is None else max_steps,
+            seed=SEED,
+            trial_start=0,
+            n_trials=trials,
+            recorder=None,
+            backend="cpu",
+        )
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
@@ -452,22 +481,29 @@ def bench_floor(settings):
     for fn in (_philox_blocks, _philox_blocks_simd, _philox4x64_blocks):
         fn(64, np.uint64(0), np.uint64(0))
     n_blocks = 4_000_000 if settings is FULL else 1_000_000
-    block_ns = {name: best_wall(lambda fn=fn: fn(n_blocks, np.uint64(0), np.uint64(1)), settings.repeats) / n_blocks * 1e9
-                for name, fn in (("philox4x32", _philox_blocks), ("philox4x32_simd", _philox_blocks_simd),
-                                 ("philox4x64", _philox4x64_blocks))}
+    block_ns = {
+        name: best_wall(lambda fn=fn: fn(n_blocks, np.uint64(0), np.uint64(1)), settings.repeats) / n_blocks * 1e9
+        for name, fn in (
+            ("philox4x32", _philox_blocks),
+            ("philox4x32_simd", _philox_blocks_simd),
+            ("philox4x64", _philox4x64_blocks),
+        )
+    }
     buf = np.empty(1 << 20)
     numpy_ns = {}
     for name, bitgen in (("pcg64", np.random.PCG64), ("philox", np.random.Philox)):
         gen = np.random.Generator(bitgen(0))
         numpy_ns[name] = best_wall(lambda gen=gen: gen.random(out=buf), settings.repeats) / buf.size * 1e9
     gen = np.random.default_rng(0)
-    numpy_ns["pcg64_standard_normal"] = (best_wall(lambda: gen.standard_normal(out=buf), settings.repeats)
-                                         / buf.size * 1e9)
+    numpy_ns["pcg64_standard_normal"] = (
+        best_wall(lambda: gen.standard_normal(out=buf), settings.repeats) / buf.size * 1e9
+    )
     out1 = np.empty(1)
     _fill_normals_loop(1, 10, np.uint64(0), out1)
     n_steps = 200_000 if settings is FULL else 50_000
-    normal_ns = (best_wall(lambda: _fill_normals_loop(n_steps, 10, np.uint64(1), out1), settings.repeats)
-                 / (10 * n_steps))
+    normal_ns = best_wall(lambda: _fill_normals_loop(n_steps, 10, np.uint64(1), out1), settings.repeats) / (
+        10 * n_steps
+    )
     return {
         "ns_per_variate_d10_m1024_1thread": floor_ns_per_variate(1024, 10, 64, 1, settings),
         "ns_per_variate_d10_m1024_2threads": floor_ns_per_variate(1024, 10, 64, 2, settings),
@@ -475,10 +511,11 @@ def bench_floor(settings):
         # m = 1: one step's d = 10 variates use 3 Philox4x32 blocks (12 words, 10 used)
         "ns_per_trial_step_d10_m1_1thread": 10 * floor_ns_per_variate(1, 10, 512, 1, settings),
         "ns_per_trial_step_d100_m1_1thread": 100 * floor_ns_per_variate(1, 100, 512, 1, settings),
-        "philox4x64_ns_per_variate_d10_m1024_1thread": floor_ns_per_variate(1024, 10, 64, 1, settings,
-                                                                            _draw_trials_4x64),
-        "philox4x64_ns_per_trial_step_d10_m1_1thread": 10 * floor_ns_per_variate(1, 10, 512, 1, settings,
-                                                                                 _draw_trials_4x64),
+        "philox4x64_ns_per_variate_d10_m1024_1thread": floor_ns_per_variate(
+            1024, 10, 64, 1, settings, _draw_trials_4x64
+        ),
+        "philox4x64_ns_per_trial_step_d10_m1_1thread": 10
+        * floor_ns_per_variate(1, 10, 512, 1, settings, _draw_trials_4x64),
         "ns_per_philox_block": block_ns["philox4x32"],
         "ns_per_philox_block_simd": block_ns["philox4x32_simd"],
         "philox4x64_ns_per_block": block_ns["philox4x64"],
@@ -506,7 +543,9 @@ def bench_case(name, d, m, settings):
     walls = {th: math.inf for th in thread_counts()}
     for _ in range(settings.repeats):  # alternate thread counts so both see the same machine load
         for th in walls:
-            walls[th] = min(walls[th], best_wall(lambda th=th: run_kernel_fixed(objective, u0, m, trials, steps, th), 1))
+            walls[th] = min(
+                walls[th], best_wall(lambda th=th: run_kernel_fixed(objective, u0, m, trials, steps, th), 1)
+            )
     # NumPy: as many trial-steps as fit in `seconds` (trials at most `trials`, steps at least 1)
     probe_trials = max(1, min(trials, (1 << 16) // (m * d)))
     probe = best_wall(lambda: numpy_reference(np_step, np_f, u0, m, probe_trials, 1), 1)
@@ -515,17 +554,24 @@ def bench_case(name, d, m, settings):
     np_wall = best_wall(lambda: numpy_reference(np_step, np_f, u0, m, np_trials, np_steps), settings.repeats)
     work = trials * steps * m
     row = {
-        "objective": name, "d": d, "m": m, "trials": trials, "steps": steps,
+        "objective": name,
+        "d": d,
+        "m": m,
+        "trials": trials,
+        "steps": steps,
         "wall_s": {str(th): w for th, w in walls.items()},
         "sample_gradients_per_s": {str(th): work / w for th, w in walls.items()},
         "ns_per_trial_step_1thread": walls[1] / (trials * steps) * 1e9,
-        "numpy_trials": np_trials, "numpy_steps": np_steps, "numpy_wall_s": np_wall,
+        "numpy_trials": np_trials,
+        "numpy_steps": np_steps,
+        "numpy_wall_s": np_wall,
         "numpy_sample_gradients_per_s": np_trials * np_steps * m / np_wall,
     }
     top = str(max(walls))
     row["thread_scaling"] = walls[1] / walls[max(walls)]
-    row["numpy_ratio"] = {th: rate / row["numpy_sample_gradients_per_s"]
-                          for th, rate in row["sample_gradients_per_s"].items()}
+    row["numpy_ratio"] = {
+        th: rate / row["numpy_sample_gradients_per_s"] for th, rate in row["sample_gradients_per_s"].items()
+    }
     row["numpy_ratio_top"] = row["numpy_ratio"][top]
     return row
 
@@ -571,12 +617,19 @@ def check_numpy_reference():
     log("NumPy reference: median escape steps against the kernel")
     objective, u0 = _spike(10)
     trials, m, max_steps = 400, 32, 10_000
-    kernel = run_kernel(objective, u0, m, trials, None, numba.config.NUMBA_NUM_THREADS, delta=0.1,
-                        max_steps=max_steps)
+    kernel = run_kernel(objective, u0, m, trials, None, numba.config.NUMBA_NUM_THREADS, delta=0.1, max_steps=max_steps)
     ref = numpy_reference(numpy_spike_step, numpy_spike_f, u0, m, trials, max_steps, delta=0.1, seed=12345)
     k_med, r_med = float(np.median(kernel.steps)), float(np.median(ref))
-    return {"trials": trials, "m": m, "d": 10, "delta": 0.1, "kernel_median_steps": k_med,
-            "numpy_median_steps": r_med, "relative_difference": abs(r_med - k_med) / k_med, "tolerance": 0.10}
+    return {
+        "trials": trials,
+        "m": m,
+        "d": 10,
+        "delta": 0.1,
+        "kernel_median_steps": k_med,
+        "numpy_median_steps": r_med,
+        "relative_difference": abs(r_med - k_med) / k_med,
+        "tolerance": 0.10,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -606,7 +659,9 @@ def _count_specialisations():
     return out
 """
 
-MAIN_JOB_WRAPPER = _COUNT_SPECIALISATIONS + r"""
+MAIN_JOB_WRAPPER = (
+    _COUNT_SPECIALISATIONS
+    + r"""
 import json, runpy, sys
 sys.argv = ["python -m saddle.experiments"] + sys.argv[1:]
 try:
@@ -616,8 +671,11 @@ except SystemExit as stop:
         raise
 print("BENCH-JSON " + json.dumps(_count_specialisations()))
 """
+)
 
-FIRST_CALL = _COUNT_SPECIALISATIONS + r"""
+FIRST_CALL = (
+    _COUNT_SPECIALISATIONS
+    + r"""
 import json, time
 t0 = time.perf_counter()
 from saddle.kernels import run_trials
@@ -630,6 +688,7 @@ t2 = time.perf_counter()
 print("BENCH-JSON " + json.dumps({"import_s": t1 - t0, "first_call_s": t2 - t1,
                                   "dispatchers": _count_specialisations()}))
 """
+)
 
 
 def run_python(args, cache_dir=None, cwd=ROOT):
@@ -643,7 +702,7 @@ def run_python(args, cache_dir=None, cwd=ROOT):
     payload = None
     for line in done.stdout.splitlines():
         if line.startswith("BENCH-JSON "):
-            payload = json.loads(line[len("BENCH-JSON "):])
+            payload = json.loads(line[len("BENCH-JSON ") :])
     return wall, payload
 
 
@@ -652,8 +711,7 @@ def summarise_dispatchers(dispatchers):
         "specialisations": sum(v["signatures"] for v in dispatchers.values()),
         "compiled": sum(v["cache_misses"] for v in dispatchers.values()),
         "loaded_from_cache": sum(v["cache_hits"] for v in dispatchers.values()),
-        "escape_kernel_specialisations": {k: v["signatures"] for k, v in dispatchers.items()
-                                          if "escape_trials" in k},
+        "escape_kernel_specialisations": {k: v["signatures"] for k, v in dispatchers.items() if "escape_trials" in k},
         "per_function": {k: v["signatures"] for k, v in dispatchers.items() if v["signatures"]},
     }
 
@@ -666,7 +724,8 @@ def bench_cold_start(settings):
         log("cold start: interpreter and import")
         results["python_start_s"] = min(run_python(["-c", "pass"], tmp / "none")[0] for _ in range(3))
         results["import_saddle_escape_s"] = min(
-            run_python(["-c", "import saddle.escape"], tmp / "none")[0] for _ in range(3))
+            run_python(["-c", "import saddle.escape"], tmp / "none")[0] for _ in range(3)
+        )
         log("cold start: first kernel call, empty then warm cache")
         _, cold = run_python(["-c", FIRST_CALL], tmp / "first")
         _, warm = run_python(["-c", FIRST_CALL], tmp / "first")
@@ -683,13 +742,17 @@ def bench_cold_start(settings):
             log(f"cold start: main job with the warm cache ({i + 1}/{settings.warm_runs})")
             wall, warm_counts = run_python(["-c", MAIN_JOB_WRAPPER, *MAIN_JOB, "--out", str(tmp / f"warm-{i}")], cache)
             warm_walls.append(wall)
-    results.update({
-        "main_job": "python -m saddle.experiments " + " ".join(MAIN_JOB) + " --out TMP",
-        "main_job_cold_s": min(cold_walls), "main_job_cold_all_s": cold_walls,
-        "main_job_warm_s": min(warm_walls), "main_job_warm_all_s": warm_walls,
-        "main_job_cold_dispatchers": summarise_dispatchers(cold_counts),
-        "main_job_warm_dispatchers": summarise_dispatchers(warm_counts),
-    })
+    results.update(
+        {
+            "main_job": "python -m saddle.experiments " + " ".join(MAIN_JOB) + " --out TMP",
+            "main_job_cold_s": min(cold_walls),
+            "main_job_cold_all_s": cold_walls,
+            "main_job_warm_s": min(warm_walls),
+            "main_job_warm_all_s": warm_walls,
+            "main_job_cold_dispatchers": summarise_dispatchers(cold_counts),
+            "main_job_warm_dispatchers": summarise_dispatchers(warm_counts),
+        }
+    )
     return results
 
 
@@ -715,17 +778,33 @@ def bench_scaling(settings):
     by_trials = {n: math.inf for n in (500, 1000, 2000)}
     for _ in range(settings.repeats):  # alternate, so that every size sees the same machine load
         for n in by_trials:
-            by_trials[n] = min(by_trials[n], best_wall(lambda n=n: run_kernel_fixed(objective, u0, 32, n, steps, top), 1))
+            by_trials[n] = min(
+                by_trials[n], best_wall(lambda n=n: run_kernel_fixed(objective, u0, 32, n, steps, top), 1)
+            )
     log("scaling with m and d")
     by_m = {m: ns_per_trial_step(10, m, 500, 1, settings)[0] for m in (1, 4, 32, 256, 1024)}
     by_d = {d: ns_per_trial_step(d, 256, 200, 1, settings)[0] for d in (10, 30, 100)}
     return {
-        "trials": {"d": 10, "m": 32, "steps": steps, "threads": top, "wall_s": by_trials,
-                   "exponent": fit_exponent(list(by_trials), list(by_trials.values()))},
-        "m": {"d": 10, "threads": 1, "ns_per_trial_step": by_m,
-              "exponent_m_ge_32": fit_exponent([32, 256, 1024], [by_m[m] for m in (32, 256, 1024)])},
-        "d": {"m": 256, "threads": 1, "ns_per_trial_step": by_d,
-              "exponent": fit_exponent(list(by_d), list(by_d.values()))},
+        "trials": {
+            "d": 10,
+            "m": 32,
+            "steps": steps,
+            "threads": top,
+            "wall_s": by_trials,
+            "exponent": fit_exponent(list(by_trials), list(by_trials.values())),
+        },
+        "m": {
+            "d": 10,
+            "threads": 1,
+            "ns_per_trial_step": by_m,
+            "exponent_m_ge_32": fit_exponent([32, 256, 1024], [by_m[m] for m in (32, 256, 1024)]),
+        },
+        "d": {
+            "m": 256,
+            "threads": 1,
+            "ns_per_trial_step": by_d,
+            "exponent": fit_exponent(list(by_d), list(by_d.values())),
+        },
     }
 
 
@@ -742,9 +821,15 @@ def fit_cost_model(points):
     coef, *_ = np.linalg.lstsq(X, np.ones_like(y), rcond=None)
     pred = (X * y[:, None]) @ coef
     a, b, c, e = (float(v) for v in coef)
-    return {"a_ns": a, "b_ns_per_dim": b, "c_ns_per_sample": c, "e_ns_per_sample_coordinate": e,
-            "step_overhead_d10_ns": a + 10 * b, "max_relative_error": float(np.max(np.abs(pred / y - 1))),
-            "points": [[int(p[0]), int(p[1]), float(p[2])] for p in points]}
+    return {
+        "a_ns": a,
+        "b_ns_per_dim": b,
+        "c_ns_per_sample": c,
+        "e_ns_per_sample_coordinate": e,
+        "step_overhead_d10_ns": a + 10 * b,
+        "max_relative_error": float(np.max(np.abs(pred / y - 1))),
+        "points": [[int(p[0]), int(p[1]), float(p[2])] for p in points],
+    }
 
 
 def cost_model_points(throughput, scaling):
@@ -800,8 +885,13 @@ def bench_memory(settings):
     _, out = run_python(["-c", MEMORY_PROBE, json.dumps(runs)])  # the cache this process filled
     steps_growth = out["m=1 steps=100000"]["growth_mib"] - out["m=1 steps=1000"]["growth_mib"]
     m_growth = out["m=65536 steps=20"]["growth_mib"] - out["m=32 steps=20"]["growth_mib"]
-    return {"trials": trials, "runs": out, "growth_steps_100x_mib": steps_growth,
-            "growth_m_2048x_mib": m_growth, "control_8mib": out["control: 8 MiB array"]["growth_mib"]}
+    return {
+        "trials": trials,
+        "runs": out,
+        "growth_steps_100x_mib": steps_growth,
+        "growth_m_2048x_mib": m_growth,
+        "control_8mib": out["control: 8 MiB array"]["growth_mib"],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -817,17 +907,23 @@ def machine():
                 model = line.split(":", 1)[1].strip()
     except OSError:
         pass
+
     def git(*args):
         try:
             return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
         except OSError:
             return ""
+
     return {
         "saddle_commit": git("rev-parse", "--short", "HEAD"),
         "saddle_sources_modified": bool(git("status", "--porcelain", "--", "saddle")),
-        "cpu": model, "cores": os.cpu_count(), "numba_threads": numba.config.NUMBA_NUM_THREADS,
-        "python": platform.python_version(), "numpy": np.__version__,
-        "numba": numba.__version__, "platform": platform.platform(),
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "platform": platform.platform(),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "load_average_start": os.getloadavg(),
     }
@@ -844,84 +940,183 @@ def target_rows(res):
     fl, cs, sc, mem = res["floor"], res["cold_start"], res["scaling"], res["memory"]
     main = tp[("spike", 10, 1024)]
     frac = main["floor_fraction_1thread"]
-    rows.append(("generator floor, d uniform variates per sample (1 thread)",
-                 f"{fl['ns_per_variate_d10_m1024_1thread']:.2f} ns/variate", "-", "info"))
+    rows.append(
+        (
+            "generator floor, d uniform variates per sample (1 thread)",
+            f"{fl['ns_per_variate_d10_m1024_1thread']:.2f} ns/variate",
+            "-",
+            "info",
+        )
+    )
     old = fl["philox4x64_ns_per_variate_d10_m1024_1thread"]
     rows.append(("yardstick: the Philox4x64-10 floor loop, same run (1 thread)", f"{old:.2f} ns/variate", "-", "info"))
     gain = old / fl["ns_per_variate_d10_m1024_1thread"]
-    rows.append(("floor: Philox4x64-10 / Philox4x32-10 per uniform variate", f"{gain:.2f}x",
-                 f">= {TARGETS['floor_gain']:.1f}x", verdict(gain >= TARGETS["floor_gain"])))
-    rows.append(("Philox4x32-10 block (4 variates), one at a time / 64 at once (SIMD)",
-                 f"{fl['ns_per_philox_block']:.1f} / {fl['ns_per_philox_block_simd']:.1f} ns "
-                 f"(Philox4x64-10: {fl['philox4x64_ns_per_block']:.1f} ns per 8)", "-", "info"))
-    rows.append(("standard normals, d = 10 a step (rng.fill_normals)",
-                 f"{fl['ns_per_normal_d10']:.1f} ns/normal (NumPy: "
-                 f"{fl['numpy_ns_per_uniform']['pcg64_standard_normal']:.1f})", "-", "info"))
-    rows.append(("m=1024 d=10: kernel / generator floor (1 thread)",
-                 f"{100 * frac:.0f}%" + (f" (2 thr: {100 * main['floor_fraction_2threads']:.0f}%)"
-                                         if "floor_fraction_2threads" in main else ""),
-                 f">= {100 * TARGETS['floor_fraction']:.0f}%", verdict(frac >= TARGETS["floor_fraction"])))
+    rows.append(
+        (
+            "floor: Philox4x64-10 / Philox4x32-10 per uniform variate",
+            f"{gain:.2f}x",
+            f">= {TARGETS['floor_gain']:.1f}x",
+            verdict(gain >= TARGETS["floor_gain"]),
+        )
+    )
+    rows.append(
+        (
+            "Philox4x32-10 block (4 variates), one at a time / 64 at once (SIMD)",
+            f"{fl['ns_per_philox_block']:.1f} / {fl['ns_per_philox_block_simd']:.1f} ns "
+            f"(Philox4x64-10: {fl['philox4x64_ns_per_block']:.1f} ns per 8)",
+            "-",
+            "info",
+        )
+    )
+    rows.append(
+        (
+            "standard normals, d = 10 a step (rng.fill_normals)",
+            f"{fl['ns_per_normal_d10']:.1f} ns/normal (NumPy: "
+            f"{fl['numpy_ns_per_uniform']['pcg64_standard_normal']:.1f})",
+            "-",
+            "info",
+        )
+    )
+    rows.append(
+        (
+            "m=1024 d=10: kernel / generator floor (1 thread)",
+            f"{100 * frac:.0f}%"
+            + (f" (2 thr: {100 * main['floor_fraction_2threads']:.0f}%)" if "floor_fraction_2threads" in main else ""),
+            f">= {100 * TARGETS['floor_fraction']:.0f}%",
+            verdict(frac >= TARGETS["floor_fraction"]),
+        )
+    )
     ratio = main["numpy_ratio_top"]
-    rows.append(("m=1024 d=10: kernel (all threads) / NumPy reference (1 core)",
-                 f"{ratio:.1f}x (1 thr: {main['numpy_ratio']['1']:.1f}x)", f">= {TARGETS['numpy_ratio']:.0f}x",
-                 verdict(ratio >= TARGETS["numpy_ratio"])))
+    rows.append(
+        (
+            "m=1024 d=10: kernel (all threads) / NumPy reference (1 core)",
+            f"{ratio:.1f}x (1 thr: {main['numpy_ratio']['1']:.1f}x)",
+            f">= {TARGETS['numpy_ratio']:.0f}x",
+            verdict(ratio >= TARGETS["numpy_ratio"]),
+        )
+    )
     if ("quadratic", 10, 1) in tp:
         q = tp[("quadratic", 10, 1)]
-        rows.append(("quadratic m=1 d=10: kernel (all threads) / NumPy reference (1 core)",
-                     f"{q['numpy_ratio_top']:.1f}x (1 thr: {q['numpy_ratio']['1']:.1f}x)",
-                     f">= {TARGETS['quadratic_numpy_ratio']:.0f}x",
-                     verdict(q["numpy_ratio_top"] >= TARGETS["quadratic_numpy_ratio"])))
+        rows.append(
+            (
+                "quadratic m=1 d=10: kernel (all threads) / NumPy reference (1 core)",
+                f"{q['numpy_ratio_top']:.1f}x (1 thr: {q['numpy_ratio']['1']:.1f}x)",
+                f">= {TARGETS['quadratic_numpy_ratio']:.0f}x",
+                verdict(q["numpy_ratio_top"] >= TARGETS["quadratic_numpy_ratio"]),
+            )
+        )
     m1 = tp[("spike", 10, 1)]
     gen_m1 = fl["ns_per_trial_step_d10_m1_1thread"]
     overhead = m1["ns_per_trial_step_1thread"] - gen_m1
-    rows.append(("m=1 d=10: per-step overhead beyond the generator (1 thread)",
-                 f"{overhead:.0f} ns (step {m1['ns_per_trial_step_1thread']:.0f} ns, generator {gen_m1:.0f} ns)",
-                 f"< {TARGETS['step_overhead_ns']:.0f} ns", verdict(overhead < TARGETS["step_overhead_ns"])))
+    rows.append(
+        (
+            "m=1 d=10: per-step overhead beyond the generator (1 thread)",
+            f"{overhead:.0f} ns (step {m1['ns_per_trial_step_1thread']:.0f} ns, generator {gen_m1:.0f} ns)",
+            f"< {TARGETS['step_overhead_ns']:.0f} ns",
+            verdict(overhead < TARGETS["step_overhead_ns"]),
+        )
+    )
     if len(thread_counts()) > 1:
         spike_rows = [r for r in res["throughput"] if r["objective"] == "spike"]
         worst = min(spike_rows, key=lambda r: r["thread_scaling"])
         best = max(spike_rows, key=lambda r: r["thread_scaling"])
-        rows.append((f"thread scaling 1 -> 2 at {res['settings']['trials']} trials (worst spike case)",
-                     f"{worst['thread_scaling']:.2f}x (d={worst['d']} m={worst['m']}; "
-                     f"best {best['thread_scaling']:.2f}x)",
-                     f">= {TARGETS['thread_scaling']}x",
-                     verdict(worst["thread_scaling"] >= TARGETS["thread_scaling"])))
+        rows.append(
+            (
+                f"thread scaling 1 -> 2 at {res['settings']['trials']} trials (worst spike case)",
+                f"{worst['thread_scaling']:.2f}x (d={worst['d']} m={worst['m']}; best {best['thread_scaling']:.2f}x)",
+                f">= {TARGETS['thread_scaling']}x",
+                verdict(worst["thread_scaling"] >= TARGETS["thread_scaling"]),
+            )
+        )
         control = fl["ns_per_variate_d10_m1024_1thread"] / fl["ns_per_variate_d10_m1024_2threads"]
-        rows.append(("  control: generator loop 1 -> 2 threads (what the machine gave)", f"{control:.2f}x",
-                     "-", "info"))
-    rows.append(("python start; import saddle.escape",
-                 f"{cs['python_start_s']:.2f} s; {cs['import_saddle_escape_s']:.2f} s", "-", "info"))
-    rows.append(("first run_trials call: empty cache / warm cache",
-                 f"{cs['first_call_cold_s']:.2f} s / {cs['first_call_warm_s']:.2f} s", "-", "info"))
-    rows.append(("main job, empty Numba cache", f"{cs['main_job_cold_s']:.1f} s", f"< {TARGETS['cold_main_s']:.0f} s",
-                 verdict(cs["main_job_cold_s"] < TARGETS["cold_main_s"])))
-    rows.append(("main job, warm cache", f"{cs['main_job_warm_s']:.1f} s", f"< {TARGETS['warm_main_s']:.0f} s",
-                 verdict(cs["main_job_warm_s"] < TARGETS["warm_main_s"])))
+        rows.append(
+            ("  control: generator loop 1 -> 2 threads (what the machine gave)", f"{control:.2f}x", "-", "info")
+        )
+    rows.append(
+        (
+            "python start; import saddle.escape",
+            f"{cs['python_start_s']:.2f} s; {cs['import_saddle_escape_s']:.2f} s",
+            "-",
+            "info",
+        )
+    )
+    rows.append(
+        (
+            "first run_trials call: empty cache / warm cache",
+            f"{cs['first_call_cold_s']:.2f} s / {cs['first_call_warm_s']:.2f} s",
+            "-",
+            "info",
+        )
+    )
+    rows.append(
+        (
+            "main job, empty Numba cache",
+            f"{cs['main_job_cold_s']:.1f} s",
+            f"< {TARGETS['cold_main_s']:.0f} s",
+            verdict(cs["main_job_cold_s"] < TARGETS["cold_main_s"]),
+        )
+    )
+    rows.append(
+        (
+            "main job, warm cache",
+            f"{cs['main_job_warm_s']:.1f} s",
+            f"< {TARGETS['warm_main_s']:.0f} s",
+            verdict(cs["main_job_warm_s"] < TARGETS["warm_main_s"]),
+        )
+    )
     cold_d, warm_d = cs["main_job_cold_dispatchers"], cs["main_job_warm_dispatchers"]
     kern = ", ".join(f"{k.rsplit('.', 1)[-1]} {v}" for k, v in cold_d["escape_kernel_specialisations"].items() if v)
-    rows.append(("specialisations compiled by the cold main job",
-                 f"{cold_d['compiled']} ({kern})", "-", "info"))
-    rows.append(("functions compiled by the warm main job", f"{warm_d['compiled']}",
-                 f"= {TARGETS['warm_compiles']}", verdict(warm_d["compiled"] == TARGETS["warm_compiles"])))
-    for label, value in (("time vs trials (500..2000, all threads)", sc["trials"]["exponent"]),
-                         ("time vs m (32..1024, d=10)", sc["m"]["exponent_m_ge_32"]),
-                         ("time vs d (10..100, m=256)", sc["d"]["exponent"])):
-        rows.append((f"exponent of {label}", f"{value:.2f}", f"<= {TARGETS['exponent']}",
-                     verdict(value <= TARGETS["exponent"])))
+    rows.append(("specialisations compiled by the cold main job", f"{cold_d['compiled']} ({kern})", "-", "info"))
+    rows.append(
+        (
+            "functions compiled by the warm main job",
+            f"{warm_d['compiled']}",
+            f"= {TARGETS['warm_compiles']}",
+            verdict(warm_d["compiled"] == TARGETS["warm_compiles"]),
+        )
+    )
+    for label, value in (
+        ("time vs trials (500..2000, all threads)", sc["trials"]["exponent"]),
+        ("time vs m (32..1024, d=10)", sc["m"]["exponent_m_ge_32"]),
+        ("time vs d (10..100, m=256)", sc["d"]["exponent"]),
+    ):
+        rows.append(
+            (f"exponent of {label}", f"{value:.2f}", f"<= {TARGETS['exponent']}", verdict(value <= TARGETS["exponent"]))
+        )
     cm = res["cost_model"]
-    rows.append(("cost model: ns/trial-step = a + b d + m (c + e d)",
-                 f"a+10b={cm['step_overhead_d10_ns']:.0f}, c={cm['c_ns_per_sample']:.1f}, "
-                 f"e={cm['e_ns_per_sample_coordinate']:.2f} (fit {100 * cm['max_relative_error']:.0f}%)", "-", "info"))
-    for label, key in (("peak memory growth, 100x the steps", "growth_steps_100x_mib"),
-                       ("peak memory growth, 2048x the batch size", "growth_m_2048x_mib")):
-        rows.append((label, f"{mem[key]:+.2f} MiB", f"< {TARGETS['memory_growth_mib']:.0f} MiB",
-                     verdict(mem[key] < TARGETS["memory_growth_mib"])))
-    rows.append(("  control: peak growth of an 8 MiB array, same probe", f"{mem['control_8mib']:+.2f} MiB",
-                 "-", "info"))
+    rows.append(
+        (
+            "cost model: ns/trial-step = a + b d + m (c + e d)",
+            f"a+10b={cm['step_overhead_d10_ns']:.0f}, c={cm['c_ns_per_sample']:.1f}, "
+            f"e={cm['e_ns_per_sample_coordinate']:.2f} (fit {100 * cm['max_relative_error']:.0f}%)",
+            "-",
+            "info",
+        )
+    )
+    for label, key in (
+        ("peak memory growth, 100x the steps", "growth_steps_100x_mib"),
+        ("peak memory growth, 2048x the batch size", "growth_m_2048x_mib"),
+    ):
+        rows.append(
+            (
+                label,
+                f"{mem[key]:+.2f} MiB",
+                f"< {TARGETS['memory_growth_mib']:.0f} MiB",
+                verdict(mem[key] < TARGETS["memory_growth_mib"]),
+            )
+        )
+    rows.append(
+        ("  control: peak growth of an 8 MiB array, same probe", f"{mem['control_8mib']:+.2f} MiB", "-", "info")
+    )
     ref = res["numpy_check"]
-    rows.append(("NumPy reference: median escape steps vs kernel (m=32)",
-                 f"{ref['numpy_median_steps']:.0f} vs {ref['kernel_median_steps']:.0f}",
-                 f"within {100 * ref['tolerance']:.0f}%", verdict(ref["relative_difference"] <= ref["tolerance"])))
+    rows.append(
+        (
+            "NumPy reference: median escape steps vs kernel (m=32)",
+            f"{ref['numpy_median_steps']:.0f} vs {ref['kernel_median_steps']:.0f}",
+            f"within {100 * ref['tolerance']:.0f}%",
+            verdict(ref["relative_difference"] <= ref["tolerance"]),
+        )
+    )
     return rows
 
 
@@ -932,14 +1127,35 @@ def format_table(head, rows):
 
 
 def throughput_table(rows):
-    head = ["objective", "d", "m", "steps", "ns/trial-step (1 thr)", "sample-grad/s 1 thr", "2 thr", "scaling",
-            "NumPy", "kernel/NumPy (2 thr)"]
+    head = [
+        "objective",
+        "d",
+        "m",
+        "steps",
+        "ns/trial-step (1 thr)",
+        "sample-grad/s 1 thr",
+        "2 thr",
+        "scaling",
+        "NumPy",
+        "kernel/NumPy (2 thr)",
+    ]
     out = []
     for r in rows:
         rate = r["sample_gradients_per_s"]
-        out.append([r["objective"], r["d"], r["m"], r["steps"], f"{r['ns_per_trial_step_1thread']:.0f}",
-                    f"{rate['1']:.3g}", f"{rate.get('2', float('nan')):.3g}", f"{r['thread_scaling']:.2f}x",
-                    f"{r['numpy_sample_gradients_per_s']:.3g}", f"{r['numpy_ratio_top']:.1f}x"])
+        out.append(
+            [
+                r["objective"],
+                r["d"],
+                r["m"],
+                r["steps"],
+                f"{r['ns_per_trial_step_1thread']:.0f}",
+                f"{rate['1']:.3g}",
+                f"{rate.get('2', float('nan')):.3g}",
+                f"{r['thread_scaling']:.2f}x",
+                f"{r['numpy_sample_gradients_per_s']:.3g}",
+                f"{r['numpy_ratio_top']:.1f}x",
+            ]
+        )
     return format_table(head, out)
 
 
@@ -971,17 +1187,29 @@ def main(argv=None):
     res["machine"]["load_average_end"] = os.getloadavg()
     res["machine"]["threading_layer"] = numba.threading_layer()  # known once a parallel kernel ran
     rows = target_rows(res)
-    rows.append(("whole benchmark", f"{res['total_s']:.0f} s", f"< {TARGETS['total_s']:.0f} s",
-                 verdict(res["total_s"] < TARGETS["total_s"])))
+    rows.append(
+        (
+            "whole benchmark",
+            f"{res['total_s']:.0f} s",
+            f"< {TARGETS['total_s']:.0f} s",
+            verdict(res["total_s"] < TARGETS["total_s"]),
+        )
+    )
     res["table"] = [dict(zip(("figure", "measured", "target", "verdict"), r)) for r in rows]
     mach = res["machine"]
-    print(f"saddle escape benchmark{' (quick)' if args.quick else ''}: {mach['cpu']}, {mach['cores']} cores, "
-          f"numba {mach['numba']} ({mach['threading_layer']}), numpy {mach['numpy']}, {mach['date']}")
-    print(f"saddle commit {mach['saddle_commit'] or 'unknown'}"
-          f"{' (saddle/ has uncommitted changes)' if mach['saddle_sources_modified'] else ''}; "
-          f"load average at start {mach['load_average_start'][0]:.2f}, at end {mach['load_average_end'][0]:.2f}\n")
-    print("Throughput (sample-gradients per second = trials x steps x m / wall; "
-          f"{settings.trials} trials, best of {settings.repeats})")
+    print(
+        f"saddle escape benchmark{' (quick)' if args.quick else ''}: {mach['cpu']}, {mach['cores']} cores, "
+        f"numba {mach['numba']} ({mach['threading_layer']}), numpy {mach['numpy']}, {mach['date']}"
+    )
+    print(
+        f"saddle commit {mach['saddle_commit'] or 'unknown'}"
+        f"{' (saddle/ has uncommitted changes)' if mach['saddle_sources_modified'] else ''}; "
+        f"load average at start {mach['load_average_start'][0]:.2f}, at end {mach['load_average_end'][0]:.2f}\n"
+    )
+    print(
+        "Throughput (sample-gradients per second = trials x steps x m / wall; "
+        f"{settings.trials} trials, best of {settings.repeats})"
+    )
     print(throughput_table(res["throughput"]))
     for name, entry in OBJECTIVES.items():
         if name in res["skipped_objectives"]:

@@ -74,9 +74,15 @@ def machine(device_line):
     import numba
     import numpy
 
-    info = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "gpu": device_line,
-            "python": platform.python_version(), "numpy": numpy.__version__, "numba": numba.__version__,
-            "cpu_cores": os.cpu_count(), "platform": platform.platform()}
+    info = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "gpu": device_line,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "numba": numba.__version__,
+        "cpu_cores": os.cpu_count(),
+        "platform": platform.platform(),
+    }
     try:
         import cupy
 
@@ -84,9 +90,12 @@ def machine(device_line):
     except ImportError:
         pass
     try:
-        info["nvidia_smi"] = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm",
-                                             "--format=csv,noheader"], capture_output=True, text=True,
-                                            timeout=30).stdout.strip()
+        info["nvidia_smi"] = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         info["nvidia_smi"] = "nvidia-smi not available"
     try:
@@ -126,21 +135,29 @@ def compare_streams(device):
         words = rng.words(*key, 10_000)
         want = np.array([rng.data_variate(np.uint64(h), dist) for h in words])
         got = gpu.stream_variates(device, "data", *key, 10_000, dist=dist)
-        out[f"data_{name}"] = {"identical_fraction": float(np.mean(got == want)),
-                               "max_relative_difference": float(np.max(np.abs(got - want) / np.abs(want)))}
+        out[f"data_{name}"] = {
+            "identical_fraction": float(np.mean(got == want)),
+            "max_relative_difference": float(np.max(np.abs(got - want) / np.abs(want))),
+        }
     key = (0, 3, 17, 1, rng.NOISE)
     want = np.empty(10_000)
     rng.fill_normals(np.uint64(key[0]), np.uint64(key[1]), key[2], key[3], key[4], want, np.empty(4, np.uint64))
     got = gpu.stream_variates(device, "normal", *key, 10_000)
-    out["normal"] = {"identical_fraction": float(np.mean(got == want)),
-                     "max_absolute_difference": float(np.max(np.abs(got - want)))}
+    out["normal"] = {
+        "identical_fraction": float(np.mean(got == want)),
+        "max_absolute_difference": float(np.max(np.abs(got - want))),
+    }
     say(f"  raw Philox4x32-10 words (3 keys x 40000): {'identical' if same_words else 'DIFFERENT'}")
     for name in ("data_uniform", "data_rademacher", "data_laplace"):
         r = out[name]
-        say(f"  {name:<16} identical {100 * r['identical_fraction']:.2f}%, "
-            f"max relative difference {r['max_relative_difference']:.1e}")
-    say(f"  normals          identical {100 * out['normal']['identical_fraction']:.2f}%, "
-        f"max absolute difference {out['normal']['max_absolute_difference']:.1e}  (CUDA's log/sin/cos vs glibc's)")
+        say(
+            f"  {name:<16} identical {100 * r['identical_fraction']:.2f}%, "
+            f"max relative difference {r['max_relative_difference']:.1e}"
+        )
+    say(
+        f"  normals          identical {100 * out['normal']['identical_fraction']:.2f}%, "
+        f"max absolute difference {out['normal']['max_absolute_difference']:.1e}  (CUDA's log/sin/cos vs glibc's)"
+    )
     return out
 
 
@@ -156,8 +173,18 @@ def timed_run(m, n_trials, backend, **extra):
     from saddle.kernels import run_trials
 
     obj, u0 = default_objective()
-    kw = dict(optimizer="sgd", batch_size=m, eta=DEFAULT["eta"], sigma_iso=0.0, delta=DEFAULT["delta"], radius=None,
-              max_steps=DEFAULT["max_steps"], seed=DEFAULT["seed"], trial_start=0, n_trials=n_trials)
+    kw = dict(
+        optimizer="sgd",
+        batch_size=m,
+        eta=DEFAULT["eta"],
+        sigma_iso=0.0,
+        delta=DEFAULT["delta"],
+        radius=None,
+        max_steps=DEFAULT["max_steps"],
+        seed=DEFAULT["seed"],
+        trial_start=0,
+        n_trials=n_trials,
+    )
     if extra:
         from saddle.kernels import gpu
 
@@ -176,10 +203,15 @@ def rate(block, m, wall):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=100_000, help="GPU trials per throughput run (10^5)")
-    parser.add_argument("--compare-trials", type=int, default=COMPARE_TRIALS,
-                        help="trials compared one by one with the CPU backend, per m (2000)")
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "gpu_check.json"),
-                        help="where to write every figure")
+    parser.add_argument(
+        "--compare-trials",
+        type=int,
+        default=COMPARE_TRIALS,
+        help="trials compared one by one with the CPU backend, per m (2000)",
+    )
+    parser.add_argument(
+        "--json", default=str(ROOT / "benchmarks" / "results" / "gpu_check.json"), help="where to write every figure"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     say("saddle: check of the cupy backend (benchmarks/gpu_check.py)")
@@ -197,8 +229,10 @@ def main(argv=None):
     mach = res["machine"]
     say(f"GPU: {device_line}")
     say(f"nvidia-smi: {mach['nvidia_smi']}")
-    say(f"CPU: {mach.get('cpu', '?')}, {mach['cpu_cores']} cores; Python {mach['python']}, NumPy {mach['numpy']}, "
-        f"Numba {mach['numba']}; {mach['date']}")
+    say(
+        f"CPU: {mach.get('cpu', '?')}, {mach['cpu_cores']} cores; Python {mach['python']}, NumPy {mach['numpy']}, "
+        f"Numba {mach['numba']}; {mach['date']}"
+    )
 
     say("\n1. GPU tests")
     res["tests"] = run_tests()
@@ -223,18 +257,24 @@ def main(argv=None):
             gpu_runs[m] = (gpu_block, gpu_wall)
         head = gpu_block.steps[:n_compare]
         differ = head != cpu_block.steps
-        r = {"trials": n_compare, "differing_fraction": float(np.mean(differ)),
-             "max_step_difference": int(np.max(np.abs(head - cpu_block.steps))),
-             "status_identical": bool(np.array_equal(gpu_block.status[:n_compare], cpu_block.status)),
-             "ks_pvalue_same_trials": float(scipy.stats.ks_2samp(head, cpu_block.steps).pvalue),
-             "ks_pvalue_all_gpu_trials": float(scipy.stats.ks_2samp(gpu_block.steps, cpu_block.steps).pvalue),
-             "gpu_trials": int(gpu_block.steps.size), "cpu_median": float(np.median(cpu_block.steps)),
-             "gpu_median": float(np.median(gpu_block.steps))}
+        r = {
+            "trials": n_compare,
+            "differing_fraction": float(np.mean(differ)),
+            "max_step_difference": int(np.max(np.abs(head - cpu_block.steps))),
+            "status_identical": bool(np.array_equal(gpu_block.status[:n_compare], cpu_block.status)),
+            "ks_pvalue_same_trials": float(scipy.stats.ks_2samp(head, cpu_block.steps).pvalue),
+            "ks_pvalue_all_gpu_trials": float(scipy.stats.ks_2samp(gpu_block.steps, cpu_block.steps).pvalue),
+            "gpu_trials": int(gpu_block.steps.size),
+            "cpu_median": float(np.median(cpu_block.steps)),
+            "gpu_median": float(np.median(gpu_block.steps)),
+        }
         res["escapes"][str(m)] = r
-        say(f"  m={m:<5} differing escape steps {100 * r['differing_fraction']:.2f}% (largest "
+        say(
+            f"  m={m:<5} differing escape steps {100 * r['differing_fraction']:.2f}% (largest "
             f"{r['max_step_difference']}), KS p = {r['ks_pvalue_same_trials']:.3f} (same trials), "
             f"{r['ks_pvalue_all_gpu_trials']:.3f} (all {r['gpu_trials']} GPU trials vs {n_compare} CPU); "
-            f"median {r['cpu_median']:.0f} CPU, {r['gpu_median']:.0f} GPU")
+            f"median {r['cpu_median']:.0f} CPU, {r['gpu_median']:.0f} GPU"
+        )
 
     say("\n4. throughput, default configuration (sample-gradients/s = sum of escape steps x m / wall)")
     res["throughput"] = {}
@@ -251,30 +291,40 @@ def main(argv=None):
         numba.set_num_threads(cores)
         row["ratio_gpu_to_cpu_2_threads"] = row["gpu"] / row["cpu_2_threads"]
         res["throughput"][str(m)] = row
-        say(f"  m={m:<5} GPU {row['gpu']:.3g} ({row['gpu_trials']} trials, {gpu_wall:.2f} s); CPU 2 threads "
-            f"{row['cpu_2_threads']:.3g}" + (f", {cores} threads {row[f'cpu_{cores}_threads']:.3g}" if cores != 2
-                                             else "")
+        say(
+            f"  m={m:<5} GPU {row['gpu']:.3g} ({row['gpu_trials']} trials, {gpu_wall:.2f} s); CPU 2 threads "
+            f"{row['cpu_2_threads']:.3g}"
+            + (f", {cores} threads {row[f'cpu_{cores}_threads']:.3g}" if cores != 2 else "")
             + f" ({CPU_TRIALS[m]} trials: CPU throughput does not depend on the trial count); "
-              f"GPU / CPU(2 threads) = {row['ratio_gpu_to_cpu_2_threads']:.0f}x")
+            f"GPU / CPU(2 threads) = {row['ratio_gpu_to_cpu_2_threads']:.0f}x"
+        )
 
     n_builds = min(20_000, args.trials)
     say(f"\n5. escape.cu builds at m = 1024 (GPU, {n_builds} trials)")
     res["builds"] = {}
     default = "exact-length" if DEFAULT["d"] <= gpu.FIXED_DIM_MAX else "workspace"
-    for name, extra in (("exact-length", dict(fixed_dim_max=DEFAULT["d"])), ("workspace", dict(fixed_dim_max=0)),
-                        ("generic (no specialisation, workspace)", dict(fixed_dim_max=0, specialise=False))):
+    for name, extra in (
+        ("exact-length", dict(fixed_dim_max=DEFAULT["d"])),
+        ("workspace", dict(fixed_dim_max=0)),
+        ("generic (no specialisation, workspace)", dict(fixed_dim_max=0, specialise=False)),
+    ):
         timed_run(1024, 64, "cupy", **extra)
         block, wall = timed_run(1024, n_builds, "cupy", **extra)
         res["builds"][name] = rate(block, 1024, wall)
-        say(f"  {name:<40} {res['builds'][name]:.3g} sample-gradients/s" + ("  (the default build)" if name == default
-                                                                               else ""))
+        say(
+            f"  {name:<40} {res['builds'][name]:.3g} sample-gradients/s"
+            + ("  (the default build)" if name == default else "")
+        )
 
     ratio = res["throughput"]["1024"]["ratio_gpu_to_cpu_2_threads"]
     identical = res["streams"]["philox_words_identical"] and all(
-        res["streams"][k]["identical_fraction"] == 1.0 for k in ("data_uniform", "data_rademacher"))
-    verdicts = {"GPU tests pass": res["tests"]["returncode"] == 0,
-                "random streams identical (words; uniform and rademacher variates)": identical,
-                f"m=1024 GPU / 2-thread CPU >= {TARGET_RATIO:.0f}x (measured {ratio:.0f}x)": ratio >= TARGET_RATIO}
+        res["streams"][k]["identical_fraction"] == 1.0 for k in ("data_uniform", "data_rademacher")
+    )
+    verdicts = {
+        "GPU tests pass": res["tests"]["returncode"] == 0,
+        "random streams identical (words; uniform and rademacher variates)": identical,
+        f"m=1024 GPU / 2-thread CPU >= {TARGET_RATIO:.0f}x (measured {ratio:.0f}x)": ratio >= TARGET_RATIO,
+    }
     res["verdicts"] = verdicts
     res["total_s"] = time.perf_counter() - start
     say("\nverdicts")
@@ -286,8 +336,10 @@ def main(argv=None):
     say("| card | date | m | GPU sample-grad/s (10^5 trials) | CPU 2 threads | ratio |")
     say("|---|---|---:|---:|---:|---:|")
     for m in CPU_TRIALS:
-        say(f"| {device_line.split(',')[0]} | {mach['date'][:10]} | {m} | {tp[str(m)]['gpu']:.3g} | "
-            f"{tp[str(m)]['cpu_2_threads']:.3g} | {tp[str(m)]['ratio_gpu_to_cpu_2_threads']:.0f}x |")
+        say(
+            f"| {device_line.split(',')[0]} | {mach['date'][:10]} | {m} | {tp[str(m)]['gpu']:.3g} | "
+            f"{tp[str(m)]['cpu_2_threads']:.3g} | {tp[str(m)]['ratio_gpu_to_cpu_2_threads']:.0f}x |"
+        )
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -311,8 +311,9 @@ def _lockstep_worker(lo, hi, u0, m, delta, max_steps, steps, status, final_f):
                 for k in range(d):
                     h = i * d + k
                     if k == 0 or (h & 7) == 0:
-                        yardstick.philox4x64(np.uint64((h >> 3) + 1), t, np.uint64(m), np.uint64(rng.DATA),
-                                       np.uint64(0), key1, block)
+                        yardstick.philox4x64(
+                            np.uint64((h >> 3) + 1), t, np.uint64(m), np.uint64(rng.DATA), np.uint64(0), key1, block
+                        )
                     X[k, r] = rng.data_variate(yardstick.half_word(block, h & 7), rng.UNIFORM)
             for r in range(K):
                 C[r] = 0.0
@@ -391,8 +392,9 @@ def _generator_only(n, m, d, steps, out):
                 for _k in range(d):
                     if lane == 8:
                         j += np.uint64(1)
-                        yardstick.philox4x64(j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), np.uint64(0),
-                                       np.uint64(r), block)
+                        yardstick.philox4x64(
+                            j, np.uint64(t), np.uint64(m), np.uint64(rng.DATA), np.uint64(0), np.uint64(r), block
+                        )
                         lane = 0
                     acc += rng.data_variate(yardstick.half_word(block, lane), rng.UNIFORM)
                     lane += 1
@@ -407,8 +409,20 @@ def variants():
     u0 = spike.saddle(2)
 
     def kernel(m, n, delta, max_steps):
-        b = run_trials(spike, u0, optimizer="sgd", batch_size=m, eta=ETA, sigma_iso=0.0, delta=delta, radius=None,
-                       max_steps=max_steps, seed=0, trial_start=0, n_trials=n)
+        b = run_trials(
+            spike,
+            u0,
+            optimizer="sgd",
+            batch_size=m,
+            eta=ETA,
+            sigma_iso=0.0,
+            delta=delta,
+            radius=None,
+            max_steps=max_steps,
+            seed=0,
+            trial_start=0,
+            n_trials=n,
+        )
         return b.steps, b.status.astype(np.int64), b.final_f
 
     def wrap(fn):
@@ -416,6 +430,7 @@ def variants():
             steps, status, final_f = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n)
             fn(u0, m, delta, max_steps, steps, status, final_f)
             return steps, status, final_f
+
         return run
 
     return u0, {
@@ -469,8 +484,10 @@ def main(argv=None):
 
     names = list(runs) + ["generator alone"]
     width = max(map(len, names))
-    print(f"spike d={D}, uniform, sgd, 1 thread: ns per trial-step (best of 5; {TRIALS} trials); "
-          f"load average {out['load_average_start'][0]:.2f} -> {out['load_average_end'][0]:.2f}")
+    print(
+        f"spike d={D}, uniform, sgd, 1 thread: ns per trial-step (best of 5; {TRIALS} trials); "
+        f"load average {out['load_average_start'][0]:.2f} -> {out['load_average_end'][0]:.2f}"
+    )
     print(f"{'':<{width}}  {'m=1':>9}  {'m=32':>9}  {'m=1024':>9}  identical to run_trials  first call s")
     for name in names:
         cells = "  ".join(f"{out['ns_per_trial_step_1thread'][m][name]:9.0f}" for m in steps_for)

@@ -10,8 +10,16 @@ if str(ROOT) not in sys.path:
 from saddle.escape import EscapeConfig, run_escape  # noqa: E402
 from saddle.results import atomic_write_text  # noqa: E402
 
-COLUMNS = ("m", "escaped", "censored", "median_steps", "median_steps_lo", "median_steps_hi", "median_is_lower_bound",
-           "median_samples")
+COLUMNS = (
+    "m",
+    "escaped",
+    "censored",
+    "median_steps",
+    "median_steps_lo",
+    "median_steps_hi",
+    "median_is_lower_bound",
+    "median_samples",
+)
 
 
 def run_variants(variants, ms, **common):
@@ -31,13 +39,17 @@ def run_variants(variants, ms, **common):
 def write_tables(rows, variants, ms, out, trials, max_steps):
     """summary.csv (every row) and table.md (median steps and escaped/trials per variant and m); returns the table."""
     keys = list(rows[0])
-    atomic_write_text(out / "summary.csv", ",".join(keys) + "\n"
-                      + "".join(",".join(str(r[k]) for k in keys) + "\n" for r in rows))
+    atomic_write_text(
+        out / "summary.csv", ",".join(keys) + "\n" + "".join(",".join(str(r[k]) for k in keys) + "\n" for r in rows)
+    )
     lines = ["| variant | " + " | ".join(f"m = {m}" for m in ms) + " |", "|---|" + "---:|" * len(ms)]
     for name in variants:
         mine = {r["m"]: r for r in rows if r["variant"] == name}
-        cells = [(f">{max_steps}" if mine[m]["median_is_lower_bound"] else f"{mine[m]['median_steps']:.0f}")
-                 + f" ({mine[m]['escaped']}/{trials})" for m in ms]
+        cells = [
+            (f">{max_steps}" if mine[m]["median_is_lower_bound"] else f"{mine[m]['median_steps']:.0f}")
+            + f" ({mine[m]['escaped']}/{trials})"
+            for m in ms
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     table = "\n".join(lines) + "\n"
     atomic_write_text(out / "table.md", table)

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _variants import run_variants, write_tables  # noqa: E402
+
 from saddle.plotting import WIDTH_ONE_COLUMN, colour, save_figure  # noqa: E402
 
 VARIANTS = {
@@ -52,8 +53,17 @@ def main():
         hi = np.array([r["median_steps_hi"] for r in mine])
         bound = np.array([r["median_is_lower_bound"] for r in mine])
         hi = np.where(np.isfinite(hi), hi, med)
-        ax.errorbar(m[~bound], med[~bound], yerr=[med[~bound] - lo[~bound], hi[~bound] - med[~bound]], fmt="o-",
-                    color=colour(i), ms=4, lw=1.2, capsize=2, label=name)
+        ax.errorbar(
+            m[~bound],
+            med[~bound],
+            yerr=[med[~bound] - lo[~bound], hi[~bound] - med[~bound]],
+            fmt="o-",
+            color=colour(i),
+            ms=4,
+            lw=1.2,
+            capsize=2,
+            label=name,
+        )
         if bound.any():
             ax.plot(m[bound], np.full(bound.sum(), args.max_steps), "^", color=colour(i), ms=6)
     ax.set_xscale("log", base=2)

@@ -40,25 +40,49 @@ def main():
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    lines = ["| d = k | m | t0 | trials | reached f <= 1e-3 | recovery error <= 0.05 | max recovery error | "
-             "median steps [10%, 90%] |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| d = k | m | t0 | trials | reached f <= 1e-3 | recovery error <= 0.05 | max recovery error | "
+        "median steps [10%, 90%] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     fig = Figure(figsize=(WIDTH_ONE_COLUMN, WIDTH_ONE_COLUMN * 0.8), layout="constrained")
     ax = fig.subplots()
     for i, (d, setting) in enumerate(SETTINGS.items()):
         m, t0, trials = setting["m"], setting["t0"], args.trials or setting["trials"]
         obj = GeTensorDecomposition(d, d, "uniform")
-        block = run_trials(obj, obj.flatten(obj.collision_saddle()), optimizer="noisy-sgd", batch_size=m, eta=ETA,
-                           sigma_iso=SIGMA, delta=0.0, radius=None, max_steps=MAX_STEPS, seed=0, trial_start=0,
-                           n_trials=trials, target=TARGET, random_start=True, keep_final_u=True,
-                           params=OptimizerParams(lr_decay=t0))
+        block = run_trials(
+            obj,
+            obj.flatten(obj.collision_saddle()),
+            optimizer="noisy-sgd",
+            batch_size=m,
+            eta=ETA,
+            sigma_iso=SIGMA,
+            delta=0.0,
+            radius=None,
+            max_steps=MAX_STEPS,
+            seed=0,
+            trial_start=0,
+            n_trials=trials,
+            target=TARGET,
+            random_start=True,
+            keep_final_u=True,
+            params=OptimizerParams(lr_decay=t0),
+        )
         reached = block.status == ESCAPED
         errors = np.array([obj.recovery_error(obj.unflatten(u)) for u in block.final_u])
         q10, q50, q90 = np.percentile(block.steps, [10, 50, 90])
-        lines.append(f"| {d} | {m} | {t0:g} | {trials} | {reached.sum()} | {(reached & (errors <= 0.05)).sum()} | "
-                     f"{errors.max():.4f} | {q50:.0f} [{q10:.0f}, {q90:.0f}] |")
+        lines.append(
+            f"| {d} | {m} | {t0:g} | {trials} | {reached.sum()} | {(reached & (errors <= 0.05)).sum()} | "
+            f"{errors.max():.4f} | {q50:.0f} [{q10:.0f}, {q90:.0f}] |"
+        )
         steps = np.sort(block.steps)
-        ax.step(steps, np.arange(1, steps.size + 1) / steps.size, where="post", color=colour(i),
-                label=f"d = k = {d} (m = {m}, t0 = {t0:g})")
+        ax.step(
+            steps,
+            np.arange(1, steps.size + 1) / steps.size,
+            where="post",
+            color=colour(i),
+            label=f"d = k = {d} (m = {m}, t0 = {t0:g})",
+        )
         print(lines[-1], flush=True)
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())

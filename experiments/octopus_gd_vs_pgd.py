@@ -47,9 +47,20 @@ RATIO = 1.0 + math.log(2.0) / math.log(1.0 + 2.0 * ETA * 1.0)
 def kernel_runs(d, optimizer, trials, max_steps, record):
     """One run_escape of the octopus at dimension d: (summary row, recorded trajectories)."""
     obj = Octopus(d)
-    config = EscapeConfig(m=(1,), objective="octopus", d=d, optimizer=optimizer, eta=ETA, random_start=True,
-                          target=obj.f_min + 0.01, trials=trials, max_steps=max_steps, seed=SEED,
-                          record_trials=record, record_points=512)
+    config = EscapeConfig(
+        m=(1,),
+        objective="octopus",
+        d=d,
+        optimizer=optimizer,
+        eta=ETA,
+        random_start=True,
+        target=obj.f_min + 0.01,
+        trials=trials,
+        max_steps=max_steps,
+        seed=SEED,
+        record_trials=record,
+        record_points=512,
+    )
     res = run_escape(config)
     return res.summary[0], res.by_m[1]
 
@@ -92,11 +103,18 @@ def unbounded_gd(d, trials, max_steps):
         h = np.where(k == i + 1, np.where(spline, 2 * g2, 2 * L), np.where(k == i, -2 * gam, 2 * L))
         linear = (k > i) | ((k == i) & ~spline)
         xi_next = np.take_along_axis(np.pad(x, ((0, 0), (0, 1))), np.minimum(i + 1, d), axis=1)
-        g_plain = np.where(k < i, 2 * L * (x - np.sign(x) * 4 * tau),
-                           np.sign(x) * (g1p - c * 30 * s_ * s_ * (1 + s_) ** 2 / tau * xi_next * xi_next))
-        F = np.where(k < i, L * (y - 4 * tau) ** 2, np.where(k == i, np.where(spline, g1, -gam * y * y),
-                                                                np.where(k == i + 1, np.where(spline, g2, L), L)
-                                                                * x * x))
+        g_plain = np.where(
+            k < i,
+            2 * L * (x - np.sign(x) * 4 * tau),
+            np.sign(x) * (g1p - c * 30 * s_ * s_ * (1 + s_) ** 2 / tau * xi_next * xi_next),
+        )
+        F = np.where(
+            k < i,
+            L * (y - 4 * tau) ** 2,
+            np.where(
+                k == i, np.where(spline, g1, -gam * y * y), np.where(k == i + 1, np.where(spline, g2, L), L) * x * x
+            ),
+        )
         f = F.sum(axis=1) - i[:, 0] * nu
         if t > 1:  # f and passages of the point reached by step t - 1
             passage[alive] = np.where(passed & (passage[alive] < 0), t - 1, passage[alive])
@@ -128,11 +146,19 @@ def main():
         for optimizer, max_steps in (("gd", 10**6), ("pgd", 10**5)):
             t0 = time.perf_counter()
             row, mres = kernel_runs(d, optimizer, args.trials, max_steps, record=1 if d == 10 else 0)
-            rows.append({"series": f"{optimizer} float64", "d": d, "trials": row["trials"], "reached": row["escaped"],
-                         "frozen": row["frozen"], "median_steps": row["median_steps"],
-                         "median_steps_lo": row["median_steps_lo"], "median_steps_hi": row["median_steps_hi"],
-                         "median_frozen_step": float(np.median(mres.steps[mres.status == 3]))
-                         if row["frozen"] else math.nan})
+            rows.append(
+                {
+                    "series": f"{optimizer} float64",
+                    "d": d,
+                    "trials": row["trials"],
+                    "reached": row["escaped"],
+                    "frozen": row["frozen"],
+                    "median_steps": row["median_steps"],
+                    "median_steps_lo": row["median_steps_lo"],
+                    "median_steps_hi": row["median_steps_hi"],
+                    "median_frozen_step": float(np.median(mres.steps[mres.status == 3])) if row["frozen"] else math.nan,
+                }
+            )
             if d == 10:
                 traces[optimizer] = mres.trajectories[0]
             print(rows[-1], f"{time.perf_counter() - t0:.2f} s", flush=True)
@@ -142,9 +168,19 @@ def main():
         steps, passage = unbounded_gd(d, args.unbounded_trials, 10**7)
         status = np.where(steps > 0, 0, 1)
         s = summarize(np.where(steps > 0, steps, 10**7), status, 10**7, seed=d)
-        rows.append({"series": "gd unbounded exponent", "d": d, "trials": args.unbounded_trials, "reached": s.escaped,
-                     "frozen": 0, "median_steps": s.median_steps, "median_steps_lo": s.median_steps_lo,
-                     "median_steps_hi": s.median_steps_hi, "median_frozen_step": math.nan})
+        rows.append(
+            {
+                "series": "gd unbounded exponent",
+                "d": d,
+                "trials": args.unbounded_trials,
+                "reached": s.escaped,
+                "frozen": 0,
+                "median_steps": s.median_steps,
+                "median_steps_lo": s.median_steps_lo,
+                "median_steps_hi": s.median_steps_hi,
+                "median_frozen_step": math.nan,
+            }
+        )
         per_saddle = np.diff(np.column_stack([np.zeros(len(steps), np.int64), passage]), axis=1)
         ratios.append((d, np.median(per_saddle[:, 1:] / per_saddle[:, :-1], axis=0)))
         print(rows[-1], f"{time.perf_counter() - t0:.2f} s", flush=True)
@@ -153,10 +189,13 @@ def main():
 
 def write_outputs(rows, ratios, traces, out, args):
     keys = list(rows[0])
-    atomic_write_text(out / "summary.csv", ",".join(keys) + "\n"
-                      + "".join(",".join(str(r[k]) for k in keys) + "\n" for r in rows))
-    lines = ["| d | gd float64: median steps [95% CI] | gd float64 frozen | gd without underflow | pgd float64 |",
-             "|---:|---:|---:|---:|---:|"]
+    atomic_write_text(
+        out / "summary.csv", ",".join(keys) + "\n" + "".join(",".join(str(r[k]) for k in keys) + "\n" for r in rows)
+    )
+    lines = [
+        "| d | gd float64: median steps [95% CI] | gd float64 frozen | gd without underflow | pgd float64 |",
+        "|---:|---:|---:|---:|---:|",
+    ]
 
     def cell(r):
         if r is None:
@@ -169,10 +208,16 @@ def write_outputs(rows, ratios, traces, out, args):
     for d in sorted({r["d"] for r in rows}):
         gd = get("gd float64", d)
         frozen = f"{gd['frozen']}/{gd['trials']}" + (f" (step {gd['median_frozen_step']:.0f})" if gd["frozen"] else "")
-        lines.append(f"| {d} | {cell(gd)} | {frozen} | {cell(get('gd unbounded exponent', d))} | {cell(get('pgd float64', d))} |")
-    lines += ["", f"Median per-saddle time ratios of gd without underflow (saddle i+1 against saddle i; "
-              f"theory {RATIO:.3f}):", "", "| d | " + " | ".join(f"{i + 1}/{i}" for i in range(1, max(d for d, _ in ratios)))
-              + " |", "|---:|" + "---:|" * (max(d for d, _ in ratios) - 1)]
+        lines.append(
+            f"| {d} | {cell(gd)} | {frozen} | {cell(get('gd unbounded exponent', d))} | {cell(get('pgd float64', d))} |"
+        )
+    lines += [
+        "",
+        f"Median per-saddle time ratios of gd without underflow (saddle i+1 against saddle i; theory {RATIO:.3f}):",
+        "",
+        "| d | " + " | ".join(f"{i + 1}/{i}" for i in range(1, max(d for d, _ in ratios))) + " |",
+        "|---:|" + "---:|" * (max(d for d, _ in ratios) - 1),
+    ]
     d, r = ratios[-1]  # (smaller d give the same ratios: the same starts follow the same path)
     lines.append(f"| {d} | " + " | ".join(f"{v:.2f}" for v in r) + " |")
     table = "\n".join(lines) + "\n"
@@ -191,17 +236,38 @@ def figure(rows, traces, out):
         med = np.array([r["median_steps"] for r in mine])
         lo = np.array([r["median_steps_lo"] for r in mine])
         hi = np.array([r["median_steps_hi"] for r in mine])
-        ax.errorbar(d, med, yerr=[med - lo, np.where(np.isfinite(hi), hi, med) - med], fmt=fmt, color=colour(ci),
-                    ms=ms, mfc="none" if series == "gd float64" else colour(ci), lw=1.2, capsize=2,
-                    label=series.replace("unbounded exponent", "without underflow"))
+        ax.errorbar(
+            d,
+            med,
+            yerr=[med - lo, np.where(np.isfinite(hi), hi, med) - med],
+            fmt=fmt,
+            color=colour(ci),
+            ms=ms,
+            mfc="none" if series == "gd float64" else colour(ci),
+            lw=1.2,
+            capsize=2,
+            label=series.replace("unbounded exponent", "without underflow"),
+        )
     frozen = [r for r in rows if r["series"] == "gd float64" and r["reached"] * 2 < r["trials"]]
     if frozen:
-        ax.plot([r["d"] for r in frozen], [r["median_frozen_step"] for r in frozen], "x", color=colour(0), ms=7,
-                label="gd float64 frozen (exact fixed point) at step")
+        ax.plot(
+            [r["d"] for r in frozen],
+            [r["median_frozen_step"] for r in frozen],
+            "x",
+            color=colour(0),
+            ms=7,
+            label="gd float64 frozen (exact fixed point) at step",
+        )
     anchor = next(r for r in rows if r["series"] == "gd unbounded exponent" and r["d"] == 4)
     dd = np.arange(4, 11)
-    ax.plot(dd, anchor["median_steps"] * RATIO ** (dd - 4), ":", color="0.4", lw=1,
-            label=f"x {RATIO:.2f} per saddle, from d = 4")
+    ax.plot(
+        dd,
+        anchor["median_steps"] * RATIO ** (dd - 4),
+        ":",
+        color="0.4",
+        lw=1,
+        label=f"x {RATIO:.2f} per saddle, from d = 4",
+    )
     ax.set_yscale("log")
     ax.set_xlabel("dimension d (number of saddles)")
     ax.set_ylabel("median steps to f - f_min < 0.01")

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _variants import run_variants, write_tables  # noqa: E402
+
 from saddle.plotting import WIDTH_ONE_COLUMN, colour, save_figure  # noqa: E402
 
 VARIANTS = {
@@ -43,8 +44,17 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ms = (4, 16, 64, 256, 1024)
-    rows = run_variants(VARIANTS, ms, objective="ge2015", d=5, eta=0.005, delta=0.2, trials=args.trials,
-                        max_steps=args.max_steps, seed=0)
+    rows = run_variants(
+        VARIANTS,
+        ms,
+        objective="ge2015",
+        d=5,
+        eta=0.005,
+        delta=0.2,
+        trials=args.trials,
+        max_steps=args.max_steps,
+        seed=0,
+    )
 
     fig = Figure(figsize=(WIDTH_ONE_COLUMN * 1.5, WIDTH_ONE_COLUMN), layout="constrained")
     ax = fig.subplots()
@@ -58,11 +68,18 @@ def main():
         if not bound.all():
             ax.plot(m[~bound], med[~bound], "o-", color=colour(i), ms=4, lw=1.2, label=label)
         if bound.any():  # medians beyond max-steps, stacked so that none hides another
-            ax.plot(m[bound], np.full(bound.sum(), args.max_steps * 1.15**i), "^", color=colour(i), ms=6,
-                    label=label if bound.all() else None)
+            ax.plot(
+                m[bound],
+                np.full(bound.sum(), args.max_steps * 1.15**i),
+                "^",
+                color=colour(i),
+                ms=6,
+                label=label if bound.all() else None,
+            )
     ax.axhline(args.max_steps, color="grey", lw=0.6, ls=":")
-    ax.text(4, args.max_steps * 0.8, f"triangles: median > {args.max_steps} steps (max-steps)", fontsize=6,
-            color="grey")
+    ax.text(
+        4, args.max_steps * 0.8, f"triangles: median > {args.max_steps} steps (max-steps)", fontsize=6, color="grey"
+    )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("batch size m")

@@ -37,8 +37,18 @@ def quadratic_figure(trials, lines):
     ax_med, ax_mean, ax_sd = fig.subplots(1, 3)
     lines += ["| eta | gamma | m | median (theory) | mean ± SE (theory) | SD (theory) |", "|---|---|---|---|---|---|"]
     for i, (eta, gamma) in enumerate(PAIRS):
-        res = run_escape(objective="quadratic", d=1, gamma=gamma, beta=0.01, m=M_GRID, eta=eta, delta=0.1,
-                         trials=trials, max_steps=100_000, seed=1)
+        res = run_escape(
+            objective="quadratic",
+            d=1,
+            gamma=gamma,
+            beta=0.01,
+            m=M_GRID,
+            eta=eta,
+            delta=0.1,
+            trials=trials,
+            max_steps=100_000,
+            seed=1,
+        )
         q = theory.quadratic_saddle([-gamma], [1.0], beta=0.01)
         grid = np.geomspace(1, 256, 50)
         preds = [q.linear(eta, m, delta=0.1) for m in grid]
@@ -48,25 +58,39 @@ def quadratic_figure(trials, lines):
         ax_med.plot(grid, [p.median for p in preds], "--", color=c, lw=1)
         ax_med.plot(M_GRID, [np.median(s) for s in steps], "o", color=c, ms=4, label=label)
         ax_mean.plot(grid, [p.mean for p in preds], "--", color=c, lw=1)
-        ax_mean.errorbar(M_GRID, [s.mean() for s in steps], yerr=[3 * s.std() / np.sqrt(len(s)) for s in steps],
-                         fmt="o", color=c, ms=4, capsize=2, label=label)
+        ax_mean.errorbar(
+            M_GRID,
+            [s.mean() for s in steps],
+            yerr=[3 * s.std() / np.sqrt(len(s)) for s in steps],
+            fmt="o",
+            color=c,
+            ms=4,
+            capsize=2,
+            label=label,
+        )
         ax_sd.axhline(preds[0].sd, ls="--", color=c, lw=1)
         ax_sd.plot(M_GRID, [s.std(ddof=1) for s in steps], "o", color=c, ms=4, label=label)
         for m, s in zip(M_GRID, steps):
             p = q.linear(eta, m, delta=0.1)
-            lines.append(f"| {eta:g} | {gamma:g} | {m} | {np.median(s):.0f} ({p.median:.0f}) | "
-                         f"{s.mean():.2f} ± {s.std() / np.sqrt(len(s)):.2f} ({p.mean:.2f}) | "
-                         f"{s.std(ddof=1):.2f} ({p.sd:.2f}) |")
-    for ax, name in ((ax_med, "median escape steps"), (ax_mean, "mean escape steps (±3 SE)"),
-                     (ax_sd, "SD of escape steps")):
+            lines.append(
+                f"| {eta:g} | {gamma:g} | {m} | {np.median(s):.0f} ({p.median:.0f}) | "
+                f"{s.mean():.2f} ± {s.std() / np.sqrt(len(s)):.2f} ({p.mean:.2f}) | "
+                f"{s.std(ddof=1):.2f} ({p.sd:.2f}) |"
+            )
+    for ax, name in (
+        (ax_med, "median escape steps"),
+        (ax_mean, "mean escape steps (±3 SE)"),
+        (ax_sd, "SD of escape steps"),
+    ):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size m", fontsize=8)
         ax.set_ylabel(name, fontsize=8)
         ax.tick_params(which="both", labelsize=7)
     ax_sd.set_ylim(0, None)
     ax_med.legend(fontsize=6, frameon=False)
-    fig.suptitle(f"quadratic testbed, d = 1, {trials} trials per m: points simulation, dashed linear theory",
-                 fontsize=8)
+    fig.suptitle(
+        f"quadratic testbed, d = 1, {trials} trials per m: points simulation, dashed linear theory", fontsize=8
+    )
     return fig
 
 
@@ -79,8 +103,12 @@ def lr_scaling_figure(trials, lines):
         ("spike, fixed eta = 0.0005", dict(eta=0.0005), colour(0), "-"),
         ("spike, eta = 0.0005 m", dict(eta=0.0005, lr_scaling="linear"), colour(0), "--"),
         ("quadratic d=1, fixed eta = 0.002", dict(objective="quadratic", d=1, beta=0.01, eta=0.002), colour(1), "-"),
-        ("quadratic d=1, eta = 0.002 m", dict(objective="quadratic", d=1, beta=0.01, eta=0.002,
-                                              lr_scaling="linear"), colour(1), "--"),
+        (
+            "quadratic d=1, eta = 0.002 m",
+            dict(objective="quadratic", d=1, beta=0.01, eta=0.002, lr_scaling="linear"),
+            colour(1),
+            "--",
+        ),
     ]
     for name, options, c, ls in runs:
         res = run_escape(m=ms, trials=trials, max_steps=100_000, seed=2, **options)
@@ -89,8 +117,10 @@ def lr_scaling_figure(trials, lines):
         ax_steps.plot(ms, steps, "o" + ls, color=c, ms=4, lw=1.2, label=name)
         ax_samples.plot(ms, samples, "o" + ls, color=c, ms=4, lw=1.2, label=name)
         for r in res.summary:
-            lines.append(f"| {name.split(',')[0]} | {'linear' if 'lr_scaling' in options else 'none'} | {r['m']} | "
-                         f"{r['eta']:g} | {r['median_steps']:.0f} | {r['median_samples']:.0f} |")
+            lines.append(
+                f"| {name.split(',')[0]} | {'linear' if 'lr_scaling' in options else 'none'} | {r['m']} | "
+                f"{r['eta']:g} | {r['median_steps']:.0f} | {r['median_samples']:.0f} |"
+            )
     for ax, name in ((ax_steps, "median escape steps"), (ax_samples, "median escape samples (m x steps)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -114,11 +144,17 @@ def main():
     save_figure(lr_scaling_figure(min(args.trials, 2000), lines), out / "lr_scaling")
     res = run_escape(m=tuple(2**k for k in range(11)), trials=2000, seed=0)
     save_figure(escape_figure(res), out / "spike_default")
-    lines += ["", "| m | measured median [95% CI] | linear theory | heat-path model | regime |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| m | measured median [95% CI] | linear theory | heat-path model | regime |",
+        "|---|---|---|---|---|",
+    ]
     for r in res.summary:
-        lines.append(f"| {r['m']} | {r['median_steps']:.0f} [{r['median_steps_lo']:.0f}, {r['median_steps_hi']:.0f}] | "
-                     f"{r['theory_median_steps']:.0f}{'' if r['theory_trusted'] else '*'} | "
-                     f"{r['theory_model_median_steps']:.0f} | {r['theory_regime']} |")
+        lines.append(
+            f"| {r['m']} | {r['median_steps']:.0f} [{r['median_steps_lo']:.0f}, {r['median_steps_hi']:.0f}] | "
+            f"{r['theory_median_steps']:.0f}{'' if r['theory_trusted'] else '*'} | "
+            f"{r['theory_model_median_steps']:.0f} | {r['theory_regime']} |"
+        )
     atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -31,7 +31,6 @@ from saddle.experiments.escape_cmd import format_table  # noqa: E402
 from saddle.manifolds import Sphere  # noqa: E402
 from saddle.plotting import escape_figure, save_figure  # noqa: E402
 
-
 # -- 1. the kernel functions: plain arrays in, the signatures of docs/objectives.md ----------
 # pa[0, i] = sqrt(lambda_i): the data are x_i = sqrt(lambda_i) z_i with z uniform, variance 1.
 # Plain numba.njit: they are compiled into saddle's kernel (not cached on disk) at first use.
@@ -112,8 +111,16 @@ def main():
     ap.add_argument("--trials", type=int, default=1000)
     args = ap.parse_args()
     objective = OjaPCA(lam=(3.0, 2.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5))
-    config = EscapeConfig(objective="user", d=objective.d, m=(1, 4, 16, 64, 256), eta=0.02, delta=0.1,
-                          trials=args.trials, max_steps=20000, seed=0)
+    config = EscapeConfig(
+        objective="user",
+        d=objective.d,
+        m=(1, 4, 16, 64, 256),
+        eta=0.02,
+        delta=0.1,
+        trials=args.trials,
+        max_steps=20000,
+        seed=0,
+    )
     # u_0 = e_3 (index 2): f = -1/2, escape directions e_1, e_2 with curvature -(3 - 1), -(2 - 1)
     result = run_escape(config, user_objective=objective, start=objective.eigenvector(2), out=args.out)
     save_figure(escape_figure(result), Path(args.out) / "escape")

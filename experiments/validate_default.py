@@ -34,21 +34,35 @@ def main():
     args = ap.parse_args()
     cfg = EscapeConfig(m=tuple(args.m), trials=args.trials, seed=0)
     res = run_escape(cfg)
-    print(f"# default configuration, {args.trials} trials per m; KS: two-sample, escape steps with "
-          "non-escaped trials ranked last")
+    print(
+        f"# default configuration, {args.trials} trials per m; KS: two-sample, escape steps with "
+        "non-escaped trials ranked last"
+    )
     print("| m | saddle median [95% CI] | independent median [95% CI] | KS p-value | independent wall s |")
     print("|---:|---|---|---:|---:|")
     for i, m in enumerate(cfg.m):
         r = res.by_m[m]
         ours = summarize(r.steps, r.status, cfg.max_steps, seed=1)
         t0 = time.perf_counter()
-        theirs_ranked = independent_escape_steps(d=cfg.d, s=cfg.s, dist=cfg.dist, eta=cfg.eta, m=m, delta=cfg.delta,
-                                                 trials=cfg.trials, max_steps=cfg.max_steps,
-                                                 rng=np.random.default_rng(1000 + i))
+        theirs_ranked = independent_escape_steps(
+            d=cfg.d,
+            s=cfg.s,
+            dist=cfg.dist,
+            eta=cfg.eta,
+            m=m,
+            delta=cfg.delta,
+            trials=cfg.trials,
+            max_steps=cfg.max_steps,
+            rng=np.random.default_rng(1000 + i),
+        )
         wall = time.perf_counter() - t0
         escaped = theirs_ranked <= cfg.max_steps
-        theirs = summarize(np.where(escaped, theirs_ranked, cfg.max_steps).astype(np.int64),
-                           np.where(escaped, 0, CENSORED), cfg.max_steps, seed=2)
+        theirs = summarize(
+            np.where(escaped, theirs_ranked, cfg.max_steps).astype(np.int64),
+            np.where(escaped, 0, CENSORED),
+            cfg.max_steps,
+            seed=2,
+        )
         ours_ranked = np.where(r.status == 0, r.steps, cfg.max_steps + 1)
         p = scipy.stats.ks_2samp(ours_ranked, theirs_ranked).pvalue
         fmt = lambda s: f"{s.median_steps:.0f} [{s.median_steps_lo:.0f}, {s.median_steps_hi:.0f}]"  # noqa: E731

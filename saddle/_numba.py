@@ -118,9 +118,12 @@ def _probe_cache():
 _drop_stale_cache()
 _CACHE_OK, _CACHE_REASON = _probe_cache()
 if not _CACHE_OK:
-    print("saddle: warning: no writable Numba cache (NUMBA_CACHE_DIR, the package's __pycache__ and the user "
-          "cache folder are not writable); compiling without the disk cache, so every run compiles again",
-          file=sys.stderr, flush=True)
+    print(
+        "saddle: warning: no writable Numba cache (NUMBA_CACHE_DIR, the package's __pycache__ and the user "
+        "cache folder are not writable); compiling without the disk cache, so every run compiles again",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def cache_enabled():

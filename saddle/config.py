@@ -249,8 +249,10 @@ class EscapeConfig(_Fields):
                 raise ConfigError(f"the scaled step size for m = {m} is not finite")
             words = cls.words_per_step(self, max(m, self.batch_after_drop or 0))
             if words > MAX_WORDS_PER_STEP:
-                raise ConfigError(f"m = {m} draws up to {words} random words a step, more than the "
-                                  f"{MAX_WORDS_PER_STEP} of a step's stream (saddle.rng)")
+                raise ConfigError(
+                    f"m = {m} draws up to {words} random words a step, more than the "
+                    f"{MAX_WORDS_PER_STEP} of a step's stream (saddle.rng)"
+                )
 
     def _check_objective_options(self, cls: type[Objective]) -> None:
         from saddle.objectives.base import option_owners
@@ -258,16 +260,20 @@ class EscapeConfig(_Fields):
         declared = {option.name: option for option in cls.options}
         clash = sorted(set(declared) & set(GENERIC_FIELDS))
         if clash:
-            raise ConfigError(f"the {cls.name} objective declares {', '.join(clash)}, a generic option of every "
-                              "experiment: rename it in its options")
+            raise ConfigError(
+                f"the {cls.name} objective declares {', '.join(clash)}, a generic option of every "
+                "experiment: rename it in its options"
+            )
         for name in self.options:
             if name not in declared:
                 owners = option_owners(name)
                 if not owners:
                     raise ConfigError(f"unknown option {name!r}")
                 if self.options[name] is not None:
-                    raise ConfigError(f"{name} applies to the {' and '.join(owners)} objective"
-                                      f"{'s' if len(owners) > 1 else ''} only, not to {cls.name}")
+                    raise ConfigError(
+                        f"{name} applies to the {' and '.join(owners)} objective"
+                        f"{'s' if len(owners) > 1 else ''} only, not to {cls.name}"
+                    )
         given = dict(self.options)
         values: dict[str, Any] = {}
         self._set("options", values)  # filled in declaration order: a default may read an earlier option
@@ -278,15 +284,15 @@ class EscapeConfig(_Fields):
 
     def _check_optimizer(self) -> None:
         if self.optimizer not in optimizers.OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; "
-                              f"choose one of {', '.join(optimizers.OPTIMIZERS)}")
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(optimizers.OPTIMIZERS)}")
         uses = optimizers.OPTIMIZERS[self.optimizer].parameters
         self._set("sigma_iso", real("sigma_iso", self.sigma_iso, allow_zero=True))
         if "sigma_iso" in uses and self.sigma_iso == 0:
             raise ConfigError(f"{self.optimizer} needs sigma_iso > 0 (e.g. --sigma-iso 0.1)")
         if "sigma_iso" not in uses and self.sigma_iso != 0:
-            raise ConfigError(f"sigma_iso is used by {' and '.join(optimizers.users('sigma_iso'))} only, "
-                              f"not by {self.optimizer}")
+            raise ConfigError(
+                f"sigma_iso is used by {' and '.join(optimizers.users('sigma_iso'))} only, not by {self.optimizer}"
+            )
         for option in optimizers.OPTIONS:
             if option.name == "sigma_iso":
                 continue
@@ -294,8 +300,10 @@ class EscapeConfig(_Fields):
             if option.name not in uses:
                 if value is not None:
                     owners = optimizers.users(option.name)
-                    raise ConfigError(f"{option.name} applies to the {' and '.join(owners)} optimizer"
-                                      f"{'s' if len(owners) > 1 else ''} only, not to {self.optimizer}")
+                    raise ConfigError(
+                        f"{option.name} applies to the {' and '.join(owners)} optimizer"
+                        f"{'s' if len(owners) > 1 else ''} only, not to {self.optimizer}"
+                    )
                 continue
             value = option.check(value, self)
             self._set(option.name, option.check(option.default_for(self), self) if value is None else value)
@@ -304,16 +312,19 @@ class EscapeConfig(_Fields):
         if self.batch_after_drop is not None:
             self._set("batch_after_drop", integer("batch_after_drop", self.batch_after_drop, 1, MAX_BATCH_SIZE))
             if self.target is None:
-                raise ConfigError("batch_after_drop needs a target: the run continues past the f-drop until "
-                                  "f <= target")
+                raise ConfigError(
+                    "batch_after_drop needs a target: the run continues past the f-drop until f <= target"
+                )
 
     def _check_escape_and_start(self, cls: type[Objective]) -> None:
         self._set("delta", real("delta", self.delta))
         drop = cls.max_drop(self)
         fresh = not self.random_start and self.start_perturbation is None
         if drop is not None and fresh and self.radius is None and self.target is None and self.delta >= drop:
-            raise ConfigError(f"delta = {self.delta:g} is a drop the {cls.name} objective cannot make from its start "
-                              f"(f(u_0) - f_min = {drop:.6g}); choose a smaller delta")
+            raise ConfigError(
+                f"delta = {self.delta:g} is a drop the {cls.name} objective cannot make from its start "
+                f"(f(u_0) - f_min = {drop:.6g}); choose a smaller delta"
+            )
         if self.radius is not None:
             self._set("radius", real("radius", self.radius))
         if self.target is None and self.radius is None:
@@ -322,8 +333,10 @@ class EscapeConfig(_Fields):
             self._set("target", real("target", self.target, positive=False))
             f_min = cls.min_value(self)
             if f_min is not None and self.target < f_min:
-                raise ConfigError(f"target = {self.target:g} is below the {cls.name} objective's minimum "
-                                  f"f_min = {f_min:.6g}: no trial can reach it")
+                raise ConfigError(
+                    f"target = {self.target:g} is below the {cls.name} objective's minimum "
+                    f"f_min = {f_min:.6g}: no trial can reach it"
+                )
             if self.radius is not None:
                 raise ConfigError("give either radius or target as the escape criterion, not both")
         if self.start_perturbation is not None:
@@ -338,8 +351,10 @@ class EscapeConfig(_Fields):
         self._set("allow_trap", bool(self.allow_trap))
         traps = cls.traps(self) if fresh else []
         if traps and not self.allow_trap:
-            raise ConfigError(f"{traps[0]}; ways out: {cls.trap_exits or 'another optimizer or start'}, or "
-                              "allow_trap (--allow-trap) to run it anyway")
+            raise ConfigError(
+                f"{traps[0]}; ways out: {cls.trap_exits or 'another optimizer or start'}, or "
+                "allow_trap (--allow-trap) to run it anyway"
+            )
         if self.random_start and cls.random_start is None:
             supported = [o.name for o in _registered().values() if o.random_start is not None]
             raise ConfigError(f"random_start applies to the {', '.join(supported)} objectives, not to {cls.name}")
@@ -367,9 +382,13 @@ class EscapeConfig(_Fields):
     def optimizer_params(self) -> optimizers.OptimizerParams:
         """The :class:`saddle.optimizers.OptimizerParams` of this configuration."""
         return optimizers.OptimizerParams(
-            sigma_iso=self.sigma_iso, momentum=self.momentum or 0.0,
-            perturbation_radius=self.perturbation_radius or 0.0, grad_threshold=self.grad_threshold or 0.0,
-            t_threshold=self.t_threshold or 0, cnc_eta=self.cnc_eta or 0.0, lr_decay=self.lr_decay or 0.0,
+            sigma_iso=self.sigma_iso,
+            momentum=self.momentum or 0.0,
+            perturbation_radius=self.perturbation_radius or 0.0,
+            grad_threshold=self.grad_threshold or 0.0,
+            t_threshold=self.t_threshold or 0,
+            cnc_eta=self.cnc_eta or 0.0,
+            lr_decay=self.lr_decay or 0.0,
             batch_after_drop=self.batch_after_drop or 0,
         )
 
@@ -387,8 +406,10 @@ class EscapeConfig(_Fields):
             return []
         out = []
         if self.optimizer == "gd" and self.radius is None:
-            out.append("gd starts exactly at a saddle, where the exact gradient vanishes: no trial can escape "
-                       "(this is the control)")
+            out.append(
+                "gd starts exactly at a saddle, where the exact gradient vanishes: no trial can escape "
+                "(this is the control)"
+            )
         cls = self.objective_class
         return out + (cls.traps(self) if self.allow_trap else []) + cls.start_warnings(self)
 

@@ -28,8 +28,19 @@ from saddle.records import EscapeResult, MResult
 from saddle.stats import lower_median, summarize
 from saddle.theory.columns import TheoryColumns, saddle_theory, theory_applies
 
-__all__ = ["ConfigError", "EscapeConfig", "EscapeResult", "Interrupted", "LR_SCALINGS", "MResult", "run_escape",
-           "saddle_theory", "scaled_eta", "summary_row", "theory_applies"]
+__all__ = [
+    "ConfigError",
+    "EscapeConfig",
+    "EscapeResult",
+    "Interrupted",
+    "LR_SCALINGS",
+    "MResult",
+    "run_escape",
+    "saddle_theory",
+    "scaled_eta",
+    "summary_row",
+    "theory_applies",
+]
 
 CHUNK_TRIALS = {"cpu": 128, "cupy": 1 << 17}
 """Trials per kernel call: small on the CPU (Ctrl-C and the progress bar act between calls), large on a
@@ -46,8 +57,10 @@ def resolve_backend(backend: str | None = None) -> str:
 
     name = backend or os.environ.get(BACKEND_ENV) or "cpu"
     if name not in BACKENDS:
-        raise ConfigError(f"unknown backend {name!r} (from {'--backend' if backend else BACKEND_ENV}); "
-                          f"choose one of {', '.join(BACKENDS)}")
+        raise ConfigError(
+            f"unknown backend {name!r} (from {'--backend' if backend else BACKEND_ENV}); "
+            f"choose one of {', '.join(BACKENDS)}"
+        )
     if name == "cupy":
         from saddle.kernels import gpu
 
@@ -69,9 +82,11 @@ def _median_samples(mres: MResult, s: Any) -> dict[str, float]:
     batch-size schedule (samples not proportional to steps), the median of the trials' samples
     (non-escaped ranked last) without an interval."""
     if mres.samples_per_step_after_drop is None:
-        return {"median_samples": mres.samples_per_step * s.median_steps,
-                "median_samples_lo": mres.samples_per_step * s.median_steps_lo,
-                "median_samples_hi": mres.samples_per_step * s.median_steps_hi}
+        return {
+            "median_samples": mres.samples_per_step * s.median_steps,
+            "median_samples_lo": mres.samples_per_step * s.median_steps_lo,
+            "median_samples_hi": mres.samples_per_step * s.median_steps_hi,
+        }
     ranked = np.where(mres.status == 0, mres.samples, np.inf).astype(float)
     median = float(lower_median(ranked))
     return {"median_samples": median, "median_samples_lo": float("nan"), "median_samples_hi": float("nan")}
@@ -109,9 +124,18 @@ def _tidy(value: Any) -> Any:
     return value
 
 
-def run_escape(config: EscapeConfig | None = None, *, out: Any = None, threads: int | None = None,
-               progress: bool = False, backend: str | None = None, user_objective: Any = None, start: Any = None,
-               announce: Callable[[str], None] | None = None, **options: Any) -> EscapeResult:
+def run_escape(
+    config: EscapeConfig | None = None,
+    *,
+    out: Any = None,
+    threads: int | None = None,
+    progress: bool = False,
+    backend: str | None = None,
+    user_objective: Any = None,
+    start: Any = None,
+    announce: Callable[[str], None] | None = None,
+    **options: Any,
+) -> EscapeResult:
     """Run an escape experiment and return its :class:`EscapeResult`.
 
     Parameters
@@ -149,8 +173,10 @@ def run_escape(config: EscapeConfig | None = None, *, out: Any = None, threads: 
     elif options:
         raise ConfigError("pass either an EscapeConfig or keyword options, not both")
     elif not isinstance(config, EscapeConfig):
-        raise ConfigError(f"config must be an EscapeConfig, got {type(config).__name__}; "
-                          "or pass the options as keywords: run_escape(m=[1, 4], trials=100)")
+        raise ConfigError(
+            f"config must be an EscapeConfig, got {type(config).__name__}; "
+            "or pass the options as keywords: run_escape(m=[1, 4], trials=100)"
+        )
     import numba
 
     backend = resolve_backend(backend)
@@ -174,8 +200,9 @@ def run_escape(config: EscapeConfig | None = None, *, out: Any = None, threads: 
                 timer.daemon = True
                 timer.start()
             try:
-                run_trials(objective, u0, **{**_trial_options(config, todo[0], backend), "trial_start": 0,
-                                             "n_trials": 0})
+                run_trials(
+                    objective, u0, **{**_trial_options(config, todo[0], backend), "trial_start": 0, "n_trials": 0}
+                )
             finally:
                 if timer is not None:
                     timer.cancel()
@@ -198,8 +225,10 @@ def run_escape(config: EscapeConfig | None = None, *, out: Any = None, threads: 
             by_m[m] = _run_batch_size(config, objective, u0, m, backend, bar)
             rows[m] = summary_row(config, by_m[m], theory)
             if announce is not None:
-                announce(f"m = {m}: {rows[m]['escaped']} of {config.trials} trials escaped, median "
-                         f"{rows[m]['median_steps']:g} steps ({by_m[m].wall_seconds:.1f} s)")
+                announce(
+                    f"m = {m}: {rows[m]['escaped']} of {config.trials} trials escaped, median "
+                    f"{rows[m]['median_steps']:g} steps ({by_m[m].wall_seconds:.1f} s)"
+                )
             if store is not None:
                 done = [k for k in config.m if k in by_m]
                 try:
@@ -216,8 +245,9 @@ def run_escape(config: EscapeConfig | None = None, *, out: Any = None, threads: 
         if store is not None:
             store.close()  # releases the folder's lock
     ordered = {m: by_m[m] for m in config.m}
-    return EscapeResult(config, ordered, [rows[m] for m in config.m], None if store is None else store.path, f0,
-                        theory=quantities)
+    return EscapeResult(
+        config, ordered, [rows[m] for m in config.m], None if store is None else store.path, f0, theory=quantities
+    )
 
 
 def _objective_and_start(config: EscapeConfig, user_objective: Any, start: Any) -> tuple[Objective, np.ndarray]:
@@ -238,15 +268,25 @@ def _objective_and_start(config: EscapeConfig, user_objective: Any, start: Any) 
 def _trial_options(config: EscapeConfig, m: int, backend: str) -> dict[str, Any]:
     """The keyword arguments of :func:`saddle.kernels.run_trials` for batch size m (without the trial range)."""
     return dict(
-        optimizer=config.optimizer, batch_size=m, eta=config.eta_for(m), sigma_iso=config.sigma_iso,
-        delta=config.delta, radius=config.radius, max_steps=config.max_steps, seed=config.seed, backend=backend,
-        params=config.optimizer_params(), target=config.target, random_start=config.random_start,
+        optimizer=config.optimizer,
+        batch_size=m,
+        eta=config.eta_for(m),
+        sigma_iso=config.sigma_iso,
+        delta=config.delta,
+        radius=config.radius,
+        max_steps=config.max_steps,
+        seed=config.seed,
+        backend=backend,
+        params=config.optimizer_params(),
+        target=config.target,
+        random_start=config.random_start,
         start_perturbation=config.start_perturbation or 0.0,
     )
 
 
-def _run_batch_size(config: EscapeConfig, objective: Objective, u0: np.ndarray, m: int, backend: str,
-                    bar: Any) -> MResult:
+def _run_batch_size(
+    config: EscapeConfig, objective: Objective, u0: np.ndarray, m: int, backend: str, bar: Any
+) -> MResult:
     eta_m = config.eta_for(m)
     n_rec = min(config.record_trials, config.trials)
     recorder = Recorder.empty(n_rec, config.record_points)

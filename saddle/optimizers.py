@@ -42,17 +42,31 @@ class Optimizer:
     summary: str
 
 
-OPTIMIZERS: dict[str, Optimizer] = {o.name: o for o in (
-    Optimizer("sgd", SGD, True, (), "mini-batch SGD"),
-    Optimizer("gd", GD, False, (), "the exact gradient (m = infinity): the control"),
-    Optimizer("noisy-sgd", NOISY_SGD, True, ("sigma_iso",),
-              "sgd + sigma_iso x uniform tangent direction (Ge et al. 2015)"),
-    Optimizer("momentum", MOMENTUM, True, ("momentum",), "heavy-ball sgd"),
-    Optimizer("pgd", PGD, False, ("perturbation_radius", "grad_threshold", "t_threshold"),
-              "gd + a ball perturbation when the gradient is small (Jin et al. 2017)"),
-    Optimizer("cnc-pgd", CNC_PGD, False, ("grad_threshold", "t_threshold", "cnc_eta"),
-              "gd + a larger mini-batch step when the gradient is small (Daneshmand et al. 2018)"),
-)}
+OPTIMIZERS: dict[str, Optimizer] = {
+    o.name: o
+    for o in (
+        Optimizer("sgd", SGD, True, (), "mini-batch SGD"),
+        Optimizer("gd", GD, False, (), "the exact gradient (m = infinity): the control"),
+        Optimizer(
+            "noisy-sgd", NOISY_SGD, True, ("sigma_iso",), "sgd + sigma_iso x uniform tangent direction (Ge et al. 2015)"
+        ),
+        Optimizer("momentum", MOMENTUM, True, ("momentum",), "heavy-ball sgd"),
+        Optimizer(
+            "pgd",
+            PGD,
+            False,
+            ("perturbation_radius", "grad_threshold", "t_threshold"),
+            "gd + a ball perturbation when the gradient is small (Jin et al. 2017)",
+        ),
+        Optimizer(
+            "cnc-pgd",
+            CNC_PGD,
+            False,
+            ("grad_threshold", "t_threshold", "cnc_eta"),
+            "gd + a larger mini-batch step when the gradient is small (Daneshmand et al. 2018)",
+        ),
+    )
+}
 """The optimisers, by name: the one table the configuration, the command line and the kernels read."""
 
 
@@ -120,8 +134,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("perturbation_radius", "radius r of the perturbation ball", "real", default=0.01),
     Option("grad_threshold", "perturb when ||grad f|| <= this", "real", default=1e-3),
     Option("t_threshold", "at least this many steps between perturbations", "int", default=20),
-    Option("cnc_eta", "step size of the stochastic step", "real", default=lambda config: 10 * config.eta,
-           default_text="10 eta"),
+    Option(
+        "cnc_eta",
+        "step size of the stochastic step",
+        "real",
+        default=lambda config: 10 * config.eta,
+        default_text="10 eta",
+    ),
 )
 """The optimisers' own options (each used by the optimisers whose ``parameters`` name it)."""
 

@@ -48,8 +48,7 @@ from saddle.store import (
 if TYPE_CHECKING:
     from saddle.config import EscapeConfig
 
-__all__ = ["ResultsFolder", "StoreError", "atomic_write_bytes", "atomic_write_text", "interrupts_deferred",
-           "versions"]
+__all__ = ["ResultsFolder", "StoreError", "atomic_write_bytes", "atomic_write_text", "interrupts_deferred", "versions"]
 
 _STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
 TABLES = ("trials.csv", "summary.csv", "trajectories.npz")
@@ -176,8 +175,9 @@ class ResultsFolder(ResultsStore):
             done = [m for m, _ in finished]
             if self.read_only and len(done) < len(self.config.m):
                 missing = [m for m in self.config.m if m not in done]
-                self.require_writable(f"m = {', '.join(map(str, missing))} {'is' if len(missing) == 1 else 'are'} "
-                                      "not stored yet")
+                self.require_writable(
+                    f"m = {', '.join(map(str, missing))} {'is' if len(missing) == 1 else 'are'} not stored yet"
+                )
         except ConfigError:
             self.close()
             raise
@@ -196,8 +196,10 @@ class ResultsFolder(ResultsStore):
         trials_bytes, summary_bytes = texts["trials.csv"], texts["summary.csv"]
         if trials_bytes is None or summary_bytes is None:
             return
-        wall = {int(row["m"]): float(row["wall_seconds"])
-                for row in csv.DictReader(io.StringIO(summary_bytes.decode("utf-8")))}
+        wall = {
+            int(row["m"]): float(row["wall_seconds"])
+            for row in csv.DictReader(io.StringIO(summary_bytes.decode("utf-8")))
+        }
         rows = list(csv.DictReader(io.StringIO(trials_bytes.decode("utf-8"))))
         traj = {}
         if texts["trajectories.npz"] is not None:
@@ -213,17 +215,24 @@ class ResultsFolder(ResultsStore):
                 key = f"m{m}_trial{i}"
                 if f"{key}_steps" in traj:
                     recorded.append((traj[f"{key}_steps"], traj[f"{key}_f"]))
-            yield m, MResult(
-                m=m,
-                eta=float(mine[0]["eta"]),
-                steps=np.array([int(r["steps"]) for r in mine], np.int64),
-                status=np.array([_STATUS_CODES[r["status"]] for r in mine], np.int8),
-                final_f=np.array([float(r["final_f"]) for r in mine]),
-                wall_seconds=wall[m],
-                trajectories=recorded,
-                samples_per_step=self.config.samples_per_step(m),
-                drop_steps=(np.array([int(r["drop_steps"]) for r in mine], np.int64) if "drop_steps" in mine[0]
-                            else None),
-                samples_per_step_after_drop=(self.config.samples_per_step(self.config.batch_after_drop)
-                                             if self.config.batch_after_drop else None),
+            yield (
+                m,
+                MResult(
+                    m=m,
+                    eta=float(mine[0]["eta"]),
+                    steps=np.array([int(r["steps"]) for r in mine], np.int64),
+                    status=np.array([_STATUS_CODES[r["status"]] for r in mine], np.int8),
+                    final_f=np.array([float(r["final_f"]) for r in mine]),
+                    wall_seconds=wall[m],
+                    trajectories=recorded,
+                    samples_per_step=self.config.samples_per_step(m),
+                    drop_steps=(
+                        np.array([int(r["drop_steps"]) for r in mine], np.int64) if "drop_steps" in mine[0] else None
+                    ),
+                    samples_per_step_after_drop=(
+                        self.config.samples_per_step(self.config.batch_after_drop)
+                        if self.config.batch_after_drop
+                        else None
+                    ),
+                ),
             )

@@ -78,8 +78,9 @@ START = 3
 UNIFORM, RADEMACHER, LAPLACE = 0, 1, 2
 """Integer codes of the data distributions inside kernels."""
 
-STREAM_LAYOUT = ("Philox4x32-10, key (seed mod 2**32, seed // 2**32), "
-                 "counter (block + 1, trial, step, purpose * 2**30 + m - 1)")
+STREAM_LAYOUT = (
+    "Philox4x32-10, key (seed mod 2**32, seed // 2**32), counter (block + 1, trial, step, purpose * 2**30 + m - 1)"
+)
 """The streams in one line, as config.json and sweep.json record them."""
 
 MAX_SEED = 2**64 - 1
@@ -108,14 +109,39 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _LN2_HI = 0.6931471803691238  # 0x1.62e42fee00000p-1: ln 2 to 32 bits (e * _LN2_HI is exact for |e| < 2**20)
 _LN2_LO = 1.9082149292705877e-10  # ln 2 - _LN2_HI
 _SQRT2 = 1.4142135623730951
-_LOG_COEFFS = (0.6666666666666666, 0.4, 0.2857142857142857, 0.2222222222222222, 0.18181818181818182,
-               0.15384615384615385, 0.13333333333333333, 0.11764705882352941, 0.10526315789473684)
+_LOG_COEFFS = (
+    0.6666666666666666,
+    0.4,
+    0.2857142857142857,
+    0.2222222222222222,
+    0.18181818181818182,
+    0.15384615384615385,
+    0.13333333333333333,
+    0.11764705882352941,
+    0.10526315789473684,
+)
 """2 / (2k + 1), k = 1..9: the series of log((1 + s) / (1 - s)) = 2s + s R(s**2)."""
-_SIN_COEFFS = (-0.16666666666666666, 0.008333333333333333, -0.0001984126984126984, 2.7557319223985893e-06,
-               -2.505210838544172e-08, 1.6059043836821613e-10, -7.647163731819816e-13, 2.8114572543455206e-15)
+_SIN_COEFFS = (
+    -0.16666666666666666,
+    0.008333333333333333,
+    -0.0001984126984126984,
+    2.7557319223985893e-06,
+    -2.505210838544172e-08,
+    1.6059043836821613e-10,
+    -7.647163731819816e-13,
+    2.8114572543455206e-15,
+)
 """(-1)**k / (2k + 1)!, k = 1..8 (Taylor to x**17: truncation below 1e-19 on [0, pi/4])."""
-_COS_COEFFS = (0.041666666666666664, -0.001388888888888889, 2.48015873015873e-05, -2.755731922398589e-07,
-               2.08767569878681e-09, -1.1470745597729725e-11, 4.779477332387385e-14, -1.5619206968586225e-16)
+_COS_COEFFS = (
+    0.041666666666666664,
+    -0.001388888888888889,
+    2.48015873015873e-05,
+    -2.755731922398589e-07,
+    2.08767569878681e-09,
+    -1.1470745597729725e-11,
+    4.779477332387385e-14,
+    -1.5619206968586225e-16,
+)
 """(-1)**(k + 1) / (2k + 2)!, k = 1..8 (Taylor to x**18)."""
 _PI_4 = 0.7853981633974483
 _L1, _L2, _L3, _L4, _L5, _L6, _L7, _L8, _L9 = _LOG_COEFFS
@@ -128,12 +154,17 @@ _ONE_BITS = 0x3FF0000000000000
 def check_ranges(seed, trial_end, t_max, m, words=0):
     """Raise ValueError unless the streams of trials < trial_end, steps <= t_max, batch size m and
     ``words`` 32-bit words per step and purpose lie in the ranges of the stream layout."""
-    for name, value, low, high in (("seed", seed, 0, MAX_SEED), ("trial index", trial_end - 1, -1, MAX_TRIAL),
-                                   ("step", t_max, 0, MAX_STEP), ("batch size m", m, 1, MAX_M),
-                                   ("random words per step", words, 0, MAX_WORDS)):
+    for name, value, low, high in (
+        ("seed", seed, 0, MAX_SEED),
+        ("trial index", trial_end - 1, -1, MAX_TRIAL),
+        ("step", t_max, 0, MAX_STEP),
+        ("batch size m", m, 1, MAX_M),
+        ("random words per step", words, 0, MAX_WORDS),
+    ):
         if not low <= int(value) <= high:
-            raise ValueError(f"{name} {int(value)} is outside the range of saddle's random streams "
-                             f"({low}..{high}; saddle.rng)")
+            raise ValueError(
+                f"{name} {int(value)} is outside the range of saddle's random streams ({low}..{high}; saddle.rng)"
+            )
 
 
 @inline_njit
@@ -168,8 +199,15 @@ def counter_word3(m, purpose):
 def stream_block(seed, trial, t, m, purpose, j, block):
     """Block j (0-based) of the stream (seed, trial, t, m, purpose) into block[0:4] (32-bit words)."""
     seed = np.uint64(seed)
-    philox4x32(np.uint64(j) + np.uint64(1), np.uint64(trial), np.uint64(t), counter_word3(m, purpose),
-               seed & _LOW32, seed >> np.uint64(32), block)
+    philox4x32(
+        np.uint64(j) + np.uint64(1),
+        np.uint64(trial),
+        np.uint64(t),
+        counter_word3(m, purpose),
+        seed & _LOW32,
+        seed >> np.uint64(32),
+        block,
+    )
 
 
 @njit
@@ -194,8 +232,12 @@ def stream_blocks(seed, trial, t, m, purpose, j0, out):
                 k1 = (k1 + _W1) & _LOW32
             p0 = _M0 * c0
             p1 = _M1 * c2
-            c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & _LOW32,
-                              (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & _LOW32)
+            c0, c1, c2, c3 = (
+                (p1 >> np.uint64(32)) ^ c1 ^ k0,
+                p1 & _LOW32,
+                (p0 >> np.uint64(32)) ^ c3 ^ k1,
+                p0 & _LOW32,
+            )
         out[4 * b] = c0
         out[4 * b + 1] = c1
         out[4 * b + 2] = c2
@@ -369,8 +411,12 @@ def fill_normals_at(key0, key1, t, m, purpose, start, out, block):
                     k1 = (k1 + _W1) & _LOW32
                 p0 = _M0 * c0
                 p1 = _M1 * c2
-                c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & _LOW32,
-                                  (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & _LOW32)
+                c0, c1, c2, c3 = (
+                    (p1 >> np.uint64(32)) ^ c1 ^ k0,
+                    p1 & _LOW32,
+                    (p0 >> np.uint64(32)) ^ c3 ^ k1,
+                    p0 & _LOW32,
+                )
             scratch[i] = open_uniform(c0 | (c1 << np.uint64(32)))
             scratch[_LANES + i] = open_uniform(c2 | (c3 << np.uint64(32)))
         for i in range(_LANES):

@@ -98,8 +98,13 @@ def summarize(steps: np.ndarray, status: np.ndarray, max_steps: int, seed: int =
         lo = hi = median
     else:
         res = scipy.stats.bootstrap(
-            (ranked,), lower_median, vectorized=True, n_resamples=N_BOOTSTRAP,
-            confidence_level=CONFIDENCE_LEVEL, method="percentile", rng=np.random.default_rng(seed),
+            (ranked,),
+            lower_median,
+            vectorized=True,
+            n_resamples=N_BOOTSTRAP,
+            confidence_level=CONFIDENCE_LEVEL,
+            method="percentile",
+            rng=np.random.default_rng(seed),
         )
         lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     over = max_steps + 1

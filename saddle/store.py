@@ -43,8 +43,20 @@ from typing import Any, ClassVar
 
 from saddle.options import ConfigError
 
-__all__ = ["LOCK_NAME", "MANIFEST_NAME", "Manifest", "ResultsStore", "StoreError", "atomic_write_bytes",
-           "atomic_write_text", "csv_text", "differences", "folder_kind", "interrupts_deferred", "sha256"]
+__all__ = [
+    "LOCK_NAME",
+    "MANIFEST_NAME",
+    "Manifest",
+    "ResultsStore",
+    "StoreError",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "csv_text",
+    "differences",
+    "folder_kind",
+    "interrupts_deferred",
+    "sha256",
+]
 
 LOCK_NAME = ".saddle.lock"
 """The lock file of a results folder (flock; holds the holder's pid, host, start and command line)."""
@@ -174,8 +186,14 @@ def remove_stale_temporaries(folder: Path, patterns: Sequence[str] = (".*.tmp",)
 # ----------------------------------------------------------------------------- comparing configurations
 
 
-def differences(old: Mapping[str, Any], new: Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None,
-                prefix: str = "", ordered: bool = False) -> list[str]:
+def differences(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    prefix: str = "",
+    ordered: bool = False,
+) -> list[str]:
     """The keys whose values differ between a stored configuration ``old`` and the requested ``new``.
 
     With ``defaults``, a key that ``old`` lacks counts as its default (an option added to saddle after
@@ -185,8 +203,7 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any], *, defaults: Map
     """
     name = (lambda k: f"{prefix}.{k}") if prefix else (lambda k: k)  # noqa: E731
     if defaults is not None:
-        return sorted(name(k) for k in set(old) | set(new)
-                      if k in new and old.get(k, defaults.get(k)) != new.get(k))
+        return sorted(name(k) for k in set(old) | set(new) if k in new and old.get(k, defaults.get(k)) != new.get(k))
     missing = object()
     differ = [name(k) for k in [*old, *(k for k in new if k not in old)] if old.get(k, missing) != new.get(k, missing)]
     if not differ and ordered and list(old) != list(new):
@@ -227,8 +244,9 @@ def folder_kind(folder: Path) -> str | None:
     except NotADirectoryError:
         if folder.is_file():
             raise ConfigError(f"{folder} is a file, not a folder; choose another --out") from None
-        raise ConfigError(f"cannot write results to {str(folder)!r}: part of that path is a file, "
-                          "not a folder") from None
+        raise ConfigError(
+            f"cannot write results to {str(folder)!r}: part of that path is a file, not a folder"
+        ) from None
     except OSError as err:
         raise ConfigError(f"cannot read the folder {str(folder)!r}: {_reason(err)}") from None
     names = [n for n in names if n != LOCK_NAME and not (n.startswith(".") and n.endswith(".tmp"))]
@@ -240,8 +258,9 @@ def folder_kind(folder: Path) -> str | None:
     if kinds:
         raise ConfigError(f"{folder} holds both config.json and sweep.json; choose another --out")
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    raise ConfigError(f"{folder} holds files that are not saddle results ({shown}); "
-                      "choose another --out (an empty or new folder)")
+    raise ConfigError(
+        f"{folder} holds files that are not saddle results ({shown}); choose another --out (an empty or new folder)"
+    )
 
 
 # ----------------------------------------------------------------------------- the lock
@@ -250,8 +269,10 @@ def folder_kind(folder: Path) -> str | None:
 def _holder_text() -> str:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     command = shlex.join(sys.argv) if sys.argv and sys.argv[0] else "python"
-    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": started,
-                       "command": command[:500]}) + "\n"
+    return (
+        json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": started, "command": command[:500]})
+        + "\n"
+    )
 
 
 def _describe_holder(fd: int) -> str:
@@ -298,8 +319,9 @@ class FolderLock:
             except BlockingIOError:
                 holder = _describe_holder(fd)
                 os.close(fd)
-                raise ConfigError(f"{folder} is in use by another run ({holder}); wait for it to finish or choose "
-                                  "another --out") from None
+                raise ConfigError(
+                    f"{folder} is in use by another run ({holder}); wait for it to finish or choose another --out"
+                ) from None
             except OSError:
                 os.close(fd)
                 raise
@@ -346,8 +368,13 @@ class Manifest:
     checksum, and both are accepted; any other content is refused.
     """
 
-    def __init__(self, folder: Path, files: dict[str, str] | None = None, pending: dict[str, str] | None = None,
-                 present: bool = False) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        files: dict[str, str] | None = None,
+        pending: dict[str, str] | None = None,
+        present: bool = False,
+    ) -> None:
         self.folder = folder
         self.files = dict(files or {})
         self.pending = dict(pending or {})
@@ -366,11 +393,14 @@ class Manifest:
             data = json.loads(raw)
             files, pending = data["files"], data.get("pending", {})
             if data.get("algorithm") != "sha256" or not all(
-                    isinstance(k, str) and isinstance(v, str) for d in (files, pending) for k, v in d.items()):
+                isinstance(k, str) and isinstance(v, str) for d in (files, pending) for k, v in d.items()
+            ):
                 raise TypeError
         except (ValueError, TypeError, KeyError, AttributeError):
-            raise ConfigError(f"{path} is damaged (not a saddle checksum manifest); the results in {folder} "
-                              "cannot be verified: choose another --out") from None
+            raise ConfigError(
+                f"{path} is damaged (not a saddle checksum manifest); the results in {folder} "
+                "cannot be verified: choose another --out"
+            ) from None
         return cls(folder, files, pending, present=True)
 
     def accepted(self, name: str) -> set[str]:
@@ -380,11 +410,15 @@ class Manifest:
         """Refuse ``data`` read from ``name`` (ConfigError, one line naming it) unless its checksum is recorded."""
         accepted = self.accepted(name)
         if not accepted:
-            raise ConfigError(f"{self.folder / name} has no recorded checksum in {MANIFEST_NAME} (it was not "
-                              "written by saddle); move it away or choose another --out")
+            raise ConfigError(
+                f"{self.folder / name} has no recorded checksum in {MANIFEST_NAME} (it was not "
+                "written by saddle); move it away or choose another --out"
+            )
         if sha256(data) not in accepted:
-            raise ConfigError(f"{self.folder / name} does not match its checksum in {MANIFEST_NAME}: it was "
-                              "changed after saddle wrote it; restore it, or delete the folder to recompute")
+            raise ConfigError(
+                f"{self.folder / name} does not match its checksum in {MANIFEST_NAME}: it was "
+                "changed after saddle wrote it; restore it, or delete the folder to recompute"
+            )
 
     def read(self, name: str) -> bytes | None:
         """The verified bytes of table ``name`` (None when absent); unverified when the folder has no manifest."""
@@ -481,20 +515,25 @@ class ResultsStore:
     def _check_existing(self, meta: Mapping[str, Any]) -> None:
         differ = self.identity_differences(meta)
         if differ:
-            raise ConfigError(f"{self.path} holds results of a different "
-                              f"{'configuration' if self.kind == 'escape' else 'sweep'} "
-                              f"(differs in {', '.join(differ)}); choose another --out")
+            raise ConfigError(
+                f"{self.path} holds results of a different "
+                f"{'configuration' if self.kind == 'escape' else 'sweep'} "
+                f"(differs in {', '.join(differ)}); choose another --out"
+            )
 
     def _classify(self, *, create: bool) -> dict[str, Any] | None:
         """Refuse what cannot be used (nothing is written); the stored marker, or None for a new folder."""
         kind = folder_kind(self.path)
         if kind is not None and kind != self.kind:
-            raise ConfigError(f"{self.path} holds the results of {KIND_WORDS[kind]} ({MARKERS[kind]}), not of "
-                              f"{KIND_WORDS[self.kind]}; choose another --out")
+            raise ConfigError(
+                f"{self.path} holds the results of {KIND_WORDS[kind]} ({MARKERS[kind]}), not of "
+                f"{KIND_WORDS[self.kind]}; choose another --out"
+            )
         if kind is None:
             if not create:
-                raise ConfigError(f"{self.path} holds no {self.kind} results (no {MARKERS[self.kind]}); "
-                                  f"run the {self.kind} first")
+                raise ConfigError(
+                    f"{self.path} holds no {self.kind} results (no {MARKERS[self.kind]}); run the {self.kind} first"
+                )
             return None
         meta = _marker(self.path, self.kind)
         assert meta is not None
@@ -533,8 +572,10 @@ class ResultsStore:
                 legacy = self.legacy_tables()
                 if legacy:
                     self.manifest.record(legacy)
-                    self._note(f"note: {self.path} was written before saddle recorded checksums; recorded them "
-                               f"for its {len(legacy)} stored table{'s' * (len(legacy) != 1)} as they are now")
+                    self._note(
+                        f"note: {self.path} was written before saddle recorded checksums; recorded them "
+                        f"for its {len(legacy)} stored table{'s' * (len(legacy) != 1)} as they are now"
+                    )
             self.verify_tables()
         except StoreError as err:
             self.close()
@@ -551,8 +592,9 @@ class ResultsStore:
             self.lock = FolderLock.take(self.path, exclusive=False)
         self.manifest = Manifest.load(self.path)
         if not self.manifest.present and self.legacy_tables():
-            self._note(f"note: {self.path} was written before saddle recorded checksums and is read-only; "
-                       "read as it is")
+            self._note(
+                f"note: {self.path} was written before saddle recorded checksums and is read-only; read as it is"
+            )
         try:
             self.verify_tables()
         except BaseException:
@@ -571,8 +613,10 @@ class ResultsStore:
     def require_writable(self, what: str) -> None:
         """ConfigError when the folder was opened read-only and ``what`` still needs storing."""
         if self.read_only:
-            raise ConfigError(f"cannot write results to {str(self.path)!r} (not writable here), and {what}; "
-                              "make it writable or choose another --out")
+            raise ConfigError(
+                f"cannot write results to {str(self.path)!r} (not writable here), and {what}; "
+                "make it writable or choose another --out"
+            )
 
     def _undo_create(self) -> None:
         """Remove what this run wrote into a new folder if it stored nothing there (a refused or failed run

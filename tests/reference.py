@@ -125,9 +125,29 @@ def spike_f(u, A):
     return -np.sum((A.T @ u) ** 4)
 
 
-def reference_trial(*, seed, trial, u0, A, dist, optimizer, m, eta, sigma_iso, delta, radius, max_steps,
-                    momentum=0.0, r=0.0, g_thres=0.0, t_thres=0, cnc_eta=0.0, lr_decay=0.0, m_after=0,
-                    target=None):
+def reference_trial(
+    *,
+    seed,
+    trial,
+    u0,
+    A,
+    dist,
+    optimizer,
+    m,
+    eta,
+    sigma_iso,
+    delta,
+    radius,
+    max_steps,
+    momentum=0.0,
+    r=0.0,
+    g_thres=0.0,
+    t_thres=0,
+    cnc_eta=0.0,
+    lr_decay=0.0,
+    m_after=0,
+    target=None,
+):
     """One escape trial by SPEC 2.1, 3 and 4; returns (steps, status, final_f, f along the way).
 
     Schedules: step size eta / (1 + t / lr_decay); after the first f-drop by delta, m_after samples a
@@ -205,8 +225,7 @@ class _Trace(list):
         self.drop = drop
 
 
-def reference_quadratic_trial(*, seed, trial, h, beta, Sigma, optimizer, m, eta, sigma_iso, delta, radius,
-                              max_steps):
+def reference_quadratic_trial(*, seed, trial, h, beta, Sigma, optimizer, m, eta, sigma_iso, delta, radius, max_steps):
     """One escape trial on f(x) = 1/2 sum h_i x_i^2 + beta/4 ||x||^4 from x = 0 (SPEC 2.3).
 
     The mean of m per-sample noises N(0, Sigma) is drawn as L xi / sqrt(m), xi the d normals of the
@@ -237,8 +256,23 @@ def reference_quadratic_trial(*, seed, trial, h, beta, Sigma, optimizer, m, eta,
     return max_steps, CENSORED, fx, fs
 
 
-def reference_octopus_trial(*, seed, trial, octopus, optimizer, m, eta, delta, max_steps, sigma_iso=0.0, r=0.0,
-                            g_thres=0.0, t_thres=0, random_start=False, target=None):
+def reference_octopus_trial(
+    *,
+    seed,
+    trial,
+    octopus,
+    optimizer,
+    m,
+    eta,
+    delta,
+    max_steps,
+    sigma_iso=0.0,
+    r=0.0,
+    g_thres=0.0,
+    t_thres=0,
+    random_start=False,
+    target=None,
+):
     """One trial on Du et al.'s octopus (SPEC 2.4) on R^d with f and grad f of its NumPy class.
 
     Starts at saddle 1 (x = 0) or, with random_start, at 2 w - 1 for w the open uniforms of the first d
@@ -281,8 +315,9 @@ def reference_octopus_trial(*, seed, trial, octopus, optimizer, m, eta, delta, m
     return max_steps, CENSORED, fx, fs
 
 
-def reference_ge2015_trial(*, seed, trial, U0, A, dist, sampling, optimizer, m, eta, sigma_iso, delta, radius,
-                           max_steps):
+def reference_ge2015_trial(
+    *, seed, trial, U0, A, dist, sampling, optimizer, m, eta, sigma_iso, delta, radius, max_steps
+):
     """One escape trial of ge2015 (SPEC 2.2) on the product of k spheres, U as a d x k array.
 
     Shared sampling uses samples 0..m-1 of the step's DATA stream for every column; per-column
@@ -313,8 +348,9 @@ def reference_ge2015_trial(*, seed, trial, U0, A, dist, sampling, optimizer, m, 
         else:
             per_column = sampling == "per-column"
             X = _samples(seed, trial, t, m, k * m if per_column else m, d, dist) @ A.T
-            G = np.column_stack([per_sample(U, X[i * m : (i + 1) * m] if per_column else X, i).mean(axis=0)
-                                 for i in range(k)])
+            G = np.column_stack(
+                [per_sample(U, X[i * m : (i + 1) * m] if per_column else X, i).mean(axis=0) for i in range(k)]
+            )
         P = G - U * np.sum(U * G, axis=0, keepdims=True)
         if optimizer == "noisy-sgd":
             xi = normals(seed, trial, t, m, 1, d * k).reshape(k, d).T

@@ -35,8 +35,18 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRIAL_HEADER = "m,eta,trial,steps,samples,status,final_f"
 SUMMARY_COLUMNS = (
-    "m", "eta", "trials", "escaped", "censored", "diverged", "median_steps", "median_steps_lo",
-    "median_steps_hi", "mean_steps", "median_samples", "wall_seconds",
+    "m",
+    "eta",
+    "trials",
+    "escaped",
+    "censored",
+    "diverged",
+    "median_steps",
+    "median_steps_lo",
+    "median_steps_hi",
+    "mean_steps",
+    "median_samples",
+    "wall_seconds",
 )
 STATUSES = {"escaped", "censored", "diverged"}
 
@@ -65,8 +75,9 @@ def cli_command(*args):
 
 def run_cli(*args, cwd, timeout=120, **env):
     """Run ``python -m saddle.experiments ARGS`` in ``cwd``; return the CompletedProcess."""
-    return subprocess.run(cli_command(*args), cwd=cwd, env=cli_env(**env), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        cli_command(*args), cwd=cwd, env=cli_env(**env), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def run_ok(*args, cwd, **env):
@@ -244,8 +255,18 @@ def test_same_seed_same_trials_and_quiet_no_plot(small_run, tmp_path):
 
 def test_thread_count_does_not_change_the_trials(tmp_path):
     for threads in (1, 2):
-        run_ok("escape", *SMALL, "--threads", threads, "--no-plot", "--quiet", "--out", f"t{threads}",
-               cwd=tmp_path, NUMBA_NUM_THREADS="2")
+        run_ok(
+            "escape",
+            *SMALL,
+            "--threads",
+            threads,
+            "--no-plot",
+            "--quiet",
+            "--out",
+            f"t{threads}",
+            cwd=tmp_path,
+            NUMBA_NUM_THREADS="2",
+        )
         assert json.loads((tmp_path / f"t{threads}" / "config.json").read_text())["threads"] == threads
     assert (tmp_path / "t1" / "trials.csv").read_bytes() == (tmp_path / "t2" / "trials.csv").read_bytes()
 
@@ -303,17 +324,34 @@ def test_rerun_with_a_different_option_is_refused(small_run, tmp_path):
 # m = 2 and 4 finish in a fraction of a second; 512 and 1024 then take a few
 # seconds, the window in which SIGINT is sent.
 SLOW_M = (2, 4, 512, 1024)
-SLOW = ["escape", "--m", *map(str, SLOW_M), "--trials", "1000", "--d", "10", "--max-steps", "3000",
-        "--quiet", "--no-plot"]
+SLOW = [
+    "escape",
+    "--m",
+    *map(str, SLOW_M),
+    "--trials",
+    "1000",
+    "--d",
+    "10",
+    "--max-steps",
+    "3000",
+    "--quiet",
+    "--no-plot",
+]
 
 
 def interrupt_when_first_m_is_stored(folder, cwd, timeout=60):
     """Start the slow run, send SIGINT as soon as trials.csv appears; return (rc, stdout, stderr)."""
     # A shell may start the test run (and so this child) with SIGINT ignored, as in a background job;
     # restore the default so that the child turns SIGINT into KeyboardInterrupt, as in a terminal.
-    proc = subprocess.Popen(cli_command(*SLOW, "--out", folder), cwd=cwd, env=cli_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cli_command(*SLOW, "--out", folder),
+        cwd=cwd,
+        env=cli_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + timeout
         while not (folder / "trials.csv").exists():

@@ -14,15 +14,18 @@ from saddle.options import ConfigError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("options, match", [
-    (dict(delta=100.0), r"delta = 100 is a drop the spike objective cannot make .*f_min = 0.5"),
-    (dict(delta=0.5), r"cannot make"),  # exactly f(u_0) - f_min: only the minimum itself would do
-    (dict(s=4, delta=0.8), r"f\(u_0\) - f_min = 0.75"),
-    (dict(target=-1.5), r"target = -1.5 is below the spike objective's minimum f_min = -1"),
-    (dict(objective="quadratic", gamma=1.0, beta=2.0, delta=0.2), r"f_min = 0.125"),
-    (dict(objective="ge2015", d=4, delta=1.0), r"f_min = 1\b"),
-    (dict(objective="octopus", d=2, target=-300.0), r"below the octopus objective's minimum"),
-])
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        (dict(delta=100.0), r"delta = 100 is a drop the spike objective cannot make .*f_min = 0.5"),
+        (dict(delta=0.5), r"cannot make"),  # exactly f(u_0) - f_min: only the minimum itself would do
+        (dict(s=4, delta=0.8), r"f\(u_0\) - f_min = 0.75"),
+        (dict(target=-1.5), r"target = -1.5 is below the spike objective's minimum f_min = -1"),
+        (dict(objective="quadratic", gamma=1.0, beta=2.0, delta=0.2), r"f_min = 0.125"),
+        (dict(objective="ge2015", d=4, delta=1.0), r"f_min = 1\b"),
+        (dict(objective="octopus", d=2, target=-300.0), r"below the octopus objective's minimum"),
+    ],
+)
 def test_a_drop_or_target_the_objective_cannot_reach_is_refused(options, match):
     with pytest.raises(ConfigError, match=match):
         EscapeConfig(**options)
@@ -34,16 +37,19 @@ def test_drops_it_can_make_are_accepted():
     assert EscapeConfig(target=-0.99).target == -0.99
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: run_escape(m=None), "m must list at least one batch size"),
-    (lambda: run_escape({"m": [1]}), "config must be an EscapeConfig"),
-    (lambda: run_escape(m=["a"]), "m must be an integer"),
-    (lambda: EscapeConfig(random_start="no"), "random_start must be true or false"),
-    (lambda: EscapeConfig(eta=True), "eta must be a number"),
-    (lambda: EscapeConfig(objective=3), "objective must be a name"),
-    (lambda: EscapeConfig(options=[1]), "options must be a mapping"),
-    (lambda: EscapeConfig(spam=1), "unknown option 'spam'"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: run_escape(m=None), "m must list at least one batch size"),
+        (lambda: run_escape({"m": [1]}), "config must be an EscapeConfig"),
+        (lambda: run_escape(m=["a"]), "m must be an integer"),
+        (lambda: EscapeConfig(random_start="no"), "random_start must be true or false"),
+        (lambda: EscapeConfig(eta=True), "eta must be a number"),
+        (lambda: EscapeConfig(objective=3), "objective must be a name"),
+        (lambda: EscapeConfig(options=[1]), "options must be a mapping"),
+        (lambda: EscapeConfig(spam=1), "unknown option 'spam'"),
+    ],
+)
 def test_wrong_types_in_the_api_are_a_config_error_naming_the_argument(call, match):
     with pytest.raises(ConfigError, match=match):
         call()
@@ -55,9 +61,11 @@ def test_the_memory_estimate_uses_measured_bytes_per_trial_and_the_process_limit
     with pytest.raises(ConfigError, match="more than half of"):
         EscapeConfig(m=(1,), trials=trials)
     # under `ulimit -v` (4 GB), d = 12000 (a 1.1 GB matrix and its checks) is refused at once, in one line
-    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (4_000_000_000, 4_000_000_000)); "
-            "from saddle.experiments.cli import main; raise SystemExit(main(['escape', '--d', '12000', '--trials', "
-            "'4', '--no-plot']))")
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (4_000_000_000, 4_000_000_000)); "
+        "from saddle.experiments.cli import main; raise SystemExit(main(['escape', '--d', '12000', '--trials', "
+        "'4', '--no-plot']))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "memory limit (ulimit -v)" in done.stderr
@@ -66,13 +74,20 @@ def test_the_memory_estimate_uses_measured_bytes_per_trial_and_the_process_limit
 def test_a_start_no_trial_can_leave_is_refused_up_front_naming_the_ways_out():
     """ge2015's collision saddle under shared samples (SPEC 2.2): refused at once, unless asked for."""
     for optimizer in ("sgd", "momentum", "gd"):
-        with pytest.raises(ConfigError, match=f"fixed point of shared-sample {optimizer}.*ways out: --sampling "
-                                              "per-column.*noisy-sgd.*--start-perturbation.*allow_trap"):
+        with pytest.raises(
+            ConfigError,
+            match=f"fixed point of shared-sample {optimizer}.*ways out: --sampling "
+            "per-column.*noisy-sgd.*--start-perturbation.*allow_trap",
+        ):
             EscapeConfig(objective="ge2015", d=5, optimizer=optimizer)
     trap = EscapeConfig(objective="ge2015", d=5, allow_trap=True)
     assert any("no trial can escape" in w for w in trap.start_warnings())
-    for way_out in (dict(sampling="per-column"), dict(optimizer="noisy-sgd", sigma_iso=0.1),
-                    dict(start_perturbation=0.01), dict(random_start=True)):
+    for way_out in (
+        dict(sampling="per-column"),
+        dict(optimizer="noisy-sgd", sigma_iso=0.1),
+        dict(start_perturbation=0.01),
+        dict(random_start=True),
+    ):
         EscapeConfig(objective="ge2015", d=5, **way_out)
     with pytest.raises(ConfigError, match="allow_trap must be true or false"):
         EscapeConfig(allow_trap="yes")

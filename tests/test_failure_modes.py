@@ -69,8 +69,14 @@ def run_entry_point(argv, cwd, timeout=120):
     """Run ``python -m saddle.experiments ARGV`` as a user would."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-    return subprocess.run([sys.executable, "-m", "saddle.experiments", *map(str, argv)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "saddle.experiments", *map(str, argv)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_one_line_config_error(kwargs):
@@ -208,8 +214,13 @@ def _damage(folder, how):
 
 
 DAMAGE_RUN = ["--m", "2", "8", "--trials", "20", "--max-steps", "150", "--d", "6", "--no-plot", "--quiet"]
-DAMAGES = ("summary-without-wall-seconds", "unknown-status", "trials-truncated", "trials-not-csv",
-           "trajectories-not-npz")
+DAMAGES = (
+    "summary-without-wall-seconds",
+    "unknown-status",
+    "trials-truncated",
+    "trials-not-csv",
+    "trajectories-not-npz",
+)
 
 
 @pytest.fixture(scope="module")
@@ -357,8 +368,10 @@ GOOD_CONFIGS = {
     "numpy-array-m": (dict(m=np.array([2, 8])), dict(m=(2, 8))),
     "integral-float-m": (dict(m=4.0), dict(m=(4,))),
     "scalar-m": (dict(m=4), dict(m=(4,))),
-    "numpy-sizes": (dict(d=np.int64(6), s=np.int16(3), trials=np.int64(7), max_steps=np.uint32(50)),
-                    dict(d=6, s=3, trials=7, max_steps=50)),
+    "numpy-sizes": (
+        dict(d=np.int64(6), s=np.int16(3), trials=np.int64(7), max_steps=np.uint32(50)),
+        dict(d=6, s=3, trials=7, max_steps=50),
+    ),
     "largest-seed": (dict(seed=np.uint64(2**64 - 1)), dict(seed=2**64 - 1)),
     "numpy-floats": (dict(eta=np.float32(0.5), delta=np.float64(0.2)), dict(eta=0.5, delta=pytest.approx(0.2))),
     "dist-case": (dict(dist="Rademacher"), dict(dist="rademacher")),
@@ -371,7 +384,7 @@ def test_numpy_scalars_and_integral_floats_are_accepted(kwargs, expected):
     for key, value in expected.items():
         got = getattr(config, key)
         assert got == value, (key, got)
-        for v in (got if isinstance(got, tuple) else (got,)):
+        for v in got if isinstance(got, tuple) else (got,):
             if isinstance(v, numbers.Integral):
                 assert type(v) is int, (key, type(v))  # NumPy integers become Python ints
             elif isinstance(v, numbers.Real):
@@ -390,10 +403,13 @@ def test_run_escape_validates_before_running(tmp_path):
 # ----------------------------------------------------------------------------- the backend
 
 
-@pytest.mark.parametrize("argv, env, fragment", [
-    (["--backend", "tpu"], None, "unknown backend"),
-    ([], "gpu", "SADDLE_BACKEND"),
-])
+@pytest.mark.parametrize(
+    "argv, env, fragment",
+    [
+        (["--backend", "tpu"], None, "unknown backend"),
+        ([], "gpu", "SADDLE_BACKEND"),
+    ],
+)
 def test_unknown_backend_is_refused_in_one_line(argv, env, fragment, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     if env is None:

@@ -92,8 +92,11 @@ def test_per_sample_gradient_is_unbiased_monte_carlo(dist):
     g = np.random.default_rng(1)
     obj = GeTensorDecomposition(4, 3, dist, scipy.stats.ortho_group.rvs(4, random_state=g))
     U = obj.manifold.random_point(g)
-    z = (g.uniform(-np.sqrt(3), np.sqrt(3), (200_000, 4)) if dist == "uniform"
-         else g.laplace(0, 1 / np.sqrt(2), (200_000, 4)))
+    z = (
+        g.uniform(-np.sqrt(3), np.sqrt(3), (200_000, 4))
+        if dist == "uniform"
+        else g.laplace(0, 1 / np.sqrt(2), (200_000, 4))
+    )
     G = obj.per_sample_grad(U, obj.samples(z))
     se = G.std(axis=0, ddof=1) / np.sqrt(len(G))
     assert np.all(np.abs(G.mean(axis=0) - obj.egrad(U)) <= 5 * se)
@@ -126,8 +129,9 @@ KERNEL_CASES = [
 # arithmetic.)
 
 
-@pytest.mark.parametrize("case", KERNEL_CASES,
-                         ids=["-".join(map(str, c[:3])) + ("-rot" if c[6] else "") for c in KERNEL_CASES])
+@pytest.mark.parametrize(
+    "case", KERNEL_CASES, ids=["-".join(map(str, c[:3])) + ("-rot" if c[6] else "") for c in KERNEL_CASES]
+)
 def test_kernel_matches_reference_trial_by_trial(case):
     dist, sampling, optimizer, m, eta, sigma_iso, rotated, start = case
     d = k = 4
@@ -137,11 +141,11 @@ def test_kernel_matches_reference_trial_by_trial(case):
     if start == "perturbed":
         U0 = obj.manifold.retract(U0, 0.05 * obj.manifold.random_tangent(U0, np.random.default_rng(1)))
     kw = dict(eta=eta, sigma_iso=sigma_iso, delta=0.2, radius=None, max_steps=400)
-    block = run_trials(obj, obj.flatten(U0), optimizer=optimizer, batch_size=m, seed=7, trial_start=0, n_trials=6,
-                       **kw)
+    block = run_trials(obj, obj.flatten(U0), optimizer=optimizer, batch_size=m, seed=7, trial_start=0, n_trials=6, **kw)
     for n in range(6):
-        steps, status, final_f, _ = reference_ge2015_trial(seed=7, trial=n, U0=U0, A=obj.A, dist=dist,
-                                                            sampling=sampling, optimizer=optimizer, m=m, **kw)
+        steps, status, final_f, _ = reference_ge2015_trial(
+            seed=7, trial=n, U0=U0, A=obj.A, dist=dist, sampling=sampling, optimizer=optimizer, m=m, **kw
+        )
         assert (block.steps[n], block.status[n]) == (steps, status), n
         assert block.final_f[n] == pytest.approx(final_f, rel=1e-9, abs=1e-12)
     assert np.count_nonzero(block.status == ESCAPED) >= 3
@@ -151,8 +155,18 @@ def test_kernel_matches_reference_trial_by_trial(case):
 def test_symmetry_trap_shared_samples_never_escape_per_column_samples_do(m):
     """SPEC 2.2: from the collision saddle, shared mini-batches keep u_1 = u_2 exactly (every trial
     censored, f stays 1), while per-column sampling escapes in every trial."""
-    kw = dict(optimizer="sgd", batch_size=m, eta=0.005, sigma_iso=0.0, delta=0.2, radius=None, max_steps=3000,
-              seed=3, trial_start=0, n_trials=20)
+    kw = dict(
+        optimizer="sgd",
+        batch_size=m,
+        eta=0.005,
+        sigma_iso=0.0,
+        delta=0.2,
+        radius=None,
+        max_steps=3000,
+        seed=3,
+        trial_start=0,
+        n_trials=20,
+    )
     shared = GeTensorDecomposition(5, 5, "uniform", None, "shared")
     out = run_trials(shared, shared.flatten(shared.collision_saddle()), **kw)
     assert np.all(out.status == CENSORED)

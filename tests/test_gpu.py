@@ -86,24 +86,45 @@ CASES = {
     "spike-rademacher-sgd-m3-rot": (lambda: _spike(5, "rademacher", True, optimizer="sgd", batch_size=3), True),
     "spike-d10-uniform-sgd-m32": (lambda: _spike(10, optimizer="sgd", batch_size=32), True),
     "spike-d20-uniform-sgd-m128": (lambda: _spike(20, optimizer="sgd", batch_size=128), True),
-    "spike-momentum-m4": (lambda: _spike(optimizer="momentum", batch_size=4, eta=0.01,
-                                         params=_params(momentum=0.9)), True),
+    "spike-momentum-m4": (
+        lambda: _spike(optimizer="momentum", batch_size=4, eta=0.01, params=_params(momentum=0.9)),
+        True,
+    ),
     "ge2015-percolumn-sgd-m16": (lambda: _ge("per-column", optimizer="sgd", batch_size=16), True),
     "spike-laplace-sgd-m5-rot": (lambda: _spike(5, "laplace", True, optimizer="sgd", batch_size=5, eta=0.03), False),
     "spike-noisy-m4": (lambda: _spike(optimizer="noisy-sgd", batch_size=4, sigma_iso=0.3), False),
-    "spike-pgd": (lambda: _spike(optimizer="pgd", batch_size=1, params=_params(
-        perturbation_radius=0.01, grad_threshold=1e-3, t_threshold=10)), False),
-    "spike-cnc-pgd-m2": (lambda: _spike(optimizer="cnc-pgd", batch_size=2, params=_params(
-        grad_threshold=1e-3, t_threshold=10, cnc_eta=0.2)), True),
+    "spike-pgd": (
+        lambda: _spike(
+            optimizer="pgd", batch_size=1, params=_params(perturbation_radius=0.01, grad_threshold=1e-3, t_threshold=10)
+        ),
+        False,
+    ),
+    "spike-cnc-pgd-m2": (
+        lambda: _spike(
+            optimizer="cnc-pgd", batch_size=2, params=_params(grad_threshold=1e-3, t_threshold=10, cnc_eta=0.2)
+        ),
+        True,
+    ),
     "quadratic-d3-sgd-m4": (lambda: (QuadraticSaddle(3), np.zeros(3), dict(optimizer="sgd", batch_size=4)), False),
-    "ge2015-random-start-target-m16": (lambda: _ge("shared", optimizer="sgd", batch_size=16, eta=0.01,
-                                                   random_start=True, target=0.2), False),
+    "ge2015-random-start-target-m16": (
+        lambda: _ge("shared", optimizer="sgd", batch_size=16, eta=0.01, random_start=True, target=0.2),
+        False,
+    ),
 }
 
 
 def _run(obj, u0, opts, backend, n_trials=400, recorder=None):
-    kw = dict(eta=0.05, sigma_iso=0.0, delta=0.1, radius=None, max_steps=2000, seed=11, trial_start=5,
-              n_trials=n_trials, keep_final_u=True)
+    kw = dict(
+        eta=0.05,
+        sigma_iso=0.0,
+        delta=0.1,
+        radius=None,
+        max_steps=2000,
+        seed=11,
+        trial_start=5,
+        n_trials=n_trials,
+        keep_final_u=True,
+    )
     kw.update(opts)
     return run_trials(obj, u0, backend=backend, recorder=recorder, **kw)
 

@@ -42,8 +42,9 @@ from saddle.optimizers import OptimizerParams
 from tests.reference import philox_words
 
 COMPILER = shutil.which("gcc") or shutil.which("cc")
-needs_compiler = pytest.mark.skipif(COMPILER is None, reason="no C compiler (gcc or cc) on PATH: the C twin of "
-                                                             "escape.cu cannot be built")
+needs_compiler = pytest.mark.skipif(
+    COMPILER is None, reason="no C compiler (gcc or cc) on PATH: the C twin of escape.cu cannot be built"
+)
 
 
 @pytest.fixture(scope="module")
@@ -112,16 +113,22 @@ def _spike_case(d, dist, optimizer, m, eta, sigma_iso, rotated, radius, s=2):
     u0 = obj.saddle(s)
     if optimizer == "gd":  # start slightly off the saddle, or gd never moves
         u0 = obj.manifold.retract(u0, 1e-3 * obj.manifold.random_tangent(u0, np.random.default_rng(3)))
-    return obj, u0, dict(optimizer=optimizer, batch_size=m, eta=eta, sigma_iso=sigma_iso, delta=0.1, radius=radius,
-                         max_steps=400)
+    return (
+        obj,
+        u0,
+        dict(optimizer=optimizer, batch_size=m, eta=eta, sigma_iso=sigma_iso, delta=0.1, radius=radius, max_steps=400),
+    )
 
 
 def _quadratic_case(d, optimizer, m, eta, sigma_iso, radius, full_sigma):
     Sigma = np.eye(d) if not full_sigma else np.diag(np.arange(1.0, d + 1)) + 0.3 * (np.ones((d, d)) - np.eye(d))
     obj = QuadraticSaddle(d, 1.0, np.linspace(0.5, 2.0, d - 1) if d > 1 else 1.0, 1.0, Sigma)
     u0 = obj.start() + (1e-3 if optimizer == "gd" else 0.0)
-    return obj, u0, dict(optimizer=optimizer, batch_size=m, eta=eta, sigma_iso=sigma_iso, delta=0.1, radius=radius,
-                         max_steps=600)
+    return (
+        obj,
+        u0,
+        dict(optimizer=optimizer, batch_size=m, eta=eta, sigma_iso=sigma_iso, delta=0.1, radius=radius, max_steps=600),
+    )
 
 
 def _ge_case(dist, sampling, optimizer, m, eta, sigma_iso, rotated, perturbed, d=4, k=4):
@@ -130,8 +137,11 @@ def _ge_case(dist, sampling, optimizer, m, eta, sigma_iso, rotated, perturbed, d
     U0 = obj.collision_saddle()
     if perturbed:
         U0 = obj.manifold.retract(U0, 0.05 * obj.manifold.random_tangent(U0, np.random.default_rng(1)))
-    return obj, obj.flatten(U0), dict(optimizer=optimizer, batch_size=m, eta=eta, sigma_iso=sigma_iso, delta=0.2,
-                                      radius=None, max_steps=400)
+    return (
+        obj,
+        obj.flatten(U0),
+        dict(optimizer=optimizer, batch_size=m, eta=eta, sigma_iso=sigma_iso, delta=0.2, radius=None, max_steps=400),
+    )
 
 
 def _with_optimizer(case, optimizer, eta, max_steps, **params):
@@ -141,8 +151,11 @@ def _with_optimizer(case, optimizer, eta, max_steps, **params):
         u0 = obj.saddle(2) if isinstance(obj, SpikeTensor) else obj.flatten(obj.collision_saddle())
     else:
         u0 = obj.start()
-    return obj, u0, dict(kw, optimizer=optimizer, eta=eta, max_steps=max_steps, sigma_iso=0.0,
-                         params=OptimizerParams(**params))
+    return (
+        obj,
+        u0,
+        dict(kw, optimizer=optimizer, eta=eta, max_steps=max_steps, sigma_iso=0.0, params=OptimizerParams(**params)),
+    )
 
 
 CASES = {
@@ -166,43 +179,116 @@ CASES = {
     "quadratic-d20-sgd-m8": lambda: _quadratic_case(20, "sgd", 8, 0.05, 0.0, None, True),
     # ge2015 (product of spheres), tests/test_ge2015.py::KERNEL_CASES
     "ge2015-uniform-percolumn-sgd-m16": lambda: _ge_case("uniform", "per-column", "sgd", 16, 0.005, 0.0, False, False),
-    "ge2015-laplace-percolumn-sgd-m8-rot": lambda: _ge_case("laplace", "per-column", "sgd", 8, 0.005, 0.0, True,
-                                                            False),
-    "ge2015-uniform-shared-noisy-m16": lambda: _ge_case("uniform", "shared", "noisy-sgd", 16, 0.005, 0.5, False,
-                                                        False),
-    "ge2015-rademacher-shared-sgd-m16-rot": lambda: _ge_case("rademacher", "shared", "sgd", 16, 0.005, 0.0, True,
-                                                             True),
+    "ge2015-laplace-percolumn-sgd-m8-rot": lambda: _ge_case("laplace", "per-column", "sgd", 8, 0.005, 0.0, True, False),
+    "ge2015-uniform-shared-noisy-m16": lambda: _ge_case("uniform", "shared", "noisy-sgd", 16, 0.005, 0.5, False, False),
+    "ge2015-rademacher-shared-sgd-m16-rot": lambda: _ge_case("rademacher", "shared", "sgd", 16, 0.005, 0.0, True, True),
     "ge2015-uniform-shared-gd": lambda: _ge_case("uniform", "shared", "gd", 1, 0.02, 0.0, False, True),
-    "ge2015-d5k3-uniform-percolumn-sgd-m4-rot": lambda: _ge_case("uniform", "per-column", "sgd", 4, 0.005, 0.0, True,
-                                                                 False, d=5, k=3),
+    "ge2015-d5k3-uniform-percolumn-sgd-m4-rot": lambda: _ge_case(
+        "uniform", "per-column", "sgd", 4, 0.005, 0.0, True, False, d=5, k=3
+    ),
     # momentum, pgd and cnc-pgd (tests/test_optimizers.py::CASES), and on the other manifolds
-    "spike-momentum-m4": lambda: _with_optimizer(_spike_case(5, "uniform", "sgd", 4, 0, 0, False, None), "momentum",
-                                                 0.01, 1500, momentum=0.9),
-    "spike-momentum-m1-rot": lambda: _with_optimizer(_spike_case(5, "laplace", "sgd", 1, 0, 0, True, None), "momentum",
-                                                     0.02, 1500, momentum=0.5),
-    "spike-pgd": lambda: _with_optimizer(_spike_case(5, "uniform", "sgd", 1, 0, 0, False, None), "pgd", 0.05, 1500,
-                                         perturbation_radius=0.01, grad_threshold=1e-3, t_threshold=10),
-    "spike-cnc-pgd-m2": lambda: _with_optimizer(_spike_case(5, "uniform", "sgd", 2, 0, 0, False, None), "cnc-pgd", 0.05,
-                                                1500, grad_threshold=1e-3, t_threshold=10, cnc_eta=0.2),
-    "quadratic-momentum-m2": lambda: _with_optimizer(_quadratic_case(3, "sgd", 2, 0, 0, None, True), "momentum", 0.02,
-                                                     1500, momentum=0.8),
-    "quadratic-pgd": lambda: _with_optimizer(_quadratic_case(3, "sgd", 1, 0, 0, None, True), "pgd", 0.05, 1500,
-                                             perturbation_radius=0.01, grad_threshold=1e-3, t_threshold=10),
-    "ge2015-pgd": lambda: _with_optimizer(_ge_case("uniform", "shared", "sgd", 1, 0, 0, False, False), "pgd", 0.02,
-                                          1500, perturbation_radius=0.05, grad_threshold=1e-3, t_threshold=10),
+    "spike-momentum-m4": lambda: _with_optimizer(
+        _spike_case(5, "uniform", "sgd", 4, 0, 0, False, None), "momentum", 0.01, 1500, momentum=0.9
+    ),
+    "spike-momentum-m1-rot": lambda: _with_optimizer(
+        _spike_case(5, "laplace", "sgd", 1, 0, 0, True, None), "momentum", 0.02, 1500, momentum=0.5
+    ),
+    "spike-pgd": lambda: _with_optimizer(
+        _spike_case(5, "uniform", "sgd", 1, 0, 0, False, None),
+        "pgd",
+        0.05,
+        1500,
+        perturbation_radius=0.01,
+        grad_threshold=1e-3,
+        t_threshold=10,
+    ),
+    "spike-cnc-pgd-m2": lambda: _with_optimizer(
+        _spike_case(5, "uniform", "sgd", 2, 0, 0, False, None),
+        "cnc-pgd",
+        0.05,
+        1500,
+        grad_threshold=1e-3,
+        t_threshold=10,
+        cnc_eta=0.2,
+    ),
+    "quadratic-momentum-m2": lambda: _with_optimizer(
+        _quadratic_case(3, "sgd", 2, 0, 0, None, True), "momentum", 0.02, 1500, momentum=0.8
+    ),
+    "quadratic-pgd": lambda: _with_optimizer(
+        _quadratic_case(3, "sgd", 1, 0, 0, None, True),
+        "pgd",
+        0.05,
+        1500,
+        perturbation_radius=0.01,
+        grad_threshold=1e-3,
+        t_threshold=10,
+    ),
+    "ge2015-pgd": lambda: _with_optimizer(
+        _ge_case("uniform", "shared", "sgd", 1, 0, 0, False, False),
+        "pgd",
+        0.02,
+        1500,
+        perturbation_radius=0.05,
+        grad_threshold=1e-3,
+        t_threshold=10,
+    ),
     # random starts (the START stream) with a target f (SPEC 2.2: time to reach f <= eps from random points)
-    "spike-random-start-target-m8": lambda: _spike_case(6, "uniform", "sgd", 8, 0.05, 0.0, False, None)[:2] + (dict(
-        optimizer="sgd", batch_size=8, eta=0.05, sigma_iso=0.0, delta=0.1, radius=None, max_steps=2000,
-        random_start=True, target=-0.9),),
-    "ge2015-random-start-target-m16": lambda: _ge_case("uniform", "shared", "sgd", 16, 0.01, 0.0, True, False)[:2] + (
-        dict(optimizer="sgd", batch_size=16, eta=0.01, sigma_iso=0.0, delta=0.1, radius=None, max_steps=1500,
-             random_start=True, target=0.2),),
-    "quadratic-random-start-radius-m2": lambda: _quadratic_case(3, "sgd", 2, 0.05, 0.0, 0.5, True)[:2] + (dict(
-        optimizer="noisy-sgd", batch_size=2, eta=0.05, sigma_iso=0.2, delta=0.1, radius=0.5, max_steps=600,
-        random_start=True),),
-    "ge2015-cnc-pgd-percolumn-m4": lambda: _with_optimizer(_ge_case("uniform", "per-column", "sgd", 4, 0, 0, True,
-                                                                    False), "cnc-pgd", 0.02, 1500,
-                                                           grad_threshold=1e-3, t_threshold=10, cnc_eta=0.05),
+    "spike-random-start-target-m8": lambda: (
+        _spike_case(6, "uniform", "sgd", 8, 0.05, 0.0, False, None)[:2]
+        + (
+            dict(
+                optimizer="sgd",
+                batch_size=8,
+                eta=0.05,
+                sigma_iso=0.0,
+                delta=0.1,
+                radius=None,
+                max_steps=2000,
+                random_start=True,
+                target=-0.9,
+            ),
+        )
+    ),
+    "ge2015-random-start-target-m16": lambda: (
+        _ge_case("uniform", "shared", "sgd", 16, 0.01, 0.0, True, False)[:2]
+        + (
+            dict(
+                optimizer="sgd",
+                batch_size=16,
+                eta=0.01,
+                sigma_iso=0.0,
+                delta=0.1,
+                radius=None,
+                max_steps=1500,
+                random_start=True,
+                target=0.2,
+            ),
+        )
+    ),
+    "quadratic-random-start-radius-m2": lambda: (
+        _quadratic_case(3, "sgd", 2, 0.05, 0.0, 0.5, True)[:2]
+        + (
+            dict(
+                optimizer="noisy-sgd",
+                batch_size=2,
+                eta=0.05,
+                sigma_iso=0.2,
+                delta=0.1,
+                radius=0.5,
+                max_steps=600,
+                random_start=True,
+            ),
+        )
+    ),
+    "ge2015-cnc-pgd-percolumn-m4": lambda: _with_optimizer(
+        _ge_case("uniform", "per-column", "sgd", 4, 0, 0, True, False),
+        "cnc-pgd",
+        0.02,
+        1500,
+        grad_threshold=1e-3,
+        t_threshold=10,
+        cnc_eta=0.05,
+    ),
 }
 
 BUILDS = {
@@ -253,8 +339,9 @@ def test_default_configuration_escape_steps_agree_trial_by_trial(twin):
     obj = SpikeTensor(10)
     for m in (1, 32):
         kw = dict(optimizer="sgd", batch_size=m, eta=0.01, sigma_iso=0.0, delta=0.1, radius=None, max_steps=10_000)
-        want, got, rec_cpu, rec_twin = _compare(twin, obj, obj.saddle(2), kw, n_trials=100, trial_start=0,
-                                                n_record=8, points=256)
+        want, got, rec_cpu, rec_twin = _compare(
+            twin, obj, obj.saddle(2), kw, n_trials=100, trial_start=0, n_record=8, points=256
+        )
         _assert_same_trials(want, got, rec_cpu, rec_twin)
         assert np.mean(want.status == cpu_kernel.ESCAPED) >= 0.9  # (at m = 1 a few trials are censored)
 
@@ -265,8 +352,9 @@ def test_workspace_launches_split_and_recorder_rows_span_them(twin, monkeypatch)
     different launches (and from a trial_start inside the recorded range) land in their rows."""
     obj, u0, kw = _spike_case(20, "uniform", "sgd", 2, 0.05, 0.0, False, None)
     monkeypatch.setattr(gpu, "WORKSPACE_BYTES", 5 * 20 * 8 * 3)  # three trials per launch
-    want, got, rec_cpu, rec_twin = _compare(twin, obj, u0, kw, n_trials=10, trial_start=2, n_record=9,
-                                            fixed_dim_max=gpu.FIXED_DIM_MAX)
+    want, got, rec_cpu, rec_twin = _compare(
+        twin, obj, u0, kw, n_trials=10, trial_start=2, n_record=9, fixed_dim_max=gpu.FIXED_DIM_MAX
+    )
     _assert_same_trials(want, got, rec_cpu, rec_twin)
     assert np.all(rec_twin.count[:2] == 0) and np.all(rec_twin.count[2:9] > 0)  # rows 0, 1 untouched
 
@@ -275,8 +363,9 @@ def test_workspace_launches_split_and_recorder_rows_span_them(twin, monkeypatch)
 def test_recorder_halves_its_resolution_as_on_the_cpu(twin):
     obj = SpikeTensor(4)
     kw = dict(optimizer="sgd", batch_size=1, eta=1e-6, sigma_iso=0.0, delta=0.1, radius=None, max_steps=100)
-    want, got, rec_cpu, rec_twin = _compare(twin, obj, obj.saddle(2), kw, n_trials=3, trial_start=0, n_record=2,
-                                            points=8)
+    want, got, rec_cpu, rec_twin = _compare(
+        twin, obj, obj.saddle(2), kw, n_trials=3, trial_start=0, n_record=2, points=8
+    )
     _assert_same_trials(want, got, rec_cpu, rec_twin)
     assert np.all(got.status == cpu_kernel.CENSORED) and np.all(rec_twin.stride == 16)
 
@@ -321,10 +410,20 @@ def test_codes_in_escape_cu_are_the_python_codes():
     mode, and the workspace's vector count; a #define this test does not know fails it."""
     defines = _defines()
     want = {
-        "DATA": rng.DATA, "NOISE": rng.NOISE, "PERTURB": rng.PERTURB, "START": rng.START,
-        "UNIFORM": rng.UNIFORM, "RADEMACHER": rng.RADEMACHER, "LAPLACE": rng.LAPLACE,
-        "ESCAPED": cpu_kernel.ESCAPED, "CENSORED": cpu_kernel.CENSORED, "DIVERGED": cpu_kernel.DIVERGED,
-        "FROZEN": cpu_kernel.FROZEN, "SPHERE": SPHERE, "EUCLIDEAN": EUCLIDEAN, "PER_COLUMN": PER_COLUMN,
+        "DATA": rng.DATA,
+        "NOISE": rng.NOISE,
+        "PERTURB": rng.PERTURB,
+        "START": rng.START,
+        "UNIFORM": rng.UNIFORM,
+        "RADEMACHER": rng.RADEMACHER,
+        "LAPLACE": rng.LAPLACE,
+        "ESCAPED": cpu_kernel.ESCAPED,
+        "CENSORED": cpu_kernel.CENSORED,
+        "DIVERGED": cpu_kernel.DIVERGED,
+        "FROZEN": cpu_kernel.FROZEN,
+        "SPHERE": SPHERE,
+        "EUCLIDEAN": EUCLIDEAN,
+        "PER_COLUMN": PER_COLUMN,
         "N_VECTORS": gpu.N_VECTORS,
     }
     want.update({spec.name.upper().replace("-", "_"): spec.code for spec in optimizers.OPTIMIZERS.values()})
@@ -343,8 +442,17 @@ def test_constants_in_escape_cu_are_saddle_rngs_doubles():
         assert [float(consts[f"{prefix}{i + 1}"]) for i in range(len(coeffs))] == list(coeffs)
 
 
-_C_TYPES = {"i64": "i64", "u64": "u64", "double": "f64", "double *": "ptr:float64", "const double *": "ptr:float64",
-            "i64 *": "ptr:int64", "const i64 *": "ptr:int64", "signed char *": "ptr:int8", "u64 *": "ptr:uint64"}
+_C_TYPES = {
+    "i64": "i64",
+    "u64": "u64",
+    "double": "f64",
+    "double *": "ptr:float64",
+    "const double *": "ptr:float64",
+    "i64 *": "ptr:int64",
+    "const i64 *": "ptr:int64",
+    "signed char *": "ptr:int8",
+    "u64 *": "ptr:uint64",
+}
 
 
 @pytest.mark.parametrize("kernel", list(gpu.SIGNATURES))
@@ -387,8 +495,19 @@ def test_build_for_specialises_and_chooses_the_exact_length_build():
 
 def _small_run(backend, **over):
     obj = SpikeTensor(4)
-    kw = dict(optimizer="sgd", batch_size=2, eta=0.05, sigma_iso=0.0, delta=0.1, radius=None, max_steps=10, seed=0,
-              trial_start=0, n_trials=2, backend=backend)
+    kw = dict(
+        optimizer="sgd",
+        batch_size=2,
+        eta=0.05,
+        sigma_iso=0.0,
+        delta=0.1,
+        radius=None,
+        max_steps=10,
+        seed=0,
+        trial_start=0,
+        n_trials=2,
+        backend=backend,
+    )
     kw.update(over)
     return run_trials(obj, obj.saddle(2), **kw)
 
@@ -458,11 +577,25 @@ def test_the_gpu_supports_what_the_cpu_kernel_supports_or_names_it(no_cupy_devic
         if cls.gpu_code is None and cls.runs_from_config:
             config = EscapeConfig(objective=name)
             objective = config.build_objective()
-            with pytest.raises(ValueError, match=f"objective '{name}' is not supported on the cupy backend "
-                                                 rf"\({re.escape(cls.gpu_refusal)}"):
-                gpu.run_trials_cupy(objective, objective.start_point(config), optimizer="gd", batch_size=1, eta=0.1,
-                                    sigma_iso=0.0,
-                                    delta=0.1, radius=None, max_steps=1, seed=0, trial_start=0, n_trials=1)
+            with pytest.raises(
+                ValueError,
+                match=f"objective '{name}' is not supported on the cupy backend "
+                rf"\({re.escape(cls.gpu_refusal)}",
+            ):
+                gpu.run_trials_cupy(
+                    objective,
+                    objective.start_point(config),
+                    optimizer="gd",
+                    batch_size=1,
+                    eta=0.1,
+                    sigma_iso=0.0,
+                    delta=0.1,
+                    radius=None,
+                    max_steps=1,
+                    seed=0,
+                    trial_start=0,
+                    n_trials=1,
+                )
 
 
 def test_unsupported_user_objectives_are_named(no_cupy_device):
@@ -473,8 +606,10 @@ def test_unsupported_user_objectives_are_named(no_cupy_device):
 
 
 def test_the_cpu_backend_never_imports_cupy():
-    code = ("import sys; from saddle.escape import run_escape; run_escape(m=[2], trials=2, max_steps=5); "
-            "import saddle.kernels.gpu; assert 'cupy' not in sys.modules, 'cupy imported'")
+    code = (
+        "import sys; from saddle.escape import run_escape; run_escape(m=[2], trials=2, max_steps=5); "
+        "import saddle.kernels.gpu; assert 'cupy' not in sys.modules, 'cupy imported'"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 

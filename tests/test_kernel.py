@@ -25,24 +25,53 @@ CASES = [
 ]
 
 
-def _kernel_and_reference(dist, optimizer, m, eta, sigma_iso, rotated, radius, *, d=5, s=2, trials=10,
-                          max_steps=400, seed=3, delta=0.1):
+def _kernel_and_reference(
+    dist, optimizer, m, eta, sigma_iso, rotated, radius, *, d=5, s=2, trials=10, max_steps=400, seed=3, delta=0.1
+):
     A = scipy.stats.ortho_group.rvs(d, random_state=seed) if rotated else None
     obj = SpikeTensor(d, dist, A)
     u0 = obj.saddle(s)
     if optimizer == "gd":  # start slightly off the saddle, or gd never moves
         u0 = obj.manifold.retract(u0, 1e-3 * obj.manifold.random_tangent(u0, np.random.default_rng(seed)))
     rec = Recorder.empty(trials, 1024)
-    block = run_trials(obj, u0, optimizer=optimizer, batch_size=m, eta=eta, sigma_iso=sigma_iso, delta=delta,
-                       radius=radius, max_steps=max_steps, seed=seed, trial_start=0, n_trials=trials, recorder=rec)
-    refs = [reference_trial(seed=seed, trial=n, u0=u0, A=obj.A, dist=dist, optimizer=optimizer, m=m, eta=eta,
-                            sigma_iso=sigma_iso, delta=delta, radius=radius, max_steps=max_steps)
-            for n in range(trials)]
+    block = run_trials(
+        obj,
+        u0,
+        optimizer=optimizer,
+        batch_size=m,
+        eta=eta,
+        sigma_iso=sigma_iso,
+        delta=delta,
+        radius=radius,
+        max_steps=max_steps,
+        seed=seed,
+        trial_start=0,
+        n_trials=trials,
+        recorder=rec,
+    )
+    refs = [
+        reference_trial(
+            seed=seed,
+            trial=n,
+            u0=u0,
+            A=obj.A,
+            dist=dist,
+            optimizer=optimizer,
+            m=m,
+            eta=eta,
+            sigma_iso=sigma_iso,
+            delta=delta,
+            radius=radius,
+            max_steps=max_steps,
+        )
+        for n in range(trials)
+    ]
     return block, rec, refs
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}-m{c[2]}{'-rot' if c[5] else ''}{'-radius' if c[6] else ''}"
-                                             for c in CASES])
+@pytest.mark.parametrize(
+    "case", CASES, ids=[f"{c[0]}-{c[1]}-m{c[2]}{'-rot' if c[5] else ''}{'-radius' if c[6] else ''}" for c in CASES]
+)
 def test_kernel_matches_reference_trial_by_trial(case):
     block, rec, refs = _kernel_and_reference(*case)
     ref_steps = np.array([r[0] for r in refs])
@@ -61,8 +90,21 @@ def test_kernel_matches_reference_trial_by_trial(case):
 def test_recorder_keeps_bounded_memory_and_halves_its_resolution():
     obj = SpikeTensor(4)
     rec = Recorder.empty(2, 8)
-    block = run_trials(obj, obj.saddle(2), optimizer="sgd", batch_size=1, eta=1e-8, sigma_iso=0.0, delta=0.1,
-                       radius=None, max_steps=100, seed=0, trial_start=0, n_trials=3, recorder=rec)
+    block = run_trials(
+        obj,
+        obj.saddle(2),
+        optimizer="sgd",
+        batch_size=1,
+        eta=1e-8,
+        sigma_iso=0.0,
+        delta=0.1,
+        radius=None,
+        max_steps=100,
+        seed=0,
+        trial_start=0,
+        n_trials=3,
+        recorder=rec,
+    )
     assert np.all(block.status == CENSORED)
     for r in range(2):
         t, f = rec.trajectory(r)
@@ -77,16 +119,40 @@ def test_gd_started_exactly_at_a_saddle_never_escapes(d, data):
     step leaves u_0 unchanged (frozen) or moves it by round-off only (censored), never escaping."""
     s = data.draw(st.integers(2, d))
     obj = SpikeTensor(d, data.draw(st.sampled_from(["uniform", "rademacher", "laplace"])))
-    block = run_trials(obj, obj.saddle(s), optimizer="gd", batch_size=1, eta=0.05, sigma_iso=0.0, delta=1e-3,
-                       radius=None, max_steps=2000, seed=0, trial_start=0, n_trials=2)
+    block = run_trials(
+        obj,
+        obj.saddle(s),
+        optimizer="gd",
+        batch_size=1,
+        eta=0.05,
+        sigma_iso=0.0,
+        delta=1e-3,
+        radius=None,
+        max_steps=2000,
+        seed=0,
+        trial_start=0,
+        n_trials=2,
+    )
     assert np.all((block.status == CENSORED) | (block.status == FROZEN))
     np.testing.assert_allclose(block.final_f, -1.0 / s, rtol=1e-14)
 
 
 def test_sgd_escapes_from_the_same_saddle():
     obj = SpikeTensor(6)
-    block = run_trials(obj, obj.saddle(2), optimizer="sgd", batch_size=8, eta=0.05, sigma_iso=0.0, delta=0.1,
-                       radius=None, max_steps=2000, seed=0, trial_start=0, n_trials=20)
+    block = run_trials(
+        obj,
+        obj.saddle(2),
+        optimizer="sgd",
+        batch_size=8,
+        eta=0.05,
+        sigma_iso=0.0,
+        delta=0.1,
+        radius=None,
+        max_steps=2000,
+        seed=0,
+        trial_start=0,
+        n_trials=20,
+    )
     assert np.all(block.status == ESCAPED)
     assert np.all(block.final_f <= -0.5 - 0.1)
 
@@ -96,8 +162,18 @@ def test_random_starts_are_uniform_on_the_sphere_and_reproducible():
     Beta((d-1)/2, (d-1)/2) (KS test, 2000 trials, level 0.001); chunking does not change them."""
     d = 6
     obj = SpikeTensor(d)
-    kw = dict(optimizer="gd", batch_size=1, eta=0.0, sigma_iso=0.0, delta=0.1, radius=None, max_steps=1, seed=8,
-              random_start=True, keep_final_u=True)
+    kw = dict(
+        optimizer="gd",
+        batch_size=1,
+        eta=0.0,
+        sigma_iso=0.0,
+        delta=0.1,
+        radius=None,
+        max_steps=1,
+        seed=8,
+        random_start=True,
+        keep_final_u=True,
+    )
     whole = run_trials(obj, obj.saddle(2), trial_start=0, n_trials=2000, **kw)
     U = whole.final_u
     np.testing.assert_allclose(np.linalg.norm(U, axis=1), 1.0, rtol=1e-14)
@@ -112,8 +188,17 @@ def test_target_criterion_is_the_f_drop_measured_from_zero():
     from saddle.objectives import QuadraticSaddle
 
     obj = QuadraticSaddle(3)
-    kw = dict(optimizer="sgd", batch_size=4, eta=0.05, sigma_iso=0.0, radius=None, max_steps=3000, seed=1,
-              trial_start=0, n_trials=50)
+    kw = dict(
+        optimizer="sgd",
+        batch_size=4,
+        eta=0.05,
+        sigma_iso=0.0,
+        radius=None,
+        max_steps=3000,
+        seed=1,
+        trial_start=0,
+        n_trials=50,
+    )
     by_target = run_trials(obj, obj.start(), delta=1.0, target=-0.2, **kw)
     by_delta = run_trials(obj, obj.start(), delta=0.2, **kw)
     np.testing.assert_array_equal(by_target.steps, by_delta.steps)
@@ -123,8 +208,22 @@ def test_target_criterion_is_the_f_drop_measured_from_zero():
 def test_perturbed_starts_lie_at_the_given_geodesic_radius_around_u0():
     obj = SpikeTensor(6)
     u0 = obj.saddle(3)
-    out = run_trials(obj, u0, optimizer="gd", batch_size=1, eta=0.0, sigma_iso=0.0, delta=0.1, radius=None,
-                     max_steps=1, seed=2, trial_start=0, n_trials=300, start_perturbation=0.05, keep_final_u=True)
+    out = run_trials(
+        obj,
+        u0,
+        optimizer="gd",
+        batch_size=1,
+        eta=0.0,
+        sigma_iso=0.0,
+        delta=0.1,
+        radius=None,
+        max_steps=1,
+        seed=2,
+        trial_start=0,
+        n_trials=300,
+        start_perturbation=0.05,
+        keep_final_u=True,
+    )
     U = out.final_u
     np.testing.assert_allclose(np.linalg.norm(U, axis=1), 1.0, rtol=1e-14)
     np.testing.assert_allclose(np.arccos(U @ u0), np.arctan(0.05), rtol=1e-9)  # R_u(r xi) = (u + r xi)/sqrt(1 + r^2)
@@ -148,9 +247,33 @@ def test_the_sgd_specialised_kernel_equals_the_generic_one():
         steps, status = np.empty(n, np.int64), np.empty(n, np.int8)
         final_f, drop = np.empty(n), np.empty(n, np.int64)
         rec = Recorder.empty(0, 2)
-        kernel(np.int64(0), np.uint64(5), obj.saddle(2), np.int64(0), np.int64(0), pf, pa, pi,
-               np.int64(SGD), np.int64(4), 0.05, np.zeros(8), 0.1, 0.0, np.nan, 0.0, np.int64(3000), steps, status,
-               final_f, drop, np.empty((0, 6)), rec.f, rec.count, rec.stride)
+        kernel(
+            np.int64(0),
+            np.uint64(5),
+            obj.saddle(2),
+            np.int64(0),
+            np.int64(0),
+            pf,
+            pa,
+            pi,
+            np.int64(SGD),
+            np.int64(4),
+            0.05,
+            np.zeros(8),
+            0.1,
+            0.0,
+            np.nan,
+            0.0,
+            np.int64(3000),
+            steps,
+            status,
+            final_f,
+            drop,
+            np.empty((0, 6)),
+            rec.f,
+            rec.count,
+            rec.stride,
+        )
         outs.append((steps, status, final_f))
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)

@@ -30,19 +30,41 @@ def unwritable_copy(tmp_path):
     for folder in [root / "saddle", *(p for p in (root / "saddle").rglob("*") if p.is_dir())]:
         (folder / "__pycache__").write_text("not a folder")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_", "XDG_"))}
-    env.update(PYTHONPATH=str(root), NUMBA_CACHE_DIR="/proc/saddle-no-cache", HOME="/proc/saddle-no-home",
-               PYTHONDONTWRITEBYTECODE="1")
+    env.update(
+        PYTHONPATH=str(root),
+        NUMBA_CACHE_DIR="/proc/saddle-no-cache",
+        HOME="/proc/saddle-no-home",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
     return env
 
 
 def test_no_writable_cache_compiles_without_it_with_one_warning_line(tmp_path):
     env = unwritable_copy(tmp_path)
     runs = {
-        "escape": subprocess.Popen([*CLI, "escape", "--m", "4", "--trials", "4", "--max-steps", "50", "--no-plot",
-                                    "--out", str(tmp_path / "out")],
-                                   cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
-        "info": subprocess.Popen([*CLI, "info"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True),
+        "escape": subprocess.Popen(
+            [
+                *CLI,
+                "escape",
+                "--m",
+                "4",
+                "--trials",
+                "4",
+                "--max-steps",
+                "50",
+                "--no-plot",
+                "--out",
+                str(tmp_path / "out"),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
+        "info": subprocess.Popen(
+            [*CLI, "info"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ),
     }
     for name, run in runs.items():
         out, err = run.communicate(timeout=180)
@@ -72,10 +94,12 @@ def test_good_settings_pass_and_bad_threading_layers_are_refused():
 @pytest.mark.parametrize("command", ["info", "escape"])
 def test_cli_refuses_a_bad_thread_count_before_numba_reads_it(command, tmp_path):
     env = {**os.environ, "NUMBA_NUM_THREADS": "abc"}
-    argv = [*CLI, command] + (["--m", "4", "--trials", "4", "--no-plot", "--out", str(tmp_path / "out")]
-                              if command == "escape" else [])
+    argv = [*CLI, command] + (
+        ["--m", "4", "--trials", "4", "--no-plot", "--out", str(tmp_path / "out")] if command == "escape" else []
+    )
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "python -m saddle.experiments: error: NUMBA_NUM_THREADS must be a positive integer, got 'abc'"]
+        "python -m saddle.experiments: error: NUMBA_NUM_THREADS must be a positive integer, got 'abc'"
+    ]
     assert not (tmp_path / "out").exists()

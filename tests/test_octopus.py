@@ -67,13 +67,16 @@ def test_gradient_and_hessian_match_central_differences(case):
     np.testing.assert_allclose(fd, obj.ehess(x) @ v, atol=1e-6 * scale)
 
 
-@pytest.mark.parametrize("x", [
-    [0.3, -0.2, 0.1, 0.05],  # near saddle 1
-    [10.5, -1.6, 0.4, -0.3],  # the splines between saddles 2 and 3 (tau = e: y_2 in (e, 2e))
-    [-11.2, 10.1, 4.1, 0.9],  # the splines between saddles 3 and 4
-    [11.0, 10.6, -11.3, 4.8],  # the last spline (g1 alone)
-    [11.0, 10.6, -11.3, 10.0],  # near the minimum
-])
+@pytest.mark.parametrize(
+    "x",
+    [
+        [0.3, -0.2, 0.1, 0.05],  # near saddle 1
+        [10.5, -1.6, 0.4, -0.3],  # the splines between saddles 2 and 3 (tau = e: y_2 in (e, 2e))
+        [-11.2, 10.1, 4.1, 0.9],  # the splines between saddles 3 and 4
+        [11.0, 10.6, -11.3, 4.8],  # the last spline (g1 alone)
+        [11.0, 10.6, -11.3, 10.0],  # near the minimum
+    ],
+)
 def test_gradient_and_hessian_pass_taylor_slope_checks(x):
     """Slope 2 for the gradient; slope 3 for the Hessian on the splines, and an exact second-order
     model where f is a quadratic (near a saddle, near the minimum).  Steps stay inside one region
@@ -81,11 +84,11 @@ def test_gradient_and_hessian_pass_taylor_slope_checks(x):
     obj = Octopus(4)
     x = np.array(x)
     v = 0.04 * np.array([0.6, -0.3, 0.5, 0.55])
-    assert check_gradient(obj.manifold, obj.f, obj.rgrad, x, v, hs=np.logspace(-3, 0, 9)) \
-        == pytest.approx(2.0, abs=0.1)
+    assert check_gradient(obj.manifold, obj.f, obj.rgrad, x, v, hs=np.logspace(-3, 0, 9)) == pytest.approx(2.0, abs=0.1)
     if obj.region(x)[1] == "spline":
-        assert check_hessian(obj.manifold, obj.f, obj.rgrad, obj.rhess, x, v, hs=np.logspace(-1, 0, 7)) \
-            == pytest.approx(3.0, abs=0.15)
+        assert check_hessian(
+            obj.manifold, obj.f, obj.rgrad, obj.rhess, x, v, hs=np.logspace(-1, 0, 7)
+        ) == pytest.approx(3.0, abs=0.15)
     else:
         model = obj.f(x) + obj.egrad(x) @ v + 0.5 * v @ obj.ehess(x) @ v
         assert obj.f(x + v) == pytest.approx(model, rel=1e-12, abs=1e-12 * obj.nu)
@@ -166,16 +169,41 @@ def test_kernel_matches_the_numpy_reference_trial_by_trial(name):
     optimizer, m, eta, d, extra, max_steps = CASES[name]
     obj = Octopus(d)
     target = obj.f_min + 0.01 if extra.get("random_start") else None
-    params = OptimizerParams(perturbation_radius=extra.get("r", 0.0), grad_threshold=extra.get("g_thres", 0.0),
-                             t_threshold=extra.get("t_thres", 0))
-    block = run_trials(obj, obj.start(), optimizer=optimizer, batch_size=m, eta=eta,
-                       sigma_iso=extra.get("sigma_iso", 0.0), delta=0.1, radius=None, max_steps=max_steps, seed=11,
-                       trial_start=0, n_trials=6, params=params, target=target,
-                       random_start=extra.get("random_start", False))
+    params = OptimizerParams(
+        perturbation_radius=extra.get("r", 0.0),
+        grad_threshold=extra.get("g_thres", 0.0),
+        t_threshold=extra.get("t_thres", 0),
+    )
+    block = run_trials(
+        obj,
+        obj.start(),
+        optimizer=optimizer,
+        batch_size=m,
+        eta=eta,
+        sigma_iso=extra.get("sigma_iso", 0.0),
+        delta=0.1,
+        radius=None,
+        max_steps=max_steps,
+        seed=11,
+        trial_start=0,
+        n_trials=6,
+        params=params,
+        target=target,
+        random_start=extra.get("random_start", False),
+    )
     for n in range(6):
-        steps, status, final_f, _ = reference_octopus_trial(seed=11, trial=n, octopus=obj, optimizer=optimizer, m=m,
-                                                            eta=eta, delta=0.1, max_steps=max_steps, target=target,
-                                                            **extra)
+        steps, status, final_f, _ = reference_octopus_trial(
+            seed=11,
+            trial=n,
+            octopus=obj,
+            optimizer=optimizer,
+            m=m,
+            eta=eta,
+            delta=0.1,
+            max_steps=max_steps,
+            target=target,
+            **extra,
+        )
         assert (block.steps[n], block.status[n]) == (steps, status), n
         assert block.final_f[n] == pytest.approx(final_f, rel=1e-12, abs=1e-9)
     assert not np.any(block.status == CENSORED)
@@ -185,8 +213,18 @@ def test_random_starts_on_r_d_are_uniform_in_the_box():
     """gd with eta = 0 stays at its start: each coordinate uniform on [-1, 1] (KS test, 2000 trials,
     level 0.001), coordinates uncorrelated (|r| < 4 / sqrt(2000)), and chunking changes nothing."""
     obj = Octopus(5)
-    kw = dict(optimizer="gd", batch_size=1, eta=0.0, sigma_iso=0.0, delta=0.1, radius=None, max_steps=1, seed=4,
-              random_start=True, keep_final_u=True)
+    kw = dict(
+        optimizer="gd",
+        batch_size=1,
+        eta=0.0,
+        sigma_iso=0.0,
+        delta=0.1,
+        radius=None,
+        max_steps=1,
+        seed=4,
+        random_start=True,
+        keep_final_u=True,
+    )
     whole = run_trials(obj, obj.start(), trial_start=0, n_trials=2000, **kw)
     X = whole.final_u
     assert np.all(whole.status == FROZEN)
@@ -200,9 +238,23 @@ def test_random_starts_on_r_d_are_uniform_in_the_box():
 
 def _gd_runs(d, n_trials=200, seed=0):
     obj = Octopus(d)
-    return obj, run_trials(obj, obj.start(), optimizer="gd", batch_size=1, eta=ETA, sigma_iso=0.0, delta=0.1,
-                           radius=None, max_steps=10**6, seed=seed, trial_start=0, n_trials=n_trials,
-                           random_start=True, target=obj.f_min + 0.01, keep_final_u=True)
+    return obj, run_trials(
+        obj,
+        obj.start(),
+        optimizer="gd",
+        batch_size=1,
+        eta=ETA,
+        sigma_iso=0.0,
+        delta=0.1,
+        radius=None,
+        max_steps=10**6,
+        seed=seed,
+        trial_start=0,
+        n_trials=n_trials,
+        random_start=True,
+        target=obj.f_min + 0.01,
+        keep_final_u=True,
+    )
 
 
 def test_float64_gradient_descent_freezes_once_a_waiting_coordinate_underflows():
@@ -246,9 +298,18 @@ def test_gd_time_per_saddle_grows_by_one_plus_ln2_over_ln_rho():
     obj = Octopus(4)
     passages = []
     for n in range(60):
-        _, status, _, fs = reference_octopus_trial(seed=0, trial=n, octopus=obj, optimizer="gd", m=1, eta=ETA,
-                                                   delta=0.1, max_steps=10**5, random_start=True,
-                                                   target=obj.f_min + 0.01)
+        _, status, _, fs = reference_octopus_trial(
+            seed=0,
+            trial=n,
+            octopus=obj,
+            optimizer="gd",
+            m=1,
+            eta=ETA,
+            delta=0.1,
+            max_steps=10**5,
+            random_start=True,
+            target=obj.f_min + 0.01,
+        )
         assert status == ESCAPED
         fs = np.asarray(fs)
         passages.append([np.argmax(fs <= 4 * obj.L * obj.tau**2 - i * obj.nu) for i in (2, 3, 4)])
@@ -263,10 +324,23 @@ def test_perturbed_gradient_descent_escapes_every_saddle_in_time_linear_in_d():
     medians = []
     for d in range(3, 11):
         obj = Octopus(d)
-        block = run_trials(obj, obj.start(), optimizer="pgd", batch_size=1, eta=ETA, sigma_iso=0.0, delta=0.1,
-                           radius=None, max_steps=5000, seed=1, trial_start=0, n_trials=100, random_start=True,
-                           target=obj.f_min + 0.01,
-                           params=OptimizerParams(perturbation_radius=0.01, grad_threshold=1e-3, t_threshold=20))
+        block = run_trials(
+            obj,
+            obj.start(),
+            optimizer="pgd",
+            batch_size=1,
+            eta=ETA,
+            sigma_iso=0.0,
+            delta=0.1,
+            radius=None,
+            max_steps=5000,
+            seed=1,
+            trial_start=0,
+            n_trials=100,
+            random_start=True,
+            target=obj.f_min + 0.01,
+            params=OptimizerParams(perturbation_radius=0.01, grad_threshold=1e-3, t_threshold=20),
+        )
         assert np.all(block.status == ESCAPED), d
         medians.append(np.median(block.steps))
     increments = np.diff(medians)
@@ -276,14 +350,31 @@ def test_perturbed_gradient_descent_escapes_every_saddle_in_time_linear_in_d():
 def test_leaving_the_domain_is_a_divergence_never_an_escape():
     """sgd with huge gradient noise throws x_2 past tau at saddle 1, outside the domain D of f."""
     obj = Octopus(3, noise_var=1e6)
-    block = run_trials(obj, obj.start(), optimizer="sgd", batch_size=1, eta=0.01, sigma_iso=0.0, delta=1e9,
-                       radius=None, max_steps=100, seed=0, trial_start=0, n_trials=20)
+    block = run_trials(
+        obj,
+        obj.start(),
+        optimizer="sgd",
+        batch_size=1,
+        eta=0.01,
+        sigma_iso=0.0,
+        delta=1e9,
+        radius=None,
+        max_steps=100,
+        seed=0,
+        trial_start=0,
+        n_trials=20,
+    )
     assert np.all(block.status == DIVERGED)
 
 
 def test_invalid_parameters_are_refused():
-    for kw in [dict(L=0.0), dict(gamma=-1.0), dict(tau=float("nan")), dict(noise_var=[1.0, -1.0, 1.0]),
-               dict(noise_var=[1.0, 1.0])]:
+    for kw in [
+        dict(L=0.0),
+        dict(gamma=-1.0),
+        dict(tau=float("nan")),
+        dict(noise_var=[1.0, -1.0, 1.0]),
+        dict(noise_var=[1.0, 1.0]),
+    ]:
         with pytest.raises(ValueError):
             Octopus(3, **kw)
     with pytest.raises(ValueError):
@@ -299,8 +390,26 @@ def test_escape_command_runs_the_octopus_with_the_spike_s_table_files_and_figure
     import sys
 
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "saddle.experiments", "escape", "--objective", "octopus", "--m", "1",
-                           "32", "--trials", "200", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "saddle.experiments",
+            "escape",
+            "--objective",
+            "octopus",
+            "--m",
+            "1",
+            "32",
+            "--trials",
+            "200",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(open(out / "summary.csv")))
     assert [int(r["escaped"]) for r in rows] == [200, 200]

@@ -24,15 +24,44 @@ def test_kernel_matches_reference_trial_by_trial(case):
     optimizer, m, eta, p = case
     obj = SpikeTensor(5, "uniform")
     u0 = obj.saddle(2)
-    params = OptimizerParams(momentum=p.get("momentum", 0.0), perturbation_radius=p.get("r", 0.0),
-                             grad_threshold=p.get("g_thres", 0.0), t_threshold=p.get("t_thres", 0),
-                             cnc_eta=p.get("cnc_eta", 0.0))
-    block = run_trials(obj, u0, optimizer=optimizer, batch_size=m, eta=eta, sigma_iso=0.0, delta=0.1, radius=None,
-                       max_steps=1500, seed=2, trial_start=0, n_trials=10, params=params)
+    params = OptimizerParams(
+        momentum=p.get("momentum", 0.0),
+        perturbation_radius=p.get("r", 0.0),
+        grad_threshold=p.get("g_thres", 0.0),
+        t_threshold=p.get("t_thres", 0),
+        cnc_eta=p.get("cnc_eta", 0.0),
+    )
+    block = run_trials(
+        obj,
+        u0,
+        optimizer=optimizer,
+        batch_size=m,
+        eta=eta,
+        sigma_iso=0.0,
+        delta=0.1,
+        radius=None,
+        max_steps=1500,
+        seed=2,
+        trial_start=0,
+        n_trials=10,
+        params=params,
+    )
     for n in range(10):
-        steps, status, final_f, _ = reference_trial(seed=2, trial=n, u0=u0, A=obj.A, dist="uniform",
-                                                     optimizer=optimizer, m=m, eta=eta, sigma_iso=0.0, delta=0.1,
-                                                     radius=None, max_steps=1500, **p)
+        steps, status, final_f, _ = reference_trial(
+            seed=2,
+            trial=n,
+            u0=u0,
+            A=obj.A,
+            dist="uniform",
+            optimizer=optimizer,
+            m=m,
+            eta=eta,
+            sigma_iso=0.0,
+            delta=0.1,
+            radius=None,
+            max_steps=1500,
+            **p,
+        )
         assert (block.steps[n], block.status[n]) == (steps, status), n
         assert block.final_f[n] == pytest.approx(final_f, rel=1e-9, abs=1e-12)
     assert np.all(block.status == ESCAPED)
@@ -40,8 +69,17 @@ def test_kernel_matches_reference_trial_by_trial(case):
 
 def test_pgd_and_cnc_pgd_escape_an_exact_saddle_where_gd_cannot():
     obj = SpikeTensor(8)
-    kw = dict(batch_size=1, eta=0.05, sigma_iso=0.0, delta=0.1, radius=None, max_steps=3000, seed=0,
-              trial_start=0, n_trials=20)
+    kw = dict(
+        batch_size=1,
+        eta=0.05,
+        sigma_iso=0.0,
+        delta=0.1,
+        radius=None,
+        max_steps=3000,
+        seed=0,
+        trial_start=0,
+        n_trials=20,
+    )
     params = OptimizerParams(perturbation_radius=0.01, grad_threshold=1e-3, t_threshold=20, cnc_eta=0.2)
     assert np.all(run_trials(obj, obj.saddle(2), optimizer="gd", params=params, **kw).status == FROZEN)
     assert np.all(run_trials(obj, obj.saddle(2), optimizer="pgd", params=params, **kw).status == ESCAPED)
@@ -70,13 +108,40 @@ def test_schedules_match_the_reference_and_count_samples_before_and_after_the_dr
     obj = SpikeTensor(5, "uniform")
     u0 = obj.saddle(2)
     params = OptimizerParams(lr_decay=lr_decay, batch_after_drop=m_after)
-    block = run_trials(obj, u0, optimizer="sgd", batch_size=4, eta=0.02, sigma_iso=0.0, delta=0.1, radius=None,
-                       max_steps=4000, seed=6, trial_start=0, n_trials=8, params=params, target=-0.8)
+    block = run_trials(
+        obj,
+        u0,
+        optimizer="sgd",
+        batch_size=4,
+        eta=0.02,
+        sigma_iso=0.0,
+        delta=0.1,
+        radius=None,
+        max_steps=4000,
+        seed=6,
+        trial_start=0,
+        n_trials=8,
+        params=params,
+        target=-0.8,
+    )
     for n in range(8):
-        steps, status, final_f, trace = reference_trial(seed=6, trial=n, u0=u0, A=obj.A, dist="uniform",
-                                                         optimizer="sgd", m=4, eta=0.02, sigma_iso=0.0,
-                                                         delta=0.1, radius=None, max_steps=4000,
-                                                         lr_decay=lr_decay, m_after=m_after, target=-0.8)
+        steps, status, final_f, trace = reference_trial(
+            seed=6,
+            trial=n,
+            u0=u0,
+            A=obj.A,
+            dist="uniform",
+            optimizer="sgd",
+            m=4,
+            eta=0.02,
+            sigma_iso=0.0,
+            delta=0.1,
+            radius=None,
+            max_steps=4000,
+            lr_decay=lr_decay,
+            m_after=m_after,
+            target=-0.8,
+        )
         assert (block.steps[n], block.status[n], block.drop_steps[n]) == (steps, status, trace.drop), n
         assert block.final_f[n] == pytest.approx(final_f, rel=1e-9, abs=1e-12)
     assert np.all(block.status == ESCAPED) and np.all(block.drop_steps > 0)

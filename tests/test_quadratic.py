@@ -17,8 +17,13 @@ pos = st.floats(0.1, 5.0)
 @st.composite
 def quadratic_and_point(draw):
     d = draw(st.integers(1, 6))
-    obj = QuadraticSaddle(d, draw(pos), draw(st.lists(pos, min_size=d - 1, max_size=d - 1)) or 1.0, draw(pos),
-                          draw(st.lists(pos, min_size=d, max_size=d)))
+    obj = QuadraticSaddle(
+        d,
+        draw(pos),
+        draw(st.lists(pos, min_size=d - 1, max_size=d - 1)) or 1.0,
+        draw(pos),
+        draw(st.lists(pos, min_size=d, max_size=d)),
+    )
     g = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     return obj, g.standard_normal(d), g.standard_normal(d)
 
@@ -42,8 +47,14 @@ def test_the_origin_is_a_strict_saddle_with_curvature_minus_gamma(case):
 
 
 def test_invalid_parameters_are_refused():
-    for kw in [dict(gamma=0.0), dict(beta=-1.0), dict(lambdas=[1.0, -1.0]), dict(Sigma=[1.0, 0.0, 1.0]),
-               dict(Sigma=[[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]]), dict(gamma=float("nan"))]:
+    for kw in [
+        dict(gamma=0.0),
+        dict(beta=-1.0),
+        dict(lambdas=[1.0, -1.0]),
+        dict(Sigma=[1.0, 0.0, 1.0]),
+        dict(Sigma=[[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]]),
+        dict(gamma=float("nan")),
+    ]:
         with pytest.raises(ValueError):
             QuadraticSaddle(3, **kw)
 
@@ -82,12 +93,36 @@ def test_kernel_matches_reference_trial_by_trial(case):
     optimizer, m, eta, sigma_iso, radius, Sigma = case
     obj = QuadraticSaddle(3, 1.0, [1.0, 3.0], 1.0, Sigma)
     rec = Recorder.empty(4, 1024)
-    block = run_trials(obj, obj.start(), optimizer=optimizer, batch_size=m, eta=eta, sigma_iso=sigma_iso,
-                       delta=0.1, radius=radius, max_steps=500, seed=11, trial_start=0, n_trials=12, recorder=rec)
+    block = run_trials(
+        obj,
+        obj.start(),
+        optimizer=optimizer,
+        batch_size=m,
+        eta=eta,
+        sigma_iso=sigma_iso,
+        delta=0.1,
+        radius=radius,
+        max_steps=500,
+        seed=11,
+        trial_start=0,
+        n_trials=12,
+        recorder=rec,
+    )
     for n in range(12):
         steps, status, final_f, fs = reference_quadratic_trial(
-            seed=11, trial=n, h=obj.h, beta=obj.beta, Sigma=obj.Sigma, optimizer=optimizer, m=m, eta=eta,
-            sigma_iso=sigma_iso, delta=0.1, radius=radius, max_steps=500)
+            seed=11,
+            trial=n,
+            h=obj.h,
+            beta=obj.beta,
+            Sigma=obj.Sigma,
+            optimizer=optimizer,
+            m=m,
+            eta=eta,
+            sigma_iso=sigma_iso,
+            delta=0.1,
+            radius=radius,
+            max_steps=500,
+        )
         assert (block.steps[n], block.status[n]) == (steps, status)
         assert block.final_f[n] == pytest.approx(final_f, rel=1e-9, abs=1e-12)
         if n < 4:
@@ -111,8 +146,20 @@ def test_one_dimensional_escape_time_distribution_matches_direct_simulation():
     x <- x - eta (-gamma x + beta x^3 + xi / sqrt(m)) with NumPy's own generator."""
     gamma, beta, eta, m, delta = 1.0, 1.0, 0.05, 8, 0.1
     obj = QuadraticSaddle(1, gamma, 1.0, beta, 1.0)
-    ours = run_trials(obj, obj.start(), optimizer="sgd", batch_size=m, eta=eta, sigma_iso=0.0, delta=delta,
-                      radius=None, max_steps=5000, seed=5, trial_start=0, n_trials=1500)
+    ours = run_trials(
+        obj,
+        obj.start(),
+        optimizer="sgd",
+        batch_size=m,
+        eta=eta,
+        sigma_iso=0.0,
+        delta=delta,
+        radius=None,
+        max_steps=5000,
+        seed=5,
+        trial_start=0,
+        n_trials=1500,
+    )
     g = np.random.default_rng(6)
     x = np.zeros(1500)
     tau = np.zeros(1500)

@@ -99,16 +99,17 @@ def _reference_steps(*, d, sigma, m, eta, delta, seed, trial, max_steps):
     return max_steps
 
 
-CONFIG = dict(objective="test-cosine", d=3, sigma=0.5, m=(1, 4), eta=0.1, delta=0.2, trials=12, max_steps=2000,
-              seed=3)
+CONFIG = dict(objective="test-cosine", d=3, sigma=0.5, m=(1, 4), eta=0.1, delta=0.2, trials=12, max_steps=2000, seed=3)
 
 
 def test_a_registered_objective_runs_in_the_kernel_trial_by_trial_as_numpy(cosine, tmp_path):
     res = run_escape(EscapeConfig(**CONFIG), out=tmp_path / "run")
     for m, mres in res.by_m.items():
         assert np.all(mres.status == 0)
-        want = [_reference_steps(d=3, sigma=0.5, m=m, eta=0.1, delta=0.2, seed=3, trial=n, max_steps=2000)
-                for n in range(12)]
+        want = [
+            _reference_steps(d=3, sigma=0.5, m=m, eta=0.1, delta=0.2, seed=3, trial=n, max_steps=2000)
+            for n in range(12)
+        ]
         np.testing.assert_array_equal(mres.steps, want)
     assert res.config.describe() == "test-cosine d=3, sigma=0.5"
     assert (tmp_path / "run" / "trials.csv").exists()
@@ -122,9 +123,32 @@ def test_its_options_are_declared_checked_and_on_the_command_line(cosine, tmp_pa
     with pytest.raises(ConfigError, match="sigma applies to the test-cosine objective only, not to spike"):
         EscapeConfig(sigma=1.0)
     assert EscapeConfig(objective="test-cosine").sigma == 1.0
-    args = ["escape", "--objective", "test-cosine", "--d", "3", "--sigma", "0.5", "--m", "1", "4", "--eta", "0.1",
-            "--delta", "0.2", "--trials", "12", "--max-steps", "2000", "--seed", "3", "--no-plot", "--quiet",
-            "--out", str(tmp_path / "cli")]
+    args = [
+        "escape",
+        "--objective",
+        "test-cosine",
+        "--d",
+        "3",
+        "--sigma",
+        "0.5",
+        "--m",
+        "1",
+        "4",
+        "--eta",
+        "0.1",
+        "--delta",
+        "0.2",
+        "--trials",
+        "12",
+        "--max-steps",
+        "2000",
+        "--seed",
+        "3",
+        "--no-plot",
+        "--quiet",
+        "--out",
+        str(tmp_path / "cli"),
+    ]
     assert main(args) == 0
     api = run_escape(EscapeConfig(**CONFIG), out=tmp_path / "api")
     assert (tmp_path / "cli" / "trials.csv").read_text() == (tmp_path / "api" / "trials.csv").read_text()
@@ -134,17 +158,49 @@ def test_its_options_are_declared_checked_and_on_the_command_line(cosine, tmp_pa
 def test_load_registers_a_file_s_objectives_in_a_fresh_process(tmp_path):
     """`--load FILE` imports the file before the options are read: the objective and its --sigma exist."""
     root = Path(__file__).resolve().parents[1]
-    args = [sys.executable, "-m", "saddle.experiments", "--load", str(Path(__file__)), "escape", "--objective",
-            "test-cosine", "--d", "3", "--sigma", "0.5", "--m", "4", "--eta", "0.1", "--delta", "0.2", "--trials",
-            "12", "--max-steps", "2000", "--seed", "3", "--no-plot", "--out", str(tmp_path / "loaded")]
+    args = [
+        sys.executable,
+        "-m",
+        "saddle.experiments",
+        "--load",
+        str(Path(__file__)),
+        "escape",
+        "--objective",
+        "test-cosine",
+        "--d",
+        "3",
+        "--sigma",
+        "0.5",
+        "--m",
+        "4",
+        "--eta",
+        "0.1",
+        "--delta",
+        "0.2",
+        "--trials",
+        "12",
+        "--max-steps",
+        "2000",
+        "--seed",
+        "3",
+        "--no-plot",
+        "--out",
+        str(tmp_path / "loaded"),
+    ]
     done = subprocess.run(args, capture_output=True, text=True, cwd=root, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "test-cosine" not in registered()  # the subprocess registered it, not this one
     steps = [int(line.split(",")[3]) for line in (tmp_path / "loaded" / "trials.csv").read_text().splitlines()[1:]]
-    assert steps == [_reference_steps(d=3, sigma=0.5, m=4, eta=0.1, delta=0.2, seed=3, trial=n, max_steps=2000)
-                     for n in range(12)]
-    bad = subprocess.run([sys.executable, "-m", "saddle.experiments", "--load", str(tmp_path / "none.py"), "info"],
-                         capture_output=True, text=True, cwd=root, timeout=120)
+    assert steps == [
+        _reference_steps(d=3, sigma=0.5, m=4, eta=0.1, delta=0.2, seed=3, trial=n, max_steps=2000) for n in range(12)
+    ]
+    bad = subprocess.run(
+        [sys.executable, "-m", "saddle.experiments", "--load", str(tmp_path / "none.py"), "info"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+    )
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "no such file" in bad.stderr
 
 

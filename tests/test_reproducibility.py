@@ -31,11 +31,14 @@ def test_results_are_identical_with_one_and_two_threads():
 
 def test_results_do_not_depend_on_how_trials_are_chunked():
     obj = SpikeTensor(6, "laplace")
-    kw = dict(optimizer="noisy-sgd", batch_size=4, eta=0.02, sigma_iso=0.2, delta=0.1, radius=None,
-              max_steps=3000, seed=9)
+    kw = dict(
+        optimizer="noisy-sgd", batch_size=4, eta=0.02, sigma_iso=0.2, delta=0.1, radius=None, max_steps=3000, seed=9
+    )
     whole = run_trials(obj, obj.saddle(3), trial_start=0, n_trials=50, **kw)
-    parts = [run_trials(obj, obj.saddle(3), trial_start=lo, n_trials=hi - lo, **kw)
-             for lo, hi in [(0, 7), (7, 8), (8, 31), (31, 50)]]
+    parts = [
+        run_trials(obj, obj.saddle(3), trial_start=lo, n_trials=hi - lo, **kw)
+        for lo, hi in [(0, 7), (7, 8), (8, 31), (31, 50)]
+    ]
     np.testing.assert_array_equal(whole.steps, np.concatenate([p.steps for p in parts]))
     np.testing.assert_array_equal(whole.final_f, np.concatenate([p.final_f for p in parts]))
     # a trial computed alone is the same trial

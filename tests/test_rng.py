@@ -22,8 +22,11 @@ def test_philox4x32_known_answers():
     for ctr, key, want in [
         ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
         ((2**32 - 1,) * 4, (2**32 - 1,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-        ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-         (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+        (
+            (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+            (0xA4093822, 0x299F31D0),
+            (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+        ),
     ]:
         rng.philox4x32(*[np.uint64(c) for c in ctr], *[np.uint64(k) for k in key], out)
         assert [int(w) for w in out] == list(want)
@@ -37,14 +40,27 @@ def test_philox_block_equals_randomgen_philox4x32(k0, k1, c0, c1, c2, c3):
     np.testing.assert_array_equal(out, bitgen.random_raw(4))
 
 
-@given(seed=u64, trial=st.integers(0, rng.MAX_TRIAL), t=st.integers(0, rng.MAX_STEP), m=st.integers(1, rng.MAX_M),
-       purpose=st.sampled_from([rng.DATA, rng.NOISE, rng.PERTURB, rng.START]), n=st.integers(1, 50))
+@given(
+    seed=u64,
+    trial=st.integers(0, rng.MAX_TRIAL),
+    t=st.integers(0, rng.MAX_STEP),
+    m=st.integers(1, rng.MAX_M),
+    purpose=st.sampled_from([rng.DATA, rng.NOISE, rng.PERTURB, rng.START]),
+    n=st.integers(1, 50),
+)
 def test_stream_layout_is_randomgen_philox_from_counter_zero(seed, trial, t, m, purpose, n):
     np.testing.assert_array_equal(rng.words(seed, trial, t, m, purpose, n), philox_words(seed, trial, t, m, purpose, n))
 
 
-@given(seed=u64, trial=st.integers(0, rng.MAX_TRIAL), t=st.integers(0, rng.MAX_STEP), m=st.integers(1, rng.MAX_M),
-       purpose=st.sampled_from([rng.DATA, rng.NOISE]), j=st.integers(0, 40), n=st.integers(1, 23))
+@given(
+    seed=u64,
+    trial=st.integers(0, rng.MAX_TRIAL),
+    t=st.integers(0, rng.MAX_STEP),
+    m=st.integers(1, rng.MAX_M),
+    purpose=st.sampled_from([rng.DATA, rng.NOISE]),
+    j=st.integers(0, 40),
+    n=st.integers(1, 23),
+)
 def test_several_blocks_at_once_are_the_blocks_one_by_one(seed, trial, t, m, purpose, j, n):
     """stream_blocks (the vectorised loop) draws the blocks that stream_block draws one at a time."""
     many = np.empty(4 * n, np.uint64)
@@ -52,15 +68,19 @@ def test_several_blocks_at_once_are_the_blocks_one_by_one(seed, trial, t, m, pur
     one = np.empty(4, np.uint64)
     for b in range(n):
         rng.stream_block(np.uint64(seed), np.uint64(trial), t, m, purpose, j + b, one)
-        np.testing.assert_array_equal(many[4 * b:4 * b + 4], one)
+        np.testing.assert_array_equal(many[4 * b : 4 * b + 4], one)
 
 
 def test_stream_layout_at_the_ends_of_its_ranges():
     """Each field of the counter at its largest value, and the key's two words, against randomgen."""
-    for seed, trial, t, m, purpose in [(2**64 - 1, rng.MAX_TRIAL, rng.MAX_STEP, rng.MAX_M, rng.START),
-                                       (2**32, 0, 0, 1, rng.DATA), (2**32 - 1, 1, 1, 2, rng.NOISE)]:
-        np.testing.assert_array_equal(rng.words(seed, trial, t, m, purpose, 9),
-                                      philox_words(seed, trial, t, m, purpose, 9))
+    for seed, trial, t, m, purpose in [
+        (2**64 - 1, rng.MAX_TRIAL, rng.MAX_STEP, rng.MAX_M, rng.START),
+        (2**32, 0, 0, 1, rng.DATA),
+        (2**32 - 1, 1, 1, 2, rng.NOISE),
+    ]:
+        np.testing.assert_array_equal(
+            rng.words(seed, trial, t, m, purpose, 9), philox_words(seed, trial, t, m, purpose, 9)
+        )
     # the last block of a step's stream: counter word 0 = 2**32 - 1
     last = np.empty(4, np.uint64)
     rng.stream_block(np.uint64(5), np.uint64(6), 7, 8, rng.DATA, rng.MAX_BLOCKS - 1, last)
@@ -68,8 +88,9 @@ def test_stream_layout_at_the_ends_of_its_ranges():
     np.testing.assert_array_equal(last, bitgen.random_raw(4))
 
 
-@pytest.mark.parametrize("args", [(-1, 0, 1, 1), (2**64, 0, 1, 1), (0, 2**32, 1, 1), (0, 0, 2**32, 1),
-                                  (0, 0, 1, 0), (0, 0, 1, 2**30 + 1)])
+@pytest.mark.parametrize(
+    "args", [(-1, 0, 1, 1), (2**64, 0, 1, 1), (0, 2**32, 1, 1), (0, 0, 2**32, 1), (0, 0, 1, 0), (0, 0, 1, 2**30 + 1)]
+)
 def test_values_outside_the_layout_s_ranges_are_refused(args):
     with pytest.raises(ValueError, match="range of saddle's random streams"):
         rng.words(*args, rng.DATA, 4)
@@ -81,8 +102,20 @@ def test_run_trials_refuses_trials_beyond_the_layout():
 
     obj = SpikeTensor(4, "uniform")
     with pytest.raises(ValueError, match="trial index"):
-        run_trials(obj, obj.saddle(2), optimizer="sgd", batch_size=1, eta=0.1, sigma_iso=0.0, delta=0.1, radius=None,
-                   max_steps=10, seed=0, trial_start=2**32 - 1, n_trials=2)
+        run_trials(
+            obj,
+            obj.saddle(2),
+            optimizer="sgd",
+            batch_size=1,
+            eta=0.1,
+            sigma_iso=0.0,
+            delta=0.1,
+            radius=None,
+            max_steps=10,
+            seed=0,
+            trial_start=2**32 - 1,
+            n_trials=2,
+        )
 
 
 @given(seed=u64, trial=st.integers(0, rng.MAX_TRIAL), m=st.integers(1, rng.MAX_M), d=st.integers(1, 13))
@@ -95,8 +128,14 @@ def test_uniforms_are_the_53_bit_uniforms_of_the_stream_words(seed, trial, m, d)
 
 def test_streams_of_different_keys_steps_and_purposes_differ():
     base = rng.words(7, 3, 5, 4, rng.DATA, 8)
-    for other in [(8, 3, 5, 4, rng.DATA), (7 + 2**32, 3, 5, 4, rng.DATA), (7, 4, 5, 4, rng.DATA),
-                  (7, 3, 6, 4, rng.DATA), (7, 3, 5, 5, rng.DATA), (7, 3, 5, 4, rng.NOISE)]:
+    for other in [
+        (8, 3, 5, 4, rng.DATA),
+        (7 + 2**32, 3, 5, 4, rng.DATA),
+        (7, 4, 5, 4, rng.DATA),
+        (7, 3, 6, 4, rng.DATA),
+        (7, 3, 5, 5, rng.DATA),
+        (7, 3, 5, 4, rng.NOISE),
+    ]:
         assert not np.any(rng.words(*other, 8) == base)
 
 
@@ -116,8 +155,9 @@ def test_kernel_variate_transform_equals_reference_transform(dist):
 N_MOMENTS = 400_000
 
 
-@pytest.mark.parametrize("dist, code",
-                         [("uniform", rng.UNIFORM), ("rademacher", rng.RADEMACHER), ("laplace", rng.LAPLACE)])
+@pytest.mark.parametrize(
+    "dist, code", [("uniform", rng.UNIFORM), ("rademacher", rng.RADEMACHER), ("laplace", rng.LAPLACE)]
+)
 def test_data_variates_have_mean_0_variance_1_and_the_spec_kurtosis(dist, code):
     z = rng.data_variates(rng.words(11, 0, 1, 1, rng.DATA, N_MOMENTS), code)
     kappa = {"uniform": -1.2, "rademacher": -2.0, "laplace": 3.0}[dist]
@@ -129,10 +169,13 @@ def test_data_variates_have_mean_0_variance_1_and_the_spec_kurtosis(dist, code):
     assert abs((z**4).mean() - m4) < 5 * np.sqrt((m8 - m4**2) / n) + 1e-12
 
 
-@pytest.mark.parametrize("dist, code, law", [
-    ("uniform", rng.UNIFORM, scipy.stats.uniform(-np.sqrt(3), 2 * np.sqrt(3))),
-    ("laplace", rng.LAPLACE, scipy.stats.laplace(scale=1 / np.sqrt(2))),
-])
+@pytest.mark.parametrize(
+    "dist, code, law",
+    [
+        ("uniform", rng.UNIFORM, scipy.stats.uniform(-np.sqrt(3), 2 * np.sqrt(3))),
+        ("laplace", rng.LAPLACE, scipy.stats.laplace(scale=1 / np.sqrt(2))),
+    ],
+)
 def test_data_variates_follow_their_law_ks(dist, code, law):
     """One-sample KS test, 100,000 variates, significance level 0.001."""
     z = rng.data_variates(rng.words(12, 0, 1, 1, rng.DATA, 100_000), code)

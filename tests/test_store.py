@@ -83,8 +83,11 @@ def one_line(rc, err, status, *patterns):
 
 def contents(folder):
     """Every file under ``folder`` (the lock file aside) with its bytes."""
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(Path(folder).rglob("*"))
-            if p.is_file() and p.name != LOCK_NAME}
+    return {
+        p.relative_to(folder): p.read_bytes()
+        for p in sorted(Path(folder).rglob("*"))
+        if p.is_file() and p.name != LOCK_NAME
+    }
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +112,7 @@ def sweep_folder(tmp_path_factory):
 def copy(tmp_path):
     def make(folder, name="copy"):
         return Path(shutil.copytree(folder, tmp_path / name))
+
     return make
 
 
@@ -136,16 +140,25 @@ def test_a_run_into_a_folder_another_process_holds_is_refused_naming_the_holder(
     folder = copy(escape_folder)
     before = contents(folder)
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys
             from pathlib import Path
             from saddle.store import FolderLock
             lock = FolderLock.take(Path({str(folder)!r}))
             print("locked", flush=True)
             sys.stdin.read()
-        """), "holder-marker"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT,
-        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+        """),
+            "holder-marker",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         rc, _, err = run_main(["escape", *RUN, "--out", folder], capsys)
@@ -237,8 +250,11 @@ def test_an_empty_out_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "s.toml"
     config.write_text(SWEEP)
-    for argv in (["escape", *RUN, "--out", ""], ["sweep", config, "--out", "", "--quiet"],
-                 ["sweep", config, "--out", " ", "--plot-only"]):
+    for argv in (
+        ["escape", *RUN, "--out", ""],
+        ["sweep", config, "--out", "", "--quiet"],
+        ["sweep", config, "--out", " ", "--plot-only"],
+    ):
         rc, _, err = run_main(argv, capsys)
         one_line(rc, err, 2, "empty path")
     with pytest.raises(ConfigError, match="empty path"):
@@ -304,8 +320,10 @@ def test_an_edited_sweep_cell_or_tidy_table_is_refused_naming_it(sweep_folder, c
     lines[1] = lines[1].replace(",12,", ",13,", 1)
     (folder / "summary.csv").write_text("".join(lines))
     before = contents(folder)
-    for argv in (["sweep", config, "--out", folder, "--quiet", "--no-plot"],
-                 ["sweep", config, "--out", folder, "--plot-only"]):
+    for argv in (
+        ["sweep", config, "--out", folder, "--quiet", "--no-plot"],
+        ["sweep", config, "--out", folder, "--plot-only"],
+    ):
         rc, _, err = run_main(argv, capsys)
         one_line(rc, err, 2, re.escape(str(folder / "summary.csv")), "checksum")
     assert contents(folder) == before
@@ -324,15 +342,18 @@ def test_a_folder_from_before_checksums_is_accepted_once_with_one_line(escape_fo
     notes = [r.getMessage() for r in caplog.records if r.name == "saddle"]
     assert len(notes) == 1 and "before saddle recorded checksums" in notes[0], notes
     assert {k: v for k, v in contents(folder).items() if k.name != MANIFEST_NAME} == before, "recomputed"
-    assert json.loads((folder / MANIFEST_NAME).read_text())["files"] == \
-        json.loads((escape_folder / MANIFEST_NAME).read_text())["files"]
+    assert (
+        json.loads((folder / MANIFEST_NAME).read_text())["files"]
+        == json.loads((escape_folder / MANIFEST_NAME).read_text())["files"]
+    )
     _edit_escape(folder, "steps")  # from now on, checked
     rc, _, err = run_main(["escape", *RUN, "--out", folder], capsys)
     one_line(rc, err, 2, "checksum")
 
 
-def test_a_sweep_from_before_checksums_is_recognised_complete_and_its_cells_recorded(sweep_folder, copy, capsys,
-                                                                                    caplog):
+def test_a_sweep_from_before_checksums_is_recognised_complete_and_its_cells_recorded(
+    sweep_folder, copy, capsys, caplog
+):
     config, out = sweep_folder
     folder = copy(out)
     (folder / MANIFEST_NAME).unlink()
@@ -344,8 +365,10 @@ def test_a_sweep_from_before_checksums_is_recognised_complete_and_its_cells_reco
     rc, stdout, err = run_main(["sweep", config, "--out", folder, "--no-plot"], capsys)
     assert rc == 0 and "0 cells run, 2 read back" in stdout, err
     notes = [r.getMessage() for r in caplog.records if r.name == "saddle"]
-    assert notes == [f"note: 2 cells in {folder} were stored before saddle recorded checksums; recorded them in "
-                     f"{MANIFEST_NAME} as they are now"]
+    assert notes == [
+        f"note: 2 cells in {folder} were stored before saddle recorded checksums; recorded them in "
+        f"{MANIFEST_NAME} as they are now"
+    ]
     assert {k: v for k, v in contents(folder).items() if k.parts[0] == "cells"} == cells_before
     recorded = json.loads((folder / MANIFEST_NAME).read_text())["files"]
     assert len([k for k in recorded if k.startswith("cells/")]) == 4
@@ -379,13 +402,15 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="need
 
 
 @needs_proc
-def test_a_full_disk_while_saving_escape_results_ends_in_one_line_keeping_what_was_stored(tmp_path, capsys,
-                                                                                          monkeypatch, escape_folder):
+def test_a_full_disk_while_saving_escape_results_ends_in_one_line_keeping_what_was_stored(
+    tmp_path, capsys, monkeypatch, escape_folder
+):
     folder = tmp_path / "run"
     _enospc_on(monkeypatch, "trials.csv", after=1)  # m = 2 is saved; saving m = 8 finds the disk full
     rc, _, err = run_main(["escape", *RUN, "--out", folder], capsys)
-    one_line(rc, err, 1, re.escape(str(folder / "trials.csv")), "No space left on device",
-             r"the trials of m = 2 stay stored")
+    one_line(
+        rc, err, 1, re.escape(str(folder / "trials.csv")), "No space left on device", r"the trials of m = 2 stay stored"
+    )
     assert not list(folder.glob(".*.tmp"))
     monkeypatch.undo()
     stored = (folder / "trials.csv").read_text()
@@ -396,14 +421,22 @@ def test_a_full_disk_while_saving_escape_results_ends_in_one_line_keeping_what_w
 
 
 @needs_proc
-def test_a_full_disk_while_storing_a_sweep_cell_or_its_figure_ends_in_one_line(tmp_path, capsys, monkeypatch,
-                                                                                sweep_folder):
+def test_a_full_disk_while_storing_a_sweep_cell_or_its_figure_ends_in_one_line(
+    tmp_path, capsys, monkeypatch, sweep_folder
+):
     config, complete = sweep_folder
     folder = tmp_path / "out"
     _enospc_on(monkeypatch, "trials.csv", after=1, under="/cells/")  # the first cell is stored, the second is not
     rc, _, err = run_main(["sweep", config, "--out", folder, "--quiet", "--no-plot"], capsys)
-    one_line(rc, err, 1, r"cells/\w+/trials\.csv", "No space left on device", "is not stored",
-             "the 1 cell stored before stays")
+    one_line(
+        rc,
+        err,
+        1,
+        r"cells/\w+/trials\.csv",
+        "No space left on device",
+        "is not stored",
+        "the 1 cell stored before stays",
+    )
     monkeypatch.undo()
     assert len(list(folder.glob("cells/*/cell.json"))) == 1
     rc, _, err = run_main(["sweep", config, "--out", folder, "--quiet", "--no-plot"], capsys)
@@ -419,8 +452,9 @@ def test_a_full_disk_while_storing_a_sweep_cell_or_its_figure_ends_in_one_line(t
 def test_atomic_writes_name_the_file_and_keep_the_old_one(tmp_path, monkeypatch):
     target = tmp_path / "table.csv"
     target.write_text("old\n")
-    monkeypatch.setattr(saddle.store.os, "replace", lambda *a: (_ for _ in ()).throw(PermissionError(
-        errno.EACCES, "Permission denied")))
+    monkeypatch.setattr(
+        saddle.store.os, "replace", lambda *a: (_ for _ in ()).throw(PermissionError(errno.EACCES, "Permission denied"))
+    )
     with pytest.raises(StoreError) as info:
         atomic_write_text(target, "new\n")
     assert isinstance(info.value, OSError) and "\n" not in str(info.value)
@@ -473,8 +507,9 @@ def read_only(folder, monkeypatch):
         monkeypatch.setattr(os, "open", real_open)
 
 
-def test_a_complete_read_only_folder_is_read_and_an_incomplete_one_refused(escape_folder, sweep_folder, copy,
-                                                                           capsys, monkeypatch):
+def test_a_complete_read_only_folder_is_read_and_an_incomplete_one_refused(
+    escape_folder, sweep_folder, copy, capsys, monkeypatch
+):
     folder = copy(escape_folder)
     before = contents(folder)
     with read_only(folder, monkeypatch):

@@ -74,7 +74,7 @@ def without_wall(text):
     """A summary CSV without its wall_seconds column (the one number that is not reproducible)."""
     rows = list(csv.reader(io.StringIO(text)))
     j = rows[0].index("wall_seconds")
-    return [r[:j] + r[j + 1:] for r in rows]
+    return [r[:j] + r[j + 1 :] for r in rows]
 
 
 def cell_bytes(folder):
@@ -97,8 +97,20 @@ def test_cell_key_and_seed_follow_the_documented_recipe():
     config = EscapeConfig(m=(8,), d=6, trials=50, max_steps=2000, record_trials=0)
     # the named options: always m, objective, d, eta, lr_scaling, optimizer, sigma_iso, delta, trials and
     # max_steps, and any other option away from its default (here s and dist, which default to None)
-    options = {"m": [8], "objective": "spike", "d": 6, "s": 2, "dist": "uniform", "eta": 0.01, "lr_scaling": "none",
-               "optimizer": "sgd", "sigma_iso": 0.0, "delta": 0.1, "trials": 50, "max_steps": 2000}
+    options = {
+        "m": [8],
+        "objective": "spike",
+        "d": 6,
+        "s": 2,
+        "dist": "uniform",
+        "eta": 0.01,
+        "lr_scaling": "none",
+        "optimizer": "sgd",
+        "sigma_iso": 0.0,
+        "delta": 0.1,
+        "trials": 50,
+        "max_steps": 2000,
+    }
     assert cell_options(config) == options
     text = json.dumps(options, sort_keys=True, separators=(",", ":"))
     key = hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -118,8 +130,12 @@ def test_cells_are_the_grid_product_each_validated_with_its_own_seed(small):
     config, _, _ = small
     sweep = SweepConfig.from_toml(config)
     cells = sweep.cells()
-    assert [c.params for c in cells] == [{"m": 2, "lr_scaling": "none"}, {"m": 2, "lr_scaling": "sqrt"},
-                                         {"m": 8, "lr_scaling": "none"}, {"m": 8, "lr_scaling": "sqrt"}]
+    assert [c.params for c in cells] == [
+        {"m": 2, "lr_scaling": "none"},
+        {"m": 2, "lr_scaling": "sqrt"},
+        {"m": 8, "lr_scaling": "none"},
+        {"m": 8, "lr_scaling": "sqrt"},
+    ]
     for c in cells:
         assert c.config.m == (c.params["m"],) and c.config.d == 6 and c.config.trials == 50
         assert c.key == cell_key(c.config) and c.seed == cell_seed(7, c.key)
@@ -157,40 +173,48 @@ def test_folder_holds_each_cell_and_tidy_tables_of_all(small):
             (cell_summary,) = csv.DictReader(fh)
         with open(folder / "summary.csv", newline="") as fh:
             tidy_row = list(csv.DictReader(fh))[i]
-        assert {("eta_m" if k == "eta" else k): v for k, v in cell_summary.items()} == \
-            {k: v for k, v in tidy_row.items() if k not in ("cell", "lr_scaling")}
-        assert summary["eta_m"][i] == pytest.approx(0.01 * (np.sqrt(c.params["m"]) if c.params["lr_scaling"] ==
-                                                             "sqrt" else 1), rel=1e-12)
+        assert {("eta_m" if k == "eta" else k): v for k, v in cell_summary.items()} == {
+            k: v for k, v in tidy_row.items() if k not in ("cell", "lr_scaling")
+        }
+        assert summary["eta_m"][i] == pytest.approx(
+            0.01 * (np.sqrt(c.params["m"]) if c.params["lr_scaling"] == "sqrt" else 1), rel=1e-12
+        )
 
 
 def test_a_cell_alone_gives_the_same_trials_as_in_the_sweep(small, tmp_path):
     config, folder, _ = small
     cell = SweepConfig.from_toml(config).cells()[3]
     # alone, through the escape API with the cell's configuration and seed (and the default recording)
-    alone = run_escape(EscapeConfig(**{**cell.config.to_dict(), "m": cell.config.m, "record_trials": 8}),
-                       out=tmp_path / "alone")
+    alone = run_escape(
+        EscapeConfig(**{**cell.config.to_dict(), "m": cell.config.m, "record_trials": 8}), out=tmp_path / "alone"
+    )
     assert (tmp_path / "alone" / "trials.csv").read_bytes() == (folder / "cells" / cell.key / "trials.csv").read_bytes()
     assert alone.summary[0]["median_steps"] == read_table(folder / "summary.csv")["median_steps"][3]
     # and inside another sweep whose grid holds it among other cells, in another position
     other = write(tmp_path / "other.toml", SMALL.replace("m = [2, 8]", "m = [8, 4]").replace('"none", ', ""))
     res = run_sweep(SweepConfig.from_toml(other), out=tmp_path / "other")
     assert cell.key in res.computed
-    assert (tmp_path / "other" / "cells" / cell.key / "trials.csv").read_bytes() == \
-        (folder / "cells" / cell.key / "trials.csv").read_bytes()
+    assert (tmp_path / "other" / "cells" / cell.key / "trials.csv").read_bytes() == (
+        folder / "cells" / cell.key / "trials.csv"
+    ).read_bytes()
 
 
-@pytest.mark.skipif(__import__("importlib").util.find_spec("distributed") is None,
-                    reason="dask.distributed is not installed (pip install 'saddle[cluster]')")
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("distributed") is None,
+    reason="dask.distributed is not installed (pip install 'saddle[cluster]')",
+)
 def test_local_cluster_of_two_workers_gives_identical_trials(small, tmp_path):
     config, folder, _ = small
     res = run_sweep(SweepConfig.from_toml(config), out=tmp_path / "dask", workers=2)
     assert len(res.computed) == 4
     assert (tmp_path / "dask" / "trials.csv").read_bytes() == (folder / "trials.csv").read_bytes()
-    assert without_wall((tmp_path / "dask" / "summary.csv").read_text()) == \
-        without_wall((folder / "summary.csv").read_text())
+    assert without_wall((tmp_path / "dask" / "summary.csv").read_text()) == without_wall(
+        (folder / "summary.csv").read_text()
+    )
     for key in res.computed:
-        assert (tmp_path / "dask" / "cells" / key / "trials.csv").read_bytes() == \
-            (folder / "cells" / key / "trials.csv").read_bytes()
+        assert (tmp_path / "dask" / "cells" / key / "trials.csv").read_bytes() == (
+            folder / "cells" / key / "trials.csv"
+        ).read_bytes()
 
 
 # ----------------------------------------------------------------------------- interrupting and resuming
@@ -248,11 +272,28 @@ def test_a_stopped_sweep_keeps_whole_cells_and_a_rerun_completes_them(sig, tmp_p
     config = write(tmp_path / "slow.toml", SLOW)
     folder = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p))
-    cmd = [sys.executable, "-m", "saddle.experiments", "sweep", "--config", str(config), "--out", str(folder),
-           "--quiet", "--no-plot"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "saddle.experiments",
+        "sweep",
+        "--config",
+        str(config),
+        "--out",
+        str(folder),
+        "--quiet",
+        "--no-plot",
+    ]
     # (a shell that starts pytest in the background ignores SIGINT, and children inherit that: undo it)
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 60
         while not list(folder.glob("cells/*/cell.json")):
@@ -363,22 +404,32 @@ BAD = {
     "repeated value": (SMALL.replace("m = [2, 8]", "m = [2, 2]"), "lists 2 twice"),
     "no m": (SMALL.replace("m = [2, 8]\n", ""), "give the batch sizes m"),
     "bad value": (SMALL.replace("d = 6", "d = 6\neta = -1.0"), "cell m=2, lr_scaling=none: eta must be > 0"),
-    "bad cell": (SMALL.replace("d = 6", "s = 3").replace("m = [2, 8]", "m = [2, 8]\nd = [6, 2]"),
-                 "cell m=2, d=2, lr_scaling=none: s must be <= d"),
+    "bad cell": (
+        SMALL.replace("d = 6", "s = 3").replace("m = [2, 8]", "m = [2, 8]\nd = [6, 2]"),
+        "cell m=2, d=2, lr_scaling=none: s must be <= d",
+    ),
     "unknown name": (SMALL.replace('"sqrt"', '"cubic"'), "unknown lr scaling 'cubic'"),
     "bad seed": (SMALL.replace("seed = 7", "seed = -1"), "seed must be an integer"),
     "bad plot": (SMALL + '\n[plot]\nx = "eta"\n', "[plot] x = 'eta' is not a [grid] parameter"),
     "no dask workers": (SMALL, "workers must be an integer >= 1"),
     # issue 12 (10): a grid above the limit is refused before it is expanded (this one has 10^8 cells)
-    "huge grid": (SMALL.replace("m = [2, 8]\n", "".join(f"{k} = {list(range(1, 101))}\n" for k in ("m", "d", "trials")))
-                  .replace('lr_scaling = ["none", "sqrt"]', f"max_steps = {list(range(1, 101))}")
-                  .replace("max_steps = 2000\n", "").replace("trials = 50\n", "").replace("d = 6\n", ""),
-                  "the grid has 100,000,000 cells (100 x 100 x 100 x 100), more than a sweep takes (10,000)"),
+    "huge grid": (
+        SMALL.replace("m = [2, 8]\n", "".join(f"{k} = {list(range(1, 101))}\n" for k in ("m", "d", "trials")))
+        .replace('lr_scaling = ["none", "sqrt"]', f"max_steps = {list(range(1, 101))}")
+        .replace("max_steps = 2000\n", "")
+        .replace("trials = 50\n", "")
+        .replace("d = 6\n", ""),
+        "the grid has 100,000,000 cells (100 x 100 x 100 x 100), more than a sweep takes (10,000)",
+    ),
     # issue 12 (13): TOML spells booleans true and false; 1, 0 and strings are refused
-    "number as boolean": (SMALL.replace("d = 6", "d = 6\nrandom_start = 1"),
-                          "[fixed] random_start must be true or false, got 1"),
-    "string as boolean": (SMALL.replace('lr_scaling = ["none", "sqrt"]', 'random_start = [true, "no"]'),
-                          "[grid] random_start must be true or false, got 'no'"),
+    "number as boolean": (
+        SMALL.replace("d = 6", "d = 6\nrandom_start = 1"),
+        "[fixed] random_start must be true or false, got 1",
+    ),
+    "string as boolean": (
+        SMALL.replace('lr_scaling = ["none", "sqrt"]', 'random_start = [true, "no"]'),
+        "[grid] random_start must be true or false, got 'no'",
+    ),
     "empty out": (SMALL.replace('name = "small"', 'name = "small"\nout = ""'), "[sweep] out must be a folder name"),
 }
 
@@ -491,8 +542,12 @@ def test_a_swept_eta_keeps_the_step_size_used_as_eta_m(tmp_path, capsys):
     header = out.splitlines()[0].split()
     assert header[:4] == ["m", "eta", "lr_scaling", "eta_m"]
     rows = [line.split()[:4] for line in out.splitlines()[1:5]]  # grid order: m slowest
-    assert rows == [["4", "0.005", "sqrt", "0.01"], ["4", "0.01", "sqrt", "0.02"],
-                    ["16", "0.005", "sqrt", "0.02"], ["16", "0.01", "sqrt", "0.04"]]
+    assert rows == [
+        ["4", "0.005", "sqrt", "0.01"],
+        ["4", "0.01", "sqrt", "0.02"],
+        ["16", "0.005", "sqrt", "0.02"],
+        ["16", "0.01", "sqrt", "0.04"],
+    ]
 
 
 # ----------------------------------------------------------------------------- interrupting the figures
@@ -549,11 +604,14 @@ def listener(answer=None):
         server.close()
 
 
-@pytest.mark.skipif(__import__("importlib").util.find_spec("distributed") is None,
-                    reason="dask.distributed is not installed (pip install 'saddle[cluster]')")
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("distributed") is None,
+    reason="dask.distributed is not installed (pip install 'saddle[cluster]')",
+)
 @pytest.mark.parametrize("answer", [None, b"SSH-2.0-OpenSSH_9.6\r\n", b"\xff" * 64], ids=["silent", "ssh", "garbage"])
-def test_a_scheduler_address_that_is_not_a_scheduler_is_refused_within_the_timeout(answer, small, tmp_path, capsys,
-                                                                                  monkeypatch):
+def test_a_scheduler_address_that_is_not_a_scheduler_is_refused_within_the_timeout(
+    answer, small, tmp_path, capsys, monkeypatch
+):
     import saddle.sweep.run
 
     monkeypatch.setattr(saddle.sweep.run, "CONNECT_TIMEOUT", 1.0)  # documented default: 10 s

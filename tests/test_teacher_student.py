@@ -82,8 +82,10 @@ def test_per_sample_gradient_matches_finite_differences(problem):
         for idx in np.ndindex(W.shape):
             E = np.zeros_like(W)
             E[idx] = h
-            fd[idx] = (model.per_sample_loss(W + E, x[s:s + 1], xi[s:s + 1])[0]
-                       - model.per_sample_loss(W - E, x[s:s + 1], xi[s:s + 1])[0]) / (2 * h)
+            fd[idx] = (
+                model.per_sample_loss(W + E, x[s : s + 1], xi[s : s + 1])[0]
+                - model.per_sample_loss(W - E, x[s : s + 1], xi[s : s + 1])[0]
+            ) / (2 * h)
         np.testing.assert_allclose(grads[s], fd, rtol=1e-5, atol=1e-8)
 
 
@@ -129,13 +131,43 @@ def test_full_kernel_gradient_is_the_reference_minibatch_gradient(problem, m, t)
     model, W, seed = problem
     pf, pa, pi, u = _hooks_state(model, W, kk.FULL)
     g = np.empty_like(u)
-    kk.full_gradient(0, kk.SGD, u, pf, pa, pi, np.uint64(seed), np.uint64(7), t, m, 0.1,
-                     np.empty_like(u), np.empty_like(u), np.empty(4, np.uint64), g)
+    kk.full_gradient(
+        0,
+        kk.SGD,
+        u,
+        pf,
+        pa,
+        pi,
+        np.uint64(seed),
+        np.uint64(7),
+        t,
+        m,
+        0.1,
+        np.empty_like(u),
+        np.empty_like(u),
+        np.empty(4, np.uint64),
+        g,
+    )
     expected = ref.full_sgd_gradient(model, W, seed, 7, t, m)
     np.testing.assert_allclose(g.reshape(W.shape), expected, rtol=1e-12, atol=1e-14)
     assert kk.full_value(0, u, pf, pa, pi, np.empty_like(u)) == pytest.approx(model.eps_g(W), abs=1e-13)
-    kk.full_gradient(0, kk.GD, u, pf, pa, pi, np.uint64(seed), np.uint64(7), t, m, 0.1,
-                     np.empty_like(u), np.empty_like(u), np.empty(4, np.uint64), g)
+    kk.full_gradient(
+        0,
+        kk.GD,
+        u,
+        pf,
+        pa,
+        pi,
+        np.uint64(seed),
+        np.uint64(7),
+        t,
+        m,
+        0.1,
+        np.empty_like(u),
+        np.empty_like(u),
+        np.empty(4, np.uint64),
+        g,
+    )
     np.testing.assert_allclose(g.reshape(W.shape), model.population_gradient(W), rtol=1e-11, atol=1e-14)
 
 
@@ -143,8 +175,9 @@ def test_full_random_start_is_the_reference():
     model = TeacherStudent(9, 2, 3)
     pf, pa, pi = kk.pack(model, kk.FULL, sigma0_sq=0.1)
     start = np.empty(2 * 9)
-    kk.full_random_start(0, False, 1, pf, pa, pi, np.uint64(5), np.uint64(2), 4, start, start.copy(),
-                         np.empty(4, np.uint64))
+    kk.full_random_start(
+        0, False, 1, pf, pa, pi, np.uint64(5), np.uint64(2), 4, start, start.copy(), np.empty(4, np.uint64)
+    )
     np.testing.assert_array_equal(start.reshape(2, 9), ref.full_random_start(model, 5, 2, 4, 0.1))
 
 
@@ -204,8 +237,8 @@ def _one_step_samples(model, W, mode, seed, n, m, eta):
         R = np.einsum("sij,nj->sin", Ws, model.V) / model.N
         out = np.concatenate([Q.reshape(n, -1), R.reshape(n, -1)], axis=1)
     iu = np.triu_indices(model.K)
-    Q = out[:, :model.K**2].reshape(n, model.K, model.K)
-    return np.concatenate([Q[:, iu[0], iu[1]], out[:, model.K**2:]], axis=1)
+    Q = out[:, : model.K**2].reshape(n, model.K, model.K)
+    return np.concatenate([Q[:, iu[0], iu[1]], out[:, model.K**2 :]], axis=1)
 
 
 ONE_STEP_SETTINGS = [

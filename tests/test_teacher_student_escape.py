@@ -21,18 +21,41 @@ from saddle.options import ConfigError
 @pytest.mark.parametrize("simulation", ["full", "reduced"])
 @pytest.mark.parametrize("start", ["plateau", "random"])
 def test_the_package_kernel_runs_the_hooks_trial_by_trial(simulation, start):
-    config = EscapeConfig(objective="teacher-student", N=12, simulation=simulation, start=start, m=(2,), eta=1.0,
-                          trials=24, max_steps=20_000, seed=7)
+    config = EscapeConfig(
+        objective="teacher-student",
+        N=12,
+        simulation=simulation,
+        start=start,
+        m=(2,),
+        eta=1.0,
+        trials=24,
+        max_steps=20_000,
+        seed=7,
+    )
     objective = config.build_objective()
     u0 = objective.start_point_for(config, 2)
-    block = run_trials(objective, u0, optimizer="sgd", batch_size=2, eta=1.0, sigma_iso=0.0, delta=0.1, radius=None,
-                       max_steps=20_000, seed=7, trial_start=0, n_trials=24, target=config.target,
-                       random_start=config.random_start)
+    block = run_trials(
+        objective,
+        u0,
+        optimizer="sgd",
+        batch_size=2,
+        eta=1.0,
+        sigma_iso=0.0,
+        delta=0.1,
+        radius=None,
+        max_steps=20_000,
+        seed=7,
+        trial_start=0,
+        n_trials=24,
+        target=config.target,
+        random_start=config.random_start,
+    )
     pf, pa, pi = objective.kernel_params()
     steps, final_f = np.empty(24, np.int64), np.empty(24)
     mode = {"full": kernels.FULL, "reduced": kernels.REDUCED}[simulation]
-    kernels.escape_steps(mode, 7, 24, u0, start == "random", pf, pa, pi, kernels.SGD, 2, 1.0, config.target, 20_000,
-                         steps, final_f)
+    kernels.escape_steps(
+        mode, 7, 24, u0, start == "random", pf, pa, pi, kernels.SGD, 2, 1.0, config.target, 20_000, steps, final_f
+    )
     assert np.all(block.status == 0)
     np.testing.assert_array_equal(block.steps, steps)
     np.testing.assert_array_equal(block.final_f, final_f)
@@ -48,11 +71,14 @@ def test_options_resolve_as_documented():
     assert EscapeConfig(objective="teacher-student", random_start=True).start == "random"
     assert EscapeConfig(objective="teacher-student", start="random").random_start is True
     assert EscapeConfig(objective="teacher-student", eta=0.5).eta == 0.5  # given beats the objective's default
-    for bad, match in [(dict(K=2, M=3), "plateau start needs K = M"),
-                       (dict(K=2, M=3, start="random"), "give --target"),
-                       (dict(simulation="reduced", optimizer="momentum"), "reduced simulation runs sgd and gd"),
-                       (dict(N=3), "N >= K \\+ M"), (dict(d=5), "d does not apply"),
-                       (dict(output_noise=-1.0), "output_noise must be >= 0")]:
+    for bad, match in [
+        (dict(K=2, M=3), "plateau start needs K = M"),
+        (dict(K=2, M=3, start="random"), "give --target"),
+        (dict(simulation="reduced", optimizer="momentum"), "reduced simulation runs sgd and gd"),
+        (dict(N=3), "N >= K \\+ M"),
+        (dict(d=5), "d does not apply"),
+        (dict(output_noise=-1.0), "output_noise must be >= 0"),
+    ]:
         with pytest.raises(ConfigError, match=match):
             EscapeConfig(objective="teacher-student", **bad)
 
@@ -62,8 +88,27 @@ def test_escape_command_prints_alpha_and_the_theory_and_says_which_simulation(tm
     from saddle.experiments.escape_cmd import format_table
 
     out = tmp_path / "ts"
-    assert main(["escape", "--objective", "teacher-student", "--N", "20", "--m", "1", "4", "--trials", "40",
-                 "--no-plot", "--quiet", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "escape",
+                "--objective",
+                "teacher-student",
+                "--N",
+                "20",
+                "--m",
+                "1",
+                "4",
+                "--trials",
+                "40",
+                "--no-plot",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     stored = json.loads((out / "config.json").read_text())["config"]
     assert stored["simulation"] == "full" and stored["target"] == pytest.approx(0.0058054, rel=1e-4)
     res = run_escape(EscapeConfig(objective="teacher-student", N=20, m=(1, 4), trials=40), out=out)  # resumed

@@ -81,7 +81,7 @@ def test_rhs_is_the_mean_reduced_step_at_large_N():
     assert np.all(np.abs(steps.mean(0) - expected) < 5 * se), (steps.mean(0), expected, se)
     # the eta^2 / m term is resolved: without it the Q means would be off by many standard errors
     dQ0, _ = ode.rhs(Q, R, np.eye(M), eta, math.inf, 0.0)
-    assert np.max(np.abs(steps.mean(0)[:K * K] - dQ0.ravel()) / se[:K * K]) > 20
+    assert np.max(np.abs(steps.mean(0)[: K * K] - dQ0.ravel()) / se[: K * K]) > 20
 
 
 @pytest.mark.parametrize("K", [2, 3])
@@ -138,8 +138,9 @@ def test_plateau_height_of_the_reduced_chain():
     n = 400
     s = np.empty(n, np.int64)
     f = np.empty(n)
-    kk.escape_steps(kk.REDUCED, 5, n, np.concatenate([Q.ravel(), R.ravel()]), False, pf, pa, pi, kk.SGD, m,
-                    eta, -1.0, 2000, s, f)
+    kk.escape_steps(
+        kk.REDUCED, 5, n, np.concatenate([Q.ravel(), R.ravel()]), False, pf, pa, pi, kk.SGD, m, eta, -1.0, 2000, s, f
+    )
     assert np.all(s == -1)
     assert abs(f.mean() - p.eps) < 1e-5
     assert f.mean() - plateau_closed_form(K)[3] > 4e-4
@@ -157,8 +158,23 @@ def test_exit_prediction_matches_reduced_chain():
     n = 200
     s = np.empty(n, np.int64)
     f = np.empty(n)
-    kk.escape_steps(kk.REDUCED, 7, n, np.concatenate([Q.ravel(), R.ravel()]), False, pf, pa, pi, kk.SGD, m,
-                    eta, p.eps / 2, 10**6, s, f)
+    kk.escape_steps(
+        kk.REDUCED,
+        7,
+        n,
+        np.concatenate([Q.ravel(), R.ravel()]),
+        False,
+        pf,
+        pa,
+        pi,
+        kk.SGD,
+        m,
+        eta,
+        p.eps / 2,
+        10**6,
+        s,
+        f,
+    )
     assert np.all(s > 0)
     assert abs(pred.steps / np.median(s) - 1) < 0.10, (pred.steps, np.median(s))
     assert pred.alpha == pytest.approx(pred.steps / N) and pred.samples_over_N == pytest.approx(m * pred.steps / N)

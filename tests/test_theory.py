@@ -114,8 +114,14 @@ pos = st.floats(0.05, 20.0)
 
 
 @settings(max_examples=60)
-@given(eta=st.floats(1e-4, 0.1), gamma=pos, sigma2=st.floats(1e-3, 1e3), delta=st.floats(1e-3, 1.0),
-       m=st.integers(1, 4096), k=st.integers(1, 4))
+@given(
+    eta=st.floats(1e-4, 0.1),
+    gamma=pos,
+    sigma2=st.floats(1e-3, 1e3),
+    delta=st.floats(1e-3, 1.0),
+    m=st.integers(1, 4096),
+    k=st.integers(1, 4),
+)
 def test_linear_law_is_consistent(eta, gamma, sigma2, delta, m, k):
     """The median is quantile(1/2) and the smallest t with cdf >= 1/2; the k = 1 mean is SPEC's closed form
     where the first step cannot reach the radius (P(tau = 1) negligible), and above it (tau >= 1) where it can;
@@ -131,7 +137,8 @@ def test_linear_law_is_consistent(eta, gamma, sigma2, delta, m, k):
     if k == 1:
         R2 = 2 * delta / gamma
         spec = (math.log(R2 * m * gamma * (2 + eta * gamma) / (eta * sigma2)) + np.euler_gamma + math.log(2)) / (
-            2 * math.log(1 + eta * gamma)) + 0.5
+            2 * math.log(1 + eta * gamma)
+        ) + 0.5
         if p.cdf(1) < theory.linear.FIRST_STEP_TOLERANCE:
             assert p.mean == pytest.approx(spec, rel=1e-9)
         else:  # the closed form is E[T] + 1/2 (the discrete-time correction, exact only when T spreads over
@@ -208,8 +215,9 @@ def test_general_point_covariance_equals_exact_fractions_at_saddles(d, dist, dat
     s = data.draw(st.integers(1, d))
     u = np.r_[np.ones(s), np.zeros(d - s)] / math.sqrt(s)
     exact = spike_moments.spike_gradient_covariance(d, s, dist)
-    np.testing.assert_allclose(spike_moments.spike_gradient_covariance_at(u, dist), exact, rtol=1e-11,
-                               atol=1e-11 * np.abs(exact).max())
+    np.testing.assert_allclose(
+        spike_moments.spike_gradient_covariance_at(u, dist), exact, rtol=1e-11, atol=1e-11 * np.abs(exact).max()
+    )
 
 
 def monte_carlo_moments(obj, u, V, W, n, seed):
@@ -231,8 +239,9 @@ def test_exact_noise_moments_match_monte_carlo(dist, seed):
         warnings.simplefilter("ignore")
         q = spike_moments.spike_saddle(10, 2, dist)
     obj = SpikeTensor(10, dist)
-    (sv, sv_se), (tr, tr_se) = monte_carlo_moments(obj, obj.saddle(2), q.escape_directions[:, 0],
-                                                   q.stable_directions, 200_000, seed)
+    (sv, sv_se), (tr, tr_se) = monte_carlo_moments(
+        obj, obj.saddle(2), q.escape_directions[:, 0], q.stable_directions, 200_000, seed
+    )
     assert abs(tr - q.trace_stable) <= 5 * tr_se
     if dist == "rademacher":
         assert q.sigma_v2 == 0.0 and sv <= 1e-20 * q.trace_stable
@@ -297,8 +306,9 @@ def test_monte_carlo_fallback_for_a_generic_objective():
         per_sample_grad = staticmethod(model.per_sample_grad)
 
     L = np.linalg.cholesky(Sigma)
-    q = theory.saddle_quantities(Generic(), np.zeros(3), sampler=lambda rng, n: rng.standard_normal((n, 3)) @ L.T,
-                                 n_samples=200_000, seed=61)
+    q = theory.saddle_quantities(
+        Generic(), np.zeros(3), sampler=lambda rng, n: rng.standard_normal((n, 3)) @ L.T, n_samples=200_000, seed=61
+    )
     assert abs(q.sigma_v2 - 2.0) <= 5 * q.sigma_v2_se
     assert abs(q.trace_stable - 1.5) <= 5 * q.trace_stable_se
     assert (exact.sigma_v2, exact.trace_stable, exact.gamma) == (2.0, 1.5, 1.0)
@@ -315,8 +325,13 @@ def test_quadratic_saddle_from_plain_arrays():
 
 
 @settings(max_examples=25)
-@given(eta=st.floats(0.01, 0.05), gamma=st.floats(0.5, 5.0), sigma2=st.floats(1e-4, 1.0),
-       delta=st.floats(0.01, 1.0), m=st.integers(1, 2048))
+@given(
+    eta=st.floats(0.01, 0.05),
+    gamma=st.floats(0.5, 5.0),
+    sigma2=st.floats(1e-4, 1.0),
+    delta=st.floats(0.01, 1.0),
+    m=st.integers(1, 2048),
+)
 def test_heat_path_model_reduces_to_the_linear_law_on_a_pure_saddle(eta, gamma, sigma2, delta, m):
     """On f = -gamma z^2 / 2 (d = 1, no stable directions, no quartic) the model's median trajectory escapes
     at exactly the linear median: both use the first integer t >= 1 past the threshold."""

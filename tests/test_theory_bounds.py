@@ -36,8 +36,15 @@ def finite_at_least_one_or_nan_with_reason(value, reason):
 
 
 @settings(max_examples=150, deadline=None)
-@given(eta=log_floats(-12, 3), gamma=log_floats(-6, 6), sigma2=log_floats(-300, 300), m=st.integers(1, 2**40),
-       threshold=log_floats(-300, 300), fdrop=st.booleans(), k=st.integers(1, 3))
+@given(
+    eta=log_floats(-12, 3),
+    gamma=log_floats(-6, 6),
+    sigma2=log_floats(-300, 300),
+    m=st.integers(1, 2**40),
+    threshold=log_floats(-300, 300),
+    fdrop=st.booleans(),
+    k=st.integers(1, 3),
+)
 def test_linear_law_is_finite_and_at_least_one_without_warnings(eta, gamma, sigma2, m, threshold, fdrop, k):
     """median, mean >= 1 and SD >= 0 (or NaN with a reason), the median a quantile of the law, no warning."""
     crit = dict(delta=threshold) if fdrop else dict(radius=threshold)
@@ -55,16 +62,23 @@ def test_linear_law_is_finite_and_at_least_one_without_warnings(eta, gamma, sigm
 
 
 @settings(max_examples=60, deadline=None)
-@given(eta=log_floats(-9, -1), gamma=log_floats(-3, 2), sigma2=log_floats(-200, 200), m=st.integers(1, 2**30),
-       radius=log_floats(-200, 200))
+@given(
+    eta=log_floats(-9, -1),
+    gamma=log_floats(-3, 2),
+    sigma2=log_floats(-200, 200),
+    m=st.integers(1, 2**30),
+    radius=log_floats(-200, 200),
+)
 def test_linear_law_is_monotone(eta, gamma, sigma2, m, radius):
     """Later escape with a larger radius, a larger batch or less noise (median and mean); tau >= 1 throughout."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         base = theory.linear_prediction(eta, gamma, sigma2, m, radius=radius)
-        for other in (theory.linear_prediction(eta, gamma, sigma2, m, radius=2 * radius),
-                      theory.linear_prediction(eta, gamma, sigma2, 4 * m, radius=radius),
-                      theory.linear_prediction(eta, gamma, sigma2 / 4, m, radius=radius)):
+        for other in (
+            theory.linear_prediction(eta, gamma, sigma2, m, radius=2 * radius),
+            theory.linear_prediction(eta, gamma, sigma2, 4 * m, radius=radius),
+            theory.linear_prediction(eta, gamma, sigma2 / 4, m, radius=radius),
+        ):
             if not (math.isfinite(base.mean) and math.isfinite(other.mean)):
                 continue
             assert other.median >= base.median
@@ -99,8 +113,15 @@ def test_clipped_moments_match_the_law_summed_term_by_term():
 
 
 @settings(max_examples=40, deadline=None)
-@given(eta=log_floats(-9, 2), gamma=log_floats(-4, 4), lam=log_floats(-4, 4), sigma2=log_floats(-100, 100),
-       m=st.integers(1, 2**31), threshold=log_floats(-100, 100), fdrop=st.booleans())
+@given(
+    eta=log_floats(-9, 2),
+    gamma=log_floats(-4, 4),
+    lam=log_floats(-4, 4),
+    sigma2=log_floats(-100, 100),
+    m=st.integers(1, 2**31),
+    threshold=log_floats(-100, 100),
+    fdrop=st.booleans(),
+)
 def test_prediction_table_answers_fast_with_a_reason_and_no_warning(eta, gamma, lam, sigma2, m, threshold, fdrop):
     """On the quadratic testbed: every time is finite and >= 1 or NaN with a note; eta gamma beyond
     MAX_ETA_GAMMA is refused with its reason; no warning."""
@@ -143,8 +164,20 @@ def test_tiny_step_sizes_are_bounded():
 
 HANGS = {  # issue 12 item 9: 110 s, 87 s and 82 s in the issue (92 s, 29 s and 23 s here) before
     "eta-10": ["theory", "--m", "1", "1024", "--eta", "10"],
-    "escape-eta-1e-6": ["escape", "--m", "1", "--eta", "1e-6", "--trials", "4", "--max-steps", "30", "--no-plot",
-                        "--out", "{tmp}"],
+    "escape-eta-1e-6": [
+        "escape",
+        "--m",
+        "1",
+        "--eta",
+        "1e-6",
+        "--trials",
+        "4",
+        "--max-steps",
+        "30",
+        "--no-plot",
+        "--out",
+        "{tmp}",
+    ],
     "lr-linear-2^30": ["theory", "--m", "1", "1073741824", "--lr-scaling", "linear"],
 }
 
@@ -152,10 +185,22 @@ HANGS = {  # issue 12 item 9: 110 s, 87 s and 82 s in the issue (92 s, 29 s and 
 def test_commands_that_used_to_hang_finish_quickly_and_say_why_there_is_no_prediction(tmp_path):
     """Run side by side, each within 30 s (about 1-2 s each on the 2-core reference machine), exit 0, no
     warning or traceback, no 'nan' printed; the refused step size is explained in the row's note."""
-    runs = {name: subprocess.Popen([sys.executable, "-W", "error::RuntimeWarning", "-m", "saddle.experiments",
-                                    *[a.replace("{tmp}", str(tmp_path / "out")) for a in argv]],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for name, argv in HANGS.items()}
+    runs = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                "-W",
+                "error::RuntimeWarning",
+                "-m",
+                "saddle.experiments",
+                *[a.replace("{tmp}", str(tmp_path / "out")) for a in argv],
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, argv in HANGS.items()
+    }
     out = {}
     for name, run in runs.items():
         try:

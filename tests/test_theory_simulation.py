@@ -25,8 +25,19 @@ def quadratic_runs(request):
     normals) is unremarkable over 15 other seeds and trial ranges, so seed 1 is a tail draw, not a
     fault of the streams."""
     eta, gamma = request.param
-    res = run_escape(objective="quadratic", d=1, gamma=gamma, beta=0.01, noise_var=1.0, m=M_GRID, eta=eta,
-                     delta=0.1, trials=TRIALS, max_steps=100_000, seed=2)
+    res = run_escape(
+        objective="quadratic",
+        d=1,
+        gamma=gamma,
+        beta=0.01,
+        noise_var=1.0,
+        m=M_GRID,
+        eta=eta,
+        delta=0.1,
+        trials=TRIALS,
+        max_steps=100_000,
+        seed=2,
+    )
     return eta, gamma, res, theory.quadratic_saddle([-gamma], [1.0], beta=0.01)
 
 
@@ -62,14 +73,26 @@ def test_linear_lr_scaling_keeps_escape_samples_flat():
     and ln rho ~ eta_0 m gamma, so m x median steps is flat while eta gamma is small.  Quadratic d = 1,
     5000 trials per m: median samples within 5% of each other for m = 1..16 (eta up to 0.032) and within
     3% of the theory's m x median (whose own change over the range is 2%)."""
-    res = run_escape(objective="quadratic", d=1, gamma=1.0, beta=0.01, m=(1, 2, 4, 8, 16), eta=0.002,
-                     lr_scaling="linear", delta=0.1, trials=TRIALS, max_steps=100_000, seed=2)
+    res = run_escape(
+        objective="quadratic",
+        d=1,
+        gamma=1.0,
+        beta=0.01,
+        m=(1, 2, 4, 8, 16),
+        eta=0.002,
+        lr_scaling="linear",
+        delta=0.1,
+        trials=TRIALS,
+        max_steps=100_000,
+        seed=2,
+    )
     q = theory.quadratic_saddle([-1.0], [1.0], beta=0.01)
     samples = np.array([row["median_samples"] for row in res.summary])
     assert samples.max() / samples.min() < 1.05
     for row in res.summary:
-        assert row["median_samples"] == pytest.approx(row["m"] * q.linear(row["eta"], row["m"], delta=0.1).median,
-                                                      rel=0.03)
+        assert row["median_samples"] == pytest.approx(
+            row["m"] * q.linear(row["eta"], row["m"], delta=0.1).median, rel=0.03
+        )
 
 
 def test_spike_large_batches_follow_the_theory():

@@ -40,8 +40,20 @@ def _reference(obj, u0, *, seed, trial, m, eta, delta, max_steps):
 def test_user_objective_runs_in_the_kernel_and_matches_a_numpy_reference(oja, m):
     obj = oja.OjaPCA(lam=(3.0, 2.0, 1.0, 0.5, 0.5))
     u0 = obj.eigenvector(2)
-    block = run_trials(obj, u0, optimizer="sgd", batch_size=m, eta=0.05, sigma_iso=0.0, delta=0.1, radius=None,
-                       max_steps=2000, seed=4, trial_start=0, n_trials=8)
+    block = run_trials(
+        obj,
+        u0,
+        optimizer="sgd",
+        batch_size=m,
+        eta=0.05,
+        sigma_iso=0.0,
+        delta=0.1,
+        radius=None,
+        max_steps=2000,
+        seed=4,
+        trial_start=0,
+        n_trials=8,
+    )
     assert np.all(block.status == ESCAPED)
     for n in range(8):
         steps, f = _reference(obj, u0, seed=4, trial=n, m=m, eta=0.05, delta=0.1, max_steps=2000)

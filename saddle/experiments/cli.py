@@ -35,11 +35,14 @@ def build_parser():
         description="saddle: how mini-batch SGD escapes saddle points, measured.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--load", metavar="FILE", action="append",
-                        help="import a Python file that registers objectives of its own (docs/objectives.md); "
-                             "repeatable, anywhere on the line")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser,
-                                title="commands")
+    parser.add_argument(
+        "--load",
+        metavar="FILE",
+        action="append",
+        help="import a Python file that registers objectives of its own (docs/objectives.md); "
+        "repeatable, anywhere on the line",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser, title="commands")
     for module in modules.values():
         module.add_parser(sub)
     return parser

@@ -13,18 +13,30 @@ HELP = "how long SGD takes to leave a strict saddle, for each batch size m"
 def add_parser(sub):
     esc = sub.add_parser("escape", help=HELP, description=HELP + ".")
     add_config_arguments(esc)
-    esc.add_argument("--trials", type=integer, default=None,
-                     help=f"trials per batch size (default {_default_text('trials')})")
-    esc.add_argument("--max-steps", type=integer, default=None,
-                     help=f"trials not escaped by then are censored (default {_default_text('max_steps')})")
-    esc.add_argument("--seed", type=integer, default=_default("seed"),
-                     help=f"experiment seed (default {_default('seed')})")
+    esc.add_argument(
+        "--trials", type=integer, default=None, help=f"trials per batch size (default {_default_text('trials')})"
+    )
+    esc.add_argument(
+        "--max-steps",
+        type=integer,
+        default=None,
+        help=f"trials not escaped by then are censored (default {_default_text('max_steps')})",
+    )
+    esc.add_argument(
+        "--seed", type=integer, default=_default("seed"), help=f"experiment seed (default {_default('seed')})"
+    )
     esc.add_argument("--threads", type=integer, default=None, help="Numba threads (default: all cores)")
-    esc.add_argument("--backend", default=None,
-                     help="cpu | cupy (a CUDA GPU, pip install 'saddle[gpu]'); default: $SADDLE_BACKEND, else cpu")
-    esc.add_argument("--out", default=None,
-                     help="results folder (default: a new dated folder under ./saddle-results); "
-                          "an existing folder of the same configuration is resumed")
+    esc.add_argument(
+        "--backend",
+        default=None,
+        help="cpu | cupy (a CUDA GPU, pip install 'saddle[gpu]'); default: $SADDLE_BACKEND, else cpu",
+    )
+    esc.add_argument(
+        "--out",
+        default=None,
+        help="results folder (default: a new dated folder under ./saddle-results); "
+        "an existing folder of the same configuration is resumed",
+    )
     esc.add_argument("--no-plot", action="store_true", help="do not draw escape.pdf / escape.png")
     esc.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     return esc
@@ -40,8 +52,9 @@ def _default_text(name):
     """The generic default, and the objectives' own where they differ ("0.01; teacher-student 1")."""
     from saddle.objectives.base import registered
 
-    own = [f"{cls.name} {cls.generic_defaults[name]:g}" for cls in registered().values()
-           if name in cls.generic_defaults]
+    own = [
+        f"{cls.name} {cls.generic_defaults[name]:g}" for cls in registered().values() if name in cls.generic_defaults
+    ]
     return "; ".join([f"{_default(name):g}"] + own)
 
 
@@ -51,10 +64,16 @@ def _flag(name):
 
 def _option_argument(group, option, help_text):
     """Add one declared Option (saddle.options.Option) as a flag; its default stays None (= not given)."""
-    kinds = {"int": dict(type=integer), "real": dict(type=finite_float), "nonneg": dict(type=finite_float),
-             "signed": dict(type=finite_float),
-             "fraction": dict(type=finite_float), "reals": dict(type=finite_float, nargs="+"),
-             "choice": dict(), "bool": dict(action="store_true", default=None)}
+    kinds = {
+        "int": dict(type=integer),
+        "real": dict(type=finite_float),
+        "nonneg": dict(type=finite_float),
+        "signed": dict(type=finite_float),
+        "fraction": dict(type=finite_float),
+        "reals": dict(type=finite_float, nargs="+"),
+        "choice": dict(),
+        "bool": dict(action="store_true", default=None),
+    }
     group.add_argument(_flag(option.name), dest=option.name, default=None, help=help_text, **kinds[option.kind])
 
 
@@ -65,12 +84,21 @@ def add_config_arguments(parser):
     from saddle.config import LR_SCALINGS
     from saddle.objectives.base import option_owners, registered
 
-    parser.add_argument("--m", type=integer, nargs="+", default=list(_default("m")), metavar="M",
-                        help=f"batch sizes, one configuration each (default {' '.join(map(str, _default('m')))})")
-    parser.add_argument("--objective", default=_default("objective"),
-                        help=f"{' | '.join(n for n, c in registered().items() if c.runs_from_config)} "
-                             f"(default {_default('objective')}; "
-                             "a user's own objective: --load FILE, docs/objectives.md)")
+    parser.add_argument(
+        "--m",
+        type=integer,
+        nargs="+",
+        default=list(_default("m")),
+        metavar="M",
+        help=f"batch sizes, one configuration each (default {' '.join(map(str, _default('m')))})",
+    )
+    parser.add_argument(
+        "--objective",
+        default=_default("objective"),
+        help=f"{' | '.join(n for n, c in registered().items() if c.runs_from_config)} "
+        f"(default {_default('objective')}; "
+        "a user's own objective: --load FILE, docs/objectives.md)",
+    )
     parser.add_argument("--d", type=integer, default=_default("d"), help=f"dimension (default {_default('d')})")
     added = set()
     for cls in registered().values():
@@ -82,35 +110,70 @@ def add_config_arguments(parser):
             others = [name for name in option_owners(option.name) if name != cls.name]
             _option_argument(group, option, option.help_text() + (f" (also {', '.join(others)})" if others else ""))
             added.add(option.name)
-    parser.add_argument("--eta", type=finite_float, default=None,
-                        help=f"step size at m = 1 (default {_default_text('eta')})")
-    parser.add_argument("--lr-scaling", default=_default("lr_scaling"),
-                        help=f"step size against m, relative to m = 1: {' | '.join(LR_SCALINGS)} (default none)")
-    parser.add_argument("--optimizer", default=_default("optimizer"),
-                        help=f"{' | '.join(optimizers.OPTIMIZERS)} (default {_default('optimizer')})")
+    parser.add_argument(
+        "--eta", type=finite_float, default=None, help=f"step size at m = 1 (default {_default_text('eta')})"
+    )
+    parser.add_argument(
+        "--lr-scaling",
+        default=_default("lr_scaling"),
+        help=f"step size against m, relative to m = 1: {' | '.join(LR_SCALINGS)} (default none)",
+    )
+    parser.add_argument(
+        "--optimizer",
+        default=_default("optimizer"),
+        help=f"{' | '.join(optimizers.OPTIMIZERS)} (default {_default('optimizer')})",
+    )
     opt = parser.add_argument_group("optimiser options (each used by the optimisers named)")
     for option in optimizers.OPTIONS:
         _option_argument(opt, option, f"{', '.join(optimizers.users(option.name))}: {option.help_text()}")
     sched = parser.add_argument_group("schedules")
-    sched.add_argument("--lr-decay", type=finite_float, default=None,
-                       help="step size eta / (1 + t / LR_DECAY) at step t (default: constant)")
-    sched.add_argument("--batch-after-drop", type=integer, default=None,
-                       help="after a trial's first f-drop by delta, draw this many samples a step "
-                            "(needs --target: the time to reach f <= target from the start)")
-    parser.add_argument("--delta", type=finite_float, default=_default("delta"),
-                        help=f"escaped when f(u_t) <= f(u_0) - delta (default {_default('delta')})")
-    parser.add_argument("--radius", type=finite_float, default=None,
-                        help="escaped when ||u_t - u_0|| >= radius (replaces the f-drop criterion)")
-    parser.add_argument("--target", type=finite_float, default=None,
-                        help="escaped when f(u_t) <= target (replaces the f-drop criterion)")
-    parser.add_argument("--start-perturbation", type=finite_float, default=None,
-                        help="start each trial at its own random point at this distance from the saddle")
-    parser.add_argument("--allow-trap", action="store_true",
-                        help="run even when the start is a fixed point of the noise, where no trial can escape "
-                             "(the symmetry-trap experiment; refused otherwise)")
+    sched.add_argument(
+        "--lr-decay",
+        type=finite_float,
+        default=None,
+        help="step size eta / (1 + t / LR_DECAY) at step t (default: constant)",
+    )
+    sched.add_argument(
+        "--batch-after-drop",
+        type=integer,
+        default=None,
+        help="after a trial's first f-drop by delta, draw this many samples a step "
+        "(needs --target: the time to reach f <= target from the start)",
+    )
+    parser.add_argument(
+        "--delta",
+        type=finite_float,
+        default=_default("delta"),
+        help=f"escaped when f(u_t) <= f(u_0) - delta (default {_default('delta')})",
+    )
+    parser.add_argument(
+        "--radius",
+        type=finite_float,
+        default=None,
+        help="escaped when ||u_t - u_0|| >= radius (replaces the f-drop criterion)",
+    )
+    parser.add_argument(
+        "--target",
+        type=finite_float,
+        default=None,
+        help="escaped when f(u_t) <= target (replaces the f-drop criterion)",
+    )
+    parser.add_argument(
+        "--start-perturbation",
+        type=finite_float,
+        default=None,
+        help="start each trial at its own random point at this distance from the saddle",
+    )
+    parser.add_argument(
+        "--allow-trap",
+        action="store_true",
+        help="run even when the start is a fixed point of the noise, where no trial can escape "
+        "(the symmetry-trap experiment; refused otherwise)",
+    )
     starts = [f"{cls.name}: {cls.random_start}" for cls in registered().values() if cls.random_start]
-    parser.add_argument("--random-start", action="store_true",
-                        help=f"start each trial at its own random point ({'; '.join(starts)})")
+    parser.add_argument(
+        "--random-start", action="store_true", help=f"start each trial at its own random point ({'; '.join(starts)})"
+    )
 
 
 def _default_out():
@@ -140,8 +203,19 @@ def format_table(result):
     draws = OPTIMIZERS[result.config.optimizer].minibatch
     frozen = any(r.get("frozen", 0) for r in result.summary)
     extra = [c for c in cls.table_columns if all(c[0] in r for r in result.summary)]
-    head = ("m", "eta", "median steps [95% CI]", "theory", "median samples", *(h for _, h, _ in extra), "escaped",
-            "censored", "diverged", *(("frozen",) if frozen else ()), "wall s")
+    head = (
+        "m",
+        "eta",
+        "median steps [95% CI]",
+        "theory",
+        "median samples",
+        *(h for _, h, _ in extra),
+        "escaped",
+        "censored",
+        "diverged",
+        *(("frozen",) if frozen else ()),
+        "wall s",
+    )
     rows = []
     for r in result.summary:
         lb = r["median_is_lower_bound"]
@@ -150,17 +224,31 @@ def format_table(result):
         samples = f">{per_step * (r['median_steps'] - 1):.0f}" if lb else f"{r['median_samples']:.0f}"
         samples = samples if draws else "-"
         own = [("> " if lb else "") + format(r[key], spec) for key, _, spec in extra]
-        rows.append((str(r["m"]), f"{r['eta']:g}", fmt_steps(r["median_steps"], lb) + ci, _fmt_theory(r), samples,
-                     *own, str(r["escaped"]), str(r["censored"]), str(r["diverged"]),
-                     *((str(r["frozen"]),) if frozen else ()), f"{r['wall_seconds']:.2f}"))
+        rows.append(
+            (
+                str(r["m"]),
+                f"{r['eta']:g}",
+                fmt_steps(r["median_steps"], lb) + ci,
+                _fmt_theory(r),
+                samples,
+                *own,
+                str(r["escaped"]),
+                str(r["censored"]),
+                str(r["diverged"]),
+                *((str(r["frozen"]),) if frozen else ()),
+                f"{r['wall_seconds']:.2f}",
+            )
+        )
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
     if any(math.isfinite(r.get("theory_median_steps", math.nan)) for r in result.summary):
         lines.append(cls.theory_footnote)
     if not draws:
-        lines.append(f"{result.config.optimizer} draws no mini-batches: m does not change the law of its trials, "
-                     "and there are no samples to count")
+        lines.append(
+            f"{result.config.optimizer} draws no mini-batches: m does not change the law of its trials, "
+            "and there are no samples to count"
+        )
     notes = sorted({r["theory_note"] for r in result.summary if r.get("theory_note")})
     lines += [f"theory: {note}" for note in notes]
     if frozen:
@@ -177,8 +265,22 @@ def config_from_args(args, **more):
     from saddle.objectives.base import registered
 
     tup = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731
-    generic = ("m", "objective", "d", "eta", "lr_scaling", "optimizer", "lr_decay", "batch_after_drop", "delta",
-               "radius", "target", "start_perturbation", "random_start", "allow_trap")
+    generic = (
+        "m",
+        "objective",
+        "d",
+        "eta",
+        "lr_scaling",
+        "optimizer",
+        "lr_decay",
+        "batch_after_drop",
+        "delta",
+        "radius",
+        "target",
+        "start_perturbation",
+        "random_start",
+        "allow_trap",
+    )
     values = {name: tup(getattr(args, name)) for name in generic}
     more = {k: v for k, v in more.items() if v is not None}
     values = {k: v for k, v in values.items() if v is not None or k not in ("eta",)}
@@ -204,12 +306,16 @@ def run(args):
     progress = not args.quiet and sys.stderr.isatty()
     try:
         announce = None if args.quiet or progress else (lambda line: print(line, file=sys.stderr, flush=True))
-        result = run_escape(config, out=out, threads=args.threads, progress=progress, backend=args.backend,
-                            announce=announce)
+        result = run_escape(
+            config, out=out, threads=args.threads, progress=progress, backend=args.backend, announce=announce
+        )
     except Interrupted as stop:
         kept = ", ".join(map(str, stop.kept)) or "none"
-        print(f"interrupted: kept the trials of m = {kept} in {stop.out}; "
-              f"run the same command with --out {stop.out} to resume", file=sys.stderr)
+        print(
+            f"interrupted: kept the trials of m = {kept} in {stop.out}; "
+            f"run the same command with --out {stop.out} to resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     if not args.no_plot:
         from saddle.plotting import escape_figure, save_figure
@@ -224,6 +330,8 @@ def run(args):
             raise StoreError(f"{err}; every trial is stored in {out}") from None
     if not args.quiet:
         print(format_table(result))
-        print(f"results in {out}/ (config.json, trials.csv, summary.csv"
-              f"{'' if args.no_plot else ', escape.pdf, escape.png'})")
+        print(
+            f"results in {out}/ (config.json, trials.csv, summary.csv"
+            f"{'' if args.no_plot else ', escape.pdf, escape.png'})"
+        )
     return 0

@@ -9,22 +9,43 @@ HELP = "a grid of escape configurations from a TOML file, resumable, in-process 
 
 def add_parser(sub):
     p = sub.add_parser(
-        "sweep", help=HELP, description=HELP + ". See docs/sweeps.md for the config file and the folder layout.",
+        "sweep",
+        help=HELP,
+        description=HELP + ". See docs/sweeps.md for the config file and the folder layout.",
     )
     p.add_argument("config_file", nargs="?", default=None, metavar="FILE", help="the sweep's TOML file")
     p.add_argument("--config", default=None, metavar="FILE", help="the sweep's TOML file (the same as FILE)")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="results folder (default: [sweep] out of the config, else saddle-results/sweep-NAME); "
-                        "rerunning into it skips the cells already stored")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="results folder (default: [sweep] out of the config, else saddle-results/sweep-NAME); "
+        "rerunning into it skips the cells already stored",
+    )
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=integer, default=None, metavar="N",
-                       help="run the cells on a Dask LocalCluster of N worker processes (needs saddle[cluster])")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="run the cells on the Dask cluster at tcp://HOST:PORT (needs saddle[cluster])")
-    where.add_argument("--plot-only", action="store_true",
-                       help="redraw the figures from the stored tables; run nothing")
-    p.add_argument("--threads", type=integer, default=None, metavar="N",
-                   help="Numba threads per cell (default: all cores in-process, 1 per local worker)")
+    where.add_argument(
+        "--workers",
+        type=integer,
+        default=None,
+        metavar="N",
+        help="run the cells on a Dask LocalCluster of N worker processes (needs saddle[cluster])",
+    )
+    where.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the cells on the Dask cluster at tcp://HOST:PORT (needs saddle[cluster])",
+    )
+    where.add_argument(
+        "--plot-only", action="store_true", help="redraw the figures from the stored tables; run nothing"
+    )
+    p.add_argument(
+        "--threads",
+        type=integer,
+        default=None,
+        metavar="N",
+        help="Numba threads per cell (default: all cores in-process, 1 per local worker)",
+    )
     p.add_argument("--no-plot", action="store_true", help="do not draw the figures")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     return p
@@ -40,9 +61,16 @@ def format_table(summary, swept):
         ci = "" if lb else f" [{fmt_steps(lo)}, {fmt_steps(hi)}]"
         per_step = float(summary["median_samples"][i]) / med  # m, or k m for ge2015's per-column sampling
         samples = f">{per_step * (med - 1):.0f}" if lb else f"{float(summary['median_samples'][i]):.0f}"
-        rows.append((*(str(summary[k][i]) for k in swept), f"{float(summary['eta_m'][i]):g}", fmt_steps(med, lb) + ci,
-                     samples, *(str(summary[k][i]) for k in ("escaped", "censored", "diverged")),
-                     f"{float(summary['wall_seconds'][i]):.2f}"))
+        rows.append(
+            (
+                *(str(summary[k][i]) for k in swept),
+                f"{float(summary['eta_m'][i]):g}",
+                fmt_steps(med, lb) + ci,
+                samples,
+                *(str(summary[k][i]) for k in ("escaped", "censored", "diverged")),
+                f"{float(summary['wall_seconds'][i]):.2f}",
+            )
+        )
     widths = [max(len(h), *(len(row[j]) for row in rows)) for j, h in enumerate(head)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
@@ -66,24 +94,31 @@ def run(args):
         return 0
     progress = not args.quiet and sys.stderr.isatty()
     try:
-        result = run_sweep(sweep, out=out, workers=args.workers, scheduler=args.scheduler, threads=args.threads,
-                           progress=progress)
+        result = run_sweep(
+            sweep, out=out, workers=args.workers, scheduler=args.scheduler, threads=args.threads, progress=progress
+        )
     except SweepInterrupted as stop:
-        print(f"interrupted: kept {stop.kept} of {stop.total} cells in {stop.out}; "
-              f"run the same command to resume (stored cells are not rerun)", file=sys.stderr)
+        print(
+            f"interrupted: kept {stop.kept} of {stop.total} cells in {stop.out}; "
+            f"run the same command to resume (stored cells are not rerun)",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     try:
         paths = [] if args.no_plot else plot_sweep(sweep, out)
     except KeyboardInterrupt:
-        print(f"interrupted while drawing the figures; every cell is stored in {out}; "
-              "redraw them with --plot-only", file=sys.stderr)
+        print(
+            f"interrupted while drawing the figures; every cell is stored in {out}; redraw them with --plot-only",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except StoreError as err:
         raise StoreError(f"{err}; every cell is stored in {out} (redraw the figures with --plot-only)") from None
     if not args.quiet:
         print(format_table(result.summary, sweep.swept()))
         n_run, n_reused = len(result.computed), len(result.reused)
-        print(f"{n_run} cell{'s' * (n_run != 1)} run, {n_reused} read back; results in {out}/ "
-              f"(sweep.json, trials.csv, summary.csv, cells/"
-              + "".join(f", {p.name}" for p in paths) + ")")
+        print(
+            f"{n_run} cell{'s' * (n_run != 1)} run, {n_reused} read back; results in {out}/ "
+            f"(sweep.json, trials.csv, summary.csv, cells/" + "".join(f", {p.name}" for p in paths) + ")"
+        )
     return 0

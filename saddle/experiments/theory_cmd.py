@@ -30,37 +30,59 @@ def run(args):
     q = saddle_theory(config) if theory_applies(config) else None
     if q is None:
         covered = [name for name, cls in registered().items() if cls.saddle_theory is not Objective.saddle_theory]
-        raise ConfigError(f"the linear theory covers sgd started at the saddle of the {', '.join(covered)} "
-                          "objectives (no target, perturbed or random start)")
+        raise ConfigError(
+            f"the linear theory covers sgd started at the saddle of the {', '.join(covered)} "
+            "objectives (no target, perturbed or random start)"
+        )
     crit = dict(delta=None if config.radius else config.delta, radius=config.radius)
-    print(f"{config.describe()}; sgd, eta = {config.eta:g}"
-          f"{'' if config.lr_scaling == 'none' else f' ({config.lr_scaling} in m)'}")
-    print(f"saddle: gamma = {q.gamma:.6g} ({q.n_escape} escape direction{'s' if q.n_escape > 1 else ''}), "
-          f"sigma_v^2 = {q.sigma_v2:.6g}, tr(Sigma_stable) = {q.trace_stable:.6g}, CNC constant = {q.cnc:.6g}"
-          f" ({'exact' if q.exact else 'Monte Carlo'})")
+    print(
+        f"{config.describe()}; sgd, eta = {config.eta:g}"
+        f"{'' if config.lr_scaling == 'none' else f' ({config.lr_scaling} in m)'}"
+    )
+    print(
+        f"saddle: gamma = {q.gamma:.6g} ({q.n_escape} escape direction{'s' if q.n_escape > 1 else ''}), "
+        f"sigma_v^2 = {q.sigma_v2:.6g}, tr(Sigma_stable) = {q.trace_stable:.6g}, CNC constant = {q.cnc:.6g}"
+        f" ({'exact' if q.exact else 'Monte Carlo'})"
+    )
     if q.cnc == 0:
-        print("warning: zero noise along an escape direction: the CNC condition fails and the linear theory "
-              "predicts no escape")
+        print(
+            "warning: zero noise along an escape direction: the CNC condition fails and the linear theory "
+            "predicts no escape"
+        )
     head = ("m", "eta", "regime", "heat H(m)", "linear median", "mean", "sd", "model median", "note")
     rows = []
     for m in config.m:
         r = theory.prediction_table(q, config.eta_for(m), [m], **crit)[0]
         untrusted = math.isfinite(r["linear_median"]) and not r["linear_trusted"]
-        rows.append((str(m), f"{r['eta']:g}", r["regime"], "-" if math.isnan(r["heat"]) else f"{r['heat']:.3g}",
-                     _f(r["linear_median"]) + ("*" if untrusted else ""), _f(r["linear_mean"], 1),
-                     _f(r["linear_sd"], 1), _f(r["model_median"]), r["note"] or ""))
+        rows.append(
+            (
+                str(m),
+                f"{r['eta']:g}",
+                r["regime"],
+                "-" if math.isnan(r["heat"]) else f"{r['heat']:.3g}",
+                _f(r["linear_median"]) + ("*" if untrusted else ""),
+                _f(r["linear_mean"], 1),
+                _f(r["linear_sd"], 1),
+                _f(r["model_median"]),
+                r["note"] or "",
+            )
+        )
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     print("  ".join(h.rjust(w) if i < 8 else h for i, (h, w) in enumerate(zip(head, widths))))
     for row in rows:
         print("  ".join(c.rjust(w) if i < 8 else c for i, (c, w) in enumerate(zip(row, widths))))
-    print("* = noise-dominated: the linear median should not be trusted (docs/theory.md); "
-          "- = no prediction (the note says why)")
+    print(
+        "* = noise-dominated: the linear median should not be trusted (docs/theory.md); "
+        "- = no prediction (the note says why)"
+    )
     if config.lr_scaling == "none":
         best = theory.optimal_batch_size(q, config.eta, **crit)
         edge = lambda b: " (the smallest m where the model is valid; the optimum may lie below)" if b else ""  # noqa: E731
         if best.m_steps is None:
             print("heat-path model: no prediction at any m in 1..1024, so no best batch size")
         else:
-            print(f"heat-path model, best m over 1..1024: {best.m_steps:g} in steps{edge(best.m_steps_at_edge)}, "
-                  f"{best.m_samples:g} in samples{edge(best.m_samples_at_edge)}")
+            print(
+                f"heat-path model, best m over 1..1024: {best.m_steps:g} in steps{edge(best.m_steps_at_edge)}, "
+                f"{best.m_samples:g} in samples{edge(best.m_samples_at_edge)}"
+            )
     return 0

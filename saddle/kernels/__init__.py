@@ -72,14 +72,35 @@ def as_objective(objective: Any) -> Any:
 
         return UserObjective(objective)
     if not hasattr(objective, "kernel"):
-        raise ValueError(f"objective {getattr(objective, 'name', objective)!r} has no kernel hooks: subclass "
-                         "saddle.objectives.base.Objective and set its kernel (docs/objectives.md)")
+        raise ValueError(
+            f"objective {getattr(objective, 'name', objective)!r} has no kernel hooks: subclass "
+            "saddle.objectives.base.Objective and set its kernel (docs/objectives.md)"
+        )
     return objective
 
 
-def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, radius, max_steps, seed,
-               trial_start, n_trials, recorder=None, backend="cpu", params=None, target=None, random_start=False,
-               start_perturbation=0.0, keep_final_u=False):
+def run_trials(
+    objective,
+    u0,
+    *,
+    optimizer,
+    batch_size,
+    eta,
+    sigma_iso,
+    delta,
+    radius,
+    max_steps,
+    seed,
+    trial_start,
+    n_trials,
+    recorder=None,
+    backend="cpu",
+    params=None,
+    target=None,
+    random_start=False,
+    start_perturbation=0.0,
+    keep_final_u=False,
+):
     """Run n_trials escape trials of ``objective`` from u0 on ``backend``.
 
     ``objective`` is an :class:`~saddle.objectives.base.Objective` (its ``kernel`` hooks,
@@ -105,16 +126,34 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
         from saddle.kernels import gpu
 
         if start_perturbation:
-            raise ValueError("perturbed starts (start_perturbation) are not supported on the GPU yet; "
-                             "use the cpu backend")
+            raise ValueError(
+                "perturbed starts (start_perturbation) are not supported on the GPU yet; use the cpu backend"
+            )
         if params.lr_decay or params.batch_after_drop:
-            raise ValueError("step-size and batch-size schedules (lr_decay, batch_after_drop) are not supported "
-                             "on the GPU yet; use the cpu backend")
+            raise ValueError(
+                "step-size and batch-size schedules (lr_decay, batch_after_drop) are not supported "
+                "on the GPU yet; use the cpu backend"
+            )
 
-        return gpu.run_trials_cupy(objective, u0, optimizer=optimizer, batch_size=batch_size, eta=eta,
-                                   sigma_iso=sigma_iso, delta=delta, radius=radius, max_steps=max_steps, seed=seed,
-                                   trial_start=trial_start, n_trials=n_trials, recorder=recorder, params=params,
-                                   target=target, random_start=random_start, keep_final_u=keep_final_u)
+        return gpu.run_trials_cupy(
+            objective,
+            u0,
+            optimizer=optimizer,
+            batch_size=batch_size,
+            eta=eta,
+            sigma_iso=sigma_iso,
+            delta=delta,
+            radius=radius,
+            max_steps=max_steps,
+            seed=seed,
+            trial_start=trial_start,
+            n_trials=n_trials,
+            recorder=recorder,
+            params=params,
+            target=target,
+            random_start=random_start,
+            keep_final_u=keep_final_u,
+        )
     from saddle.kernels import cpu
 
     pf, pa, pi = objective.kernel_params()
@@ -127,17 +166,30 @@ def run_trials(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, r
     if recorder is None:
         recorder = Recorder.empty(0, 2)
     kernel(
-        trial0=np.int64(trial_start), seed=np.uint64(seed), u0=np.ascontiguousarray(u0, dtype=np.float64),
+        trial0=np.int64(trial_start),
+        seed=np.uint64(seed),
+        u0=np.ascontiguousarray(u0, dtype=np.float64),
         objective=np.int64(-1 if objective.gpu_code is None else objective.gpu_code),
         manifold=np.int64(SPHERE if isinstance(objective.manifold, (Sphere, ProductSpheres)) else EUCLIDEAN),
-        pf=np.ascontiguousarray(pf, dtype=np.float64), pa=np.ascontiguousarray(pa, dtype=np.float64),
-        pi=np.ascontiguousarray(pi, dtype=np.int64), optimizer=np.int64(OPTIMIZERS[optimizer]),
-        m=np.int64(batch_size), eta=float(eta),
+        pf=np.ascontiguousarray(pf, dtype=np.float64),
+        pa=np.ascontiguousarray(pa, dtype=np.float64),
+        pi=np.ascontiguousarray(pi, dtype=np.int64),
+        optimizer=np.int64(OPTIMIZERS[optimizer]),
+        m=np.int64(batch_size),
+        eta=float(eta),
         po=dataclasses.replace(params, sigma_iso=float(sigma_iso)).as_array(),
-        delta=float(delta), radius=0.0 if radius is None else float(radius),
+        delta=float(delta),
+        radius=0.0 if radius is None else float(radius),
         target=np.nan if target is None else float(target),
-        random_start=_start_code(random_start, start_perturbation), max_steps=np.int64(max_steps),
-        steps=steps, status=status, final_f=final_f, drop_steps=drop_steps, final_u=final_u,
-        rec_f=recorder.f, rec_count=recorder.count, rec_stride=recorder.stride,
+        random_start=_start_code(random_start, start_perturbation),
+        max_steps=np.int64(max_steps),
+        steps=steps,
+        status=status,
+        final_f=final_f,
+        drop_steps=drop_steps,
+        final_u=final_u,
+        rec_f=recorder.f,
+        rec_count=recorder.count,
+        rec_stride=recorder.stride,
     )
     return TrialBlock(trial_start, steps, status, final_f, final_u if keep_final_u else None, drop_steps)

@@ -119,8 +119,28 @@ objective_value = gradient = block_size = random_start_hook = None
 FIXED_OPTIMIZER = -1
 
 
-def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, po,
-              delta, radius, target, random_start, max_steps, rec_row, record, u):
+def run_trial(
+    trial,
+    seed,
+    u0,
+    objective,
+    manifold,
+    pf,
+    pa,
+    pi,
+    optimizer,
+    m,
+    eta,
+    po,
+    delta,
+    radius,
+    target,
+    random_start,
+    max_steps,
+    rec_row,
+    record,
+    u,
+):
     """One trajectory from u0; returns (steps, status, final_f, rec_count, rec_stride, drop_step).
 
     ``po`` holds the optimiser's parameters: [sigma_iso, momentum, perturbation
@@ -259,9 +279,33 @@ def run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, et
     return max_steps, CENSORED, f, count, stride, dropped
 
 
-def escape_trials(trial0, seed, u0, objective, manifold, pf, pa, pi, optimizer, m, eta, po,
-                  delta, radius, target, random_start, max_steps, steps, status, final_f, drop_steps, final_u,
-                  rec_f, rec_count, rec_stride):
+def escape_trials(
+    trial0,
+    seed,
+    u0,
+    objective,
+    manifold,
+    pf,
+    pa,
+    pi,
+    optimizer,
+    m,
+    eta,
+    po,
+    delta,
+    radius,
+    target,
+    random_start,
+    max_steps,
+    steps,
+    status,
+    final_f,
+    drop_steps,
+    final_u,
+    rec_f,
+    rec_count,
+    rec_stride,
+):
     """Run trials trial0 .. trial0 + len(steps) - 1, writing row r of each output.
 
     Trials whose global index is below rec_f.shape[0] also record f(u_t);
@@ -276,9 +320,28 @@ def escape_trials(trial0, seed, u0, objective, manifold, pf, pa, pi, optimizer, 
         record = trial < n_record
         row = rec_f[trial] if record else rec_f[0:0].reshape(0)
         u = final_u[r] if keep_u else np.empty(u0.shape[0])
-        s, st, ff, c, stride, dropped = run_trial(trial, seed, u0, objective, manifold, pf, pa, pi, optimizer, m,
-                                                  eta, po, delta, radius, target, random_start, max_steps, row,
-                                                  record, u)
+        s, st, ff, c, stride, dropped = run_trial(
+            trial,
+            seed,
+            u0,
+            objective,
+            manifold,
+            pf,
+            pa,
+            pi,
+            optimizer,
+            m,
+            eta,
+            po,
+            delta,
+            radius,
+            target,
+            random_start,
+            max_steps,
+            row,
+            record,
+            u,
+        )
         drop_steps[r] = dropped
         steps[r] = s
         status[r] = st
@@ -311,10 +374,19 @@ def specialise(hooks, cache=True, optimizer=-1):
         return copy
 
     run = numba.njit(cache=cache, **options)(
-        rebind(run_trial, f"run_trial_{name}", objective_value=hooks.value, gradient=hooks.gradient,
-               block_size=hooks.block_size, random_start_hook=hooks.random_start, FIXED_OPTIMIZER=optimizer))
+        rebind(
+            run_trial,
+            f"run_trial_{name}",
+            objective_value=hooks.value,
+            gradient=hooks.gradient,
+            block_size=hooks.block_size,
+            random_start_hook=hooks.random_start,
+            FIXED_OPTIMIZER=optimizer,
+        )
+    )
     return numba.njit(parallel=True, cache=cache, **options)(
-        rebind(escape_trials, f"escape_trials_{name}", run_trial=run))
+        rebind(escape_trials, f"escape_trials_{name}", run_trial=run)
+    )
 
 
 _KERNELS: dict = {}

@@ -49,6 +49,7 @@ def supported_objectives():
 
     return {name: cls.gpu_code for name, cls in registered().items() if cls.gpu_code is not None}
 
+
 FIXED_DIM_MAX = 10
 """Up to this length of the state vector (d; d k for ge2015) the kernel is compiled for the exact
 length (-DSADDLE_D), so each thread's vectors are local arrays the compiler can keep in registers;
@@ -77,21 +78,57 @@ C_FLAGS = ("-O2", "-shared", "-fPIC", "-std=c11", "-ffp-contract=off")
 _I64, _U64, _F64 = "i64", "u64", "f64"
 SIGNATURES = {
     "escape_trials": (
-        ("n", _I64), ("trial0", _I64), ("seed", _U64), ("d", _I64), ("u0", "ptr:float64"), ("objective", _I64),
-        ("manifold", _I64), ("pf", "ptr:float64"), ("pa", "ptr:float64"), ("pi", "ptr:int64"),
-        ("optimizer", _I64), ("m", _I64), ("eta", _F64), ("po", "ptr:float64"), ("delta", _F64), ("radius", _F64),
-        ("target", _F64), ("random_start", _I64), ("max_steps", _I64), ("steps", "ptr:int64"), ("status", "ptr:int8"),
-        ("final_f", "ptr:float64"), ("final_u", "ptr:float64"), ("keep_u", _I64), ("rec_f", "ptr:float64"),
-        ("rec_lo", _I64), ("rec_hi", _I64), ("rec_points", _I64), ("rec_count", "ptr:int64"),
-        ("rec_stride", "ptr:int64"), ("work", "ptr:float64"),
+        ("n", _I64),
+        ("trial0", _I64),
+        ("seed", _U64),
+        ("d", _I64),
+        ("u0", "ptr:float64"),
+        ("objective", _I64),
+        ("manifold", _I64),
+        ("pf", "ptr:float64"),
+        ("pa", "ptr:float64"),
+        ("pi", "ptr:int64"),
+        ("optimizer", _I64),
+        ("m", _I64),
+        ("eta", _F64),
+        ("po", "ptr:float64"),
+        ("delta", _F64),
+        ("radius", _F64),
+        ("target", _F64),
+        ("random_start", _I64),
+        ("max_steps", _I64),
+        ("steps", "ptr:int64"),
+        ("status", "ptr:int8"),
+        ("final_f", "ptr:float64"),
+        ("final_u", "ptr:float64"),
+        ("keep_u", _I64),
+        ("rec_f", "ptr:float64"),
+        ("rec_lo", _I64),
+        ("rec_hi", _I64),
+        ("rec_points", _I64),
+        ("rec_count", "ptr:int64"),
+        ("rec_stride", "ptr:int64"),
+        ("work", "ptr:float64"),
     ),
     "philox_stream": (
-        ("n_blocks", _I64), ("seed", _U64), ("trial", _U64), ("t", _U64), ("m", _U64), ("purpose", _U64),
+        ("n_blocks", _I64),
+        ("seed", _U64),
+        ("trial", _U64),
+        ("t", _U64),
+        ("m", _U64),
+        ("purpose", _U64),
         ("out", "ptr:uint64"),
     ),
     "variate_stream": (
-        ("n", _I64), ("kind", _I64), ("dist", _I64), ("seed", _U64), ("trial", _U64), ("t", _U64), ("m", _U64),
-        ("purpose", _U64), ("out", "ptr:float64"),
+        ("n", _I64),
+        ("kind", _I64),
+        ("dist", _I64),
+        ("seed", _U64),
+        ("trial", _U64),
+        ("t", _U64),
+        ("m", _U64),
+        ("purpose", _U64),
+        ("out", "ptr:float64"),
     ),
 }
 _SCALARS = {_I64: np.int64, _U64: np.uint64, _F64: np.float64}
@@ -120,15 +157,21 @@ def check_supported(objective, optimizer):
     """Raise ValueError naming the objective or optimiser that escape.cu does not implement."""
     if getattr(objective, "kernel_functions", None) is not None or not type(objective).runs_from_config:
         name = getattr(objective, "obj", objective).name
-        raise ValueError(f"user objective {name!r} is not supported on the cupy backend: its "
-                         "kernel_functions are Numba CPU functions; use backend='cpu'")
+        raise ValueError(
+            f"user objective {name!r} is not supported on the cupy backend: its "
+            "kernel_functions are Numba CPU functions; use backend='cpu'"
+        )
     if objective.gpu_code is None:
-        raise ValueError(f"objective {objective.name!r} is not supported on the cupy backend "
-                         f"({objective.gpu_refusal}; supported: {', '.join(supported_objectives())}); "
-                         "use backend='cpu'")
+        raise ValueError(
+            f"objective {objective.name!r} is not supported on the cupy backend "
+            f"({objective.gpu_refusal}; supported: {', '.join(supported_objectives())}); "
+            "use backend='cpu'"
+        )
     if optimizer not in SUPPORTED_OPTIMIZERS:
-        raise ValueError(f"optimizer {optimizer!r} is not supported on the cupy backend yet "
-                         f"(supported: {', '.join(SUPPORTED_OPTIMIZERS)}); use backend='cpu'")
+        raise ValueError(
+            f"optimizer {optimizer!r} is not supported on the cupy backend yet "
+            f"(supported: {', '.join(SUPPORTED_OPTIMIZERS)}); use backend='cpu'"
+        )
 
 
 def pack_args(kernel, values, xp):
@@ -211,8 +254,9 @@ class CupyDevice:
             except Exception as err:
                 text = str(err).lower()
                 if "nvrtc" in text and ("load" in text or "not found" in text or "cannot open" in text):
-                    raise unavailable(f"NVRTC, the CUDA runtime compiler, could not be loaded "
-                                      f"({_first_line(err)})") from None
+                    raise unavailable(
+                        f"NVRTC, the CUDA runtime compiler, could not be loaded ({_first_line(err)})"
+                    ) from None
                 raise
             self._modules[build] = module
         return self._modules[build]
@@ -235,9 +279,11 @@ class CupyDevice:
         props = cupy.cuda.runtime.getDeviceProperties(dev.id)
         name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
         driver = cupy.cuda.runtime.driverGetVersion()
-        return (f"{name}, compute capability {dev.compute_capability}, "
-                f"{props['totalGlobalMem'] / 2**30:.0f} GiB, {props['multiProcessorCount']} SMs; "
-                f"CUDA driver {driver // 1000}.{driver % 1000 // 10}, CuPy {cupy.__version__}")
+        return (
+            f"{name}, compute capability {dev.compute_capability}, "
+            f"{props['totalGlobalMem'] / 2**30:.0f} GiB, {props['multiProcessorCount']} SMs; "
+            f"CUDA driver {driver // 1000}.{driver % 1000 // 10}, CuPy {cupy.__version__}"
+        )
 
 
 class CTwin:
@@ -276,8 +322,7 @@ class CTwin:
             for kernel, signature in SIGNATURES.items():
                 host = getattr(lib, f"{kernel}_host")
                 host.restype = None
-                host.argtypes = [ctypes.c_void_p if kind.startswith("ptr:") else _CTYPES[kind]
-                                 for _, kind in signature]
+                host.argtypes = [ctypes.c_void_p if kind.startswith("ptr:") else _CTYPES[kind] for _, kind in signature]
             self._libraries[build] = lib
         return self._libraries[build]
 
@@ -319,19 +364,52 @@ def availability():
 # ---------------------------------------------------------------------------------------------
 
 
-def run_trials_cupy(objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, radius, max_steps, seed,
-                    trial_start, n_trials, recorder=None, params=None, target=None, random_start=False,
-                    keep_final_u=False):
+def run_trials_cupy(
+    objective,
+    u0,
+    *,
+    optimizer,
+    batch_size,
+    eta,
+    sigma_iso,
+    delta,
+    radius,
+    max_steps,
+    seed,
+    trial_start,
+    n_trials,
+    recorder=None,
+    params=None,
+    target=None,
+    random_start=False,
+    keep_final_u=False,
+):
     """:func:`saddle.kernels.run_trials` on the GPU (the same arguments, the same TrialBlock).
 
     Raises ValueError naming the objective or optimiser if escape.cu does not implement it, and
     BackendUnavailable (one line) without CuPy or a usable GPU.
     """
     check_supported(objective, optimizer)
-    return run_trials_on(cupy_device(), objective, u0, optimizer=optimizer, batch_size=batch_size, eta=eta,
-                         sigma_iso=sigma_iso, delta=delta, radius=radius, max_steps=max_steps, seed=seed,
-                         trial_start=trial_start, n_trials=n_trials, recorder=recorder, params=params, target=target,
-                         random_start=random_start, keep_final_u=keep_final_u)
+    return run_trials_on(
+        cupy_device(),
+        objective,
+        u0,
+        optimizer=optimizer,
+        batch_size=batch_size,
+        eta=eta,
+        sigma_iso=sigma_iso,
+        delta=delta,
+        radius=radius,
+        max_steps=max_steps,
+        seed=seed,
+        trial_start=trial_start,
+        n_trials=n_trials,
+        recorder=recorder,
+        params=params,
+        target=target,
+        random_start=random_start,
+        keep_final_u=keep_final_u,
+    )
 
 
 def optimizer_array(sigma_iso, params=None):
@@ -345,9 +423,29 @@ def optimizer_array(sigma_iso, params=None):
     return dataclasses.replace(params, sigma_iso=float(sigma_iso)).as_array()
 
 
-def run_trials_on(device, objective, u0, *, optimizer, batch_size, eta, sigma_iso, delta, radius, max_steps, seed,
-                  trial_start, n_trials, recorder=None, params=None, target=None, random_start=False,
-                  keep_final_u=False, fixed_dim_max=FIXED_DIM_MAX, specialise=True):
+def run_trials_on(
+    device,
+    objective,
+    u0,
+    *,
+    optimizer,
+    batch_size,
+    eta,
+    sigma_iso,
+    delta,
+    radius,
+    max_steps,
+    seed,
+    trial_start,
+    n_trials,
+    recorder=None,
+    params=None,
+    target=None,
+    random_start=False,
+    keep_final_u=False,
+    fixed_dim_max=FIXED_DIM_MAX,
+    specialise=True,
+):
     """Run trials trial_start .. trial_start + n_trials - 1 with escape.cu on ``device``.
 
     The array code is the same for every device: inputs are copied to ``device.xp`` arrays, the
@@ -387,24 +485,57 @@ def run_trials_on(device, objective, u0, *, optimizer, batch_size, eta, sigma_is
     rec_count = device_array(recorder.count[rec_lo:rec_hi], np.int64)
     rec_stride = device_array(recorder.stride[rec_lo:rec_hi], np.int64)
     common = dict(
-        seed=seed, d=n_state, u0=device_array(u0, np.float64), objective=objective_code, manifold=manifold,
-        pf=device_array(pf, np.float64), pa=device_array(pa, np.float64), pi=device_array(pi, np.int64),
-        optimizer=optimizer_code, m=batch_size, eta=eta, po=device_array(optimizer_array(sigma_iso, params), float),
-        delta=delta, radius=0.0 if radius is None else radius, target=np.nan if target is None else target,
-        random_start=int(bool(random_start)), max_steps=max_steps, keep_u=int(bool(keep_final_u)),
-        rec_f=rec_f, rec_lo=rec_lo, rec_hi=rec_hi, rec_points=points, rec_count=rec_count, rec_stride=rec_stride,
+        seed=seed,
+        d=n_state,
+        u0=device_array(u0, np.float64),
+        objective=objective_code,
+        manifold=manifold,
+        pf=device_array(pf, np.float64),
+        pa=device_array(pa, np.float64),
+        pi=device_array(pi, np.int64),
+        optimizer=optimizer_code,
+        m=batch_size,
+        eta=eta,
+        po=device_array(optimizer_array(sigma_iso, params), float),
+        delta=delta,
+        radius=0.0 if radius is None else radius,
+        target=np.nan if target is None else target,
+        random_start=int(bool(random_start)),
+        max_steps=max_steps,
+        keep_u=int(bool(keep_final_u)),
+        rec_f=rec_f,
+        rec_lo=rec_lo,
+        rec_hi=rec_hi,
+        rec_points=points,
+        rec_count=rec_count,
+        rec_stride=rec_stride,
     )
     per_launch = max(1, WORKSPACE_BYTES // (N_VECTORS * n_state * 8)) if workspace else max(1, n_trials)
     for lo in range(0, n_trials, per_launch):
         n = min(per_launch, n_trials - lo)
         work = xp.empty(N_VECTORS * n_state * n if workspace else 1, np.float64)
-        args = pack_args("escape_trials", dict(common, n=n, trial0=trial_start + lo, steps=steps[lo:lo + n],
-                                               status=status[lo:lo + n], final_f=final_f[lo:lo + n],
-                                               final_u=final_u[lo * n_state:(lo + n) * n_state] if keep_final_u
-                                               else final_u, work=work), xp)
+        args = pack_args(
+            "escape_trials",
+            dict(
+                common,
+                n=n,
+                trial0=trial_start + lo,
+                steps=steps[lo : lo + n],
+                status=status[lo : lo + n],
+                final_f=final_f[lo : lo + n],
+                final_u=final_u[lo * n_state : (lo + n) * n_state] if keep_final_u else final_u,
+                work=work,
+            ),
+            xp,
+        )
         device.launch("escape_trials", n, args, build)
-    block = TrialBlock(trial_start, device.to_host(steps), device.to_host(status), device.to_host(final_f),
-                       device.to_host(final_u).reshape(n_trials, n_state) if keep_final_u else None)
+    block = TrialBlock(
+        trial_start,
+        device.to_host(steps),
+        device.to_host(status),
+        device.to_host(final_f),
+        device.to_host(final_u).reshape(n_trials, n_state) if keep_final_u else None,
+    )
     if rec_hi > rec_lo:
         recorder.f[rec_lo:rec_hi] = device.to_host(rec_f)
         recorder.count[rec_lo:rec_hi] = device.to_host(rec_count)
@@ -419,8 +550,9 @@ def philox_words(device, seed, trial, t, m, purpose, n):
     """
     n_blocks = (int(n) + 3) // 4
     out = device.xp.empty(4 * n_blocks, np.uint64)
-    args = pack_args("philox_stream", dict(n_blocks=n_blocks, seed=seed, trial=trial, t=t, m=m, purpose=purpose,
-                                           out=out), device.xp)
+    args = pack_args(
+        "philox_stream", dict(n_blocks=n_blocks, seed=seed, trial=trial, t=t, m=m, purpose=purpose, out=out), device.xp
+    )
     device.launch("philox_stream", n_blocks, args)
     return device.to_host(out)[: int(n)].astype(np.uint32)
 
@@ -430,7 +562,10 @@ def stream_variates(device, kind, seed, trial, t, m, purpose, n, dist=0):
     distribution code ``dist``, 32-bit word q -> variate q) or "normal" (Box-Muller normals)."""
     codes = {"data": 0, "normal": 1}
     out = device.xp.empty(int(n), np.float64)
-    args = pack_args("variate_stream", dict(n=int(n), kind=codes[kind], dist=dist, seed=seed, trial=trial, t=t, m=m,
-                                            purpose=purpose, out=out), device.xp)
+    args = pack_args(
+        "variate_stream",
+        dict(n=int(n), kind=codes[kind], dist=dist, seed=seed, trial=trial, t=t, m=m, purpose=purpose, out=out),
+        device.xp,
+    )
     device.launch("variate_stream", int(n), args)
     return device.to_host(out)

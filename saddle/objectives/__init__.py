@@ -30,6 +30,19 @@ def discover() -> None:
         importlib.import_module(f"{__name__}.{module.name}")
 
 
-__all__ = ["DISTRIBUTIONS", "GeTensorDecomposition", "KernelHooks", "Objective", "Octopus", "ParamLayout",
-           "QuadraticSaddle", "SpikeTensor", "UserObjective", "data_distribution", "discover", "get", "register",
-           "registered"]
+__all__ = [
+    "DISTRIBUTIONS",
+    "GeTensorDecomposition",
+    "KernelHooks",
+    "Objective",
+    "Octopus",
+    "ParamLayout",
+    "QuadraticSaddle",
+    "SpikeTensor",
+    "UserObjective",
+    "data_distribution",
+    "discover",
+    "get",
+    "register",
+    "registered",
+]

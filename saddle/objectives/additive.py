@@ -14,8 +14,13 @@ from saddle.objectives.base import Objective
 from saddle.options import Option
 
 GAMMA = Option("gamma", "negative curvature", "real", default=1.0)
-NOISE_VAR = Option("noise_var", "per-sample gradient-noise variances: one value or d values", "reals", default=1.0,
-                   count=lambda config: config.d)
+NOISE_VAR = Option(
+    "noise_var",
+    "per-sample gradient-noise variances: one value or d values",
+    "reals",
+    default=1.0,
+    count=lambda config: config.d,
+)
 
 
 def fmt_values(value: Any) -> str:

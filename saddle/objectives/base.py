@@ -180,8 +180,9 @@ class Objective:
     rank: ClassVar[int] = 50
     generic_defaults: ClassVar[dict[str, Any]] = {}
     table_columns: ClassVar[tuple[tuple[str, str, str], ...]] = ()
-    theory_footnote: ClassVar[str] = ("theory: linear median (SPEC 5; * = noise-dominated, not to be trusted) / "
-                                      "heat-path model (docs/theory.md)")
+    theory_footnote: ClassVar[str] = (
+        "theory: linear median (SPEC 5; * = noise-dominated, not to be trusted) / heat-path model (docs/theory.md)"
+    )
     cache_kernel: ClassVar[bool] = True
 
     # -- built from a configuration -------------------------------------------------------------

@@ -69,12 +69,18 @@ class GeTensorDecomposition(Objective):
 
     name = "ge2015"
     rank = 1
-    title = ("ge2015 objective (SPEC 2.2, Ge et al. 2015): k components on a product of spheres, "
-             "from the collision saddle")
+    title = (
+        "ge2015 objective (SPEC 2.2, Ge et al. 2015): k components on a product of spheres, from the collision saddle"
+    )
     options = (
         Option("k", "number of components", "int", default=lambda config: config.d, low=2, default_text="d"),
-        Option("sampling", "shared: one mini-batch for all columns; per-column: k m samples a step", "choice",
-               default="shared", choices=tuple(SAMPLINGS)),
+        Option(
+            "sampling",
+            "shared: one mini-batch for all columns; per-column: k m samples a step",
+            "choice",
+            default="shared",
+            choices=tuple(SAMPLINGS),
+        ),
         DIST,
         ROTATION_SEED,
     )
@@ -108,18 +114,21 @@ class GeTensorDecomposition(Objective):
     @classmethod
     def describe(cls, config: EscapeConfig) -> str:
         rotated = f", rotated A (seed {config.rotation_seed})" if config.rotation_seed is not None else ""
-        return (f"ge2015 d={config.d}, k={config.k}, {config.dist}, {config.sampling} samples, "
-                f"collision start{rotated}")
+        return f"ge2015 d={config.d}, k={config.k}, {config.dist}, {config.sampling} samples, collision start{rotated}"
 
-    trap_exits = ("--sampling per-column (independent samples per column), --optimizer noisy-sgd (isotropic "
-                  "noise) or --start-perturbation R (a perturbed start)")
+    trap_exits = (
+        "--sampling per-column (independent samples per column), --optimizer noisy-sgd (isotropic "
+        "noise) or --start-perturbation R (a perturbed start)"
+    )
 
     @classmethod
     def traps(cls, config: EscapeConfig) -> list[str]:
         """Shared samples keep u_1 = u_2 for sgd, momentum and gd (SPEC 2.2, the symmetry trap)."""
         if config.sampling == "shared" and config.optimizer in ("sgd", "momentum", "gd"):
-            return [f"the collision saddle is a fixed point of shared-sample {config.optimizer}: u_1 = u_2 stays "
-                    "exactly invariant, so no trial can escape at any m"]
+            return [
+                f"the collision saddle is a fixed point of shared-sample {config.optimizer}: u_1 = u_2 stays "
+                "exactly invariant, so no trial can escape at any m"
+            ]
         return []
 
     @classmethod
@@ -229,8 +238,10 @@ class GeTensorDecomposition(Objective):
         if len(set(nearest.tolist())) == self.k:
             return float(np.max(dist[nearest, np.arange(self.k)]))
         if self.k > 8:
-            raise ValueError("columns share a nearest component and k > 8: the exact bottleneck assignment "
-                             "would enumerate too many permutations")
+            raise ValueError(
+                "columns share a nearest component and k > 8: the exact bottleneck assignment "
+                "would enumerate too many permutations"
+            )
         best = np.inf
         for perm in itertools.permutations(range(self.d), self.k):
             best = min(best, max(dist[perm[i], i] for i in range(self.k)))
@@ -247,8 +258,7 @@ class GeTensorDecomposition(Objective):
         """(pf, pa, pi) for the kernel hooks: kappa; A; distribution code, whether A is not I, k, sampling."""
         code, kappa = data_distribution(self.dist)
         rotated = 0 if np.array_equal(self.A, np.eye(self.d)) else 1
-        return LAYOUT.pack(self.A, kappa=kappa, dist=code, rotated=rotated, k=self.k,
-                           sampling=SAMPLINGS[self.sampling])
+        return LAYOUT.pack(self.A, kappa=kappa, dist=code, rotated=rotated, k=self.k, sampling=SAMPLINGS[self.sampling])
 
 
 # -- what the Numba kernels call: U is flat, column i at u[i*d:(i+1)*d] ----------------
@@ -417,8 +427,9 @@ def kernel_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, 
     if optimizer == GD:
         exact_gradient(u, pa, pi[_ROTATED] != 0, pi[_K], z, g)
     else:
-        minibatch_gradient(u, pa, pi[_ROTATED] != 0, pf[_KAPPA], pi[_DIST], pi[_K], pi[_SAMPLING], key0, key1, t,
-                           m, z, x, block, g)
+        minibatch_gradient(
+            u, pa, pi[_ROTATED] != 0, pf[_KAPPA], pi[_DIST], pi[_K], pi[_SAMPLING], key0, key1, t, m, z, x, block, g
+        )
 
 
 GeTensorDecomposition.kernel = KernelHooks(kernel_value, kernel_gradient, kernel_block, name="ge2015")

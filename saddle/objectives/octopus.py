@@ -134,8 +134,10 @@ class Octopus(AdditiveNoiseOnRd):
     @classmethod
     def describe(cls, config: EscapeConfig) -> str:
         start = "uniform [-1,1]^d starts" if config.random_start else "saddle 1 start"
-        return (f"octopus d={config.d}, L={config.L:.4g}, gamma={config.gamma:g}, tau={config.tau:.4g}, "
-                f"noise var={fmt_values(config.noise_var)}, {start}")
+        return (
+            f"octopus d={config.d}, L={config.L:.4g}, gamma={config.gamma:g}, tau={config.tau:.4g}, "
+            f"noise var={fmt_values(config.noise_var)}, {start}"
+        )
 
     def saddle_theory(self, config: EscapeConfig) -> SaddleQuantities:
         """At saddle 1 f is exactly quadratic while |x_1| <= tau: the quadratic's closed forms."""

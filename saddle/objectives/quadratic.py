@@ -95,8 +95,9 @@ class QuadraticSaddle(AdditiveNoiseOnRd):
     title = "quadratic objective (SPEC 2.3): f = x'Hx/2 + beta|x|^4/4, H = diag(-gamma, lam), from x = 0"
     options = (
         GAMMA,
-        Option("lam", "stable curvatures: one value or d-1 values", "reals", default=1.0,
-               count=lambda config: config.d - 1),
+        Option(
+            "lam", "stable curvatures: one value or d-1 values", "reals", default=1.0, count=lambda config: config.d - 1
+        ),
         Option("beta", "quartic coefficient", "real", default=1.0),
         NOISE_VAR,
     )
@@ -121,8 +122,10 @@ class QuadraticSaddle(AdditiveNoiseOnRd):
 
     @classmethod
     def describe(cls, config: EscapeConfig) -> str:
-        return (f"quadratic d={config.d}, gamma={config.gamma:g}, lambda={fmt_values(config.lam)}, "
-                f"beta={config.beta:g}, noise var={fmt_values(config.noise_var)}")
+        return (
+            f"quadratic d={config.d}, gamma={config.gamma:g}, lambda={fmt_values(config.lam)}, "
+            f"beta={config.beta:g}, noise var={fmt_values(config.noise_var)}"
+        )
 
     def saddle_theory(self, config: EscapeConfig) -> SaddleQuantities:
         """gamma, v = e_1 and the noise moments in closed form (saddle.theory.quadratic_saddle)."""

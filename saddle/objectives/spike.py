@@ -68,10 +68,17 @@ def distribution_option(value: Any) -> str:
     return str(value).lower()
 
 
-DIST = Option("dist", "data distribution of the ICA model x = A z", "choice", default="uniform",
-              choices=tuple(DISTRIBUTIONS), validate=distribution_option)
-ROTATION_SEED = Option("rotation_seed", "draw a random orthogonal A with this seed (default: A = I)", "int",
-                       high=2**32 - 1)
+DIST = Option(
+    "dist",
+    "data distribution of the ICA model x = A z",
+    "choice",
+    default="uniform",
+    choices=tuple(DISTRIBUTIONS),
+    validate=distribution_option,
+)
+ROTATION_SEED = Option(
+    "rotation_seed", "draw a random orthogonal A with this seed (default: A = I)", "int", high=2**32 - 1
+)
 
 
 def rotation(d: int, seed: int | None) -> np.ndarray | None:
@@ -125,8 +132,9 @@ class SpikeTensor(Objective):
         if config.s > config.d:
             from saddle.options import ConfigError
 
-            raise ConfigError(f"s must be <= d (the saddle uses s of the d components), got s = {config.s}, "
-                              f"d = {config.d}")
+            raise ConfigError(
+                f"s must be <= d (the saddle uses s of the d components), got s = {config.s}, d = {config.d}"
+            )
 
     def start_point(self, config: EscapeConfig) -> np.ndarray:
         """The index-(s-1) saddle (a_1 + ... + a_s) / sqrt(s)."""
@@ -150,8 +158,10 @@ class SpikeTensor(Objective):
     @classmethod
     def start_warnings(cls, config: EscapeConfig) -> list[str]:
         if config.dist == "rademacher" and config.s == 2 and config.optimizer == "sgd":
-            return ["rademacher data at the s = 2 saddle: the gradient noise has zero variance along the escape "
-                    "direction (the CNC condition fails), so SGD escapes only through higher-order terms"]
+            return [
+                "rademacher data at the s = 2 saddle: the gradient noise has zero variance along the escape "
+                "direction (the CNC condition fails), so SGD escapes only through higher-order terms"
+            ]
         return []
 
     def saddle_theory(self, config: EscapeConfig) -> SaddleQuantities:

@@ -195,7 +195,6 @@ def spike_sampler(objective):
     return lambda rng, n: objective.samples(latent_sample(rng, n, objective.d, objective.dist))
 
 
-
 def spike_saddle(d=10, s=2, dist="uniform", A=None, warn=True) -> SaddleQuantities:
     """SaddleQuantities of the spike's order-s saddle u_0 = (a_1 + ... + a_s) / sqrt(s), exactly.
 
@@ -217,14 +216,21 @@ def spike_saddle(d=10, s=2, dist="uniform", A=None, warn=True) -> SaddleQuantiti
     from saddle.theory.quantities import saddle_quantities
 
     q = saddle_quantities(obj, u0, warn=False)
-    q = dataclasses.replace(q, gamma=8.0 / s, sigma_v2=float(sv), cnc=float(sv), trace_stable=float(tr),
-                 stable_noise=np.full(d - s, float(scale * mom["E6"])), method="exact spike moments (Fractions)")
+    q = dataclasses.replace(
+        q,
+        gamma=8.0 / s,
+        sigma_v2=float(sv),
+        cnc=float(sv),
+        trace_stable=float(tr),
+        stable_noise=np.full(d - s, float(scale * mom["E6"])),
+        method="exact spike moments (Fractions)",
+    )
     if warn and q.cnc == 0.0:
         warnings.warn(
             f"the CNC condition fails at the spike's s = {s} saddle with {dist} data: the per-sample gradient has "
             "exactly zero variance along the escape directions (SPEC 2.1 note), so the linear theory predicts no "
             "escape; SGD leaves only through nonlinear terms",
-            UserWarning, stacklevel=2,
+            UserWarning,
+            stacklevel=2,
         )
     return q
-

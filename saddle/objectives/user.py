@@ -38,8 +38,12 @@ def hooks_for(value: Any, gradient: Any, block: int) -> KernelHooks:
         def with_step(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g):
             gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, z, x, block, g)
 
-        _HOOKS[key] = KernelHooks(value, numba.njit(**options)(with_step),
-                                  numba.njit(**options)(lambda objective, n, pi: bs), name=f"user{len(_HOOKS)}")
+        _HOOKS[key] = KernelHooks(
+            value,
+            numba.njit(**options)(with_step),
+            numba.njit(**options)(lambda objective, n, pi: bs),
+            name=f"user{len(_HOOKS)}",
+        )
     return _HOOKS[key]
 
 
@@ -62,8 +66,9 @@ class UserObjective(Objective):
 
     @classmethod
     def from_config(cls, config: EscapeConfig) -> Objective:
-        raise ConfigError("objective 'user' needs the objective itself: "
-                          "run_escape(config, user_objective=..., start=...)")
+        raise ConfigError(
+            "objective 'user' needs the objective itself: run_escape(config, user_objective=..., start=...)"
+        )
 
     def start_point(self, config: EscapeConfig) -> np.ndarray:
         if self.u0 is None or self.u0.shape != (config.d,) or not np.all(np.isfinite(self.u0)):

@@ -42,12 +42,27 @@ def escape_figure(result, width=WIDTH_TWO_COLUMN):
     bound = np.array([row["median_is_lower_bound"] for row in result.summary], dtype=bool)
     ok = ~bound
     hi_plot = np.where(np.isfinite(hi), hi, med)
-    ax_m.errorbar(ms[ok], med[ok], yerr=[med[ok] - lo[ok], hi_plot[ok] - med[ok]], fmt="o-", color="black",
-                  ms=3.5, lw=1, capsize=2, label="median, 95% CI")
+    ax_m.errorbar(
+        ms[ok],
+        med[ok],
+        yerr=[med[ok] - lo[ok], hi_plot[ok] - med[ok]],
+        fmt="o-",
+        color="black",
+        ms=3.5,
+        lw=1,
+        capsize=2,
+        label="median, 95% CI",
+    )
     if bound.any():
         frozen = any(row.get("frozen", 0) for row, b in zip(result.summary, bound) if b)
-        ax_m.plot(ms[bound], med[bound], "^", color=colour(3), ms=5,
-                  label=f"> max steps ({cfg.max_steps})" + ("\nfrozen: never escape" if frozen else ""))
+        ax_m.plot(
+            ms[bound],
+            med[bound],
+            "^",
+            color=colour(3),
+            ms=5,
+            label=f"> max steps ({cfg.max_steps})" + ("\nfrozen: never escape" if frozen else ""),
+        )
     if result.theory is not None and len(ms) > 0:
         _theory_overlay(ax_m, result, ms)
     elif len(ms) > 0:  # an objective's own prediction (e.g. the teacher-student plateau exit): its points
@@ -92,8 +107,15 @@ def _theory_overlay(ax, result, ms):
     lin = [q.linear(cfg.eta_for(m), m, delta=None if cfg.radius else cfg.delta, radius=cfg.radius) for m in grid]
     if q.sigma_v2 > 0:
         ax.plot(grid, [p.median for p in lin], "--", color=colour(0), lw=1, label="linear theory (median)")
-        ax.fill_between(grid, [p.quantile(0.25) for p in lin], [p.quantile(0.75) for p in lin], color=colour(0),
-                        alpha=0.15, lw=0, label="linear theory, 25-75%")
+        ax.fill_between(
+            grid,
+            [p.quantile(0.25) for p in lin],
+            [p.quantile(0.75) for p in lin],
+            color=colour(0),
+            alpha=0.15,
+            lw=0,
+            label="linear theory, 25-75%",
+        )
     model = np.array([row.get("theory_model_median_steps", np.nan) for row in result.summary], dtype=float)
     ok = np.isfinite(model)
     if ok.any():

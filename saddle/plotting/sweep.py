@@ -57,8 +57,11 @@ VALUE_LABELS = {
 }
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 # Values with a lower-bound flag: a median that half of the trials never reached is only known to exceed it.
-LOWER_BOUND_FLAG = {"median_steps": "median_is_lower_bound", "median_samples": "median_is_lower_bound",
-                    "mean_steps": "mean_is_lower_bound"}
+LOWER_BOUND_FLAG = {
+    "median_steps": "median_is_lower_bound",
+    "median_samples": "median_is_lower_bound",
+    "mean_steps": "mean_is_lower_bound",
+}
 
 
 def _columns(table):
@@ -108,8 +111,10 @@ def _value_label(name):
 def _is_log2(name, levels):
     if name == "m":
         return True
-    return all(isinstance(v, (int, float)) and v > 0 and math.log2(v) == int(math.log2(v)) for v in levels) \
+    return (
+        all(isinstance(v, (int, float)) and v > 0 and math.log2(v) == int(math.log2(v)) for v in levels)
         and len(levels) > 2
+    )
 
 
 def _compact(value, lower_bound=False):
@@ -137,8 +142,11 @@ def _grid(cols, x, y, value):
         c = next(k for k, s in enumerate(xs) if _same(cols[x][i], s))
         r = 0 if y is None else next(k for k, s in enumerate(ys) if _same(cols[y][i], s))
         if filled[r, c]:
-            raise ValueError(f"more than one row for {x}={xs[c]}" + ("" if y is None else f", {y}={ys[r]}")
-                             + ": hold the other swept parameters fixed with where={...}")
+            raise ValueError(
+                f"more than one row for {x}={xs[c]}"
+                + ("" if y is None else f", {y}={ys[r]}")
+                + ": hold the other swept parameters fixed with where={...}"
+            )
         filled[r, c] = True
         grid[r, c] = float(cols[value][i])
         if flag is not None and flag in cols:
@@ -191,8 +199,9 @@ def sweep_heatmap(summary, x, y, value="median_steps", *, where=None, width=WIDT
         else:
             norm = Normalize(*(finite.min(), finite.max()) if finite.size else (0, 1))
         cmap = "cividis"
-        img = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto", origin="upper",
-                        interpolation="nearest")
+        img = ax.imshow(
+            np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto", origin="upper", interpolation="nearest"
+        )
         for r in range(len(ys)):
             for c in range(len(xs)):
                 v = grid[r, c]
@@ -200,9 +209,15 @@ def sweep_heatmap(summary, x, y, value="median_steps", *, where=None, width=WIDT
                     ax.add_patch(_hatch(c, r))
                 shade = img.cmap(norm(v)) if np.isfinite(v) else (1, 1, 1, 1)
                 lum = 0.2126 * shade[0] + 0.7152 * shade[1] + 0.0722 * shade[2]
-                ax.text(c, r, _compact(v, bound[r, c]), ha="center", va="center",
-                        fontsize=max(4.5, min(7, 55 * panel_w / max(1, len(xs)) / 4)),
-                        color="black" if lum > 0.5 else "white")
+                ax.text(
+                    c,
+                    r,
+                    _compact(v, bound[r, c]),
+                    ha="center",
+                    va="center",
+                    fontsize=max(4.5, min(7, 55 * panel_w / max(1, len(xs)) / 4)),
+                    color="black" if lum > 0.5 else "white",
+                )
         ax.set_xticks(range(len(xs)), [str(v) for v in xs], fontsize=6.5, rotation=0)
         ax.set_yticks(range(len(ys)), [str(v) for v in ys], fontsize=7)
         ax.set_xlabel(_label(x) + (r" (log$_2$ spacing)" if _is_log2(x, xs) else ""), fontsize=8)
@@ -221,8 +236,12 @@ def _colorbar_ticks(bar, norm):
 
     if isinstance(norm, LogNorm):
         lo, hi = norm.vmin, norm.vmax
-        ticks = [b * 10.0**k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-                 for b in (1, 2, 5) if lo <= b * 10.0**k <= hi]
+        ticks = [
+            b * 10.0**k
+            for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+            for b in (1, 2, 5)
+            if lo <= b * 10.0**k <= hi
+        ]
         if len(ticks) < 2:
             ticks = sorted({float(f"{lo:.2g}"), float(f"{hi:.2g}")} | set(ticks))
         bar.ax.yaxis.set_major_locator(FixedLocator(ticks))
@@ -261,8 +280,9 @@ def sweep_lines(summary, x, by=None, value="median_steps", *, where=None, width=
     """
     cols = _select(_columns(summary), where)
     values = _values(value)
-    fig = Figure(figsize=(width, width * (0.42 if len(values) > 1 else 0.6) / max(1, len(values) / 2)),
-                 layout="constrained")
+    fig = Figure(
+        figsize=(width, width * (0.42 if len(values) > 1 else 0.6) / max(1, len(values) / 2)), layout="constrained"
+    )
     axes = fig.subplots(1, len(values), squeeze=False)[0]
     for ax, val in zip(axes, values):
         xs, groups, grid, bound = _grid(cols, x, by, val)
@@ -285,8 +305,16 @@ def sweep_lines(summary, x, by=None, value="median_steps", *, where=None, width=
             else:
                 ax.plot(xpos[ok], med[ok], label=label, **kw)
             if bound[g].any():
-                ax.plot(xpos[bound[g]], med[bound[g]], linestyle="none", marker="^", mfc="none",
-                        mec=colour(g), ms=6, label=None if shown_bound else "> max steps (lower bound)")
+                ax.plot(
+                    xpos[bound[g]],
+                    med[bound[g]],
+                    linestyle="none",
+                    marker="^",
+                    mfc="none",
+                    mec=colour(g),
+                    ms=6,
+                    label=None if shown_bound else "> max steps (lower bound)",
+                )
                 shown_bound = True
         if numeric and _is_log2(x, xs):
             ax.set_xscale("log", base=2)
@@ -341,8 +369,9 @@ def plot_sweep(sweep: SweepConfig | str | Path, out: str | Path | None = None) -
 
     if not isinstance(sweep, SweepConfig):
         sweep = SweepConfig.from_toml(sweep)
-    folder = SweepFolder.open(SweepFolder.checked_path(out) if out is not None else sweep.default_out(), sweep,
-                              create=False)
+    folder = SweepFolder.open(
+        SweepFolder.checked_path(out) if out is not None else sweep.default_out(), sweep, create=False
+    )
     spec = sweep.plot_spec()
     if spec is None:
         return []

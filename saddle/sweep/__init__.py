@@ -41,10 +41,30 @@ from saddle.sweep.run import (
 from saddle.sweep.store import RENAMED, SweepFolder, cell_files, read_table
 
 __all__ = [
-    "CONNECT_TIMEOUT", "Cell", "KEY_ALWAYS", "KEY_DIGITS", "KEY_EXCLUDED", "MAX_CELLS", "RENAMED", "SweepConfig",
-    "SweepFolder", "SweepInterrupted", "SweepResult", "cell_files", "cell_key", "cell_options", "cell_seed",
-    "dask_client", "dask_setup", "figure_title", "parameters", "plot_sweep", "probe_scheduler", "read_table",
-    "run_cell", "run_sweep",
+    "CONNECT_TIMEOUT",
+    "Cell",
+    "KEY_ALWAYS",
+    "KEY_DIGITS",
+    "KEY_EXCLUDED",
+    "MAX_CELLS",
+    "RENAMED",
+    "SweepConfig",
+    "SweepFolder",
+    "SweepInterrupted",
+    "SweepResult",
+    "cell_files",
+    "cell_key",
+    "cell_options",
+    "cell_seed",
+    "dask_client",
+    "dask_setup",
+    "figure_title",
+    "parameters",
+    "plot_sweep",
+    "probe_scheduler",
+    "read_table",
+    "run_cell",
+    "run_sweep",
 ]
 
 

@@ -55,8 +55,18 @@ from saddle.objectives.base import get as get_objective
 from saddle.objectives.base import registered
 from saddle.options import ConfigError
 
-__all__ = ["Cell", "KEY_ALWAYS", "KEY_DIGITS", "KEY_EXCLUDED", "MAX_CELLS", "SweepConfig", "cell_key", "cell_options",
-           "cell_seed", "parameters"]
+__all__ = [
+    "Cell",
+    "KEY_ALWAYS",
+    "KEY_DIGITS",
+    "KEY_EXCLUDED",
+    "MAX_CELLS",
+    "SweepConfig",
+    "cell_key",
+    "cell_options",
+    "cell_seed",
+    "parameters",
+]
 
 SWEEP_KEYS = ("name", "seed", "trials", "max_steps", "out", "description")
 TABLES = ("sweep", "grid", "fixed", "plot")
@@ -79,8 +89,17 @@ def parameters() -> tuple[str, ...]:
 KEY_EXCLUDED = tuple(NOT_PARAMETERS)  # options that change no number
 # Options a cell key always names; any other option is named only when it differs from its default.
 KEY_ALWAYS = ("m", "objective", "d", "eta", "lr_scaling", "optimizer", "sigma_iso", "delta", "trials", "max_steps")
-PLOT_VALUES = ("median_steps", "median_samples", "mean_steps", "escaped", "censored", "diverged", "wall_seconds",
-               "theory_median_steps", "theory_model_median_steps")
+PLOT_VALUES = (
+    "median_steps",
+    "median_samples",
+    "mean_steps",
+    "escaped",
+    "censored",
+    "diverged",
+    "wall_seconds",
+    "theory_median_steps",
+    "theory_model_median_steps",
+)
 KEY_DIGITS = 16
 MAX_CELLS = 10_000
 """The largest grid a sweep accepts (checked before the grid is expanded)."""
@@ -101,8 +120,9 @@ def cell_options(config: EscapeConfig) -> dict[str, Any]:
     is a breaking change that needs a new results folder.
     """
     defaults = EscapeConfig.defaults()
-    return {k: v for k, v in config.to_dict().items()
-            if k not in KEY_EXCLUDED and (k in KEY_ALWAYS or v != defaults.get(k))}
+    return {
+        k: v for k, v in config.to_dict().items() if k not in KEY_EXCLUDED and (k in KEY_ALWAYS or v != defaults.get(k))
+    }
 
 
 def cell_key(config: EscapeConfig) -> str:
@@ -244,8 +264,10 @@ class SweepConfig:
             raise ConfigError(f"{source}: a sweep config is a set of tables ([sweep], [grid], [fixed], [plot])")
         for name, value in data.items():
             if name not in TABLES:
-                raise ConfigError(f"{source}: unknown table or key {name!r}; expected the tables "
-                                  + ", ".join(f"[{t}]" for t in TABLES))
+                raise ConfigError(
+                    f"{source}: unknown table or key {name!r}; expected the tables "
+                    + ", ".join(f"[{t}]" for t in TABLES)
+                )
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: {name} must be a table ([{name}]), got {value!r}")
         try:
@@ -255,8 +277,10 @@ class SweepConfig:
         head = data.get("sweep", {})
         for key in head:
             if key not in SWEEP_KEYS:
-                raise ConfigError(f"{source}: unknown key {key!r} in [sweep]; expected {', '.join(SWEEP_KEYS)}"
-                                  + ("" if key not in parameters() else f" (put {key} in [grid] or [fixed])"))
+                raise ConfigError(
+                    f"{source}: unknown key {key!r} in [sweep]; expected {', '.join(SWEEP_KEYS)}"
+                    + ("" if key not in parameters() else f" (put {key} in [grid] or [fixed])")
+                )
         grid = data.get("grid", {})
         fixed = dict(data.get("fixed", {}))
         for table, options in (("grid", grid), ("fixed", fixed)):
@@ -264,13 +288,15 @@ class SweepConfig:
                 if key in NOT_PARAMETERS:
                     raise ConfigError(f"{source}: {key} cannot be set in [{table}]: {NOT_PARAMETERS[key]}")
                 if key not in parameters():
-                    raise ConfigError(f"{source}: unknown parameter {key!r} in [{table}]; "
-                                      f"choose from {', '.join(parameters())}")
+                    raise ConfigError(
+                        f"{source}: unknown parameter {key!r} in [{table}]; choose from {', '.join(parameters())}"
+                    )
         for key in ("trials", "max_steps"):
             if key in head:
                 if key in fixed or key in grid:
-                    raise ConfigError(f"{source}: {key} is given both in [sweep] and in "
-                                      f"[{'fixed' if key in fixed else 'grid'}]")
+                    raise ConfigError(
+                        f"{source}: {key} is given both in [sweep] and in [{'fixed' if key in fixed else 'grid'}]"
+                    )
                 fixed[key] = head[key]
         for key, values in grid.items():
             if key in fixed:
@@ -282,8 +308,10 @@ class SweepConfig:
         size = math.prod(len(values) for values in grid.values())
         if size > MAX_CELLS:
             sizes = " x ".join(str(len(v)) for v in grid.values())
-            raise ConfigError(f"{source}: the grid has {size:,} cells ({sizes}), more than a sweep takes "
-                              f"({MAX_CELLS:,}); split it into several sweeps")
+            raise ConfigError(
+                f"{source}: the grid has {size:,} cells ({sizes}), more than a sweep takes "
+                f"({MAX_CELLS:,}); split it into several sweeps"
+            )
         for key, values in grid.items():
             seen: set[Any] = set()
             for v in values:
@@ -312,8 +340,16 @@ class SweepConfig:
         description = head.get("description", "")
         if not isinstance(description, str):
             raise ConfigError(f"{source}: [sweep] description must be a string")
-        self = cls(grid=grid, fixed=fixed, seed=seed, name=name, out=out, description=description,
-                   plot=data.get("plot", {}), source=source)
+        self = cls(
+            grid=grid,
+            fixed=fixed,
+            seed=seed,
+            name=name,
+            out=out,
+            description=description,
+            plot=data.get("plot", {}),
+            source=source,
+        )
         self.cells()  # validate every cell now, before anything runs
         self.plot_spec()
         return self
@@ -338,9 +374,11 @@ class SweepConfig:
             except ConfigError as err:
                 raise ConfigError(f"{where}{err}") from None
             if not objective.runs_from_config:
-                raise ConfigError(f"{where}objective {objective.name!r} cannot run from a config file (it needs "
-                                  "Python objects); call run_escape(config, user_objective=..., start=...) "
-                                  "for each cell")
+                raise ConfigError(
+                    f"{where}objective {objective.name!r} cannot run from a config file (it needs "
+                    "Python objects); call run_escape(config, user_objective=..., start=...) "
+                    "for each cell"
+                )
             try:
                 base = EscapeConfig(**options, record_trials=0, seed=0)
             except ConfigError as err:
@@ -419,5 +457,3 @@ class SweepConfig:
             "fixed": self.fixed,
             "plot": self.plot,
         }
-
-

@@ -28,8 +28,15 @@ from saddle.records import MResult
 from saddle.sweep.config import Cell, SweepConfig
 from saddle.sweep.store import SweepFolder, read_table
 
-__all__ = ["CONNECT_TIMEOUT", "SweepInterrupted", "SweepResult", "dask_client", "probe_scheduler", "run_cell",
-           "run_sweep"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "SweepInterrupted",
+    "SweepResult",
+    "dask_client",
+    "probe_scheduler",
+    "run_cell",
+    "run_sweep",
+]
 
 CONNECT_TIMEOUT = 10.0
 """Seconds a Dask scheduler has to accept the connection and answer its handshake."""
@@ -171,15 +178,21 @@ def probe_scheduler(address: str, timeout: float | None = None) -> None:
             if not 1 <= frames <= 64 or 8 * (1 + frames) > size:
                 raise ConfigError(f"{address} is not a Dask scheduler: it answered with something else")
     except TimeoutError:
-        raise ConfigError(f"cannot connect to {where}: it accepted the connection but sent no Dask handshake "
-                          f"within {timeout:g} s (not a Dask scheduler, or not answering)") from None
+        raise ConfigError(
+            f"cannot connect to {where}: it accepted the connection but sent no Dask handshake "
+            f"within {timeout:g} s (not a Dask scheduler, or not answering)"
+        ) from None
     except OSError as err:
         raise ConfigError(f"cannot connect to {where}: {err.strerror or err}") from None
 
 
 @contextlib.contextmanager
-def dask_client(workers: int | None = None, scheduler: str | None = None, threads: int | None = None,
-                connect_timeout: float | None = None) -> Iterator[Any]:
+def dask_client(
+    workers: int | None = None,
+    scheduler: str | None = None,
+    threads: int | None = None,
+    connect_timeout: float | None = None,
+) -> Iterator[Any]:
     """A distributed.Client: a LocalCluster of ``workers`` processes, or the cluster at ``scheduler``.
 
     The local workers have one task slot each and NUMBA_NUM_THREADS = ``threads``
@@ -201,13 +214,20 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, thread
             try:
                 client = distributed.Client(scheduler, timeout=f"{timeout}s")
             except (OSError, TimeoutError, ValueError, MemoryError) as err:
-                raise ConfigError(f"cannot connect to the Dask scheduler at {scheduler}: "
-                                  f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+                raise ConfigError(
+                    f"cannot connect to the Dask scheduler at {scheduler}: "
+                    f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+                ) from None
         else:
             n_threads = 1 if threads is None else threads
             cluster = distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                silence_logs=logging.ERROR, env={"NUMBA_NUM_THREADS": str(n_threads)}, preload=["saddle.sweep.run"],
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+                env={"NUMBA_NUM_THREADS": str(n_threads)},
+                preload=["saddle.sweep.run"],
             )
             client = distributed.Client(cluster)
         try:
@@ -247,10 +267,17 @@ class SweepResult:
         return read_table(self.out / "trials.csv")
 
 
-def run_sweep(sweep: SweepConfig | str | Path, *, out: str | Path | None = None, workers: int | None = None,
-              scheduler: str | None = None, threads: int | None = None, progress: bool = False,
-              on_cell: Callable[[Cell, dict[str, Any]], None] | None = None,
-              connect_timeout: float | None = None) -> SweepResult:
+def run_sweep(
+    sweep: SweepConfig | str | Path,
+    *,
+    out: str | Path | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    threads: int | None = None,
+    progress: bool = False,
+    on_cell: Callable[[Cell, dict[str, Any]], None] | None = None,
+    connect_timeout: float | None = None,
+) -> SweepResult:
     """Run every cell of ``sweep`` not yet stored in its results folder, storing each as it finishes.
 
     Parameters
@@ -337,8 +364,14 @@ def run_sweep(sweep: SweepConfig | str | Path, *, out: str | Path | None = None,
             if progress and todo:
                 from tqdm import tqdm
 
-                bar = tqdm(total=len(cells), initial=len(cells) - len(todo), unit="cell", desc=sweep.name,
-                           leave=False, file=sys.stderr)
+                bar = tqdm(
+                    total=len(cells),
+                    initial=len(cells) - len(todo),
+                    unit="cell",
+                    desc=sweep.name,
+                    leave=False,
+                    file=sys.stderr,
+                )
             if todo and (workers is not None or scheduler is not None):
                 _run_on_dask(todo, workers, scheduler, threads, bar, finished, connect_timeout)
             elif todo:
@@ -368,8 +401,15 @@ def _int_option(name: str, value: Any) -> int:
     return int(value)
 
 
-def _run_on_dask(todo: list[Cell], workers: int | None, scheduler: str | None, threads: int | None, bar: Any,
-                 finished: Callable[[Cell, MResult, dict[str, Any]], None], connect_timeout: float | None) -> None:
+def _run_on_dask(
+    todo: list[Cell],
+    workers: int | None,
+    scheduler: str | None,
+    threads: int | None,
+    bar: Any,
+    finished: Callable[[Cell, MResult, dict[str, Any]], None],
+    connect_timeout: float | None,
+) -> None:
     from distributed import as_completed
 
     with dask_client(workers, scheduler, threads, connect_timeout) as client:

@@ -152,10 +152,10 @@ class SweepFolder(ResultsStore):
             "command": "sweep",
             **self.sweep.to_json(),
             "cell_key": "sha256 of the canonical JSON (sorted keys, no spaces) of the cell's options: "
-                        f"EscapeConfig.to_dict() without {', '.join(KEY_EXCLUDED)}, keeping {', '.join(KEY_ALWAYS)} "
-                        f"and every other option that differs from its default; first {KEY_DIGITS} hex digits",
+            f"EscapeConfig.to_dict() without {', '.join(KEY_EXCLUDED)}, keeping {', '.join(KEY_ALWAYS)} "
+            f"and every other option that differs from its default; first {KEY_DIGITS} hex digits",
             "cell_seed": "SeedSequence(seed, spawn_key=(int(key[:8], 16), int(key[8:16], 16)))"
-                         ".generate_state(1, uint64)[0]",
+            ".generate_state(1, uint64)[0]",
             "random_streams": f"per cell, seed = the cell seed: {rng.STREAM_LAYOUT}",
             "cells": [{"key": c.key, "seed": c.seed, "params": c.params} for c in self.sweep.cells()],
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -183,17 +183,22 @@ class SweepFolder(ResultsStore):
             if isinstance(sums, dict):
                 for name, data in raw.items():
                     if sums.get(name) != sha256(data):
-                        raise ConfigError(f"{folder / name} does not match its checksum in {folder / 'cell.json'}: "
-                                          "it was changed after saddle wrote it; restore it, or delete "
-                                          f"{folder} to recompute the cell")
+                        raise ConfigError(
+                            f"{folder / name} does not match its checksum in {folder / 'cell.json'}: "
+                            "it was changed after saddle wrote it; restore it, or delete "
+                            f"{folder} to recompute the cell"
+                        )
             elif any(self.manifest.accepted(f"{rel}/{name}") for name in raw):
                 for name, data in raw.items():
                     self.manifest.check(f"{rel}/{name}", data)
             else:  # stored before checksums
                 self._legacy += [f"{rel}/{name}" for name in raw]
             texts = {t.removesuffix(".csv"): data.decode("utf-8") for t, data in raw.items()}
-            if meta["key"] != cell.key or meta["seed"] != cell.seed or \
-                    meta["options"] != json.loads(json.dumps(cell_options(cell.config))):
+            if (
+                meta["key"] != cell.key
+                or meta["seed"] != cell.seed
+                or meta["options"] != json.loads(json.dumps(cell_options(cell.config)))
+            ):
                 raise ValueError("its cell.json holds another configuration")
             n_trials = texts["trials"].count("\n") - 1
             if n_trials != cell.config.trials or texts["summary"].count("\n") != 2:
@@ -202,8 +207,9 @@ class SweepFolder(ResultsStore):
             raise
         except (OSError, ValueError, KeyError, TypeError) as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise ConfigError(f"the stored cell {folder} is damaged ({reason}); delete that folder to recompute "
-                              "the cell") from None
+            raise ConfigError(
+                f"the stored cell {folder} is damaged ({reason}); delete that folder to recompute the cell"
+            ) from None
         self.tidy.add(cell, texts)
         return True
 
@@ -213,12 +219,16 @@ class SweepFolder(ResultsStore):
             return
         n_cells = len(self._legacy) // len(CELL_TABLES)
         if self.read_only:
-            self._note(f"note: {n_cells} cell{'s' * (n_cells != 1)} in {self.path} were stored before saddle "
-                       "recorded checksums; read as they are (the folder is not writable here)")
+            self._note(
+                f"note: {n_cells} cell{'s' * (n_cells != 1)} in {self.path} were stored before saddle "
+                "recorded checksums; read as they are (the folder is not writable here)"
+            )
         else:
             self.manifest.record(self._legacy)
-            self._note(f"note: {n_cells} cell{'s' * (n_cells != 1)} in {self.path} were stored before saddle "
-                       f"recorded checksums; recorded them in {MANIFEST_NAME} as they are now")
+            self._note(
+                f"note: {n_cells} cell{'s' * (n_cells != 1)} in {self.path} were stored before saddle "
+                f"recorded checksums; recorded them in {MANIFEST_NAME} as they are now"
+            )
         self._legacy = []
 
     def store(self, cell: Cell, mres: MResult, row: Mapping[str, Any]) -> None:
@@ -238,16 +248,26 @@ class SweepFolder(ResultsStore):
                     raise StoreError(f"cannot create {folder}: {err.strerror or err}", err.errno) from None
                 atomic_write_text(folder / "trials.csv", trials)
                 atomic_write_text(folder / "summary.csv", summary)
-                meta = {"key": cell.key, "seed": cell.seed, "params": cell.params,
-                        "options": cell_options(cell.config), "config": cell.config.to_dict(),
-                        "stored": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        "sha256": {"trials.csv": sha256(trials.encode("utf-8")),
-                                   "summary.csv": sha256(summary.encode("utf-8"))}}
+                meta = {
+                    "key": cell.key,
+                    "seed": cell.seed,
+                    "params": cell.params,
+                    "options": cell_options(cell.config),
+                    "config": cell.config.to_dict(),
+                    "stored": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "sha256": {
+                        "trials.csv": sha256(trials.encode("utf-8")),
+                        "summary.csv": sha256(summary.encode("utf-8")),
+                    },
+                }
                 atomic_write_text(folder / "cell.json", json.dumps(meta, indent=2) + "\n")
             except StoreError as err:
                 n = len(self.tidy.chunks)
-                raise StoreError(f"{err}; the cell {cell.label()} is not stored, the {n} cell{'s' * (n != 1)} "
-                                 f"stored before stay{'s' * (n == 1)} in {self.path}", err.errno_) from None
+                raise StoreError(
+                    f"{err}; the cell {cell.label()} is not stored, the {n} cell{'s' * (n != 1)} "
+                    f"stored before stay{'s' * (n == 1)} in {self.path}",
+                    err.errno_,
+                ) from None
             self.stored = True
             self.tidy.add(cell, {"trials": trials, "summary": summary})
             self.write_tables(all_trials=False)
@@ -270,8 +290,11 @@ class SweepFolder(ResultsStore):
             try:
                 self.manifest.write_tables(tables)
             except StoreError as err:
-                raise StoreError(f"{err}; every stored cell ({len(self.tidy.chunks)}) stays in {self.path / 'cells'}, "
-                                 "and the next run rebuilds the tables", err.errno_) from None
+                raise StoreError(
+                    f"{err}; every stored cell ({len(self.tidy.chunks)}) stays in {self.path / 'cells'}, "
+                    "and the next run rebuilds the tables",
+                    err.errno_,
+                ) from None
             self.stored = True
             if "trials.csv" in tables:
                 self._trials_at = time.perf_counter()

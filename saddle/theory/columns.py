@@ -15,15 +15,23 @@ if TYPE_CHECKING:
     from saddle.config import EscapeConfig
     from saddle.objectives.base import Objective
 
-EMPTY = {"theory_median_steps": math.nan, "theory_model_median_steps": math.nan, "theory_regime": "n/a",
-         "theory_trusted": False}
+EMPTY = {
+    "theory_median_steps": math.nan,
+    "theory_model_median_steps": math.nan,
+    "theory_regime": "n/a",
+    "theory_trusted": False,
+}
 
 
 def theory_applies(config: EscapeConfig) -> bool:
     """Whether the linear theory (SPEC 5) describes this configuration's start: sgd from the saddle
     itself (the objective must also provide its saddle quantities: :func:`saddle_theory`)."""
-    return (config.optimizer == "sgd" and config.target is None
-            and config.start_perturbation is None and not config.random_start)
+    return (
+        config.optimizer == "sgd"
+        and config.target is None
+        and config.start_perturbation is None
+        and not config.random_start
+    )
 
 
 def saddle_theory(config: EscapeConfig, objective: Objective | None = None) -> SaddleQuantities | None:
@@ -46,8 +54,9 @@ class TheoryColumns:
     (:func:`~saddle.theory.regimes.escape_path_end` remembers it), in bounded time.
     """
 
-    def __init__(self, config: EscapeConfig, quantities: SaddleQuantities | None,
-                 objective: Objective | None = None) -> None:
+    def __init__(
+        self, config: EscapeConfig, quantities: SaddleQuantities | None, objective: Objective | None = None
+    ) -> None:
         self.config = config
         self.quantities = quantities
         self.objective = objective
@@ -68,6 +77,9 @@ class TheoryColumns:
             return dict(EMPTY)
         delta = None if config.radius else config.delta
         row = prediction_table(q, eta, [m], delta=delta, radius=config.radius)[0]
-        return {"theory_median_steps": float(row["linear_median"]),
-                "theory_model_median_steps": float(row["model_median"]),
-                "theory_regime": row["regime"], "theory_trusted": bool(row["linear_trusted"])}
+        return {
+            "theory_median_steps": float(row["linear_median"]),
+            "theory_model_median_steps": float(row["model_median"]),
+            "theory_regime": row["regime"],
+            "theory_trusted": bool(row["linear_trusted"]),
+        }

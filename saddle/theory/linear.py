@@ -76,8 +76,11 @@ def z_scale(eta, gamma, sigma_v2, m):
     Returns s_Z (broadcast over the arguments).
     """
     rho = growth_factor(eta, gamma)
-    return np.sqrt(np.asarray(eta, dtype=float) ** 2 * np.asarray(sigma_v2, dtype=float)
-                   / (np.asarray(m, dtype=float) * (rho**2 - 1.0)))
+    return np.sqrt(
+        np.asarray(eta, dtype=float) ** 2
+        * np.asarray(sigma_v2, dtype=float)
+        / (np.asarray(m, dtype=float) * (rho**2 - 1.0))
+    )
 
 
 def fdrop_radius(delta, gamma):
@@ -272,14 +275,16 @@ def linear_prediction(eta, gamma, sigma_v2, m, *, delta=None, radius=None, n_esc
         log_rho = np.log1p(eta_a * gamma)
         s_Z = z_scale(eta_a, gamma, sigma_v2, m_a)
         # The plain formulas where they are finite; the same in logarithms where a product over- or underflows.
-        log_sZ_logs = 0.5 * (np.log(eta_a) + math.log(sigma_v2) - np.log(m_a) - math.log(gamma)
-                             - np.log(2.0 + eta_a * gamma))
+        log_sZ_logs = 0.5 * (
+            np.log(eta_a) + math.log(sigma_v2) - np.log(m_a) - math.log(gamma) - np.log(2.0 + eta_a * gamma)
+        )
         ratio = R / (c_med * s_Z)
         plain = np.isfinite(ratio) & (ratio > 0) & np.isfinite(R / s_Z) & (R / s_Z > 0)
         log_b = np.where(plain, np.log(R / s_Z), log_R - log_sZ_logs)  # ln(R / s_Z)
         median_c = np.where(plain, np.log(R / (c_med * s_Z)) / log_rho, (log_b - math.log(c_med)) / log_rho)
-        mean = np.where(plain, (2.0 * np.log(R / s_Z) - 2.0 * e_log) / (2.0 * log_rho) + 0.5,
-                        (log_b - e_log) / log_rho + 0.5)
+        mean = np.where(
+            plain, (2.0 * np.log(R / s_Z) - 2.0 * e_log) / (2.0 * log_rho) + 0.5, (log_b - e_log) / log_rho + 0.5
+        )
         sd = np.hypot(math.sqrt(v_log) / log_rho, math.sqrt(1.0 / 12.0))  # sqrt(Var ln chi / ln^2 rho + 1/12)
         slope = math.log(2.0) / (2.0 * log_rho)
         s_Z = np.where(plain, s_Z, np.exp(log_sZ_logs))
@@ -291,8 +296,9 @@ def linear_prediction(eta, gamma, sigma_v2, m, *, delta=None, radius=None, n_esc
         clipped = np.broadcast_to(p_first > FIRST_STEP_TOLERANCE, mean.shape)
         for i in np.ndindex(mean.shape):
             if clipped[i]:
-                mean[i], sd[i] = _clipped_moments(float(np.broadcast_to(log_b, mean.shape)[i]),
-                                                  float(np.broadcast_to(log_rho, mean.shape)[i]), k)
+                mean[i], sd[i] = _clipped_moments(
+                    float(np.broadcast_to(log_b, mean.shape)[i]), float(np.broadcast_to(log_rho, mean.shape)[i]), k
+                )
     median = np.maximum(1.0, np.ceil(median_c))
     reasons = []
     if not all(np.all(np.isfinite(x)) for x in (median, mean, sd)):
@@ -302,10 +308,21 @@ def linear_prediction(eta, gamma, sigma_v2, m, *, delta=None, radius=None, n_esc
         median_c = np.where(np.isfinite(median), median_c, np.nan)
     scalar = lambda x: float(x) if np.ndim(x) == 0 else np.asarray(x, dtype=float)  # noqa: E731
     return LinearPrediction(
-        criterion=criterion, m=scalar(m_a), eta=scalar(eta_a), gamma=gamma, sigma_v2=sigma_v2,
-        n_escape=k, rho=scalar(rho), s_Z=scalar(s_Z), radius=scalar(np.asarray(R, dtype=float)),
-        median=scalar(median), median_continuous=scalar(median_c), mean=scalar(mean),
-        sd=scalar(sd), slope_per_log2_m=scalar(slope), reason="; ".join(reasons),
+        criterion=criterion,
+        m=scalar(m_a),
+        eta=scalar(eta_a),
+        gamma=gamma,
+        sigma_v2=sigma_v2,
+        n_escape=k,
+        rho=scalar(rho),
+        s_Z=scalar(s_Z),
+        radius=scalar(np.asarray(R, dtype=float)),
+        median=scalar(median),
+        median_continuous=scalar(median_c),
+        mean=scalar(mean),
+        sd=scalar(sd),
+        slope_per_log2_m=scalar(slope),
+        reason="; ".join(reasons),
     )
 
 
@@ -341,5 +358,3 @@ def _clipped_moments(log_b, log_rho, k):
         e1 = 1.0 + I1 / log_rho + g1 / 2.0 - dg1 / 12.0
         e2 = 1.0 + (3.0 * I1 + 2.0 * J1 / log_rho) / log_rho + 1.5 * g1 - (2.0 * g1 + 3.0 * dg1) / 12.0
     return e1, math.sqrt(max(e2 - e1 * e1, 0.0))
-
-

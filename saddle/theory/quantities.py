@@ -90,8 +90,7 @@ class SaddleQuantities:
 
     def linear(self, eta, m, *, delta=None, radius=None):
         """:func:`linear_prediction` with this saddle's gamma, sigma_v^2 and number of escape directions."""
-        return linear_prediction(eta, self.gamma, self.sigma_v2, m, delta=delta, radius=radius,
-                                 n_escape=self.n_escape)
+        return linear_prediction(eta, self.gamma, self.sigma_v2, m, delta=delta, radius=radius, n_escape=self.n_escape)
 
 
 def stable_heat(trace_stable, eta, m):
@@ -133,8 +132,9 @@ def _resolve_covariance(objective, covariance):
         C = np.asarray(covariance, dtype=float)
         return (lambda u: C), "given covariance matrix (the same at every point)"
     if hasattr(objective, "gradient_noise_covariance"):
-        return objective.gradient_noise_covariance, getattr(objective, "covariance_source",
-                                                            "objective.gradient_noise_covariance")
+        return objective.gradient_noise_covariance, getattr(
+            objective, "covariance_source", "objective.gradient_noise_covariance"
+        )
     return None, None
 
 
@@ -169,8 +169,9 @@ def monte_carlo_noise(objective, u, directions_list, sampler, n_samples=200_000,
     return out, proj.T @ proj / (n_samples - 1.0)
 
 
-def saddle_quantities(objective, u0=None, *, covariance=None, sampler=None, n_samples=200_000, seed=0,
-                      method="auto", warn=True):
+def saddle_quantities(
+    objective, u0=None, *, covariance=None, sampler=None, n_samples=200_000, seed=0, method="auto", warn=True
+):
     """gamma, escape and stable directions, sigma_v^2, tr(Sigma_stable) and the CNC constant at a saddle.
 
     Parameters
@@ -232,10 +233,20 @@ def saddle_quantities(objective, u0=None, *, covariance=None, sampler=None, n_sa
             return 0.0 if abs(x) <= _ZERO_TOL * scale else float(x)
 
         q = SaddleQuantities(
-            u0=u0, gamma=gamma, escape_directions=V, hessian_eigenvalues=lam, stable_eigenvalues=lam_stable,
-            stable_directions=W, sigma_v2=clean(np.trace(VCV) / V.shape[1]), cnc=clean(ev[0]),
-            trace_stable=clean(np.sum(stable_noise)), stable_noise=stable_noise, exact=True, method=source,
-            objective=objective, covariance_at=cov_at,
+            u0=u0,
+            gamma=gamma,
+            escape_directions=V,
+            hessian_eigenvalues=lam,
+            stable_eigenvalues=lam_stable,
+            stable_directions=W,
+            sigma_v2=clean(np.trace(VCV) / V.shape[1]),
+            cnc=clean(ev[0]),
+            trace_stable=clean(np.sum(stable_noise)),
+            stable_noise=stable_noise,
+            exact=True,
+            method=source,
+            objective=objective,
+            covariance_at=cov_at,
         )
     else:
         if sampler is None:
@@ -259,10 +270,21 @@ def saddle_quantities(objective, u0=None, *, covariance=None, sampler=None, n_sa
         sv = np.array([r[0] for r in res[:k]])
         sv_se = math.sqrt(sum(r[1] ** 2 for r in res[:k])) / k
         q = SaddleQuantities(
-            u0=u0, gamma=gamma, escape_directions=V, hessian_eigenvalues=lam, stable_eigenvalues=lam_stable,
-            stable_directions=W, sigma_v2=float(sv.mean()), cnc=float(cnc_est), trace_stable=res[k][0],
-            stable_noise=np.array([r[0] for r in res[k + 1 :]]), sigma_v2_se=sv_se, cnc_se=cnc_se,
-            trace_stable_se=res[k][1], exact=False, method=f"Monte Carlo, {n_samples} samples, seed {seed}",
+            u0=u0,
+            gamma=gamma,
+            escape_directions=V,
+            hessian_eigenvalues=lam,
+            stable_eigenvalues=lam_stable,
+            stable_directions=W,
+            sigma_v2=float(sv.mean()),
+            cnc=float(cnc_est),
+            trace_stable=res[k][0],
+            stable_noise=np.array([r[0] for r in res[k + 1 :]]),
+            sigma_v2_se=sv_se,
+            cnc_se=cnc_se,
+            trace_stable_se=res[k][1],
+            exact=False,
+            method=f"Monte Carlo, {n_samples} samples, seed {seed}",
             objective=objective,
             covariance_at=None,
         )
@@ -270,17 +292,18 @@ def saddle_quantities(objective, u0=None, *, covariance=None, sampler=None, n_sa
         warnings.warn(
             f"the CNC condition may fail at this saddle: the Monte Carlo noise variance along an escape direction, "
             f"{q.cnc:.3g} +- {q.cnc_se:.2g}, is within 3 standard errors of zero",
-            UserWarning, stacklevel=2,
+            UserWarning,
+            stacklevel=2,
         )
     if warn and q.exact and q.cnc == 0.0:
         warnings.warn(
             "the CNC condition fails at this saddle: the per-sample gradient noise has zero variance along an "
             "escape direction (min_v v^T Sigma v = 0 over the negative-curvature eigenspace), so the linear "
             "theory predicts no escape along it; SGD can only leave through nonlinear terms or other directions",
-            UserWarning, stacklevel=2,
+            UserWarning,
+            stacklevel=2,
         )
     return q
-
 
 
 def _replace(q, **changes):
@@ -348,5 +371,3 @@ def quadratic_saddle(H_diag, Sigma, beta=0.0, warn=True):
         raise ValueError("beta must be >= 0")
     model = _Quadratic(h, S, float(beta))
     return saddle_quantities(model, np.zeros(d), warn=warn)
-
-

@@ -47,13 +47,18 @@ def applicability(quantities, eta):
     """
     eg = float(eta) * float(quantities.gamma)
     if not eg <= MAX_ETA_GAMMA:
-        return (f"eta gamma = {eg:.3g} > {MAX_ETA_GAMMA}: one step changes the escape coordinate by more than "
-                "half of itself, outside the linear theory")
+        return (
+            f"eta gamma = {eg:.3g} > {MAX_ETA_GAMMA}: one step changes the escape coordinate by more than "
+            "half of itself, outside the linear theory"
+        )
     lam = np.asarray(quantities.stable_eigenvalues, dtype=float)
     if lam.size and not float(eta) * float(np.max(lam)) < 2.0:
-        return (f"eta lambda_max = {float(eta) * float(np.max(lam)):.3g} >= 2: the stable directions diverge "
-                "under this step size")
+        return (
+            f"eta lambda_max = {float(eta) * float(np.max(lam)):.3g} >= 2: the stable directions diverge "
+            "under this step size"
+        )
     return ""
+
 
 # ----------------------------------------------------------------------------------------------
 # 3. The escape path, its end, and where the linear theory holds
@@ -152,8 +157,13 @@ def _follow_path(quantities, eta, start, max_steps, tol):
             break
         u = _retract(M, u, -eta * g)
     else:
-        return PathEnd(None, math.nan, math.nan, max_steps,
-                       f"the escape path did not settle within {max_steps} steps: its end is unknown")
+        return PathEnd(
+            None,
+            math.nan,
+            math.nan,
+            max_steps,
+            f"the escape path did not settle within {max_steps} steps: its end is unknown",
+        )
     B = _tangent_basis(M, u)
     H = B.T @ np.asarray(obj.rhess(u), dtype=float) @ B
     lam, vec = np.linalg.eigh(0.5 * (H + H.T))
@@ -308,11 +318,24 @@ def regime(quantities, eta, m, *, delta=None, radius=None, path_end=None):
     for m_i, eta_i in zip(m_list, eta_list):
         refused = applicability(quantities, eta_i)
         if refused:
-            rows.append(RegimeInfo(
-                m=m_i, eta=eta_i, criterion="f-drop" if delta is not None else "distance", heat=math.nan,
-                threshold=float(delta) if delta is not None else float(radius) * float(radius), regime="n/a",
-                heat_end=math.nan, margin=math.nan, rare_event=False, softening=math.nan, delocalised=False,
-                linear_trusted=False, model_valid=False, note=refused))
+            rows.append(
+                RegimeInfo(
+                    m=m_i,
+                    eta=eta_i,
+                    criterion="f-drop" if delta is not None else "distance",
+                    heat=math.nan,
+                    threshold=float(delta) if delta is not None else float(radius) * float(radius),
+                    regime="n/a",
+                    heat_end=math.nan,
+                    margin=math.nan,
+                    rare_event=False,
+                    softening=math.nan,
+                    delocalised=False,
+                    linear_trusted=False,
+                    model_valid=False,
+                    note=refused,
+                )
+            )
             continue
         soft = float(stable_curvature_softening(quantities, eta_i, m_i)) if quantities.objective is not None else 0.0
         unknown = ""
@@ -342,12 +365,24 @@ def regime(quantities, eta, m, *, delta=None, radius=None, path_end=None):
         if reg != "linear" and not notes:
             notes.append(f"noise-dominated: heat {heat:.3g} >= {LINEAR_HEAT_FRACTION} x {threshold:.3g}")
         valid = not rare and not deloc and not unknown
-        rows.append(RegimeInfo(
-            m=m_i, eta=eta_i, criterion=criterion, heat=heat, threshold=threshold, regime=reg, heat_end=heat_end,
-            margin=margin, rare_event=bool(rare), softening=soft, delocalised=bool(deloc),
-            linear_trusted=bool(reg == "linear" and valid), model_valid=bool(valid),
-            note="; ".join(notes),
-        ))
+        rows.append(
+            RegimeInfo(
+                m=m_i,
+                eta=eta_i,
+                criterion=criterion,
+                heat=heat,
+                threshold=threshold,
+                regime=reg,
+                heat_end=heat_end,
+                margin=margin,
+                rare_event=bool(rare),
+                softening=soft,
+                delocalised=bool(deloc),
+                linear_trusted=bool(reg == "linear" and valid),
+                model_valid=bool(valid),
+                note="; ".join(notes),
+            )
+        )
     return rows if np.ndim(m) else rows[0]
 
 
@@ -422,8 +457,11 @@ def _heat_path_escape(quantities, eta, m, delta, radius, p, max_steps):
 
     def local(u, W):
         lam = _diag_quadratic_forms(W, np.asarray(obj.rhess(u), dtype=float))
-        S = (_diag_quadratic_forms(W, np.asarray(cov_at(u), dtype=float)) if cov_at is not None
-             else quantities.stable_noise)
+        S = (
+            _diag_quadratic_forms(W, np.asarray(cov_at(u), dtype=float))
+            if cov_at is not None
+            else quantities.stable_noise
+        )
         return lam, S
 
     lam, S = local(u, W)
@@ -438,8 +476,9 @@ def _heat_path_escape(quantities, eta, m, delta, radius, p, max_steps):
                 return float(t)
         elif float(np.sum((u_new - u0) ** 2)) + float(np.sum(var_new)) >= radius**2:
             return float(t)
-        converged = (np.linalg.norm(u_new - u) <= 1e-13 * max(1.0, np.linalg.norm(u))
-                     and np.all(np.abs(var_new - var) <= 1e-12 * np.maximum(var_new, 1e-300)))
+        converged = np.linalg.norm(u_new - u) <= 1e-13 * max(1.0, np.linalg.norm(u)) and np.all(
+            np.abs(var_new - var) <= 1e-12 * np.maximum(var_new, 1e-300)
+        )
         if converged or not np.all(np.isfinite(u_new)):
             return math.inf
         u, var = u_new, var_new
@@ -480,13 +519,26 @@ def prediction_table(quantities, eta, m, *, delta=None, radius=None, path_end=No
             notes.append(f"no model: its escape lies beyond {MODEL_MAX_STEPS} steps")
         elif info.model_valid and math.isinf(model) and quantities.sigma_v2 > 0:
             notes.append("no model: its trajectory settles without escaping (the heat keeps it above the threshold)")
-        rows.append({
-            "m": m_i, "eta": eta_i, "regime": info.regime, "heat": info.heat, "heat_end": info.heat_end,
-            "margin": info.margin, "softening": info.softening, "rare_event": info.rare_event,
-            "delocalised": info.delocalised, "linear_median": lin_vals[0], "linear_mean": lin_vals[1],
-            "linear_sd": lin_vals[2], "linear_trusted": info.linear_trusted, "model_median": model,
-            "model_valid": info.model_valid and math.isfinite(model), "note": "; ".join(notes),
-        })
+        rows.append(
+            {
+                "m": m_i,
+                "eta": eta_i,
+                "regime": info.regime,
+                "heat": info.heat,
+                "heat_end": info.heat_end,
+                "margin": info.margin,
+                "softening": info.softening,
+                "rare_event": info.rare_event,
+                "delocalised": info.delocalised,
+                "linear_median": lin_vals[0],
+                "linear_mean": lin_vals[1],
+                "linear_sd": lin_vals[2],
+                "linear_trusted": info.linear_trusted,
+                "model_median": model,
+                "model_valid": info.model_valid and math.isfinite(model),
+                "note": "; ".join(notes),
+            }
+        )
     return rows
 
 
@@ -587,4 +639,3 @@ def adiabatic_optimal_batch_size(trace_stable, eta, delta, drop):
         return math.inf
     h_star = math.sqrt(delta * drop) - delta
     return eta * trace_stable / (4.0 * h_star)
-

@@ -256,14 +256,16 @@ class TeacherStudent:
         G = (q - c) * np.eye(K) + (c - pp) * np.ones((K, K))
         evals, evecs = np.linalg.eigh(G)
         if evals.min() < -1e-12 * max(1.0, abs(q)):
-            raise ValueError(f"no student with q = {q}, c = {c}, r = {r}: the Gram matrix of the parts "
-                             f"orthogonal to the teacher would have eigenvalue {evals.min():.3g} < 0")
+            raise ValueError(
+                f"no student with q = {q}, c = {c}, r = {r}: the Gram matrix of the parts "
+                f"orthogonal to the teacher would have eigenvalue {evals.min():.3g} < 0"
+            )
         B = evecs * np.sqrt(np.clip(evals, 0.0, None))  # G = B B^T
         if N < M + K:
             raise ValueError(f"a plateau student needs N >= M + K = {M + K}, got N = {N}")
         # orthonormal directions orthogonal to the rows of V
         if self.is_canonical:
-            basis = np.eye(N)[M:M + K]
+            basis = np.eye(N)[M : M + K]
         else:
-            basis = np.linalg.svd(self.V)[2][M:M + K]  # right singular vectors beyond the row space of V
+            basis = np.linalg.svd(self.V)[2][M : M + K]  # right singular vectors beyond the row space of V
         return p[None, :] + math.sqrt(N) * B @ basis

@@ -53,30 +53,50 @@ class TeacherStudentObjective(Objective):
 
     name = "teacher-student"
     rank = 4
-    title = ("teacher-student objective (SPEC 2.6, Saad & Solla 1995): a two-layer network's symmetric plateau, "
-             "escape at eps_g <= eps*/2")
+    title = (
+        "teacher-student objective (SPEC 2.6, Saad & Solla 1995): a two-layer network's symmetric plateau, "
+        "escape at eps_g <= eps*/2"
+    )
     options = (
         Option("N", "input dimension", "int", default=50, low=2),
         Option("K", "student hidden units", "int", default=2, low=1, high=64),
-        Option("M", "teacher hidden units", "int", default=lambda config: config.K, low=1, high=64,
-               default_text="K"),
-        Option("sigma0", "random start: weights w_k ~ N(0, sigma0^2 I_N)", "real", default=math.sqrt(0.1),
-               default_text="sqrt(0.1)"),
+        Option("M", "teacher hidden units", "int", default=lambda config: config.K, low=1, high=64, default_text="K"),
+        Option(
+            "sigma0",
+            "random start: weights w_k ~ N(0, sigma0^2 I_N)",
+            "real",
+            default=math.sqrt(0.1),
+            default_text="sqrt(0.1)",
+        ),
         Option("output_noise", "standard deviation of the label noise", "nonneg", default=0.0),
-        Option("start", "plateau: on the symmetric fixed point of the run's eta/m (K = M); random: small "
-               "random weights", "choice", default="plateau", choices=("plateau", "random")),
-        Option("simulation", f"full: W itself; reduced: the exact chain on (Q, R), its cost independent of N; "
-               f"auto: reduced from N = {REDUCED_FROM_N} on where it applies", "choice", default="auto",
-               choices=("auto", "full", "reduced")),
+        Option(
+            "start",
+            "plateau: on the symmetric fixed point of the run's eta/m (K = M); random: small random weights",
+            "choice",
+            default="plateau",
+            choices=("plateau", "random"),
+        ),
+        Option(
+            "simulation",
+            f"full: W itself; reduced: the exact chain on (Q, R), its cost independent of N; "
+            f"auto: reduced from N = {REDUCED_FROM_N} on where it applies",
+            "choice",
+            default="auto",
+            choices=("auto", "full", "reduced"),
+        ),
     )
     uses_d = False
     random_start = "w_k ~ N(0, sigma0^2 I_N) (--start random)"
-    gpu_refusal = ("escape.cu has no teacher-student section (its per-step work is m N normals or a small "
-                   "Wishart draw; the CPU kernel runs both)")
+    gpu_refusal = (
+        "escape.cu has no teacher-student section (its per-step work is m N normals or a small "
+        "Wishart draw; the CPU kernel runs both)"
+    )
     generic_defaults = {"eta": 1.0, "max_steps": 100_000, "trials": 400}
     table_columns = (("median_alpha", "median alpha", ".1f"), ("median_samples_per_N", "samples/N", ".1f"))
-    theory_footnote = ("theory: the plateau-exit prediction (growth from the ODE's Jacobian, noise measured from the "
-                       "reduced chain; docs/theory.md)")
+    theory_footnote = (
+        "theory: the plateau-exit prediction (growth from the ODE's Jacobian, noise measured from the "
+        "reduced chain; docs/theory.md)"
+    )
 
     def __init__(self, model: TeacherStudent, mode: str, sigma0: float, start: str) -> None:
         self.model, self.mode, self.sigma0, self.start = model, mode, sigma0, start
@@ -96,15 +116,18 @@ class TeacherStudentObjective(Objective):
         elif opts["start"] == "random":
             object.__setattr__(config, "random_start", True)
         if opts["start"] == "plateau" and K != M:
-            raise ConfigError(f"the plateau start needs K = M (the symmetric plateau of SPEC 2.6), got K = {K}, "
-                              f"M = {M}; use --start random")
+            raise ConfigError(
+                f"the plateau start needs K = M (the symmetric plateau of SPEC 2.6), got K = {K}, "
+                f"M = {M}; use --start random"
+            )
         if config.target is None and config.radius is None and K != M:
             raise ConfigError("teacher-student with K != M has no default escape target: give --target (an eps_g)")
-        reduced_ok = (config.optimizer in ("sgd", "gd") and config.radius is None
-                      and config.start_perturbation is None)
+        reduced_ok = config.optimizer in ("sgd", "gd") and config.radius is None and config.start_perturbation is None
         if opts["simulation"] == "reduced" and not reduced_ok:
-            raise ConfigError("the reduced simulation runs sgd and gd only, with an eps_g target (no --radius, no "
-                              "--start-perturbation): (Q, R) is not W; use --simulation full")
+            raise ConfigError(
+                "the reduced simulation runs sgd and gd only, with an eps_g target (no --radius, no "
+                "--start-perturbation): (Q, R) is not W; use --simulation full"
+            )
         if opts["simulation"] == "auto":
             opts["simulation"] = "reduced" if reduced_ok and N >= REDUCED_FROM_N else "full"
 
@@ -145,7 +168,7 @@ class TeacherStudentObjective(Objective):
         u = np.asarray(u, dtype=float)
         if self.mode == "full":
             return self.model.order_parameters(u.reshape(K, N))
-        return u[:K * K].reshape(K, K), u[K * K:].reshape(K, M)
+        return u[: K * K].reshape(K, K), u[K * K :].reshape(K, M)
 
     def f(self, u: np.ndarray) -> float:
         """The exact generalisation error eps_g of the state."""
@@ -161,24 +184,41 @@ class TeacherStudentObjective(Objective):
             return None
         from saddle.objectives.teacher_student.ode import predict_exit
 
-        pred = predict_exit(self.model.K, self.model.N, config.eta_for(m), m, start=self.start,
-                            sigma=self.model.sigma, target=config.target, sigma0_sq=self.sigma0**2, seed=config.seed)
+        pred = predict_exit(
+            self.model.K,
+            self.model.N,
+            config.eta_for(m),
+            m,
+            start=self.start,
+            sigma=self.model.sigma,
+            target=config.target,
+            sigma0_sq=self.sigma0**2,
+            seed=config.seed,
+        )
         ok = math.isfinite(pred.steps)
-        return {"theory_median_steps": pred.steps if ok else math.nan, "theory_regime": "linear" if ok else "n/a",
-                "theory_trusted": ok, "theory_note": pred.reason}
+        return {
+            "theory_median_steps": pred.steps if ok else math.nan,
+            "theory_regime": "linear" if ok else "n/a",
+            "theory_trusted": ok,
+            "theory_note": pred.reason,
+        }
 
     # -- reporting ----------------------------------------------------------------------------------
     @classmethod
     def describe(cls, config: EscapeConfig) -> str:
         noise = f", label noise {config.output_noise:g}" if config.output_noise else ""
-        return (f"teacher-student N={config.N}, K={config.K}, M={config.M}{noise}, {config.start} start, "
-                f"{config.simulation} simulation")
+        return (
+            f"teacher-student N={config.N}, K={config.K}, M={config.M}{noise}, {config.start} start, "
+            f"{config.simulation} simulation"
+        )
 
     @classmethod
     def summary_extras(cls, config: EscapeConfig, row: Mapping[str, Any]) -> dict[str, Any]:
         """Times in the units of the on-line learning literature: alpha = steps / N and samples / N."""
-        return {"median_alpha": row["median_steps"] / config.N,
-                "median_samples_per_N": row["median_samples"] / config.N}
+        return {
+            "median_alpha": row["median_steps"] / config.N,
+            "median_samples_per_N": row["median_samples"] / config.N,
+        }
 
     @classmethod
     def words_per_step(cls, config: EscapeConfig, m: int) -> int:

@@ -74,8 +74,18 @@ def _i4(c11, c22, c33, c44, c12, c13, c14, c23, c24, c34):
 def I4(C):
     """E[g'(u) g'(v) g(w) g(z)] for (u, v, w, z) ~ N(0, C), C 4 x 4 (last two axes; batched)."""
     C = np.asarray(C, dtype=float)
-    return _i4(C[..., 0, 0], C[..., 1, 1], C[..., 2, 2], C[..., 3, 3], C[..., 0, 1], C[..., 0, 2],
-               C[..., 0, 3], C[..., 1, 2], C[..., 1, 3], C[..., 2, 3])
+    return _i4(
+        C[..., 0, 0],
+        C[..., 1, 1],
+        C[..., 2, 2],
+        C[..., 3, 3],
+        C[..., 0, 1],
+        C[..., 0, 2],
+        C[..., 0, 3],
+        C[..., 1, 2],
+        C[..., 1, 3],
+        C[..., 2, 3],
+    )
 
 
 def _j2(c11, c12, c22):
@@ -141,8 +151,8 @@ def _pack(Q, R):
 
 
 def _unpack(y, K, M):
-    Q = y[:K * K].reshape(K, K)
-    return 0.5 * (Q + Q.T), y[K * K:].reshape(K, M)
+    Q = y[: K * K].reshape(K, K)
+    return 0.5 * (Q + Q.T), y[K * K :].reshape(K, M)
 
 
 @dataclass
@@ -175,15 +185,18 @@ def integrate(Q0, R0, T, eta, m, alpha_max, sigma=0.0, n_eval=400, target=None, 
 
     events = None
     if target is not None:
+
         def hit(_, y):
             Q, R = _unpack(y, K, M)
             return generalisation_error(Q, R, T) - target
+
         hit.terminal = True
         hit.direction = -1
         events = [hit]
     t_eval = np.linspace(0.0, alpha_max, n_eval)
-    res = solve_ivp(f, (0.0, alpha_max), _pack(Q0, R0), method="LSODA", t_eval=t_eval, events=events,
-                    rtol=rtol, atol=atol)
+    res = solve_ivp(
+        f, (0.0, alpha_max), _pack(Q0, R0), method="LSODA", t_eval=t_eval, events=events, rtol=rtol, atol=atol
+    )
     n = res.t.shape[0]
     Qs = np.empty((n, K, K))
     Rs = np.empty((n, K, M))
@@ -298,8 +311,10 @@ def _scaled_fixed_point(K, eta_over_m, sigma):
         if not (sol.x[1] > 0 and np.max(np.abs(sol.fun)) < tol):
             sol = root(_symmetric_residual, sol.x, args=(K, e, sigma), method="lm")
         if not (np.all(np.isfinite(sol.x)) and sol.x[1] > 0 and np.max(np.abs(sol.fun)) < tol):
-            raise RuntimeError(f"no plateau fixed point with q > c found at eta/m = {e} (for large eta/m "
-                               f"the plateau may not exist: SGD no longer converges to it): {sol.message}")
+            raise RuntimeError(
+                f"no plateau fixed point with q > c found at eta/m = {e} (for large eta/m "
+                f"the plateau may not exist: SGD no longer converges to it): {sol.message}"
+            )
         x = sol.x
     return x
 
@@ -336,8 +351,18 @@ def plateau(K, eta_over_m=0.0, sigma=0.0):
     J = jacobian(Q, R, np.eye(K), 1.0, m_eff, sigma)
     evals, left, right = _eig(J)
     j = int(np.argmax(evals.real))
-    return Plateau(K, float(eta_over_m), float(q), float(c), float(r), float(eps), evals,
-                   float(evals[j].real), left[:, j].real, right[:, j].real)
+    return Plateau(
+        K,
+        float(eta_over_m),
+        float(q),
+        float(c),
+        float(r),
+        float(eps),
+        evals,
+        float(evals[j].real),
+        left[:, j].real,
+        right[:, j].real,
+    )
 
 
 def _eig(J):
@@ -395,13 +420,25 @@ def _nan_prediction(K, N, eta, m, start, reason, **kw):
 
 def _exit_alpha(X, K, eta, m, sigma, target, alpha_max):
     Q, R = from_coordinates(X, K, K)
-    sol = integrate(Q, R, np.eye(K), eta, m, alpha_max, sigma=sigma, n_eval=2, target=target, rtol=1e-8,
-                    atol=1e-12)
+    sol = integrate(Q, R, np.eye(K), eta, m, alpha_max, sigma=sigma, n_eval=2, target=target, rtol=1e-8, atol=1e-12)
     return sol.exit_alpha
 
 
-def predict_exit(K, N, eta, m, start="plateau", sigma=0.0, target=None, sigma0_sq=0.1, seed=0,
-                 n_noise=20000, n_dirs=8, n_init=16, n_mc=20001):
+def predict_exit(
+    K,
+    N,
+    eta,
+    m,
+    start="plateau",
+    sigma=0.0,
+    target=None,
+    sigma0_sq=0.1,
+    seed=0,
+    n_noise=20000,
+    n_dirs=8,
+    n_init=16,
+    n_mc=20001,
+):
     """Predict the plateau exit time of SGD on the teacher-student problem with K = M, T = I.
 
     In the spirit of SPEC section 5: near the fixed point X* (``plateau(K, eta/m)``) the unstable
@@ -466,7 +503,7 @@ def predict_exit(K, N, eta, m, start="plateau", sigma=0.0, target=None, sigma0_s
     pf, pa, pi = kernels.pack(model, kernels.REDUCED, sigma0_sq)
     out = np.empty((n_noise, u0.size))
     kernels.one_step(kernels.REDUCED, seed, n_noise, 1, u0, pf, pa, pi, kernels.SGD, m, eta, out)
-    coords = np.array([coordinates(o[:K * K].reshape(K, K), o[K * K:].reshape(K, K)) for o in out])
+    coords = np.array([coordinates(o[: K * K].reshape(K, K), o[K * K :].reshape(K, K)) for o in out])
     dz = (coords - Xs) @ Lz.T  # n_noise x d_u
     noise_cov = np.atleast_2d(np.cov(dz, rowvar=False))
     cov_Z = noise_cov / (rho * rho - 1.0)
@@ -486,8 +523,9 @@ def predict_exit(K, N, eta, m, start="plateau", sigma=0.0, target=None, sigma0_s
     for u in dirs:
         a = _exit_alpha(Xs + delta * Vr @ u, K, eta, m, sigma, target, alpha_max)
         if not math.isfinite(a):
-            return _nan_prediction(K, N, eta, m, start, "the ODE did not leave the plateau from a small "
-                                   "unstable perturbation", **kw)
+            return _nan_prediction(
+                K, N, eta, m, start, "the ODE did not leave the plateau from a small unstable perturbation", **kw
+            )
         logs.append(math.log(delta) + rate_alpha * a)
     log_z_star = float(np.mean(logs))
     kw.update(z_star=math.exp(log_z_star))
@@ -495,8 +533,15 @@ def predict_exit(K, N, eta, m, start="plateau", sigma=0.0, target=None, sigma0_s
     if start == "plateau":
         log_ratio = log_z_star - np.log(np.linalg.norm(Z, axis=1))
         if not np.median(log_ratio) > 0.0:
-            return _nan_prediction(K, N, eta, m, start, "the SGD noise alone reaches the escape radius: "
-                                   "the linear theory does not apply", **kw)
+            return _nan_prediction(
+                K,
+                N,
+                eta,
+                m,
+                start,
+                "the SGD noise alone reaches the escape radius: the linear theory does not apply",
+                **kw,
+            )
         steps = float(np.median(np.maximum(log_ratio, 0.0)) / math.log(rho))
         return ExitPrediction(K, N, eta, m, start, steps, steps / N, m * steps / N, **kw)
     # random start: the symmetric ODE from the mean start, and the asymmetry of exact random starts
@@ -504,17 +549,19 @@ def predict_exit(K, N, eta, m, start="plateau", sigma=0.0, target=None, sigma0_s
     sol = integrate(Q0, np.zeros((K, K)), np.eye(K), eta, m, alpha_max, sigma=sigma, n_eval=4000)
     near = np.where(np.abs(sol.eps_g - pl.eps) <= 0.05 * pl.eps)[0]
     if len(near) == 0:
-        return _nan_prediction(K, N, eta, m, start, "the ODE from the mean random start does not reach the "
-                               "plateau", **kw)
+        return _nan_prediction(
+            K, N, eta, m, start, "the ODE from the mean random start does not reach the plateau", **kw
+        )
     alpha_arrival = float(sol.alpha[near[0]])
     kw.update(alpha_arrival=alpha_arrival)
     amps = []
     start_state = np.empty(u0.size)
     block = np.empty(4, dtype=np.uint64)
     for j in range(n_init):
-        kernels.reduced_random_start(0, False, 1, pf, pa, pi, np.uint64(seed), np.uint64(j), m, start_state,
-                                     start_state, block)
-        X0 = coordinates(start_state[:K * K].reshape(K, K), start_state[K * K:].reshape(K, K))
+        kernels.reduced_random_start(
+            0, False, 1, pf, pa, pi, np.uint64(seed), np.uint64(j), m, start_state, start_state, block
+        )
+        X0 = coordinates(start_state[: K * K].reshape(K, K), start_state[K * K :].reshape(K, K))
         a = _exit_alpha(X0, K, eta, m, sigma, target, alpha_max)
         amps.append(math.exp(log_z_star - rate_alpha * a) if math.isfinite(a) else 0.0)
     amps = np.array(amps)
