@@ -1,7 +1,8 @@
 """saddle: how mini-batch SGD escapes saddle points, measured.
 
 The main entry points are :func:`saddle.escape.run_escape` (Python) and
-``python -m saddle.experiments escape`` (command line).
+``python -m saddle.experiments escape`` (command line); :func:`saddle.load` reads a results folder back
+(``python -m saddle.experiments plot FOLDER`` redraws its figure).
 """
 
 __version__ = "0.1.0"
@@ -13,7 +14,11 @@ def __getattr__(name):
         from saddle import escape
 
         return getattr(escape, name)
+    if name == "load":
+        from saddle.results import load
+
+        return load
     raise AttributeError(f"module 'saddle' has no attribute {name!r}")
 
 
-__all__ = ["run_escape", "EscapeConfig", "EscapeResult", "__version__"]
+__all__ = ["run_escape", "load", "EscapeConfig", "EscapeResult", "__version__"]

@@ -14,6 +14,18 @@ if TYPE_CHECKING:
     from saddle.config import EscapeConfig
     from saddle.theory import SaddleQuantities
 
+PANDAS_MISSING = "to_pandas() needs pandas: pip install 'saddle[pandas]'"
+
+
+def _pandas() -> Any:
+    """pandas, or an ImportError whose one-line message names the extra that installs it."""
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError(PANDAS_MISSING) from None
+    return pandas
+
+
 TRIAL_COLUMNS = ("m", "eta", "trial", "steps", "samples", "status", "final_f")
 """The columns of trials.csv (and ``drop_steps`` with a batch-size schedule)."""
 
@@ -41,6 +53,11 @@ class MResult:
     def status_names(self) -> np.ndarray:
         """The trials' statuses as names: 'escaped', 'censored', 'diverged' or 'frozen'."""
         return np.array([STATUS_NAMES[int(c)] for c in self.status])
+
+    def to_pandas(self) -> Any:
+        """This batch size's trials as a pandas DataFrame (trials.csv's columns, status as names)."""
+        pd = _pandas()
+        return pd.DataFrame(trials_columns([self]))
 
     @property
     def samples(self) -> np.ndarray:
@@ -85,3 +102,16 @@ class EscapeResult:
     def trials_table(self) -> dict[str, np.ndarray]:
         """All trials as a dict of column arrays (the columns of trials.csv)."""
         return trials_columns(self.by_m.values())
+
+    def to_pandas(self) -> tuple[Any, Any]:
+        """(trials, summary) as pandas DataFrames: one row per trial (trials.csv's columns, ``status``
+        as names: 'escaped', 'censored', 'diverged', 'frozen') and one row per batch size (summary.csv's
+        columns, objective-specific ones included).
+
+        Needs pandas (``pip install 'saddle[pandas]'``); without it an ImportError says so in one line.
+        """
+        pd = _pandas()
+        trials = pd.DataFrame(self.trials_table())
+        trials["status"] = pd.Categorical(trials["status"], categories=list(STATUS_NAMES.values()))
+        summary = pd.DataFrame(self.summary)
+        return trials, summary

@@ -47,8 +47,20 @@ from saddle.store import (
 
 if TYPE_CHECKING:
     from saddle.config import EscapeConfig
+    from saddle.records import EscapeResult
 
-__all__ = ["ResultsFolder", "StoreError", "atomic_write_bytes", "atomic_write_text", "interrupts_deferred", "versions"]
+__all__ = [
+    "ResultsFolder",
+    "StoreError",
+    "load",
+    "load_escape",
+    "read_summary",
+    "stored_config",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "interrupts_deferred",
+    "versions",
+]
 
 _STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
 TABLES = ("trials.csv", "summary.csv", "trajectories.npz")
@@ -236,3 +248,127 @@ class ResultsFolder(ResultsStore):
                     ),
                 ),
             )
+
+
+# ----------------------------------------------------------------------------- reading a folder back
+
+
+def _cell(text: str) -> Any:
+    """A summary.csv value as run_escape's row holds it: int, float (nan included), bool, or the text."""
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def read_summary(data: bytes) -> list[dict[str, Any]]:
+    """The rows of a stored summary.csv, typed as :func:`saddle.escape.summary_row` made them."""
+    return [{k: _cell(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(data.decode("utf-8")))]
+
+
+def stored_config(path: str | Path) -> EscapeConfig:
+    """The :class:`~saddle.config.EscapeConfig` stored in an escape folder's ``config.json``.
+
+    Raises ConfigError (one line) when the folder holds no escape run or its configuration cannot be
+    rebuilt (an option of an objective not registered here: ``--load FILE`` it first).
+    """
+    import json
+
+    from saddle.config import EscapeConfig
+
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"{folder} holds no escape results (no config.json)")
+    try:
+        meta = json.loads((folder / "config.json").read_text())
+        options = meta["config"]
+        if meta.get("command", "escape") != "escape" or not isinstance(options, dict):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"{folder / 'config.json'} is not a saddle config.json") from None
+    try:
+        return EscapeConfig(**options)
+    except (ConfigError, TypeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"the configuration in {folder / 'config.json'} cannot be rebuilt here: {first}") from None
+
+
+def load_escape(path: str | Path) -> EscapeResult:
+    """An escape folder read back as the :class:`~saddle.records.EscapeResult` that ``run_escape`` returned.
+
+    Read-only: no lock is taken and nothing is written.  Every table is checked against its checksum
+    first.  ``by_m`` holds the batch sizes stored in full (an interrupted run's finished ones), with
+    their recorded trajectories; ``summary`` their rows as stored (typed as ``run_escape`` makes them);
+    ``config`` the stored configuration; ``f0`` is f(u_0), recomputed from the configuration (None for
+    an objective that a configuration alone cannot build, such as ``user``); ``theory`` the saddle
+    quantities where the objective has them (None otherwise, as for ``run_escape``).
+
+    Raises ConfigError (one line) for a folder that holds no escape run, a table that does not match
+    its checksum, or tables that cannot be read.
+    """
+    from saddle.records import EscapeResult
+
+    folder_path = Path(path)
+    config = stored_config(folder_path)
+    folder = ResultsFolder(folder_path, config)
+    folder._open(create=False)  # a reader: refuses other kinds and configurations, loads the checksums
+    try:
+        folder.verify_tables()
+        finished = dict(folder._load_finished())
+        summary_bytes = folder.manifest.read("summary.csv")
+        rows = {int(row["m"]): row for row in read_summary(summary_bytes or b"")}
+    except ConfigError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+        reason = str(err).splitlines()[0] if str(err) else "unreadable"
+        raise ConfigError(f"the results in {folder_path} are damaged ({type(err).__name__}: {reason})") from None
+    done = [m for m in config.m if m in finished and m in rows]
+    f0, theory = _start_quantities(config)
+    return EscapeResult(
+        config, {m: finished[m] for m in done}, [rows[m] for m in done], folder_path, f0=f0, theory=theory
+    )
+
+
+def _start_quantities(config: EscapeConfig) -> tuple[float | None, Any]:
+    """f(u_0) and the saddle quantities of the theory, from the configuration alone (no kernel runs)."""
+    if not config.objective_class.runs_from_config:
+        return None, None
+    from saddle.theory.columns import saddle_theory
+
+    objective = config.build_objective()
+    u0 = np.asarray(config.start_point(objective), dtype=np.float64)
+    return float(objective.f(u0)), saddle_theory(config, objective)
+
+
+def load(path: str | Path) -> Any:
+    """A results folder read back, read-only, checksums verified: an escape run's folder as the
+    :class:`~saddle.records.EscapeResult` of ``run_escape``, a sweep's as the
+    :class:`~saddle.sweep.SweepResult` of ``run_sweep``.
+
+    Raises ConfigError (one line) for a path that is missing, not a folder, empty or not saddle's,
+    and for a damaged folder.
+    """
+    from saddle.store import folder_kind
+
+    folder = Path(path)
+    if not folder.exists():
+        raise ConfigError(f"no such folder: {str(folder)!r}")
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is a file, not a results folder")
+    try:
+        kind = folder_kind(folder)
+    except ConfigError as err:
+        raise ConfigError(str(err).replace("; choose another --out (an empty or new folder)", "")) from None
+    if kind is None:
+        raise ConfigError(f"{folder} is empty: it holds no saddle results")
+    if kind == "sweep":
+        from saddle.sweep.store import load_sweep
+
+        return load_sweep(folder)
+    return load_escape(folder)

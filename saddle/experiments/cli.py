@@ -21,6 +21,7 @@ COMMANDS = {
     "theory": "theory_cmd",
     "info": "info_cmd",
     "sweep": "sweep_cmd",
+    "plot": "plot_cmd",
 }
 
 

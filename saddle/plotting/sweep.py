@@ -24,29 +24,29 @@ import numpy as np
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
-from saddle.plotting import WIDTH_TWO_COLUMN, colour
+from saddle.plotting import WIDTH_TWO_COLUMN, colour, readable_log_axis
 
 if TYPE_CHECKING:
     from saddle.sweep.config import SweepConfig
 
 PARAMETER_LABELS = {
-    "m": "batch size m",
+    "m": "batch size $m$",
     "eta": r"step size $\eta$ at m = 1",
     "lr_scaling": r"learning-rate scaling of $\eta_m$",
-    "d": "dimension d",
-    "s": "saddle order s",
+    "d": "dimension $d$",
+    "s": "saddle order $s$",
     "dist": "data distribution",
     "optimizer": "optimiser",
     "sigma_iso": r"isotropic noise $\sigma_{iso}$",
     "delta": r"escape threshold $\delta$",
-    "radius": "escape radius r",
+    "radius": "escape radius $r$",
     "objective": "objective",
     "max_steps": "max steps",
     "trials": "trials",
 }
 VALUE_LABELS = {
     "median_steps": "median escape steps",
-    "median_samples": "median escape samples (m x steps)",
+    "median_samples": r"median escape samples ($m \times$ steps)",
     "mean_steps": "mean escape steps",
     "escaped": "escaped trials",
     "censored": "censored trials",
@@ -325,6 +325,7 @@ def sweep_lines(summary, x, by=None, value="median_steps", *, where=None, width=
         finite = grid[np.isfinite(grid)]
         if finite.size and finite.min() > 0 and finite.max() / finite.min() > 10:
             ax.set_yscale("log")
+            readable_log_axis(ax.yaxis, finite.min(), finite.max())
         ax.set_xlabel(_label(x), fontsize=8)
         ax.set_ylabel(_value_label(val), fontsize=8)
         ax.tick_params(labelsize=7)
@@ -343,17 +344,43 @@ __all__ = ["sweep_heatmap", "sweep_lines"]
 
 
 def figure_title(sweep: SweepConfig, where: dict[str, Any] | None = None) -> str:
-    """A one-line description of what a sweep's figures hold."""
+    """A one-line description of what a sweep's figures hold: what every cell shares.
+
+    The objective's description keeps only the parts common to all cells (with ``dist`` swept, no single
+    distribution is named); the swept parameters are the figures' axes and legends, and those held fixed
+    for the figure (``where``) are named at the end.
+    """
+    from saddle.plotting.escape import mathtext
     from saddle.sweep.config import _text
 
-    cfg = sweep.cells()[0].config
-    text = f"{cfg.describe()}; {cfg.optimizer}" if "optimizer" not in sweep.grid else cfg.describe()
+    cells = sweep.cells()
+    cfg = cells[0].config
+    text = _common_description([c.config.describe() for c in cells])
+    if "optimizer" not in sweep.grid:
+        text += f"; {cfg.optimizer}"
+    text = mathtext(text)
     if "eta" not in sweep.grid:
-        text += f", eta={cfg.eta:g} at m=1"
+        text += f", $\\eta$ = {cfg.eta:g} at m = 1"
     text += f"; {cfg.trials} trials per cell" if "trials" not in sweep.grid else ""
     if where:
-        text += "; " + ", ".join(f"{k}={_text(v)}" for k, v in where.items())
+        text += "; " + ", ".join(f"{k} = {_text(v)}" for k, v in where.items())
     return text
+
+
+def _common_description(texts: list[str]) -> str:
+    """The parts (split at ", ", the objective's name apart) that every description shares, in order."""
+
+    def parts(text: str) -> list[str]:
+        head, *rest = text.split(", ")
+        name, _, size = head.partition(" ")
+        return [name, *([size] if size else []), *rest]
+
+    split = [parts(t) for t in texts]
+    common = [p for p in split[0] if all(p in other for other in split[1:])]
+    if not common:
+        return ""
+    name, rest = (common[0], common[1:]) if common[0] == split[0][0] else ("", common)
+    return (name + (" " if name and rest else "") + ", ".join(rest)).strip()
 
 
 def plot_sweep(sweep: SweepConfig | str | Path, out: str | Path | None = None) -> list[Path]:

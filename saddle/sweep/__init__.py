@@ -38,7 +38,7 @@ from saddle.sweep.run import (
     run_cell,
     run_sweep,
 )
-from saddle.sweep.store import RENAMED, SweepFolder, cell_files, read_table
+from saddle.sweep.store import RENAMED, SweepFolder, cell_files, load_sweep, read_table
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -59,6 +59,7 @@ __all__ = [
     "dask_client",
     "dask_setup",
     "figure_title",
+    "load_sweep",
     "parameters",
     "plot_sweep",
     "probe_scheduler",

@@ -49,7 +49,7 @@ from saddle.store import (
 )
 from saddle.sweep.config import KEY_ALWAYS, KEY_DIGITS, KEY_EXCLUDED, Cell, SweepConfig, _text, cell_options
 
-__all__ = ["CELL_TABLES", "RENAMED", "SweepFolder", "cell_files", "read_table"]
+__all__ = ["CELL_TABLES", "RENAMED", "SweepFolder", "cell_files", "load_sweep", "read_table"]
 
 CELL_TABLES = ("trials.csv", "summary.csv")
 RENAMED = {"eta": "eta_m"}  # escape columns renamed in the tidy tables (eta is the step size used there)
@@ -335,3 +335,33 @@ def read_table(path: str | Path) -> dict[str, np.ndarray]:
         raise ConfigError(f"{path} is empty")
     head, body = rows[0], rows[1:]
     return {c: _typed([r[i] for r in body]) for i, c in enumerate(head)}
+
+
+# ----------------------------------------------------------------------------- reading a folder back
+
+
+def load_sweep(path: str | Path) -> Any:
+    """A sweep's folder read back, read-only, as the :class:`~saddle.sweep.run.SweepResult` of ``run_sweep``.
+
+    The sweep is rebuilt from ``sweep.json`` (no TOML file needed); every stored cell and the tidy tables
+    are checked against their checksums.  ``reused`` lists the stored cells, ``computed`` is empty.
+    Raises ConfigError (one line) for a folder that holds no sweep or a damaged one.
+    """
+    from saddle.sweep.run import SweepResult
+
+    folder_path = Path(path)
+    marker = folder_path / "sweep.json"
+    try:
+        meta = json.loads(marker.read_text())
+        tables = {name: meta[name] for name in ("sweep", "grid", "fixed") if name in meta}
+        tables["sweep"] = {k: v for k, v in tables.get("sweep", {}).items() if k in ("name", "seed", "description")}
+        tables["plot"] = meta.get("plot") or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{folder_path} holds no sweep results (no sweep.json)") from None
+    except (OSError, ValueError, TypeError, AttributeError):
+        raise ConfigError(f"{marker} is not a saddle sweep.json") from None
+    sweep = SweepConfig.from_dict(tables, source=str(marker))
+    folder = SweepFolder.open(folder_path, sweep, create=False)
+    folder.verify_tables()
+    reused = [cell.key for cell in sweep.cells() if folder.load(cell)]
+    return SweepResult(sweep, folder_path, computed=[], reused=reused)
