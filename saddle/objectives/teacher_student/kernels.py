@@ -58,8 +58,9 @@ Random numbers (only through saddle.rng's public functions, keyed by (seed, tria
 Scratch: the full mode needs only the kernel's z, x; the reduced mode allocates one small workspace per
 step (O(K (K + M)) floats; the kernel's z, x have the length K^2 + K M of the state, too short for it)
 and the Wishart cursor.  Without output noise (sigma = 0) a sample's noise normal (position M + K of
-its record) is not generated: the layout is unchanged, but for K = M = 2 a sample then costs one
-generator block instead of two (about 25 % less per step at m = 16-64; benchmarks/teacher_student_bench.py).
+its record) is not generated: the layout and the numbers are unchanged, but when M + K is a multiple
+of NORMALS_PER_BLOCK the generator block that would hold only that normal is skipped (K = M = 2: two
+blocks a sample instead of three; benchmarks/teacher_student_bench.py measures the step).
 """
 
 import math
@@ -136,10 +137,10 @@ def pack(model, mode=FULL, sigma0_sq=0.1):
     pi[PI_MODE] = mode
     cols = N if mode == FULL else M
     pa = np.zeros((3 * M if mode == FULL else 2 * M, cols))
-    pa[PA_T * M:PA_T * M + M, :M] = T
-    pa[PA_CHOL_T * M:PA_CHOL_T * M + M, :M] = LT
+    pa[PA_T * M : PA_T * M + M, :M] = T
+    pa[PA_CHOL_T * M : PA_CHOL_T * M + M, :M] = LT
     if mode == FULL:
-        pa[PA_V * M:PA_V * M + M, :] = model.V
+        pa[PA_V * M : PA_V * M + M, :] = model.V
     return pf, pa, pi
 
 
@@ -368,7 +369,7 @@ def full_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z,
         xi = 0.0
         if sigma != 0.0:  # the block holding normal base + N, into z
             head = N // rng.NORMALS_PER_BLOCK * rng.NORMALS_PER_BLOCK
-            tail = z[:N - head + 1] if N - head + 1 <= d else np.empty(N - head + 1)
+            tail = z[: N - head + 1] if N - head + 1 <= d else np.empty(N - head + 1)
             rng.fill_normals_at(key0, key1, t, m, rng.DATA, base + head, tail, block)
             xi = tail[N - head]
         rng.fill_normals_at(key0, key1, t, m, rng.DATA, base, xs, block)
@@ -490,27 +491,27 @@ def reduced_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta,
     # workspace: L21 (K M), L22 (K K), S (K K), a (K P), gram (K K), zs (P + 1), c (K), B (K K), D (K K), buf
     nb = rng.NORMALS_PER_BLOCK
     ws = np.empty(K * M + 6 * K * K + K * P + P + 1 + K + nb)
-    L21 = ws[0:K * M].reshape(K, M)
+    L21 = ws[0 : K * M].reshape(K, M)
     p0 = K * M
-    L22 = ws[p0:p0 + K * K].reshape(K, K)
+    L22 = ws[p0 : p0 + K * K].reshape(K, K)
     p0 += K * K
-    S = ws[p0:p0 + K * K].reshape(K, K)
+    S = ws[p0 : p0 + K * K].reshape(K, K)
     p0 += K * K
-    acc_a = ws[p0:p0 + K * P].reshape(K, P)
+    acc_a = ws[p0 : p0 + K * P].reshape(K, P)
     p0 += K * P
-    gram = ws[p0:p0 + K * K].reshape(K, K)
+    gram = ws[p0 : p0 + K * K].reshape(K, K)
     p0 += K * K
-    zs = ws[p0:p0 + P + 1]
+    zs = ws[p0 : p0 + P + 1]
     p0 += P + 1
-    cvec = ws[p0:p0 + K]
+    cvec = ws[p0 : p0 + K]
     p0 += K
-    Bw = ws[p0:p0 + K * K].reshape(K, K)
+    Bw = ws[p0 : p0 + K * K].reshape(K, K)
     p0 += K * K
-    buf = ws[p0:p0 + nb]
+    buf = ws[p0 : p0 + nb]
     p0 += nb
-    D = ws[p0:p0 + K * K].reshape(K, K)
+    D = ws[p0 : p0 + K * K].reshape(K, K)
     # only the M + K fields' normals when there is no output noise (the noise's normal, the next position
-    # of the record, is then never read: one generator block a sample instead of two for K = M = 2)
+    # of the record, is then never read, and its generator block is not drawn when M + K fills whole blocks)
     zfill = zs if sigma != 0.0 else zs[:P]
     # L21 = R L_T^{-T}: solve L_T L21[i]^T = R[i]^T by forward substitution
     for i in range(K):
@@ -656,8 +657,9 @@ HOOKS = {
 
 
 @njit
-def escape_steps(mode, seed, trials, u0, random_start, pf, pa, pi, optimizer, m, eta, target, max_steps,
-                 steps, final_f):
+def escape_steps(
+    mode, seed, trials, u0, random_start, pf, pa, pi, optimizer, m, eta, target, max_steps, steps, final_f
+):
     """Run trials 0..len(steps)-1 from u0 (or each trial's random start): u <- u - eta g until
     eps_g <= target; steps[r] = the first such step, or -1 if not reached by max_steps (final_f: last f).
 
