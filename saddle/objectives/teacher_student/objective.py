@@ -37,9 +37,11 @@ MODES = {"full": kernels.FULL, "reduced": kernels.REDUCED}
 HOOKS = {mode: KernelHooks(*kernels.HOOKS[code], name=f"teacher_student_{mode}") for mode, code in MODES.items()}
 REDUCED_FROM_N = 50
 """``simulation = 'auto'`` takes the reduced chain from this N on (where it applies: sgd or gd, the f
-target, the plateau or random start).  Measured on the reference machine (one thread, K = M = 2): the
-full simulation costs about 30 ns per coordinate of W and sample (30 us a step at N = 1000, m = 1), the
-reduced chain 2.3 us a step at m = 1 and 5.3 us at m = 16 whatever N; they cross near N = 40-80."""
+target, the plateau or random start).  Measured on the reference machine (one thread, K = M = 2,
+benchmarks/teacher_student_bench.py): the full simulation costs 7.7 us a step at N = 1000, m = 1 and grows
+with N m; the reduced chain costs 1.1 us at m = 1, 2.7 us at m = 16 and 7.7 us at m = 64 whatever N.  They
+cross near N = 110 at m = 1, N = 15 at m = 16 and below N = 10 at m = 64: N = 50 is the middle of the
+batch sizes a study runs (the choice is one per run, recorded in config.json)."""
 
 
 @register
@@ -137,6 +139,11 @@ class TeacherStudentObjective(Objective):
         return cls(model, config.simulation, config.sigma0, config.start)
 
     @classmethod
+    def min_value(cls, config: EscapeConfig) -> float:
+        """eps_g >= 0 (the mean loss less the label noise's sigma^2 / 2)."""
+        return 0.0
+
+    @classmethod
     def default_target(cls, config: EscapeConfig) -> float:
         """eps*/2 with eps* the plateau height of the eta -> 0 closed form (the same target at every m)."""
         return plateau_closed_form(config.K)[3] / 2.0
@@ -184,6 +191,9 @@ class TeacherStudentObjective(Objective):
             return None
         from saddle.objectives.teacher_student.ode import predict_exit
 
+        # (random starts: fewer exact starts and noise draws than predict_exit's defaults, so that a run's
+        # theory column costs seconds, not tens of seconds, per batch size)
+        fewer = dict(n_init=8, n_noise=5000, n_mc=5001) if self.start == "random" else {}
         pred = predict_exit(
             self.model.K,
             self.model.N,
@@ -194,6 +204,7 @@ class TeacherStudentObjective(Objective):
             target=config.target,
             sigma0_sq=self.sigma0**2,
             seed=config.seed,
+            **fewer,
         )
         ok = math.isfinite(pred.steps)
         return {

@@ -345,6 +345,11 @@ def plateau(K, eta_over_m=0.0, sigma=0.0):
         c = c0 + eta_over_m * x[0]
         q = c + eta_over_m * x[1]
         r = r0 + eta_over_m * x[2]
+        if not (c >= 0.0 and q > c and r > 0.0):  # a fixed point of another kind (e.g. K = 3 from eta/m ~ 1.5)
+            raise ValueError(
+                f"no symmetric plateau at eta/m = {eta_over_m:g}: the fixed point found has q = {q:.3g}, "
+                f"c = {c:.3g}, r = {r:.3g} (the plateau has q > c >= 0 and r > 0)"
+            )
     Q, R = symmetric_order_parameters(K, K, q, c, r)
     eps = generalisation_error(Q, R, np.eye(K))
     m_eff = 1.0 / eta_over_m if eta_over_m > 0.0 else math.inf
@@ -385,9 +390,9 @@ class ExitPrediction:
     steps, alpha (= steps / N) and samples_over_N (= m steps / N) are medians over the predicted law;
     NaN (never negative or infinite) with ``reason`` when no prediction can be made.  rate_alpha: the
     escape rate per unit alpha (eta times the Jacobian's top eigenvalue at eta = 1); rho = 1 +
-    rate_alpha / N, the growth per step; unstable_dim: the multiplicity of the top eigenvalue (K - 1 for
-    K = M: the students specialise along K - 1 symmetric directions); noise_cov: the per-step covariance
-    of the unstable coordinates, MEASURED from one-step moments of the exact reduced chain at the fixed
+    rate_alpha / N, the growth per step; unstable_dim: the multiplicity of the top eigenvalue ((K - 1)^2
+    for K = M, from the permutations of students and of teachers: 1 for K = 2, 4 for K = 3); noise_cov: the
+    per-step covariance of the unstable coordinates, MEASURED from one-step moments of the exact reduced chain at the fixed
     point (seeded Monte Carlo, ``n_noise`` steps), not derived; s_Z: the RMS of the stationary amplitude
     Z (SPEC 5: Z ~ N(0, noise_cov / (rho^2 - 1))); z_star: the effective escape radius in the unstable
     coordinates, calibrated on the deterministic ODE: started at amplitude delta along the unstable
