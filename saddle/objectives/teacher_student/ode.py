@@ -387,17 +387,17 @@ def _eig(J):
 class ExitPrediction:
     """Predicted plateau exit (SPEC 2.6 with the linear theory of SPEC section 5).
 
-    steps, alpha (= steps / N) and samples_over_N (= m steps / N) are medians over the predicted law;
-    NaN (never negative or infinite) with ``reason`` when no prediction can be made.  rate_alpha: the
-    escape rate per unit alpha (eta times the Jacobian's top eigenvalue at eta = 1); rho = 1 +
-    rate_alpha / N, the growth per step; unstable_dim: the multiplicity of the top eigenvalue ((K - 1)^2
-    for K = M, from the permutations of students and of teachers: 1 for K = 2, 4 for K = 3); noise_cov: the
-    per-step covariance of the unstable coordinates, MEASURED from one-step moments of the exact reduced chain at the fixed
-    point (seeded Monte Carlo, ``n_noise`` steps), not derived; s_Z: the RMS of the stationary amplitude
-    Z (SPEC 5: Z ~ N(0, noise_cov / (rho^2 - 1))); z_star: the effective escape radius in the unstable
-    coordinates, calibrated on the deterministic ODE: started at amplitude delta along the unstable
-    direction it reaches eps_g <= target at alpha_exit, and z_star = delta exp(rate_alpha alpha_exit);
-    alpha_arrival: random start only, when the symmetric ODE from the mean start comes within 5 % of eps*.
+    steps, alpha (= steps / N) and samples_over_N (= m steps / N) are medians over the predicted law; NaN (never
+    negative or infinite) with ``reason`` when no prediction can be made.  rate_alpha: the escape rate per unit
+    alpha (eta times the Jacobian's top eigenvalue at eta = 1); rho = 1 + rate_alpha / N, the growth per step;
+    unstable_dim: the multiplicity of the top eigenvalue ((K - 1)^2 for K = M, from the permutations of students
+    and of teachers: 1 for K = 2, 4 for K = 3); noise_cov: the per-step covariance of the unstable coordinates,
+    MEASURED from one-step moments of the exact reduced chain at the fixed point (seeded Monte Carlo,
+    ``n_noise`` steps), not derived; s_Z: the RMS of the stationary amplitude Z (SPEC 5: Z ~ N(0, noise_cov /
+    (rho^2 - 1))); z_star: the effective escape radius in the unstable coordinates, calibrated on the
+    deterministic ODE: started at amplitude delta along the unstable direction it reaches eps_g <= target at
+    alpha_exit, and z_star = delta exp(rate_alpha alpha_exit); alpha_arrival: random start only, when the
+    symmetric ODE from the mean start comes within 5 % of eps*.
     """
 
     K: int
