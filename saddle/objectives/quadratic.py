@@ -128,10 +128,11 @@ class QuadraticSaddle(AdditiveNoiseOnRd):
         )
 
     def saddle_theory(self, config: EscapeConfig) -> SaddleQuantities:
-        """gamma, v = e_1 and the noise moments in closed form (saddle.theory.quadratic_saddle)."""
-        from saddle import theory
+        """gamma, v = e_1 and the noise moments exactly, from this objective's own Hessian and its constant
+        noise covariance Sigma (saddle.theory.saddle_quantities)."""
+        from saddle.theory import saddle_quantities
 
-        return theory.quadratic_saddle(self.h, self.Sigma, beta=self.beta, warn=False)
+        return saddle_quantities(self, self.start(), warn=False)
 
     @property
     def manifold(self):

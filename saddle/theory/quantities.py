@@ -314,7 +314,10 @@ def _replace(q, **changes):
 
 @dataclass(frozen=True)
 class _Quadratic:
-    """f(x) = 1/2 sum_i h_i x_i^2 + beta/4 ||x||^4 on R^d with constant noise covariance (SPEC 2.3)."""
+    """f(x) = 1/2 sum_i h_i x_i^2 + beta/4 ||x||^4 on R^d with constant noise covariance (SPEC 2.3), from
+    plain arrays: any diagonal with a negative entry and beta >= 0 (the quadratic objective itself needs
+    H = diag(-gamma, lambda > 0) and beta > 0, and gives its quantities from its own methods; this serves
+    :func:`quadratic_saddle`, e.g. the octopus's quadratic neighbourhood of saddle 1, where beta = 0)."""
 
     h: np.ndarray
     Sigma: np.ndarray
