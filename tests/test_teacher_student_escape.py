@@ -118,3 +118,20 @@ def test_escape_command_prints_alpha_and_the_theory_and_says_which_simulation(tm
         assert row["escaped"] == 40
         assert row["median_alpha"] == pytest.approx(row["median_steps"] / 20)
         assert np.isfinite(row["theory_median_steps"]) and row["theory_median_steps"] > 0
+
+
+def test_a_sweep_runs_it_like_every_objective(tmp_path):
+    """Sweeps take the objective's options as parameters; cell seeds are 64-bit (the theory's noise
+    measurement once overflowed on them)."""
+    from saddle.sweep import SweepConfig, run_sweep
+
+    sweep = SweepConfig.from_dict(
+        {
+            "sweep": {"name": "ts", "seed": 1, "trials": 12, "max_steps": 20_000},
+            "grid": {"m": [1, 4], "N": [20]},
+            "fixed": {"objective": "teacher-student"},
+        }
+    )
+    res = run_sweep(sweep, out=tmp_path / "sweep")
+    assert list(res.summary["escaped"]) == [12, 12]
+    assert all(np.isfinite(res.summary["theory_median_steps"]))

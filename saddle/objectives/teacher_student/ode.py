@@ -507,7 +507,7 @@ def predict_exit(
     model = TeacherStudent(N, K, K, sigma=sigma)
     pf, pa, pi = kernels.pack(model, kernels.REDUCED, sigma0_sq)
     out = np.empty((n_noise, u0.size))
-    kernels.one_step(kernels.REDUCED, seed, n_noise, 1, u0, pf, pa, pi, kernels.SGD, m, eta, out)
+    kernels.one_step(kernels.REDUCED, int(seed) % 2**63, n_noise, 1, u0, pf, pa, pi, kernels.SGD, m, eta, out)
     coords = np.array([coordinates(o[: K * K].reshape(K, K), o[K * K :].reshape(K, K)) for o in out])
     dz = (coords - Xs) @ Lz.T  # n_noise x d_u
     noise_cov = np.atleast_2d(np.cov(dz, rowvar=False))
