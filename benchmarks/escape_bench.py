@@ -860,7 +860,7 @@ def reset_peak():
     except OSError:
         return False
 
-run_escape(m=[32], trials=8, max_steps=10, delta=1e3)  # load the kernel first
+run_escape(m=[32], trials=8, max_steps=10, radius=10.0)  # load the kernel first
 out = {}
 reset_peak()  # control: an 8 MiB array must show up as 8 MiB of growth
 before = kib("VmRSS")
@@ -870,7 +870,7 @@ out["control: 8 MiB array"] = {"growth_mib": (kib("VmHWM") - before) / 1024, "pe
 for m, steps, trials in json.loads(sys.argv[1]):
     exact = reset_peak()
     before = kib("VmRSS")
-    run_escape(m=[m], trials=trials, max_steps=steps, delta=1e3, record_trials=8, record_points=256)
+    run_escape(m=[m], trials=trials, max_steps=steps, radius=10.0, record_trials=8, record_points=256)
     out[f"m={m} steps={steps}"] = {"growth_mib": (kib("VmHWM") - before) / 1024,
                                    "peak_mib": kib("VmHWM") / 1024, "exact": exact}
 print("BENCH-JSON " + json.dumps(out))
