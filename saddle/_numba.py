@@ -140,3 +140,18 @@ inline_njit = numba.njit(inline="always", **JIT_OPTIONS)
 """Decorator for the small per-step helpers: inlined into their callers at Numba's IR level, so that a
 step makes no calls (Numba does not inline across its own functions otherwise: at m = 1 the calls cost
 more than the arithmetic; benchmarks/kernel_anatomy.py).  Inlining changes no arithmetic."""
+
+
+@numba.njit(parallel=True, cache=_CACHE_OK)
+def _parallel_probe(n):
+    total = 0
+    for i in numba.prange(n):
+        total += i
+    return total
+
+
+def threading_layer():
+    """The threading layer Numba runs parallel kernels on (it is fixed by the first parallel loop run:
+    a tiny one here, so that asking costs a second, not the escape kernel's compile)."""
+    _parallel_probe(4)
+    return numba.threading_layer()
