@@ -46,6 +46,10 @@ def test_no_writable_cache_compiles_without_it_with_one_warning_line(tmp_path):
             [
                 *CLI,
                 "escape",
+                "--objective",  # the quadratic: its kernel compiles faster than the spike's, and any will do
+                "quadratic",
+                "--d",
+                "1",
                 "--m",
                 "4",
                 "--trials",
