@@ -5,5 +5,5 @@
 # Rerunning after an interruption resumes (stored cells are kept); delete the folder to start afresh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m saddle.experiments sweep --config experiments/sweep_seed_question.toml "$@" \
+python -m saddle.experiments sweep --config experiments/sweep_seed_question.toml --out docs/results/sweep-seed-question "$@" \
     | tee docs/results/sweep-seed-question.txt

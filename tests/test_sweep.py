@@ -503,6 +503,7 @@ def test_the_seed_question_config_is_valid():
     assert sweep.grid["m"] == [2**k for k in range(11)]
     assert sweep.grid["lr_scaling"] == ["none", "linear", "sqrt"]
     assert len(sweep.cells()) == 33
+    assert sweep.out is None  # the README's command writes the user's own folder, never docs/results (issue 13)
     spec = sweep.plot_spec()
     assert (spec["x"], spec["y"]) == ("m", "lr_scaling")
     assert plot_sweep  # the figures in docs/ are drawn by plot_sweep from the stored tables

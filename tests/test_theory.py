@@ -370,11 +370,13 @@ def test_regimes_at_the_spike_default():
 
 
 def test_optimal_batch_size_at_the_spike_default():
-    """The heat-path model picks m = 16 for steps and m = 8 for samples (measured with 2000 trials: 16 and 32
-    tie at 85 steps, and m = 8 is the cheapest in samples; docs/theory.md); the plain linear theory picks
-    m = 1 for both.  At large m the model is the linear median plus the path's curvature offset (~3 steps)."""
+    """The heat-path model picks m = 16 for steps and m = 8 for samples (measured with 2000 trials: 32 at 85
+    steps with 16 one step behind, and m = 8 is the cheapest in samples; docs/theory.md); the plain linear
+    theory picks m = 1 for both.  At large m the model is the linear median plus the path's curvature offset
+    (~3 steps).  Batch sizes are ints."""
     best = theory.optimal_batch_size(spike_moments.spike_saddle(), 0.01, delta=0.1)
     assert (best.m_steps, best.m_samples) == (16, 8)
+    assert all(type(m) is int for m in (best.m_steps, best.m_samples, best.linear_m_steps, best.linear_m_samples))
     assert (best.linear_m_steps, best.linear_m_samples) == (1, 1)
     big = best.rows[-1]
     assert big["m"] == 1024 and 2 <= big["model_median"] - big["linear_median"] <= 4

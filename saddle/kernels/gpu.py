@@ -36,7 +36,7 @@ from saddle.optimizers import OPTIMIZERS
 SOURCE = Path(__file__).resolve().with_name("escape.cu")
 """The CUDA C source (also valid C11) of every kernel of this backend."""
 
-INSTALL_HINT = "pip install 'saddle[gpu]' (or a prebuilt CuPy wheel such as cupy-cuda12x)"
+INSTALL_HINT = "pip install 'saddle[gpu]' (the cupy-cuda12x wheel; for another CUDA, its cupy-cudaXXx)"
 
 SUPPORTED_OPTIMIZERS = {name: spec.code for name, spec in OPTIMIZERS.items()}
 """The optimisers escape.cu implements (all of saddle.optimizers.OPTIMIZERS), name -> code.  An

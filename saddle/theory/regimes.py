@@ -548,7 +548,7 @@ class OptimalBatchSize:
 
     Attributes
     ----------
-    m_steps, m_samples : float or None
+    m_steps, m_samples : int or None
         argmin over the valid grid points of the model's median escape steps, and of
         m x median steps (None when no grid point is valid).  Ties go to the smaller m.
     m_steps_at_edge, m_samples_at_edge : bool
@@ -556,19 +556,19 @@ class OptimalBatchSize:
         below it, where the escape mechanism changes (rare event, delocalised)
         and the model says nothing.  In samples this is the usual case, because
         m x median grows almost linearly in m wherever the model is valid.
-    linear_m_steps, linear_m_samples : float
+    linear_m_steps, linear_m_samples : int
         The same argmins for the plain linear theory, which always picks the
         smallest m (its median and m x median both increase with m).
     rows : tuple of dict
         :func:`prediction_table` over the grid.
     """
 
-    m_steps: object
-    m_samples: object
+    m_steps: int | None
+    m_samples: int | None
     m_steps_at_edge: bool
     m_samples_at_edge: bool
-    linear_m_steps: float
-    linear_m_samples: float
+    linear_m_steps: int | None
+    linear_m_samples: int | None
     rows: tuple
 
 
@@ -587,7 +587,7 @@ def optimal_batch_size(quantities, eta, *, delta=None, radius=None, m_grid=DEFAU
     >>> q = spike_saddle(10, 2, "uniform")
     >>> best = optimal_batch_size(q, 0.01, delta=0.1)       # doctest: +SKIP
     >>> best.m_steps, best.m_samples                         # doctest: +SKIP
-    (16.0, 8.0)
+    (16, 8)
     """
     rows = prediction_table(quantities, eta, list(m_grid), delta=delta, radius=radius)
     valid = [r for r in rows if r["model_valid"]]
@@ -596,7 +596,7 @@ def optimal_batch_size(quantities, eta, *, delta=None, radius=None, m_grid=DEFAU
         if not rs:
             return None
         best = min(key(r) for r in rs)
-        return min(r["m"] for r in rs if key(r) == best)
+        return int(min(r["m"] for r in rs if key(r) == best))  # a batch size: an int, not 16.0
 
     finite = [r for r in rows if math.isfinite(r["linear_median"])]
     m_steps = argmin(lambda r: r["model_median"], valid)
