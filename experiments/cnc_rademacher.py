@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _variants import run_variants, write_tables  # noqa: E402
 
-from saddle.plotting import WIDTH_ONE_COLUMN, colour, save_figure  # noqa: E402
+from saddle.plotting import WIDTH_ONE_COLUMN, colour, compact_number, readable_log_axis, save_figure  # noqa: E402
 
 VARIANTS = {
     "uniform data, sgd": dict(dist="uniform"),
@@ -31,6 +32,11 @@ VARIANTS = {
     "rademacher data, noisy-sgd (sigma_iso = 0.1)": dict(dist="rademacher", optimizer="noisy-sgd", sigma_iso=0.1),
     "rademacher data, pgd (r = 0.01)": dict(dist="rademacher", optimizer="pgd", perturbation_radius=0.01),
 }
+
+
+def _tex(name):
+    """A variant's name with its symbols in mathtext (the tables keep the plain name)."""
+    return name.replace("sigma_iso", r"$\sigma_{\rm iso}$").replace("(r = 0.01)", "($r = 0.01$)")
 
 
 def main():
@@ -62,15 +68,17 @@ def main():
             ms=4,
             lw=1.2,
             capsize=2,
-            label=name,
+            label=_tex(name),
         )
         if bound.any():
             ax.plot(m[bound], np.full(bound.sum(), args.max_steps), "^", color=colour(i), ms=6)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("batch size m")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: compact_number(v)))
+    readable_log_axis(ax.yaxis, *ax.get_ylim())
+    ax.set_xlabel(r"batch size $m$")
     ax.set_ylabel("median escape steps (95% CI)")
-    ax.set_title("spike d = 10, s = 2, eta = 0.01: the CNC condition", fontsize=8)
+    ax.set_title(r"spike $d = 10$, $s = 2$, $\eta = 0.01$: the CNC condition", fontsize=8)
     ax.legend(fontsize=6, frameon=False)
     save_figure(fig, out / "cnc_rademacher")
     print(write_tables(rows, VARIANTS, ms, out, args.trials, args.max_steps))

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -26,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from saddle.kernels import ESCAPED, run_trials  # noqa: E402
 from saddle.objectives import GeTensorDecomposition  # noqa: E402
 from saddle.optimizers import OptimizerParams  # noqa: E402
-from saddle.plotting import WIDTH_ONE_COLUMN, colour, save_figure  # noqa: E402
+from saddle.plotting import WIDTH_ONE_COLUMN, colour, readable_log_axis, save_figure  # noqa: E402
 from saddle.results import atomic_write_text  # noqa: E402
 
 ETA, SIGMA, TARGET, MAX_STEPS = 0.005, 0.05, 1e-3, 200_000
@@ -81,15 +80,15 @@ def main():
             np.arange(1, steps.size + 1) / steps.size,
             where="post",
             color=colour(i),
-            label=f"d = k = {d} (m = {m}, t0 = {t0:g})",
+            label=rf"$d = k = {d}$ ($m = {m}$, $t_0 = {t0:g}$)",
         )
         print(lines[-1], flush=True)
     ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    readable_log_axis(ax.xaxis, *ax.get_xlim())
     ax.tick_params(which="both", labelsize=7)
-    ax.set_xlabel("steps to reach f <= 1e-3")
+    ax.set_xlabel(r"steps to reach $f \leq 10^{-3}$")
     ax.set_ylabel("fraction of trials")
-    ax.set_title(f"noisy SGD from random starts, eta = {ETA} / (1 + t / t0)", fontsize=7)
+    ax.set_title(rf"noisy SGD from random starts, $\eta = {ETA} / (1 + t / t_0)$", fontsize=7)
     ax.legend(fontsize=6, frameon=False, loc="upper left")
     save_figure(fig, out / "ge2015_recovery")
     atomic_write_text(out / "table.md", "\n".join(lines) + "\n")

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from saddle import rng  # noqa: E402
 from saddle.escape import EscapeConfig, run_escape  # noqa: E402
 from saddle.objectives import Octopus  # noqa: E402
-from saddle.plotting import WIDTH_TWO_COLUMN, colour, save_figure  # noqa: E402
+from saddle.plotting import WIDTH_TWO_COLUMN, colour, readable_log_axis, save_figure  # noqa: E402
 from saddle.results import atomic_write_text  # noqa: E402
 from saddle.stats import summarize  # noqa: E402
 
@@ -285,12 +285,13 @@ def figure(rows, traces, out):
         ":",
         color="0.4",
         lw=1,
-        label=f"x {RATIO:.2f} per saddle, from d = 4",
+        label=rf"$\times${RATIO:.2f} per saddle, from $d = 4$",
     )
     ax.set_yscale("log")
-    ax.set_xlabel("dimension d (number of saddles)")
-    ax.set_ylabel("median steps to f - f_min < 0.01")
-    ax.set_title("L = tau = e, gamma = 1, eta = 1/(4L); 95% CIs", fontsize=8)
+    readable_log_axis(ax.yaxis, *ax.get_ylim())
+    ax.set_xlabel(r"dimension $d$ (number of saddles)")
+    ax.set_ylabel(r"median steps to $f - f_{\min} < 0.01$")
+    ax.set_title(r"$L = \tau = e$, $\gamma = 1$, $\eta = 1/(4L)$; 95% CIs", fontsize=8)
     ax.legend(fontsize=6, frameon=False)
     obj = Octopus(10)
     for name, (t, f) in sorted(traces.items()):
@@ -300,13 +301,13 @@ def figure(rows, traces, out):
         ax2.plot(t[-1], f[-1] - obj.f_min, "x", color=colour(0), ms=7, label="gd frozen")
     for i in range(1, 11):
         ax2.axhline(obj.f(obj.saddle(i)) - obj.f_min, color="0.85", lw=0.6, zorder=0)
-    ax2.axhline(0.01, color="0.5", lw=0.8, ls="--", label="success: f - f_min = 0.01")
+    ax2.axhline(0.01, color="0.5", lw=0.8, ls="--", label=r"success: $f - f_{\min} = 0.01$")
     ax2.set_yscale("log")
     ax2.set_ylim(1e-3, 3e3)
-    ax2.set_xlabel("steps t")
-    ax2.set_ylabel("f(x_t) - f_min")
-    ax2.set_title("d = 10 (grey: the ten saddles' levels)", fontsize=8)
-    ax2.legend(fontsize=6, frameon=False, loc="lower left")
+    ax2.set_xlabel(r"steps $t$")
+    ax2.set_ylabel(r"$f(x_t) - f_{\min}$")
+    ax2.set_title(r"$d = 10$ (grey: the ten saddles' levels)", fontsize=8)
+    ax2.legend(fontsize=6, frameon=False, loc="center right")
     save_figure(fig, out / "gd_vs_pgd")
 
 

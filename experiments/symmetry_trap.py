@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _variants import run_variants, write_tables  # noqa: E402
 
-from saddle.plotting import WIDTH_ONE_COLUMN, colour, save_figure  # noqa: E402
+from saddle.plotting import WIDTH_ONE_COLUMN, colour, compact_number, readable_log_axis, save_figure  # noqa: E402
 
 VARIANTS = {
     "sgd, shared samples": dict(sampling="shared", allow_trap=True),
@@ -33,6 +34,11 @@ VARIANTS = {
     "noisy-sgd (sigma_iso = 0.5), shared": dict(sampling="shared", optimizer="noisy-sgd", sigma_iso=0.5),
     "sgd, shared, perturbed start (r = 0.01)": dict(sampling="shared", start_perturbation=0.01),
 }
+
+
+def _tex(name):
+    """A variant's name with its symbols in mathtext (the tables keep the plain name)."""
+    return name.replace("sigma_iso", r"$\sigma_{\rm iso}$").replace("(r = 0.01)", "($r = 0.01$)")
 
 
 def main():
@@ -64,7 +70,7 @@ def main():
         med = np.array([r["median_steps"] for r in mine])
         bound = np.array([r["median_is_lower_bound"] for r in mine])
         escaped = sum(r["escaped"] for r in mine)
-        label = name + (" (no trial escapes)" if escaped == 0 else "")
+        label = _tex(name) + (" (no trial escapes)" if escaped == 0 else "")
         if not bound.all():
             ax.plot(m[~bound], med[~bound], "o-", color=colour(i), ms=4, lw=1.2, label=label)
         if bound.any():  # medians beyond max-steps, stacked so that none hides another
@@ -82,9 +88,11 @@ def main():
     )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("batch size m")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: compact_number(v)))
+    readable_log_axis(ax.yaxis, *ax.get_ylim())
+    ax.set_xlabel(r"batch size $m$")
     ax.set_ylabel("median escape steps")
-    ax.set_title("ge2015 d = k = 5, collision saddle, eta = 0.005", fontsize=8)
+    ax.set_title(r"ge2015 $d = k = 5$, collision saddle, $\eta = 0.005$", fontsize=8)
     ax.legend(fontsize=6, frameon=False)
     save_figure(fig, out / "symmetry_trap")
 

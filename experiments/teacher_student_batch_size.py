@@ -26,6 +26,7 @@ given; --plot-only: redraw the figures from summary.csv (no simulation).
 import argparse
 import csv
 import io
+import re
 import sys
 import tempfile
 import time
@@ -33,12 +34,13 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from saddle import EscapeConfig, run_escape  # noqa: E402
-from saddle.plotting import WIDTH_TWO_COLUMN, colour, save_figure  # noqa: E402
+from saddle.plotting import WIDTH_TWO_COLUMN, colour, compact_number, readable_log_axis, save_figure  # noqa: E402
 from saddle.results import atomic_write_text  # noqa: E402
 
 NAME = "teacher-student-batch-size"
@@ -165,7 +167,7 @@ def _errorbar(ax, rows, key, lo, hi, i, label, marker="o"):
             "^",
             color=colour(i),
             ms=6,
-            label="lower bound (censored at max-steps)",
+            label="censored (lower bound)",
         )
 
 
@@ -173,6 +175,12 @@ def _theory(ax, rows, key, i, label=None):
     m = np.array([r["m"] for r in rows], float)
     y = np.array([r[key] for r in rows])
     ax.plot(m, y, "D", mfc="none", color=colour(i), ms=5, mew=0.9, label=label)
+
+
+def _readable(ax):
+    """Plain-number ticks on both log axes (batch sizes 1, 4, 16, ...; no '6x10^3')."""
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: compact_number(v)))
+    readable_log_axis(ax.yaxis, *ax.get_ylim())
 
 
 def draw_batch_size(rows, out):
@@ -186,28 +194,34 @@ def draw_batch_size(rows, out):
         _theory(ax_steps, mine, "theory_median_steps", i, "theory (predict_exit)" if i == 0 else None)
         _errorbar(ax_samples, mine, "median_samples_per_N", "samples_per_N_lo", "samples_per_N_hi", i, label)
         _theory(ax_samples, mine, "theory_samples_per_N", i)
-    for ax, what in ((ax_steps, "median escape steps"), (ax_samples, "median escape samples / N")):
+    for ax, what in ((ax_steps, "median escape steps"), (ax_samples, r"median escape samples / $N$")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("batch size m")
+        _readable(ax)
+        ax.set_xlabel(r"batch size $m$")
         ax.set_ylabel(what)
-    ax_steps.set_title("K = M = 2, N = 100, eta = 1 at every m: steps", fontsize=8)
-    ax_samples.set_title("the same runs in samples / N = m alpha", fontsize=8)
+    ax_steps.set_title(r"$K = M = 2$, $N = 100$, $\eta = 1$ at every $m$: steps", fontsize=8)
+    ax_samples.set_title(r"the same runs in samples / $N = m\alpha$", fontsize=8)
     ax_steps.legend(fontsize=6, frameon=False)
     save_figure(fig, out / "batch_size")
 
 
 def draw_scaling(rows, out):
     """Steps (top) and samples / N (bottom) against m, one column per scaling rule."""
-    fig = Figure(figsize=(WIDTH_TWO_COLUMN, 4.6), layout="constrained")
+    fig = Figure(figsize=(WIDTH_TWO_COLUMN, 5.0), layout="constrained")
     axes = fig.subplots(2, 3, sharex="col")
-    rules = (("none", "none: eta_m = 1"), ("linear", "linear: eta_m = m / 8"), ("sqrt", "sqrt: eta_m = sqrt(m) / 2"))
+    rules = (
+        ("none", r"none: $\eta_m = 1$"),
+        ("linear", r"linear: $\eta_m = m / 8$"),
+        ("sqrt", r"sqrt: $\eta_m = \sqrt{m} / 2$"),
+    )
     for col, (rule, title) in enumerate(rules):
         labels = [s[0] for s in SERIES if s[2] == rule and any(r["series"] == s[0] for r in rows)]
         for i, label in enumerate(labels):
             mine = [r for r in rows if r["series"] == label]
             marker = "s" if "random" in label else "o"
             short = label.split(", ", 1)[1] + ("" if "N =" in label else f", N = {mine[0]['N']}")
+            short = re.sub(r"N = (\d+)", r"$N = \1$", short).replace("large m", "large $m$")
             _errorbar(axes[0, col], mine, "median_steps", "median_steps_lo", "median_steps_hi", i, short, marker)
             _theory(axes[0, col], mine, "theory_median_steps", i, "theory" if i == 0 else None)
             done = [r for r in mine if not r["median_is_lower_bound"]]
@@ -218,9 +232,9 @@ def draw_scaling(rows, out):
             for r in mine:  # a censored median would squash the scale: say it in words at its m
                 if r["median_is_lower_bound"]:
                     axes[1, col].annotate(
-                        f"m = {r['m']} (eta_m = {r['eta']:g}): {r['escaped']}/{r['trials']} "
-                        f"escaped\nin {LARGE_MAX_STEPS} steps (off the scale)",
-                        xy=(r["m"], 0.6),
+                        rf"$m = {r['m']}$ ($\eta_m = {r['eta']:g}$):" + "\n"
+                        f"{r['escaped']}/{r['trials']} escaped in\n{LARGE_MAX_STEPS} steps (off the scale)",
+                        xy=(r["m"], 0.45),
                         xycoords=("data", "axes fraction"),
                         ha="right",
                         va="center",
@@ -228,14 +242,22 @@ def draw_scaling(rows, out):
                         color=colour(i),
                     )
         axes[0, col].set_title(title, fontsize=8)
-        axes[0, col].legend(fontsize=5.5, frameon=False, loc="lower left" if rule == "linear" else "best")
+
         for ax in axes[:, col]:
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
-        axes[1, col].set_xlabel("batch size m")
+            _readable(ax)
+        axes[1, col].set_xlabel(r"batch size $m$")
     axes[0, 0].set_ylabel("median escape steps")
-    axes[1, 0].set_ylabel("median escape samples / N")
-    fig.suptitle("teacher-student K = M = 2, sgd, escape at eps*/2 (diamonds: theory, predict_exit)", fontsize=8)
+    axes[1, 0].set_ylabel(r"median escape samples / $N$")
+    fig.suptitle(
+        r"teacher-student $K = M = 2$, sgd, escape at $\varepsilon^*/2$ (diamonds: theory, predict_exit)", fontsize=8
+    )
+    seen = {}  # one legend for the three columns: the same colour and marker mean the same series in each
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    fig.legend(seen.values(), seen.keys(), fontsize=6, frameon=False, loc="outside lower center", ncol=3)
     save_figure(fig, out / "lr_scaling")
 
 

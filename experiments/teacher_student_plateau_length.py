@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from saddle import EscapeConfig, run_escape  # noqa: E402
 from saddle.objectives.teacher_student import ode  # noqa: E402
-from saddle.plotting import WIDTH_TWO_COLUMN, colour, save_figure  # noqa: E402
+from saddle.plotting import WIDTH_TWO_COLUMN, colour, readable_log_axis, save_figure  # noqa: E402
 from saddle.results import atomic_write_text  # noqa: E402
 
 NAME = "teacher-student-plateau-length"
@@ -149,7 +149,7 @@ def draw(rows, out):
             "-",
             color="grey",
             lw=0.8,
-            label=f"least-squares line: {slope:.1f} per e-fold of N",
+            label=f"least-squares line: {slope:.1f} per e-fold of $N$",
         )
         ax_n.plot(
             n,
@@ -157,12 +157,13 @@ def draw(rows, out):
             ":",
             color="black",
             lw=1,
-            label=f"slope 1/(2 lambda_alpha) = {1 / (2 * lam):.1f} per e-fold",
+            label=rf"slope $1/(2\lambda_\alpha)$ = {1 / (2 * lam):.1f} per e-fold",
         )
         ax_n.set_xscale("log")
-        ax_n.set_xlabel("input dimension N")
-        ax_n.set_ylabel("median exit alpha = steps / N")
-        ax_n.set_title(f"K = M = 2, eta = {by_n[0]['eta']:g}, m = 1, plateau start", fontsize=8)
+        readable_log_axis(ax_n.xaxis, *ax_n.get_xlim())
+        ax_n.set_xlabel(r"input dimension $N$")
+        ax_n.set_ylabel(r"median exit $\alpha$ = steps / $N$")
+        ax_n.set_title(rf"$K = M = 2$, $\eta = {by_n[0]['eta']:g}$, $m = 1$, plateau start", fontsize=8)
         ax_n.legend(fontsize=6, frameon=False, loc="upper left")
     by_eta = [r for r in rows if r["sweep"] == "eta"]
     if by_eta:
@@ -191,9 +192,9 @@ def draw(rows, out):
         ax_eta.yaxis.set_major_formatter(ScalarFormatter())
         ax_eta.yaxis.set_minor_locator(NullLocator())
         ax_eta.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ax_eta.set_xlabel("step size eta")
-        ax_eta.set_ylabel("median exit alpha = steps / N")
-        ax_eta.set_title(f"K = M = 2, N = {by_eta[0]['N']}, m = 1, plateau start", fontsize=8)
+        ax_eta.set_xlabel(r"step size $\eta$")
+        ax_eta.set_ylabel(r"median exit $\alpha$ = steps / $N$")
+        ax_eta.set_title(rf"$K = M = 2$, $N = {by_eta[0]['N']}$, $m = 1$, plateau start", fontsize=8)
         ax_eta.legend(fontsize=6, frameon=False)
     save_figure(fig, out / "plateau_length")
 

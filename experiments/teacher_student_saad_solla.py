@@ -138,7 +138,7 @@ def run_panel(K, N, etas, trials, max_steps):
 
 
 def draw(panels, N, out):
-    fig = Figure(figsize=(WIDTH_TWO_COLUMN, 3.0), layout="constrained")
+    fig = Figure(figsize=(WIDTH_TWO_COLUMN, 3.4), layout="constrained")
     axes = fig.subplots(1, len(panels))
     for ax, (K, etas, curves) in zip(np.atleast_1d(axes), panels):
         eps0 = plateau_closed_form(K)[3]
@@ -151,7 +151,7 @@ def draw(panels, N, out):
                     color=colour(i),
                     lw=0.9,
                     alpha=0.85,
-                    label=f"eta = {eta:g}, simulation" if j == 0 else None,
+                    label=rf"$\eta = {eta:g}$, simulation" if j == 0 else None,
                 )
                 ax.plot(
                     c["ode_alpha"],
@@ -159,14 +159,14 @@ def draw(panels, N, out):
                     color=colour(i),
                     lw=1.1,
                     ls=(0, (3, 2)),
-                    label=f"eta = {eta:g}, ODE from the same start" if j == 0 else None,
+                    label=rf"$\eta = {eta:g}$, ODE from the same start" if j == 0 else None,
                 )
             ax.axhline(ode.plateau(K, eta).eps, color=colour(i), lw=0.6, ls=":")
         ax.axhline(eps0 / 2, color="grey", lw=0.6, ls="-.")
         ax.text(
             0.99,
             eps0 / 2 * 0.82,
-            "escape: eps*/2",
+            r"escape: $\varepsilon^*/2$",
             color="grey",
             fontsize=6,
             ha="right",
@@ -176,17 +176,20 @@ def draw(panels, N, out):
         ax.set_yscale("log")
         ax.set_ylim(TARGET * 0.7, 2.0)
         ax.set_xlim(0, None)
-        ax.set_xlabel("alpha = steps / N")
-        ax.set_ylabel("generalisation error eps_g")
-        ax.set_title(f"K = M = {K}, N = {N}, m = 1, random starts", fontsize=8)
-        ax.legend(
-            fontsize=5.5,
-            frameon=False,
-            loc="upper right",
-            ncol=1,
-            title="dotted: the ODE's plateau fixed point of each eta",
-            title_fontsize=5.5,
-        )
+        ax.set_xlabel(r"$\alpha$ = steps / $N$")
+        ax.set_ylabel(r"generalisation error $\varepsilon_g$")
+        ax.set_title(rf"$K = M = {K}$, $N = {N}$, $m = 1$, random starts", fontsize=8)
+    handles, labels = np.atleast_1d(axes)[-1].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        fontsize=6,
+        frameon=False,
+        loc="outside lower center",
+        ncol=max(1, len(labels) // 2),
+        title=r"dotted: the ODE's plateau fixed point of each $\eta$",
+        title_fontsize=6,
+    )
     save_figure(fig, out / "saad_solla")
 
 

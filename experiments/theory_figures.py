@@ -19,13 +19,21 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from saddle import theory  # noqa: E402
 from saddle.escape import run_escape  # noqa: E402
-from saddle.plotting import WIDTH_TWO_COLUMN, colour, escape_figure, save_figure  # noqa: E402
+from saddle.plotting import (  # noqa: E402
+    WIDTH_TWO_COLUMN,
+    colour,
+    compact_number,
+    escape_figure,
+    readable_log_axis,
+    save_figure,
+)  # noqa: E402
 from saddle.results import atomic_write_text  # noqa: E402
 
 M_GRID = (1, 4, 16, 64, 256)
@@ -53,7 +61,7 @@ def quadratic_figure(trials, lines):
         grid = np.geomspace(1, 256, 50)
         preds = [q.linear(eta, m, delta=0.1) for m in grid]
         steps = [r.steps.astype(float) for r in res.by_m.values()]
-        label = f"eta = {eta:g}, gamma = {gamma:g}"
+        label = rf"$\eta = {eta:g}$, $\gamma = {gamma:g}$"
         c = colour(i)
         ax_med.plot(grid, [p.median for p in preds], "--", color=c, lw=1)
         ax_med.plot(M_GRID, [np.median(s) for s in steps], "o", color=c, ms=4, label=label)
@@ -83,15 +91,26 @@ def quadratic_figure(trials, lines):
         (ax_sd, "SD of escape steps"),
     ):
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("batch size m", fontsize=8)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: compact_number(v)))
+        ax.set_xlabel(r"batch size $m$", fontsize=8)
         ax.set_ylabel(name, fontsize=8)
         ax.tick_params(which="both", labelsize=7)
     ax_sd.set_ylim(0, None)
     ax_med.legend(fontsize=6, frameon=False)
     fig.suptitle(
-        f"quadratic testbed, d = 1, {trials} trials per m: points simulation, dashed linear theory", fontsize=8
+        rf"quadratic testbed, $d = 1$, {trials} trials per $m$: points simulation, dashed linear theory", fontsize=8
     )
     return fig
+
+
+def _tex(name):
+    """A run's name with its symbols in mathtext (the table keeps the plain name)."""
+    return {
+        "spike, fixed eta = 0.0005": r"spike, fixed $\eta = 0.0005$",
+        "spike, eta = 0.0005 m": r"spike, $\eta = 0.0005\,m$",
+        "quadratic d=1, fixed eta = 0.002": r"quadratic $d = 1$, fixed $\eta = 0.002$",
+        "quadratic d=1, eta = 0.002 m": r"quadratic $d = 1$, $\eta = 0.002\,m$",
+    }.get(name, name)
 
 
 def lr_scaling_figure(trials, lines):
@@ -114,21 +133,25 @@ def lr_scaling_figure(trials, lines):
         res = run_escape(m=ms, trials=trials, max_steps=100_000, seed=2, **options)
         steps = [r["median_steps"] for r in res.summary]
         samples = [r["median_samples"] for r in res.summary]
-        ax_steps.plot(ms, steps, "o" + ls, color=c, ms=4, lw=1.2, label=name)
-        ax_samples.plot(ms, samples, "o" + ls, color=c, ms=4, lw=1.2, label=name)
+        ax_steps.plot(ms, steps, "o" + ls, color=c, ms=4, lw=1.2, label=_tex(name))
+        ax_samples.plot(ms, samples, "o" + ls, color=c, ms=4, lw=1.2, label=_tex(name))
         for r in res.summary:
             lines.append(
                 f"| {name.split(',')[0]} | {'linear' if 'lr_scaling' in options else 'none'} | {r['m']} | "
                 f"{r['eta']:g} | {r['median_steps']:.0f} | {r['median_samples']:.0f} |"
             )
-    for ax, name in ((ax_steps, "median escape steps"), (ax_samples, "median escape samples (m x steps)")):
+    for ax, name in ((ax_steps, "median escape steps"), (ax_samples, r"median escape samples ($m$ × steps)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("batch size m", fontsize=8)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: compact_number(v)))
+        readable_log_axis(ax.yaxis, *ax.get_ylim())
+        ax.set_xlabel(r"batch size $m$", fontsize=8)
         ax.set_ylabel(name, fontsize=8)
         ax.tick_params(which="both", labelsize=7)
     ax_samples.legend(fontsize=6, frameon=False)
-    fig.suptitle("fixed eta: steps grow like log m; linear scaling eta = eta_0 m: samples flat in m", fontsize=8)
+    fig.suptitle(
+        r"fixed $\eta$: steps grow like $\log m$; linear scaling $\eta = \eta_0 m$: samples flat in $m$", fontsize=8
+    )
     return fig
 
 

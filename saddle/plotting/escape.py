@@ -219,7 +219,8 @@ def batch_size_panel(
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     all_m = _all_m(results)
-    ax.set_xticks(all_m, [str(m) for m in all_m])
+    every = 1 if len(all_m) <= 6 else 2  # many batch sizes: label every other one, so that labels do not collide
+    ax.set_xticks(all_m, [str(m) if i % every == 0 else "" for i, m in enumerate(all_m)])
     ax.minorticks_off()
     ax.xaxis.set_minor_locator(_null_locator())
     finite = np.array([v for v in values if np.isfinite(v) and v > 0])
