@@ -148,8 +148,11 @@ def test_bare_command_lists_the_commands(tmp_path):
 
 
 def test_info_reports_versions_threading_and_gpu(tmp_path):
+    from importlib.metadata import version
+
     import numba
     import numpy
+    import scipy
 
     proc = run_ok("info", cwd=tmp_path)
     fields = {}
@@ -158,6 +161,7 @@ def test_info_reports_versions_threading_and_gpu(tmp_path):
         fields[key] = value.strip()
     assert fields["numpy"] == numpy.__version__
     assert fields["numba"] == numba.__version__
+    assert fields["scipy"] == scipy.__version__ and fields["matplotlib"] == version("matplotlib")  # issue 13
     assert fields["threading"].split()[0] in {"omp", "tbb", "workqueue"}, fields["threading"]
     assert int(fields["threads"].split()[0]) >= 1
     assert "cupy" in fields and fields["cupy"]
