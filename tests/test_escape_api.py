@@ -19,3 +19,42 @@ def test_status_names_tidy_numbers_and_a_line_per_batch_size():
         for key, value in row.items():
             if isinstance(value, float) and math.isfinite(value):
                 assert value == float(f"{value:.12g}"), key  # no 1181.450000000001
+
+
+def test_a_first_compile_of_over_a_second_is_announced_before_the_first_trial():
+    """An objective compiled afresh (a new one, never cached) takes seconds: the line comes first."""
+    from saddle.config import EscapeConfig
+    from saddle.objectives.base import register, unregister
+    from tests.test_registry import Cosine
+
+    class Fresh(Cosine):  # its own hooks object: a kernel this process has not compiled yet
+        name = "test-fresh"
+
+    Fresh.kernel = type(Cosine.kernel)(Cosine.kernel.value, Cosine.kernel.gradient, name="test_fresh")
+    register(Fresh)
+    try:
+        lines = []
+        run_escape(
+            EscapeConfig(objective="test-fresh", d=2, m=(2,), eta=0.1, delta=0.2, trials=4), announce=lines.append
+        )
+        assert lines[0].startswith("compiling the test-fresh kernel"), lines
+        assert lines[1].startswith("m = 2:")
+    finally:
+        unregister("test-fresh")
+
+
+def test_the_benchmark_writes_no_tracked_file_unless_told(monkeypatch):
+    """benchmarks/escape_bench.py's default output is ./escape_bench.json (ignored), not the recorded run."""
+    import importlib.util
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))  # (its yardstick module lives beside it)
+    spec = importlib.util.spec_from_file_location("escape_bench", root / "benchmarks" / "escape_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.DEFAULT_JSON == Path("escape_bench.json")
+    tracked = subprocess.run(["git", "ls-files", "escape_bench.json"], capture_output=True, text=True, cwd=root)
+    ignored = subprocess.run(["git", "check-ignore", "escape_bench.json"], capture_output=True, text=True, cwd=root)
+    assert tracked.stdout.strip() == "" and ignored.returncode == 0
