@@ -102,6 +102,15 @@ def _reference_steps(*, d, sigma, m, eta, delta, seed, trial, max_steps):
 CONFIG = dict(objective="test-cosine", d=3, sigma=0.5, m=(1, 4), eta=0.1, delta=0.2, trials=12, max_steps=2000, seed=3)
 
 
+def _cli_args(ms):
+    """CONFIG as escape's command-line arguments, for the batch sizes ms."""
+    flags = ("objective", "d", "sigma", "eta", "delta", "trials", "max_steps", "seed")
+    args = ["escape", "--m", *map(str, ms), "--no-plot"]
+    for name in flags:
+        args += ["--" + name.replace("_", "-"), str(CONFIG[name])]
+    return args
+
+
 def test_a_registered_objective_runs_in_the_kernel_trial_by_trial_as_numpy(cosine, tmp_path):
     res = run_escape(EscapeConfig(**CONFIG), out=tmp_path / "run")
     for m, mres in res.by_m.items():
@@ -123,32 +132,7 @@ def test_its_options_are_declared_checked_and_on_the_command_line(cosine, tmp_pa
     with pytest.raises(ConfigError, match="sigma applies to the test-cosine objective only, not to spike"):
         EscapeConfig(sigma=1.0)
     assert EscapeConfig(objective="test-cosine").sigma == 1.0
-    args = [
-        "escape",
-        "--objective",
-        "test-cosine",
-        "--d",
-        "3",
-        "--sigma",
-        "0.5",
-        "--m",
-        "1",
-        "4",
-        "--eta",
-        "0.1",
-        "--delta",
-        "0.2",
-        "--trials",
-        "12",
-        "--max-steps",
-        "2000",
-        "--seed",
-        "3",
-        "--no-plot",
-        "--quiet",
-        "--out",
-        str(tmp_path / "cli"),
-    ]
+    args = [*_cli_args(CONFIG["m"]), "--quiet", "--out", str(tmp_path / "cli")]
     assert main(args) == 0
     api = run_escape(EscapeConfig(**CONFIG), out=tmp_path / "api")
     assert (tmp_path / "cli" / "trials.csv").read_text() == (tmp_path / "api" / "trials.csv").read_text()
@@ -158,35 +142,8 @@ def test_its_options_are_declared_checked_and_on_the_command_line(cosine, tmp_pa
 def test_load_registers_a_file_s_objectives_in_a_fresh_process(tmp_path):
     """`--load FILE` imports the file before the options are read: the objective and its --sigma exist."""
     root = Path(__file__).resolve().parents[1]
-    args = [
-        sys.executable,
-        "-m",
-        "saddle.experiments",
-        "--load",
-        str(Path(__file__)),
-        "escape",
-        "--objective",
-        "test-cosine",
-        "--d",
-        "3",
-        "--sigma",
-        "0.5",
-        "--m",
-        "4",
-        "--eta",
-        "0.1",
-        "--delta",
-        "0.2",
-        "--trials",
-        "12",
-        "--max-steps",
-        "2000",
-        "--seed",
-        "3",
-        "--no-plot",
-        "--out",
-        str(tmp_path / "loaded"),
-    ]
+    load = [sys.executable, "-m", "saddle.experiments", "--load", str(Path(__file__))]
+    args = [*load, *_cli_args([4]), "--out", str(tmp_path / "loaded")]
     done = subprocess.run(args, capture_output=True, text=True, cwd=root, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "test-cosine" not in registered()  # the subprocess registered it, not this one

@@ -10,14 +10,13 @@ which imports CuPy only when that backend is chosen.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from saddle.kernels.cpu import CENSORED, DIVERGED, ESCAPED, FROZEN
-from saddle.kernels.gpu import BackendUnavailable  # noqa: F401 (re-exported: the cupy backend's error)
+from saddle.kernels.gpu import BackendUnavailable, optimizer_array  # noqa: F401 (BackendUnavailable re-exported)
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
 from saddle.optimizers import OPTIMIZERS as _OPTIMIZERS
 from saddle.optimizers import OptimizerParams
@@ -177,7 +176,7 @@ def run_trials(
         optimizer=np.int64(OPTIMIZERS[optimizer]),
         m=np.int64(batch_size),
         eta=float(eta),
-        po=dataclasses.replace(params, sigma_iso=float(sigma_iso)).as_array(),
+        po=optimizer_array(sigma_iso, params),
         delta=float(delta),
         radius=0.0 if radius is None else float(radius),
         target=np.nan if target is None else float(target),

@@ -413,7 +413,7 @@ def run_trials_cupy(
 
 
 def optimizer_array(sigma_iso, params=None):
-    """The kernel's ``po`` array, as saddle.kernels.run_trials makes it for the CPU kernel: the fields
+    """The kernels' ``po`` array (the CPU kernel's and escape.cu's alike): the fields
     of :class:`saddle.optimizers.OptimizerParams` in order (positions :class:`saddle.optimizers.PO`)."""
     import dataclasses
 
