@@ -65,7 +65,8 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import carray, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from saddle._numba import inline_njit, njit
@@ -368,8 +369,19 @@ _FEW_PAIRS = 2
 """Up to this many pairs ``fill_normals_at`` draws block by block (measured: faster for d <= 4)."""
 
 
-@njit
-def fill_normals_at(key0, key1, t, m, purpose, start, out, block):
+@intrinsic
+def _stack_scratch(typingctx):
+    """A pointer to 2 _LANES float64 on the stack of the calling function (its entry block)."""
+    sig = types.CPointer(types.float64)()
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once(builder, ir.DoubleType(), size=context.get_constant(types.intp, 2 * _LANES))
+
+    return sig, codegen
+
+
+@inline_njit
+def normals_at(key0, key1, t, m, purpose, start, out, block):
     """out[i] = standard normal ``start + i`` of the stream (t, m, purpose) of key0 = seed,
     key1 = trial: the same numbers as ``fill_normals`` gives at those positions.
 
@@ -381,6 +393,11 @@ def fill_normals_at(key0, key1, t, m, purpose, start, out, block):
     whatever d (a loop of d / 2 iterations would run scalar below several dozen pairs): the blocks'
     two 53-bit uniforms into a scratch of 2 _LANES doubles, Box-Muller on them in place, then the
     normals that ``out`` has room for (an odd last one is the first of its pair).
+
+    This is the inlined form, for the per-step draws of small d (the quadratic's and the octopus's
+    d normals): its scratch lives on the caller's stack, and at d = 10 it takes 3.6 ns a normal where a
+    call with a heap scratch took 13.6 (docs/performance.md).  Each inlined copy adds to the kernel's
+    first compile, so draws made once per trial or of many normals call :func:`fill_normals_at`.
     """
     d = out.shape[0]
     pairs = (d + 1) // 2
@@ -392,7 +409,7 @@ def fill_normals_at(key0, key1, t, m, purpose, start, out, block):
             if 2 * b + 1 < d:
                 out[2 * b + 1] = c
         return
-    scratch = np.empty(2 * _LANES)
+    scratch = carray(_stack_scratch(), 2 * _LANES)
     seed = np.uint64(key0)
     k0s = seed & _LOW32
     k1s = seed >> np.uint64(32)
@@ -431,13 +448,20 @@ def fill_normals_at(key0, key1, t, m, purpose, start, out, block):
 
 
 @njit
+def fill_normals_at(key0, key1, t, m, purpose, start, out, block):
+    """:func:`normals_at` as a call (compiled once, not inlined): the same numbers."""
+    normals_at(key0, key1, t, m, purpose, start, out, block)
+
+
+@njit
 def fill_normals(key0, key1, t, m, purpose, out, block):
     """out[k] = standard normal k of the stream (t, m, purpose) of key0 = seed, key1 = trial.
 
     Block j gives normals 2j and 2j + 1 (Box-Muller on the 53-bit uniforms of its two 64-bit
-    words); ``block`` is a uint64 scratch array of length 4.
+    words); ``block`` is a uint64 scratch array of length 4.  A call; :func:`normals_at` is the
+    inlined form of the same draw.
     """
-    fill_normals_at(key0, key1, t, m, purpose, 0, out, block)
+    normals_at(key0, key1, t, m, purpose, 0, out, block)
 
 
 @njit

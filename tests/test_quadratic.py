@@ -66,11 +66,11 @@ def test_kernel_minibatch_noise_is_unbiased_with_covariance_sigma_over_m(m):
     Sigma = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.3], [0.0, 0.3, 0.5]])
     obj = QuadraticSaddle(3, 1.5, [1.0, 2.0], 0.5, Sigma)
     x = np.array([0.3, -0.2, 0.1])
-    pf, pa, _ = obj.kernel_params()
+    pf, pa, pi = obj.kernel_params()
     xi, block, g = np.empty(3), np.empty(4, np.uint64), np.empty(3)
     G = np.empty((6000, 3))
     for t in range(1, 6001):
-        minibatch_gradient(x, pf, pa, np.uint64(4), np.uint64(0), t, m, xi, block, g)
+        minibatch_gradient(x, pf, pa, pi, np.uint64(4), np.uint64(0), t, m, xi, block, g)
         G[t - 1] = g
     se = G.std(axis=0, ddof=1) / np.sqrt(len(G))
     assert np.all(np.abs(G.mean(axis=0) - obj.egrad(x)) <= 5 * se)

@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from saddle import rng
-from saddle._numba import inline_njit, njit
+from saddle._numba import inline_njit
 from saddle.manifolds import Euclidean
 from saddle.objectives.additive import GAMMA, NOISE_VAR, AdditiveNoiseOnRd, fmt_values
 from saddle.objectives.base import KernelHooks, ParamLayout, register
@@ -314,31 +314,31 @@ _SD = 0  # the row of pa holding the noise standard deviations sqrt(noise_var)
 
 # The splines are written with the same operations, in the same order, as Octopus.g1 / g2, so the kernel's
 # gradient equals the NumPy class's bit for bit (tests/test_octopus.py runs gd trials against it).
-@njit
+@inline_njit
 def _g1(y, L, gam, tau):
     a, b, w = (-14.0 * L + 10.0 * gam) / (3.0 * tau), (5.0 * L - 3.0 * gam) / (2.0 * tau * tau), y - tau
     return -gam * y * y + a * w * w * w + b * w * w * w * w
 
 
-@njit
+@inline_njit
 def _g1_prime(y, L, gam, tau):
     a, b, w = (-14.0 * L + 10.0 * gam) / (3.0 * tau), (5.0 * L - 3.0 * gam) / (2.0 * tau * tau), y - tau
     return -2.0 * gam * y + 3.0 * a * w * w + 4.0 * b * w * w * w
 
 
-@njit
+@inline_njit
 def _g2(y, L, gam, tau):
     s = (y - 2.0 * tau) / tau
     return -gam - (L + gam) * s * s * s * (10.0 + s * (15.0 + 6.0 * s))
 
 
-@njit
+@inline_njit
 def _g2_prime(y, L, gam, tau):
     s = (y - 2.0 * tau) / tau
     return -(L + gam) * 30.0 * s * s * (1.0 + s) * (1.0 + s) / tau
 
 
-@njit
+@inline_njit
 def active_coordinate(x, tau):
     """(i, ok): i the first coordinate with |x_i| < 2 tau (d if none); ok whether x lies in the domain D."""
     d = x.shape[0]
@@ -353,7 +353,7 @@ def active_coordinate(x, tau):
     return i, True
 
 
-@njit
+@inline_njit
 def objective_value(x, pf, pa):
     """f(x), NaN outside D (the region formulas of the module docstring)."""
     L, gam, tau, nu = pf[_L], pf[_GAMMA], pf[_TAU], pf[_NU]
@@ -379,7 +379,7 @@ def objective_value(x, pf, pa):
     return value - i * nu
 
 
-@njit
+@inline_njit
 def exact_gradient(x, pf, pa, g):
     """g = grad f(x) (NaN outside D)."""
     L, gam, tau = pf[_L], pf[_GAMMA], pf[_TAU]
@@ -403,13 +403,13 @@ def exact_gradient(x, pf, pa, g):
                 g[i + 1] = 2.0 * _g2(y, L, gam, tau) * x[i + 1]
 
 
-@njit
+@inline_njit
 def minibatch_gradient(x, pf, pa, key0, key1, t, m, xi, block, g):
     """grad f(x) + sqrt(noise_var / m) xi, xi standard normal from the DATA stream of step t.
 
     xi_k is normal k of the stream (saddle.rng.fill_normals): in law the mean of m per-sample noises.
     """
-    rng.fill_normals(key0, key1, t, m, rng.DATA, xi, block)
+    rng.normals_at(key0, key1, t, m, rng.DATA, 0, xi, block)  # inlined: the per-step draw
     exact_gradient(x, pf, pa, g)
     scale = 1.0 / math.sqrt(m)
     for k in range(x.shape[0]):

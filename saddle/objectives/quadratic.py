@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from saddle import rng
-from saddle._numba import inline_njit, njit
+from saddle._numba import inline_njit
 from saddle.manifolds import Euclidean
 from saddle.objectives.additive import GAMMA, NOISE_VAR, AdditiveNoiseOnRd, fmt_values
 from saddle.objectives.base import KernelHooks, ParamLayout, register
@@ -166,16 +166,18 @@ class QuadraticSaddle(AdditiveNoiseOnRd):
 
     # -- packing for the kernels ------------------------------------------------------
     def kernel_params(self):
-        """(pf, pa, pi) for the kernel hooks: beta; the rows [h; L] (Sigma = L L^T)."""
-        return LAYOUT.pack(np.vstack([self.h[None, :], self._chol]), beta=self.beta)
+        """(pf, pa, pi) for the kernel hooks: beta; the rows [h; L] (Sigma = L L^T); whether L is diagonal."""
+        diagonal = not np.any(np.tril(self._chol, -1))
+        return LAYOUT.pack(np.vstack([self.h[None, :], self._chol]), beta=self.beta, diagonal=int(diagonal))
 
 
-LAYOUT = ParamLayout(floats=("beta",))
+LAYOUT = ParamLayout(floats=("beta",), ints=("diagonal",))
 _BETA = LAYOUT.float_index("beta")
+_DIAGONAL = LAYOUT.int_index("diagonal")
 _H = 0  # row of pa holding the diagonal h of H; rows 1 .. d hold L
 
 
-@njit
+@inline_njit
 def objective_value(x, pf, pa):
     """f(x) = 1/2 sum_i h_i x_i^2 + beta/4 ||x||^4."""
     quad = 0.0
@@ -186,7 +188,7 @@ def objective_value(x, pf, pa):
     return 0.5 * quad + 0.25 * pf[_BETA] * norm2 * norm2
 
 
-@njit
+@inline_njit
 def exact_gradient(x, pf, pa, g):
     """g = H x + beta ||x||^2 x."""
     norm2 = 0.0
@@ -196,17 +198,23 @@ def exact_gradient(x, pf, pa, g):
         g[i] = pa[_H, i] * x[i] + pf[_BETA] * norm2 * x[i]
 
 
-@njit
-def minibatch_gradient(x, pf, pa, key0, key1, t, m, xi, block, g):
+@inline_njit
+def minibatch_gradient(x, pf, pa, pi, key0, key1, t, m, xi, block, g):
     """grad f(x) + L xi / sqrt(m), xi standard normal from the DATA stream of step t.
 
     xi_k is normal k of the stream (saddle.rng.fill_normals); this is the mean of m per-sample noises
-    N(0, Sigma) in law.
+    N(0, Sigma) in law.  A diagonal L (a diagonal Sigma, the default) skips the zeros of the triangular
+    product: the sum 0 + 0 xi_0 + ... + L_ii xi_i it would form is L_ii xi_i exactly, so the bits are
+    the same.
     """
     d = x.shape[0]
-    rng.fill_normals(key0, key1, t, m, rng.DATA, xi, block)
+    rng.normals_at(key0, key1, t, m, rng.DATA, 0, xi, block)  # inlined: the per-step draw
     exact_gradient(x, pf, pa, g)
     scale = 1.0 / math.sqrt(m)
+    if pi[_DIAGONAL] != 0:
+        for i in range(d):
+            g[i] += scale * (pa[_H + 1 + i, i] * xi[i])
+        return
     for i in range(d):
         acc = 0.0
         for k in range(i + 1):  # L is lower triangular: pa[_H + 1 + i, k] = L[i, k]
@@ -227,7 +235,7 @@ def kernel_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, 
     if optimizer == GD:
         exact_gradient(u, pf, pa, g)
     else:
-        minibatch_gradient(u, pf, pa, key0, key1, t, m, z, block, g)
+        minibatch_gradient(u, pf, pa, pi, key0, key1, t, m, z, block, g)
 
 
 QuadraticSaddle.kernel = KernelHooks(kernel_value, kernel_gradient, name="quadratic")
