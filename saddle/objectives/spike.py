@@ -311,6 +311,32 @@ def exact_gradient(u, A, rotated, work, g):
     frame_matvec(A, rotated, False, work, g)
 
 
+@inline_njit
+def sample_group_size(d, total):
+    """Samples per group for a step of ``total`` samples of d words each: the smallest group that fills
+    whole Philox blocks (a multiple of 4 words), doubled while the step has that many samples and the
+    group is under 256 words (long vector loops)."""
+    gsz = 4
+    while gsz > 1 and (gsz // 2) * d % 4 == 0:
+        gsz //= 2
+    while 2 * gsz <= total and gsz * d < 256:
+        gsz *= 2
+    return gsz
+
+
+@inline_njit
+def rotate_sample(A, buf, off, z):
+    """x = A z for the sample z = buf[off : off + d], written back there (z: a length-d scratch)."""
+    d = z.shape[0]
+    for k in range(d):
+        acc = 0.0
+        for l in range(d):
+            acc += A[k, l] * buf[off + l]
+        z[k] = acc
+    for k in range(d):
+        buf[off + k] = z[k]
+
+
 @njit
 def _whole_sample_groups(u, A, rotated, dist, key0, key1, t, m, z, block, g):
     """Add c^3 x over the first samples of the step, in groups of gsz samples that fill whole Philox
@@ -324,11 +350,7 @@ def _whole_sample_groups(u, A, rotated, dist, key0, key1, t, m, z, block, g):
     (docs/performance.md).
     """
     d = u.shape[0]
-    gsz = 4
-    while gsz > 1 and (gsz // 2) * d % 4 == 0:
-        gsz //= 2
-    while 2 * gsz <= m and gsz * d < 256:  # groups of at least 256 words: long vector loops
-        gsz *= 2
+    gsz = sample_group_size(d, m)
     words = np.empty(gsz * d, dtype=np.uint64)
     buf = np.empty(gsz * d)
     for grp in range(m // gsz):
@@ -337,14 +359,8 @@ def _whole_sample_groups(u, A, rotated, dist, key0, key1, t, m, z, block, g):
             buf[q] = rng.data_variate(words[q], dist)
         for s in range(gsz):
             off = s * d
-            if rotated:  # x = A z, into z
-                for k in range(d):
-                    acc = 0.0
-                    for l in range(d):
-                        acc += A[k, l] * buf[off + l]
-                    z[k] = acc
-                for k in range(d):
-                    buf[off + k] = z[k]
+            if rotated:
+                rotate_sample(A, buf, off, z)
             c = 0.0
             for k in range(d):
                 c += u[k] * buf[off + k]
