@@ -18,7 +18,7 @@ import io
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 WIDTH_ONE_COLUMN = 3.5
@@ -189,12 +189,22 @@ def save_figure(fig, path_stem, formats: Sequence[str] = ("pdf", "png"), dpi: fl
     return tuple(paths)
 
 
-from saddle.plotting.escape import (  # noqa: E402  (re-exported: the public entry points)
-    batch_size_panel,
-    escape_figure,
-    survival_panel,
-    trajectory_panel,
-)
+_ESCAPE_PANELS = ("batch_size_panel", "escape_figure", "survival_panel", "trajectory_panel")
+
+if TYPE_CHECKING:
+    from saddle.plotting.escape import batch_size_panel, escape_figure, survival_panel, trajectory_panel
+
+
+def __getattr__(name: str) -> Any:
+    """The escape figure's entry points, re-exported from saddle.plotting.escape when first asked for:
+    that module imports Matplotlib and scipy.stats, which the command line's parser (reading STYLES and
+    WIDTHS from here) does not need."""
+    if name in _ESCAPE_PANELS:
+        from saddle.plotting import escape
+
+        return getattr(escape, name)
+    raise AttributeError(f"module 'saddle.plotting' has no attribute {name!r}")
+
 
 __all__ = [
     "BATCH_COLOURS",

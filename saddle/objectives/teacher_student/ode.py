@@ -34,8 +34,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.integrate import solve_ivp
-from scipy.optimize import root
 
 from saddle.objectives.teacher_student.model import (
     generalisation_error,
@@ -194,6 +192,8 @@ def integrate(Q0, R0, T, eta, m, alpha_max, sigma=0.0, n_eval=400, target=None, 
         hit.direction = -1
         events = [hit]
     t_eval = np.linspace(0.0, alpha_max, n_eval)
+    from scipy.integrate import solve_ivp  # imported when used: the registry imports this module
+
     res = solve_ivp(
         f, (0.0, alpha_max), _pack(Q0, R0), method="LSODA", t_eval=t_eval, events=events, rtol=rtol, atol=atol
     )
@@ -300,6 +300,8 @@ moves linearly in eta/m; the extrapolation error in q, c, r is of order eta/m * 
 
 def _scaled_fixed_point(K, eta_over_m, sigma):
     """The root (gamma, delta, rho) of ``_symmetric_residual``, by continuation in eta/m from 1e-3."""
+    from scipy.optimize import root  # imported when used, as solve_ivp
+
     x = np.array([0.0, 0.1, 0.0])
     e0 = min(eta_over_m, _E_MIN)
     n_steps = 1 + int(4 * math.log10(eta_over_m / e0)) + 1
