@@ -265,8 +265,10 @@ if GeTensorDecomposition is not None:
 # ---------------------------------------------------------------------------------------------
 
 
-def run_kernel(objective, u0, m, trials, steps, threads, delta=NEVER, max_steps=None):
-    """run_trials on ``threads`` Numba threads; returns the TrialBlock."""
+def run_kernel(objective, u0, m, trials, steps, threads, delta=NEVER, max_steps=None, lanes=True):
+    """run_trials on ``threads`` Numba threads; returns the TrialBlock.  ``lanes``: sgd at small m in
+    lockstep lanes, as long runs get it (run_trials' default for n_trials x max_steps >= LANES_MIN_WORK;
+    the benchmark's runs are shorter, so it asks); False: one trial at a time, as short runs get it."""
     numba.set_num_threads(threads)
     try:
         return run_trials(
@@ -284,13 +286,14 @@ def run_kernel(objective, u0, m, trials, steps, threads, delta=NEVER, max_steps=
             n_trials=trials,
             recorder=None,
             backend="cpu",
+            lanes=lanes,
         )
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 
-def run_kernel_fixed(objective, u0, m, trials, steps, threads):
-    block = run_kernel(objective, u0, m, trials, steps, threads)
+def run_kernel_fixed(objective, u0, m, trials, steps, threads, lanes=True):
+    block = run_kernel(objective, u0, m, trials, steps, threads, lanes=lanes)
     if not (np.all(block.status == CENSORED) and np.all(block.steps == steps)):
         raise RuntimeError("a benchmark trial ended before max_steps; the work would not be known exactly")
 
@@ -560,6 +563,11 @@ def bench_case(name, d, m, settings):
             walls[th] = min(
                 walls[th], best_wall(lambda th=th: run_kernel_fixed(objective, u0, m, trials, steps, th), 1)
             )
+    hooks = objective.kernel
+    alone = None  # the same trials one at a time (lanes off), where lanes apply
+    if hooks.lane_gradient is not None and m < hooks.lanes_below_m:
+        run_kernel_fixed(objective, u0, m, 4, 1, 1, lanes=False)
+        alone = best_wall(lambda: run_kernel_fixed(objective, u0, m, trials, steps, 1, lanes=False), settings.repeats)
     # NumPy: as many trial-steps as fit in `seconds` (trials at most `trials`, steps at least 1)
     probe_trials = max(1, min(trials, (1 << 16) // (m * d)))
     probe = best_wall(lambda: numpy_reference(np_step, np_f, u0, m, probe_trials, 1), 1)
@@ -576,6 +584,8 @@ def bench_case(name, d, m, settings):
         "wall_s": {str(th): w for th, w in walls.items()},
         "sample_gradients_per_s": {str(th): work / w for th, w in walls.items()},
         "ns_per_trial_step_1thread": walls[1] / (trials * steps) * 1e9,
+        "lanes": alone is not None,
+        "ns_per_trial_step_1thread_alone": None if alone is None else alone / (trials * steps) * 1e9,
         "numpy_trials": np_trials,
         "numpy_steps": np_steps,
         "numpy_wall_s": np_wall,
@@ -1085,10 +1095,13 @@ def target_rows(res):
     m1 = tp[("spike", 10, 1)]
     gen_m1 = fl["ns_per_trial_step_d10_m1_1thread"]
     overhead = m1["ns_per_trial_step_1thread"] - gen_m1
+    alone = m1["ns_per_trial_step_1thread_alone"]
     rows.append(
         (
             "m=1 d=10: per-step overhead beyond the generator (1 thread)",
-            f"{overhead:.0f} ns (step {m1['ns_per_trial_step_1thread']:.0f} ns, generator {gen_m1:.0f} ns)",
+            f"{overhead:.0f} ns (step {m1['ns_per_trial_step_1thread']:.0f} ns in lanes, "
+            + ("" if alone is None else f"{alone:.0f} ns alone; ")
+            + f"generator {gen_m1:.0f} ns)",
             f"< {TARGETS['step_overhead_ns']:.0f} ns",
             verdict(overhead < TARGETS["step_overhead_ns"]),
         )
@@ -1228,6 +1241,7 @@ def throughput_table(rows):
         "m",
         "steps",
         "ns/trial-step (1 thr)",
+        "lanes off",
         "sample-grad/s 1 thr",
         "2 thr",
         "scaling",
@@ -1244,6 +1258,7 @@ def throughput_table(rows):
                 r["m"],
                 r["steps"],
                 f"{r['ns_per_trial_step_1thread']:.0f}",
+                "-" if not r.get("lanes") else f"{r['ns_per_trial_step_1thread_alone']:.0f}",
                 f"{rate['1']:.3g}",
                 f"{rate.get('2', float('nan')):.3g}",
                 f"{r['thread_scaling']:.2f}x",

@@ -21,7 +21,7 @@ import numpy as np
 
 from saddle import results as results_io
 from saddle.config import LR_SCALINGS, EscapeConfig, scaled_eta
-from saddle.kernels import Recorder, run_trials
+from saddle.kernels import LANES_MIN_WORK, Recorder, run_trials
 from saddle.objectives.base import Objective
 from saddle.options import ConfigError, integer
 from saddle.records import EscapeResult, MResult
@@ -281,6 +281,7 @@ def _trial_options(config: EscapeConfig, m: int, backend: str) -> dict[str, Any]
         target=config.target,
         random_start=config.random_start,
         start_perturbation=config.start_perturbation or 0.0,
+        lanes=config.trials * config.max_steps >= LANES_MIN_WORK,  # the whole run's work, not a chunk's
     )
 
 

@@ -116,7 +116,189 @@ def _retract(sphere, bs, u, v, scale):
 # The template's objective hooks, bound for each objective by ``specialise``, and the optimiser
 # code it may fix at compile time (-1: the ``optimizer`` argument decides).
 objective_value = gradient = block_size = random_start_hook = None
+lane_value = lane_gradient = None
 FIXED_OPTIMIZER = -1
+LANES_BELOW_M = 0
+"""sgd runs with m below this run in lockstep (``escape_trials_lanes``; bound by ``specialise`` from the
+hooks)."""
+LANE_GROUP = 64
+"""Trials per lockstep group: one ``prange`` iteration runs them TRIAL_LANES at a time, a lane that
+finishes taking the group's next trial."""
+
+
+def start_point(objective, sphere, bs, pf, pa, pi, key0, key1, m, random_start, start, noise, x, block):
+    """The trial's start, into ``start`` (which holds u0): unchanged for random_start = 0, the
+    objective's own random start for inf, u0 moved by random_start along a uniform tangent direction
+    otherwise; both from the START stream of the trial (key (key0, key1))."""
+    d = start.shape[0]
+    if math.isinf(random_start):  # the objective's own random start
+        random_start_hook(objective, sphere, bs, pf, pa, pi, key0, key1, m, start, noise, block)
+    elif random_start > 0.0:  # u0 moved by random_start along a uniform tangent direction (START stream)
+        rng.fill_normals(key0, key1, 0, m, rng.START, noise, block)  # the d normals of step 0
+        _riemannian(sphere, bs, start, noise, x)
+        norm = 0.0
+        for k in range(d):
+            norm += x[k] * x[k]
+        _retract(sphere, bs, start, x, random_start / math.sqrt(norm))
+
+
+def run_lanes(
+    row0,
+    row1,
+    trial0,
+    seed,
+    u0,
+    objective,
+    manifold,
+    pf,
+    pa,
+    pi,
+    m,
+    eta,
+    po,
+    delta,
+    radius,
+    target,
+    random_start,
+    max_steps,
+    steps,
+    status,
+    final_f,
+    drop_steps,
+    final_u,
+):
+    """sgd for the trials of rows row0 .. row1 - 1 (trial trial0 + row), TRIAL_LANES at a time in
+    lockstep: lane r of (d, TRIAL_LANES) arrays holds one trial at its own step, and a lane whose trial
+    ends takes the next one.  The objective's lane hooks compute every lane's gradient and f in loops
+    over lanes that vectorise; each lane's arithmetic, random numbers and stopping rule are those of
+    ``run_trial`` for its trial (sgd, no recording, no batch size after the drop), so the outputs are
+    the same bit for bit (tests/test_kernel.py).  Lanes left without a trial at the end keep stepping
+    on their last state until the others finish; nothing of theirs is written.
+    """
+    d = u0.shape[0]
+    L = rng.TRIAL_LANES
+    U = np.empty((d, L))
+    S = np.empty((d, L))  # each lane's start
+    G = np.empty((d, L))
+    P = np.empty((d, L))
+    Z = np.empty((d, L))
+    X = np.empty((d, L))
+    V = np.empty((4, L))
+    F = np.empty(L)
+    F0 = np.empty(L)
+    ug = np.empty(L)
+    norm2 = np.empty(L)
+    scale = np.empty(L)
+    words = np.empty((4, L), dtype=np.uint64)
+    keys = np.zeros(L, dtype=np.uint64)
+    ts = np.zeros(L, dtype=np.uint64)
+    T = np.zeros(L, dtype=np.int64)
+    row = np.full(L, -1, dtype=np.int64)
+    dropped = np.zeros(L, dtype=np.int64)
+    start = np.empty(d)
+    noise = np.empty(d)
+    x = np.empty(d)
+    block = np.empty(4, dtype=np.uint64)
+    key0 = np.uint64(seed)
+    sphere = manifold == SPHERE
+    bs = block_size(objective, d, pi)
+    lr_decay = po[PO.LR_DECAY]
+    keep_u = final_u.shape[0] > 0
+    for r in range(L):
+        row[r] = -2  # -2: takes the group's next trial at the top of the next step; -1: idle
+    nxt = row0
+    live = 0
+    while True:
+        for r in range(L):  # lanes whose trial ended take the group's next one (one place: compiled once)
+            if row[r] != -2:
+                continue
+            trial = trial0 + row0  # (an idle lane steps from the group's first start; nothing is written)
+            row[r] = -1
+            if nxt < row1:
+                trial = trial0 + nxt
+                row[r] = nxt
+                nxt += 1
+                live += 1
+            for k in range(d):
+                start[k] = u0[k]
+            start_point(
+                objective, sphere, bs, pf, pa, pi, key0, np.uint64(trial), m, random_start, start, noise, x, block
+            )
+            for k in range(d):
+                U[k, r] = start[k]
+                S[k, r] = start[k]
+            F0[r] = objective_value(objective, start, pf, pa, pi, x)
+            keys[r] = np.uint64(trial)
+            T[r] = 0
+            dropped[r] = 0
+        if live == 0:
+            break
+        for r in range(L):
+            T[r] += 1
+            ts[r] = np.uint64(T[r])
+            step = eta / (1.0 + T[r] / lr_decay) if lr_decay > 0.0 else eta
+            scale[r] = -step
+        lane_gradient(objective, U, pf, pa, pi, key0, keys, ts, m, Z, X, V, words, G)
+        for lo in range(0, d, bs):  # p = g - (u.g) u on each sphere block (p = g on R^d), as _riemannian
+            for r in range(L):
+                ug[r] = 0.0
+            if sphere:
+                for k in range(lo, lo + bs):
+                    for r in range(L):
+                        ug[r] += U[k, r] * G[k, r]
+            for k in range(lo, lo + bs):
+                for r in range(L):
+                    P[k, r] = G[k, r] - ug[r] * U[k, r]
+        for lo in range(0, d, bs):  # u <- R_u(-step p), as _retract
+            for r in range(L):
+                norm2[r] = 0.0
+            for k in range(lo, lo + bs):
+                for r in range(L):
+                    U[k, r] = U[k, r] + scale[r] * P[k, r]
+                    norm2[r] += U[k, r] * U[k, r]
+            if sphere:
+                for r in range(L):
+                    norm2[r] = 1.0 / math.sqrt(norm2[r])
+                for k in range(lo, lo + bs):
+                    for r in range(L):
+                        U[k, r] *= norm2[r]
+        lane_value(objective, U, pf, pa, pi, X, V, F)
+        for r in range(L):  # each lane's stopping rule, as run_trial's
+            if row[r] < 0:
+                continue
+            t = T[r]
+            f = F[r]
+            code = -1
+            if not math.isfinite(f):
+                code = DIVERGED
+            else:
+                if dropped[r] == 0 and f <= F0[r] - delta:
+                    dropped[r] = t
+                if math.isfinite(target):
+                    if f <= target:
+                        code = ESCAPED
+                elif radius > 0.0:
+                    dist2 = 0.0
+                    for k in range(d):
+                        dist2 += (U[k, r] - S[k, r]) ** 2
+                    if dist2 >= radius * radius:
+                        code = ESCAPED
+                elif dropped[r] == t:
+                    code = ESCAPED
+                if code < 0 and t == max_steps:
+                    code = CENSORED
+            if code < 0:
+                continue
+            out = row[r]
+            steps[out] = t
+            status[out] = code
+            final_f[out] = f
+            drop_steps[out] = dropped[r]
+            if keep_u:
+                for k in range(d):
+                    final_u[out, k] = U[k, r]
+            live -= 1
+            row[r] = -2 if nxt < row1 else -1  # the group's next trial, at the top of the next step
 
 
 def run_trial(
@@ -191,15 +373,7 @@ def run_trial(
     key1 = np.uint64(trial)
     sphere = manifold == SPHERE
     bs = block_size(objective, d, pi)
-    if math.isinf(random_start):  # the objective's own random start
-        random_start_hook(objective, sphere, bs, pf, pa, pi, key0, key1, m, start, noise, block)
-    elif random_start > 0.0:  # u0 moved by random_start along a uniform tangent direction (START stream)
-        rng.fill_normals(key0, key1, 0, m, rng.START, noise, block)  # the d normals of step 0
-        _riemannian(sphere, bs, start, noise, x)
-        norm = 0.0
-        for k in range(d):
-            norm += x[k] * x[k]
-        _retract(sphere, bs, start, x, random_start / math.sqrt(norm))
+    start_point(objective, sphere, bs, pf, pa, pi, key0, key1, m, random_start, start, noise, x, block)
     for k in range(d):
         u[k] = start[k]
     tangent_dim = d - d // bs if sphere else d
@@ -313,15 +487,10 @@ def escape_trials(
     final_u (n x d, or 0 x d when not wanted) receives the final points.
     """
     n = steps.shape[0]
-    n_record = rec_f.shape[0]
-    keep_u = final_u.shape[0] > 0
     for r in prange(n):
-        trial = trial0 + r
-        record = trial < n_record
-        row = rec_f[trial] if record else rec_f[0:0].reshape(0)
-        u = final_u[r] if keep_u else np.empty(u0.shape[0])
-        s, st, ff, c, stride, dropped = run_trial(
-            trial,
+        _one_trial(
+            r,
+            trial0,
             seed,
             u0,
             objective,
@@ -338,20 +507,178 @@ def escape_trials(
             target,
             random_start,
             max_steps,
-            row,
-            record,
-            u,
+            steps,
+            status,
+            final_f,
+            drop_steps,
+            final_u,
+            rec_f,
+            rec_count,
+            rec_stride,
         )
-        drop_steps[r] = dropped
-        steps[r] = s
-        status[r] = st
-        final_f[r] = ff
-        if record:
-            rec_count[trial] = c
-            rec_stride[trial] = stride
 
 
-def specialise(hooks, cache=True, optimizer=-1):
+def escape_trials_lanes(
+    trial0,
+    seed,
+    u0,
+    objective,
+    manifold,
+    pf,
+    pa,
+    pi,
+    optimizer,
+    m,
+    eta,
+    po,
+    delta,
+    radius,
+    target,
+    random_start,
+    max_steps,
+    steps,
+    status,
+    final_f,
+    drop_steps,
+    final_u,
+    rec_f,
+    rec_count,
+    rec_stride,
+):
+    """``escape_trials`` (sgd) for an objective with lane hooks: with m < LANES_BELOW_M, no batch size
+    after the drop and max_steps >= 1, the recorded trials one by one (``run_trial``) and the others in
+    groups of LANE_GROUP, TRIAL_LANES at a time in lockstep (``run_lanes``); otherwise every trial one
+    by one.  One ``prange`` over both kinds of work (each a compiled parallel loop of its own)."""
+    n = steps.shape[0]
+    first, groups = n, 0
+    if m < LANES_BELOW_M and po[PO.BATCH_AFTER_DROP] <= 0.0 and max_steps >= 1:
+        first = min(n, max(0, rec_f.shape[0] - trial0))  # recorded trials run alone (run_trial records)
+        groups = (n - first + LANE_GROUP - 1) // LANE_GROUP
+    for i in prange(first + groups):
+        if i < first:
+            _one_trial(
+                i,
+                trial0,
+                seed,
+                u0,
+                objective,
+                manifold,
+                pf,
+                pa,
+                pi,
+                optimizer,
+                m,
+                eta,
+                po,
+                delta,
+                radius,
+                target,
+                random_start,
+                max_steps,
+                steps,
+                status,
+                final_f,
+                drop_steps,
+                final_u,
+                rec_f,
+                rec_count,
+                rec_stride,
+            )
+        else:
+            lo = first + (i - first) * LANE_GROUP
+            run_lanes(
+                lo,
+                min(n, lo + LANE_GROUP),
+                trial0,
+                seed,
+                u0,
+                objective,
+                manifold,
+                pf,
+                pa,
+                pi,
+                m,
+                eta,
+                po,
+                delta,
+                radius,
+                target,
+                random_start,
+                max_steps,
+                steps,
+                status,
+                final_f,
+                drop_steps,
+                final_u,
+            )
+
+
+def _one_trial(
+    r,
+    trial0,
+    seed,
+    u0,
+    objective,
+    manifold,
+    pf,
+    pa,
+    pi,
+    optimizer,
+    m,
+    eta,
+    po,
+    delta,
+    radius,
+    target,
+    random_start,
+    max_steps,
+    steps,
+    status,
+    final_f,
+    drop_steps,
+    final_u,
+    rec_f,
+    rec_count,
+    rec_stride,
+):
+    """Row r of escape_trials's outputs: trial trial0 + r by ``run_trial``, recording f if the trial
+    is among the first rec_f.shape[0]."""
+    trial = trial0 + r
+    record = trial < rec_f.shape[0]
+    row = rec_f[trial] if record else rec_f[0:0].reshape(0)
+    u = final_u[r] if final_u.shape[0] > 0 else np.empty(u0.shape[0])
+    s, st, ff, c, stride, dropped = run_trial(
+        trial,
+        seed,
+        u0,
+        objective,
+        manifold,
+        pf,
+        pa,
+        pi,
+        optimizer,
+        m,
+        eta,
+        po,
+        delta,
+        radius,
+        target,
+        random_start,
+        max_steps,
+        row,
+        record,
+        u,
+    )
+    drop_steps[r] = dropped
+    steps[r] = s
+    status[r] = st
+    final_f[r] = ff
+    if record:
+        rec_count[trial] = c
+        rec_stride[trial] = stride
+
+
+def specialise(hooks, cache=True, optimizer=-1, lanes=False):
     """The escape kernel for one objective: ``escape_trials`` and ``run_trial`` with their calls to
     ``objective_value``, ``gradient``, ``block_size`` and ``random_start_hook`` bound to the
     objective's :class:`~saddle.objectives.base.KernelHooks`.
@@ -360,7 +687,8 @@ def specialise(hooks, cache=True, optimizer=-1):
     compiles the spike alone), and each kernel is cached on disk under its own name (``hooks.name``).
     With an ``optimizer`` code the kernel runs that optimiser only (its ``optimizer`` argument is
     ignored): the code is then a compile-time constant and the other optimisers' branches are compiled
-    out, which takes a third off a step at m = 1 (docs/performance.md).
+    out, which takes a third off a step at m = 1 (docs/performance.md).  With ``lanes`` (sgd, and hooks
+    with lane hooks) it is ``escape_trials_lanes``: small-m trials in lockstep (``run_lanes``).
     """
     options = {k: v for k, v in JIT_OPTIONS.items() if k != "cache"}
     cache = cache and cache_enabled()  # no writable cache folder: compile without the disk cache
@@ -373,30 +701,57 @@ def specialise(hooks, cache=True, optimizer=-1):
         copy.__qualname__ = qualname
         return copy
 
-    run = numba.njit(cache=cache, **options)(
+    jit = numba.njit(cache=cache, **options)
+    inline = numba.njit(inline="always", **options)  # (inlined at Numba's IR level: no call, no compile of its own)
+    start = inline(rebind(start_point, f"start_point_{hooks.name}", random_start_hook=hooks.random_start))
+    run = jit(
         rebind(
             run_trial,
             f"run_trial_{name}",
             objective_value=hooks.value,
             gradient=hooks.gradient,
             block_size=hooks.block_size,
-            random_start_hook=hooks.random_start,
+            start_point=start,
             FIXED_OPTIMIZER=optimizer,
         )
     )
-    return numba.njit(parallel=True, cache=cache, **options)(
-        rebind(escape_trials, f"escape_trials_{name}", run_trial=run)
+    one = inline(rebind(_one_trial, f"one_trial_{name}", run_trial=run))
+    lanes_below_m = hooks.lanes_below_m if lanes and optimizer == SGD and hooks.lane_gradient is not None else 0
+    parallel = numba.njit(parallel=True, cache=cache, **options)
+    if lanes_below_m == 0:
+        return parallel(rebind(escape_trials, f"escape_trials_{name}", _one_trial=one))
+    lanes = jit(
+        rebind(
+            run_lanes,
+            f"run_lanes_{hooks.name}",
+            objective_value=hooks.value,
+            lane_value=hooks.lane_value,
+            lane_gradient=hooks.lane_gradient,
+            block_size=hooks.block_size,
+            start_point=start,
+        )
+    )
+    return parallel(
+        rebind(
+            escape_trials_lanes,
+            f"escape_trials_lanes_{name}",
+            _one_trial=one,
+            run_lanes=lanes,
+            LANES_BELOW_M=lanes_below_m,
+        )
     )
 
 
 _KERNELS: dict = {}
 
 
-def kernel_for(hooks, optimizer, cache=True):
+def kernel_for(hooks, optimizer, cache=True, lanes=False):
     """The compiled kernel of an objective's hooks for an optimiser code (memoised per process; the
-    sgd-specialised kernel for sgd, the generic one for every other optimiser)."""
+    sgd-specialised kernel for sgd, the generic one for every other optimiser; for sgd with ``lanes``,
+    the one that runs small-m trials in lockstep)."""
     fixed = SGD if optimizer == SGD else -1
-    key = (hooks, fixed, cache)
+    lanes = bool(lanes) and fixed == SGD and hooks.lane_gradient is not None
+    key = (hooks, fixed, cache, lanes)
     if key not in _KERNELS:
-        _KERNELS[key] = specialise(hooks, cache=cache, optimizer=fixed)
+        _KERNELS[key] = specialise(hooks, cache=cache, optimizer=fixed, lanes=lanes)
     return _KERNELS[key]

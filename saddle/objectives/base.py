@@ -113,6 +113,14 @@ class KernelHooks:
         Into start: the trial's own random start, from the START stream.
     ``name``
         The name the compiled kernel is cached under (unique among the package's objectives).
+    ``lane_gradient(objective, U, pf, pa, pi, key0, keys, ts, m, Z, X, V, words, G)``,
+    ``lane_value(objective, U, pf, pa, pi, X, V, F)``, ``lanes_below_m``
+        Optional: sgd with m < lanes_below_m then runs saddle.rng.TRIAL_LANES trials in lockstep
+        (saddle.kernels.cpu.run_lanes).  Column r of the (d, TRIAL_LANES) arrays U, G is one trial:
+        into G[:, r] its mini-batch gradient of step ts[r] from the streams of key (key0, keys[r]),
+        into F[r] its f; Z, X (d, TRIAL_LANES) and V (4, TRIAL_LANES) are float scratch, words
+        (4, TRIAL_LANES) uint64 scratch.  Each lane's numbers must be those of ``gradient`` and
+        ``value`` bit for bit (the same draws, the same operations in the same order).
 
     ``objective`` is an unused integer kept for the signature; ``specialise`` in
     :mod:`saddle.kernels.cpu` binds the hooks into the kernel at compile time, so calls cost nothing.
@@ -123,6 +131,9 @@ class KernelHooks:
     block_size: Callable[..., int] = whole_block
     random_start: Callable[..., None] = manifold_uniform_start
     name: str = ""
+    lane_gradient: Callable[..., None] | None = None
+    lane_value: Callable[..., None] | None = None
+    lanes_below_m: int = 0
 
 
 # --------------------------------------------------------------------------------------- objectives

@@ -238,4 +238,60 @@ def kernel_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, 
         minibatch_gradient(u, pf, pa, pi, key0, key1, t, m, z, block, g)
 
 
-QuadraticSaddle.kernel = KernelHooks(kernel_value, kernel_gradient, name="quadratic")
+@inline_njit
+def lane_gradient(objective, U, pf, pa, pi, key0, keys, ts, m, Z, X, V, words, G):
+    """minibatch_gradient for every lane r of U (saddle.kernels.cpu.run_lanes): each lane's d normals
+    (saddle.rng.lane_normals: the numbers fill_normals gives it), then exact_gradient's and the noise's
+    operations in the same order."""
+    d = U.shape[0]
+    L = rng.TRIAL_LANES
+    rng.lane_normals(key0, keys, ts, m, rng.DATA, Z)
+    beta = pf[_BETA]
+    for r in range(L):
+        V[0, r] = 0.0  # ||x||^2
+    for i in range(d):
+        for r in range(L):
+            V[0, r] += U[i, r] * U[i, r]
+    for i in range(d):
+        for r in range(L):
+            G[i, r] = pa[_H, i] * U[i, r] + beta * V[0, r] * U[i, r]
+    scale = 1.0 / math.sqrt(m)
+    if pi[_DIAGONAL] != 0:
+        for i in range(d):
+            for r in range(L):
+                G[i, r] += scale * (pa[_H + 1 + i, i] * Z[i, r])
+        return
+    for i in range(d):
+        for r in range(L):
+            V[1, r] = 0.0
+        for k in range(i + 1):
+            for r in range(L):
+                V[1, r] += pa[_H + 1 + i, k] * Z[k, r]
+        for r in range(L):
+            G[i, r] += scale * V[1, r]
+
+
+@inline_njit
+def lane_value(objective, U, pf, pa, pi, X, V, F):
+    """objective_value for every lane r of U, its operations in the same order."""
+    d = U.shape[0]
+    L = rng.TRIAL_LANES
+    for r in range(L):
+        V[0, r] = 0.0  # sum_i h_i x_i^2
+        V[1, r] = 0.0  # ||x||^2
+    for i in range(d):
+        for r in range(L):
+            V[0, r] += pa[_H, i] * U[i, r] * U[i, r]
+            V[1, r] += U[i, r] * U[i, r]
+    for r in range(L):
+        F[r] = 0.5 * V[0, r] + 0.25 * pf[_BETA] * V[1, r] * V[1, r]
+
+
+QuadraticSaddle.kernel = KernelHooks(
+    kernel_value,
+    kernel_gradient,
+    name="quadratic",
+    lane_gradient=lane_gradient,
+    lane_value=lane_value,
+    lanes_below_m=rng.MAX_M + 1,  # its step costs the same at every m: lanes always
+)

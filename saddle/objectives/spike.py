@@ -440,4 +440,75 @@ def kernel_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, 
         minibatch_gradient(u, pa, pi[_ROTATED] != 0, pf[_KAPPA], pi[_DIST], key0, key1, t, m, z, x, block, g)
 
 
-SpikeTensor.kernel = KernelHooks(kernel_value, kernel_gradient, name="spike")
+@inline_njit
+def lane_frame_matvec(A, rotated, transpose, V, out):
+    """frame_matvec for every lane r: out[:, r] = A^T V[:, r] (transpose) or A V[:, r], each sum from 0 in
+    the order of frame_matvec; V itself in the identity frame."""
+    d = V.shape[0]
+    L = rng.TRIAL_LANES
+    for i in range(d):
+        for r in range(L):
+            out[i, r] = 0.0 if rotated else V[i, r]
+        if rotated:
+            for k in range(d):
+                for r in range(L):
+                    out[i, r] += (A[k, i] if transpose else A[i, k]) * V[k, r]
+
+
+@inline_njit
+def lane_gradient(objective, U, pf, pa, pi, key0, keys, ts, m, Z, X, V, words, G):
+    """minibatch_gradient for every lane r of U (saddle.kernels.cpu.run_lanes), sample by sample as its
+    sample-by-sample loop (m < 16): the same words, the same operations in the same order."""
+    d = U.shape[0]
+    A = pa
+    rotated = pi[_ROTATED] != 0
+    dist = pi[_DIST]
+    kappa = pf[_KAPPA]
+    L = rng.TRIAL_LANES
+    for r in range(L):
+        V[0, r] = 0.0  # ||u||^2
+    for k in range(d):
+        for r in range(L):
+            V[0, r] += U[k, r] * U[k, r]
+            G[k, r] = 0.0
+    for i in range(m):
+        for k in range(d):  # coordinate k of sample i is word i d + k of each lane's DATA stream
+            h = i * d + k
+            if k == 0 or h % 4 == 0:
+                rng.lane_blocks(key0, keys, ts, m, rng.DATA, h // 4, words)
+            for r in range(L):
+                Z[k, r] = rng.data_variate(words[h % 4, r], dist)
+        lane_frame_matvec(A, rotated, False, Z, X)  # x = A z
+        for r in range(L):
+            V[1, r] = 0.0  # c = u.x
+        for k in range(d):
+            for r in range(L):
+                V[1, r] += U[k, r] * X[k, r]
+        for r in range(L):
+            V[1, r] = V[1, r] * V[1, r] * V[1, r]
+        for k in range(d):
+            for r in range(L):
+                G[k, r] += V[1, r] * X[k, r]
+    scale = -4.0 / (m * kappa)
+    for k in range(d):
+        for r in range(L):
+            G[k, r] = scale * G[k, r] + (12.0 / kappa) * V[0, r] * U[k, r]
+
+
+@inline_njit
+def lane_value(objective, U, pf, pa, pi, X, V, F):
+    """objective_value for every lane r of U: F[r] = -sum_l (a_l.u)^4, as objective_value computes it."""
+    d = U.shape[0]
+    L = rng.TRIAL_LANES
+    lane_frame_matvec(pa, pi[_ROTATED] != 0, True, U, X)  # the coordinates a_l.u
+    for r in range(L):
+        F[r] = 0.0
+    for i in range(d):
+        for r in range(L):
+            c2 = X[i, r] * X[i, r]
+            F[r] -= c2 * c2
+
+
+SpikeTensor.kernel = KernelHooks(
+    kernel_value, kernel_gradient, name="spike", lane_gradient=lane_gradient, lane_value=lane_value, lanes_below_m=16
+)

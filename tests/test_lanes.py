@@ -1,0 +1,113 @@
+"""Lockstep lanes (saddle.kernels.cpu.run_lanes) give every trial the numbers it gets alone.
+
+sgd at small m may run saddle.rng.TRIAL_LANES trials at a time in the lanes of (d, lanes) arrays.  Each
+lane must reproduce the one-trial path (``run_trial``) bit for bit: the same random words, the same
+operations in the same order, the same stopping rule.  These tests run both paths on the same
+configurations and compare every output exactly.  No tolerance: a single differing bit fails.
+"""
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from saddle import rng
+from saddle.kernels import CENSORED, DIVERGED, ESCAPED, LANES_MIN_WORK, Recorder, cpu, run_trials
+from saddle.objectives.quadratic import QuadraticSaddle
+from saddle.objectives.spike import SpikeTensor
+from saddle.optimizers import OptimizerParams
+
+TRIALS = 150  # two lane groups of 64 and a group of 22: lanes run idle at the end of each
+
+
+def _both(objective, u0, **kw):
+    """run_trials with lanes forced on and off; asserts every output equal; returns the lanes' block."""
+    options = dict(optimizer="sgd", sigma_iso=0.0, seed=3, trial_start=5, n_trials=TRIALS, radius=None)
+    options.update(kw)
+    with_lanes = run_trials(objective, u0, lanes=True, **options)
+    alone = run_trials(objective, u0, lanes=False, **options)
+    for field in ("steps", "status", "final_f", "drop_steps"):
+        np.testing.assert_array_equal(getattr(with_lanes, field), getattr(alone, field), err_msg=field)
+    if with_lanes.final_u is not None:
+        np.testing.assert_array_equal(with_lanes.final_u, alone.final_u)
+    return with_lanes
+
+
+SPIKE_CASES = [
+    # dist, rotated, m, radius, target, extra
+    ("uniform", False, 1, None, None, {}),
+    ("uniform", True, 4, None, None, {}),
+    ("laplace", True, 3, None, None, {}),
+    ("rademacher", False, 15, None, None, {}),
+    ("uniform", False, 2, 0.3, None, {}),
+    ("rademacher", False, 2, None, -0.5, {}),
+    ("uniform", False, 2, None, None, {"random_start": True, "keep_final_u": True}),
+    ("uniform", False, 2, None, None, {"start_perturbation": 0.05, "params": OptimizerParams(lr_decay=50.0)}),
+]
+
+
+@pytest.mark.parametrize("case", SPIKE_CASES, ids=[f"{c[0]}-m{c[2]}-{i}" for i, c in enumerate(SPIKE_CASES)])
+def test_spike_lanes_equal_one_trial_at_a_time(case):
+    dist, rotated, m, radius, target, extra = case
+    d = 6
+    A = scipy.stats.ortho_group.rvs(d, random_state=2) if rotated else None
+    obj = SpikeTensor(d, dist, A)
+    block = _both(
+        obj, obj.saddle(2), batch_size=m, eta=0.02, delta=0.1, radius=radius, target=target, max_steps=3000, **extra
+    )
+    assert np.all(block.status == ESCAPED)  # (trials that escape: the stopping rule is exercised)
+
+
+def test_spike_lanes_censor_at_max_steps_and_keep_recorded_trials_alone():
+    obj = SpikeTensor(7)
+    rec_lanes, rec_alone = Recorder.empty(12, 64), Recorder.empty(12, 64)
+    kw = dict(optimizer="sgd", batch_size=2, eta=0.02, sigma_iso=0.0, delta=0.1, radius=None, max_steps=40, seed=3)
+    a = run_trials(obj, obj.saddle(3), trial_start=5, n_trials=TRIALS, recorder=rec_lanes, lanes=True, **kw)
+    b = run_trials(obj, obj.saddle(3), trial_start=5, n_trials=TRIALS, recorder=rec_alone, lanes=False, **kw)
+    np.testing.assert_array_equal(a.steps, b.steps)
+    np.testing.assert_array_equal(a.status, b.status)
+    np.testing.assert_array_equal(a.final_f, b.final_f)
+    assert np.count_nonzero(a.status == CENSORED) > 0 and np.count_nonzero(a.status == ESCAPED) > 0
+    np.testing.assert_array_equal(rec_lanes.f, rec_alone.f)  # trials 5..11 recorded, by run_trial
+    np.testing.assert_array_equal(rec_lanes.count, rec_alone.count)
+
+
+@pytest.mark.parametrize("Sigma", ["scalar", "diagonal", "full"])
+@pytest.mark.parametrize("m", [1, 1024])
+def test_quadratic_lanes_equal_one_trial_at_a_time(Sigma, m):
+    Sig = {
+        "scalar": 1.0,
+        "diagonal": [1.0, 0.5, 2.0, 1.0],
+        "full": [[1.0, 0.3, 0, 0], [0.3, 1.0, 0.2, 0], [0, 0.2, 0.7, 0], [0, 0, 0, 1.0]],
+    }[Sigma]
+    q = QuadraticSaddle(4, 1.0, [1.0, 3.0, 2.0], 1.0, Sig)
+    block = _both(q, q.start(), batch_size=m, eta=0.1, delta=0.1, max_steps=5000)
+    assert np.all(block.status == ESCAPED)
+
+
+def test_quadratic_lanes_diverge_where_one_trial_diverges():
+    """eta = 3 throws the quartic iterate to infinity: the lanes' divergence step is the one-trial one."""
+    q = QuadraticSaddle(1, 1.0, [], 1.0, 1.0)
+    block = _both(q, q.start(), batch_size=1, eta=3.0, delta=10.0, max_steps=200, random_start=True)
+    assert np.count_nonzero(block.status == DIVERGED) > 0
+
+
+def test_lanes_are_chosen_by_the_size_of_the_run(monkeypatch):
+    """run_trials' default: lanes from LANES_MIN_WORK trial-steps on, only for sgd at m below the
+    objective's lanes_below_m (the spike: 16), and never for an objective without lane hooks."""
+    asked = []
+    real = cpu.kernel_for
+    monkeypatch.setattr(
+        cpu,
+        "kernel_for",
+        lambda hooks, code, cache=True, lanes=False: asked.append(lanes) or real(hooks, code, cache, lanes),
+    )
+    obj = SpikeTensor(5)
+    kw = dict(optimizer="sgd", eta=0.02, sigma_iso=0.0, delta=0.1, radius=None, seed=0, trial_start=0, n_trials=0)
+    run_trials(obj, obj.saddle(2), batch_size=1, max_steps=LANES_MIN_WORK, **kw)
+    run_trials(obj, obj.saddle(2), batch_size=1, max_steps=LANES_MIN_WORK - 1, **{**kw, "n_trials": 1})
+    run_trials(obj, obj.saddle(2), batch_size=16, max_steps=2**31, **kw)
+    assert asked == [False, False, False]  # n_trials = 0 is no work; small; m = 16 takes the block-wise draw
+    asked.clear()
+    run_trials(obj, obj.saddle(2), batch_size=1, max_steps=LANES_MIN_WORK // 128, **{**kw, "n_trials": 128})
+    assert asked == [True]
+    assert rng.TRIAL_LANES == 8
