@@ -180,6 +180,7 @@ def test_exit_prediction_matches_reduced_chain():
     assert pred.alpha == pytest.approx(pred.steps / N) and pred.samples_over_N == pytest.approx(m * pred.steps / N)
 
 
+@pytest.mark.filterwarnings("error")  # no plateau is a reason, not a RuntimeWarning from the solver's trial points
 def test_exit_prediction_is_never_negative():
     assert math.isnan(ode.predict_exit(1, 50, 1.0, 1).steps)  # K = 1: no plateau
     bad = ode.predict_exit(2, 50, 50.0, 1)  # eta/m far too large: no plateau
