@@ -111,3 +111,20 @@ def test_lanes_are_chosen_by_the_size_of_the_run(monkeypatch):
     run_trials(obj, obj.saddle(2), batch_size=1, max_steps=LANES_MIN_WORK // 128, **{**kw, "n_trials": 128})
     assert asked == [True]
     assert rng.TRIAL_LANES == 8
+
+
+def test_lanes_do_not_depend_on_the_thread_count():
+    """The lanes' groups are split over threads; each trial's numbers are its own whatever the split."""
+    import numba
+
+    obj = SpikeTensor(5)
+    kw = dict(optimizer="sgd", batch_size=1, eta=0.02, sigma_iso=0.0, delta=0.1, radius=None, max_steps=3000)
+    blocks = []
+    for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        numba.set_num_threads(threads)
+        try:
+            blocks.append(run_trials(obj, obj.saddle(2), seed=9, trial_start=0, n_trials=300, lanes=True, **kw))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    np.testing.assert_array_equal(blocks[0].steps, blocks[1].steps)
+    np.testing.assert_array_equal(blocks[0].final_f, blocks[1].final_f)
