@@ -275,7 +275,7 @@ def component(u, A, rotated, d, i, l):
     return c
 
 
-@inline_njit
+@njit
 def objective_value(u, A, rotated, k):
     """f = sum_l [(sum_i c_li^2)^2 - sum_i c_li^4], c_li = a_l.u_i."""
     d = u.shape[0] // k
@@ -292,7 +292,7 @@ def objective_value(u, A, rotated, k):
     return f
 
 
-@inline_njit
+@njit
 def exact_gradient(u, A, rotated, k, work, g):
     """g_i = 4 sum_l c_li (S_l - c_li^2) a_l; ``work`` has length >= d k."""
     d = u.shape[0] // k
@@ -388,7 +388,7 @@ def _whole_sample_groups(u, A, rotated, dist, k, total, m, per_column, key0, key
     return total // gsz * gsz
 
 
-@inline_njit
+@njit
 def minibatch_gradient(u, A, rotated, kappa, dist, k, sampling, key0, key1, t, m, z, x, block, g):
     """Mean per-sample gradient (SPEC 2.2) of a mini-batch of step t, for every column.
 

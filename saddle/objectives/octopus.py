@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from saddle import rng
-from saddle._numba import inline_njit
+from saddle._numba import inline_njit, njit
 from saddle.manifolds import Euclidean
 from saddle.objectives.additive import GAMMA, NOISE_VAR, AdditiveNoiseOnRd, fmt_values
 from saddle.objectives.base import KernelHooks, ParamLayout, register
@@ -403,7 +403,7 @@ def exact_gradient(x, pf, pa, g):
                 g[i + 1] = 2.0 * _g2(y, L, gam, tau) * x[i + 1]
 
 
-@inline_njit
+@njit
 def minibatch_gradient(x, pf, pa, key0, key1, t, m, xi, block, g):
     """grad f(x) + sqrt(noise_var / m) xi, xi standard normal from the DATA stream of step t.
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from saddle import rng
-from saddle._numba import inline_njit
+from saddle._numba import inline_njit, njit
 from saddle.manifolds import Euclidean
 from saddle.objectives.additive import GAMMA, NOISE_VAR, AdditiveNoiseOnRd, fmt_values
 from saddle.objectives.base import KernelHooks, ParamLayout, register
@@ -198,7 +198,7 @@ def exact_gradient(x, pf, pa, g):
         g[i] = pa[_H, i] * x[i] + pf[_BETA] * norm2 * x[i]
 
 
-@inline_njit
+@njit
 def minibatch_gradient(x, pf, pa, pi, key0, key1, t, m, xi, block, g):
     """grad f(x) + L xi / sqrt(m), xi standard normal from the DATA stream of step t.
 
