@@ -119,8 +119,8 @@ objective_value = gradient = block_size = random_start_hook = None
 lane_value = lane_gradient = None
 FIXED_OPTIMIZER = -1
 LANES_BELOW_M = 0
-"""sgd runs with m below this run in lockstep (``escape_trials_lanes``; bound by ``specialise`` from the
-hooks)."""
+"""sgd runs with m below this run in lockstep (``run_lanes``); bound by ``specialise`` from the hooks,
+0 in a kernel compiled without lanes."""
 LANE_GROUP = 64
 """Trials per lockstep group: one ``prange`` iteration runs them TRIAL_LANES at a time, a lane that
 finishes taking the group's next trial."""
@@ -172,7 +172,7 @@ def run_lanes(
     ends takes the next one.  The objective's lane hooks compute every lane's gradient and f in loops
     over lanes that vectorise; each lane's arithmetic, random numbers and stopping rule are those of
     ``run_trial`` for its trial (sgd, no recording, no batch size after the drop), so the outputs are
-    the same bit for bit (tests/test_kernel.py).  Lanes left without a trial at the end keep stepping
+    the same bit for bit (tests/test_lanes.py).  Lanes left without a trial at the end keep stepping
     on their last state until the others finish; nothing of theirs is written.
     """
     d = u0.shape[0]
@@ -484,71 +484,12 @@ def escape_trials(
 
     Trials whose global index is below rec_f.shape[0] also record f(u_t);
     drop_steps receives each trial's first step with f <= f(u_0) - delta (0: none);
-    final_u (n x d, or 0 x d when not wanted) receives the final points.
+    final_u (n x d, or 0 x d when not wanted) receives the final points.  Each trial runs alone
+    (``run_trial``), except in a kernel compiled with lanes (LANES_BELOW_M > 0, sgd): with m below it,
+    no batch size after the drop and max_steps >= 1, the trials that are not recorded run in groups of
+    LANE_GROUP, TRIAL_LANES at a time in lockstep (``run_lanes``).  One ``prange`` over both kinds of
+    work.
     """
-    n = steps.shape[0]
-    for r in prange(n):
-        _one_trial(
-            r,
-            trial0,
-            seed,
-            u0,
-            objective,
-            manifold,
-            pf,
-            pa,
-            pi,
-            optimizer,
-            m,
-            eta,
-            po,
-            delta,
-            radius,
-            target,
-            random_start,
-            max_steps,
-            steps,
-            status,
-            final_f,
-            drop_steps,
-            final_u,
-            rec_f,
-            rec_count,
-            rec_stride,
-        )
-
-
-def escape_trials_lanes(
-    trial0,
-    seed,
-    u0,
-    objective,
-    manifold,
-    pf,
-    pa,
-    pi,
-    optimizer,
-    m,
-    eta,
-    po,
-    delta,
-    radius,
-    target,
-    random_start,
-    max_steps,
-    steps,
-    status,
-    final_f,
-    drop_steps,
-    final_u,
-    rec_f,
-    rec_count,
-    rec_stride,
-):
-    """``escape_trials`` (sgd) for an objective with lane hooks: with m < LANES_BELOW_M, no batch size
-    after the drop and max_steps >= 1, the recorded trials one by one (``run_trial``) and the others in
-    groups of LANE_GROUP, TRIAL_LANES at a time in lockstep (``run_lanes``); otherwise every trial one
-    by one.  One ``prange`` over both kinds of work (each a compiled parallel loop of its own)."""
     n = steps.shape[0]
     first, groups = n, 0
     if m < LANES_BELOW_M and po[PO.BATCH_AFTER_DROP] <= 0.0 and max_steps >= 1:
@@ -678,6 +619,10 @@ def _one_trial(
         rec_stride[trial] = stride
 
 
+def _no_lanes(*args):
+    """Bound as ``run_lanes`` in a kernel compiled without lanes: never called."""
+
+
 def specialise(hooks, cache=True, optimizer=-1, lanes=False):
     """The escape kernel for one objective: ``escape_trials`` and ``run_trial`` with their calls to
     ``objective_value``, ``gradient``, ``block_size`` and ``random_start_hook`` bound to the
@@ -688,7 +633,7 @@ def specialise(hooks, cache=True, optimizer=-1, lanes=False):
     With an ``optimizer`` code the kernel runs that optimiser only (its ``optimizer`` argument is
     ignored): the code is then a compile-time constant and the other optimisers' branches are compiled
     out, which takes a third off a step at m = 1 (docs/performance.md).  With ``lanes`` (sgd, and hooks
-    with lane hooks) it is ``escape_trials_lanes``: small-m trials in lockstep (``run_lanes``).
+    with lane hooks) small-m trials run in lockstep (``run_lanes``).
     """
     options = {k: v for k, v in JIT_OPTIONS.items() if k != "cache"}
     cache = cache and cache_enabled()  # no writable cache folder: compile without the disk cache
@@ -718,8 +663,9 @@ def specialise(hooks, cache=True, optimizer=-1, lanes=False):
     one = inline(rebind(_one_trial, f"one_trial_{name}", run_trial=run))
     lanes_below_m = hooks.lanes_below_m if lanes and optimizer == SGD and hooks.lane_gradient is not None else 0
     parallel = numba.njit(parallel=True, cache=cache, **options)
-    if lanes_below_m == 0:
-        return parallel(rebind(escape_trials, f"escape_trials_{name}", _one_trial=one))
+    if lanes_below_m == 0:  # (run_lanes is then never called: a stub keeps the kernel's compile small)
+        stub = jit(rebind(_no_lanes, f"no_lanes_{hooks.name}"))
+        return parallel(rebind(escape_trials, f"escape_trials_{name}", _one_trial=one, run_lanes=stub))
     lanes = jit(
         rebind(
             run_lanes,
@@ -733,7 +679,7 @@ def specialise(hooks, cache=True, optimizer=-1, lanes=False):
     )
     return parallel(
         rebind(
-            escape_trials_lanes,
+            escape_trials,
             f"escape_trials_lanes_{name}",
             _one_trial=one,
             run_lanes=lanes,
