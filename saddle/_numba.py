@@ -25,13 +25,15 @@ Two things are settled here, at import, before any kernel is compiled:
 import hashlib
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 THREADING_LAYERS = ("default", "safe", "forksafe", "threadsafe", "tbb", "omp", "workqueue")
 """The values Numba accepts for NUMBA_THREADING_LAYER."""
 
 
-def check_environment(environ=None):
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
     """Refuse Numba environment variables that Numba would answer with a traceback.
 
     Numba reads ``NUMBA_NUM_THREADS`` when it is imported: a value that is not an
@@ -70,7 +72,7 @@ import numba  # noqa: E402
 _PACKAGE = Path(__file__).resolve().parent
 
 
-def _drop_stale_cache():
+def _drop_stale_cache() -> None:
     sources = sorted(_PACKAGE.rglob("*.py"))
     digest = hashlib.sha256()
     for path in sources:
@@ -91,7 +93,7 @@ def _drop_stale_cache():
         pass  # a read-only install: Numba then caches elsewhere, keyed by the installed files
 
 
-def _probe_cache():
+def _probe_cache() -> tuple[bool, str]:
     """Whether Numba finds a writable cache folder for every folder of the package that holds kernels.
 
     Asks Numba's own locator search (the one ``cache=True`` runs when a function is decorated) about a
@@ -106,7 +108,7 @@ def _probe_cache():
     folders = sorted({path.parent for path in _PACKAGE.rglob("*.py") if "__pycache__" not in path.parts})
     for folder in folders:
         source = next(iter(sorted(folder.glob("*.py"))))
-        namespace = {}
+        namespace: dict[str, Any] = {}
         exec(compile("def _saddle_cache_probe():\n    pass\n", str(source), "exec"), namespace)
         try:
             FunctionCache(namespace["_saddle_cache_probe"])
@@ -126,12 +128,12 @@ if not _CACHE_OK:
     )
 
 
-def cache_enabled():
+def cache_enabled() -> bool:
     """Whether kernels are cached on disk (False where Numba has no writable cache folder; see the module)."""
     return _CACHE_OK
 
 
-JIT_OPTIONS = dict(cache=_CACHE_OK, nogil=True, error_model="numpy")
+JIT_OPTIONS: dict[str, Any] = dict(cache=_CACHE_OK, nogil=True, error_model="numpy")
 
 njit = numba.njit(**JIT_OPTIONS)
 """Decorator for serial kernel helpers (called from inside other kernels)."""
@@ -143,14 +145,14 @@ more than the arithmetic; benchmarks/kernel_anatomy.py).  Inlining changes no ar
 
 
 @numba.njit(parallel=True, cache=_CACHE_OK)
-def _parallel_probe(n):
+def _parallel_probe(n: int) -> int:
     total = 0
     for i in numba.prange(n):
         total += i
     return total
 
 
-def threading_layer():
+def threading_layer() -> str:
     """The threading layer Numba runs parallel kernels on (it is fixed by the first parallel loop run:
     a tiny one here, so that asking costs a second, not the escape kernel's compile)."""
     _parallel_probe(4)

@@ -64,6 +64,7 @@ bijection of ``numpy.random.Philox``), see docs/escape.md.
 import math
 
 import numpy as np
+import numpy.typing as npt
 from llvmlite import ir
 from numba import carray, types
 from numba.core import cgutils
@@ -151,8 +152,11 @@ _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8 = _COS_COEFFS
 _MANTISSA = 0xFFFFFFFFFFFFF
 _ONE_BITS = 0x3FF0000000000000
 
+_Int = int | np.integer
+"""An integer argument: a Python or NumPy integer (inside a kernel, whatever integer Numba typed it as)."""
 
-def check_ranges(seed, trial_end, t_max, m, words=0):
+
+def check_ranges(seed: int, trial_end: int, t_max: int, m: int, words: int = 0) -> None:
     """Raise ValueError unless the streams of trials < trial_end, steps <= t_max, batch size m and
     ``words`` 32-bit words per step and purpose lie in the ranges of the stream layout."""
     for name, value, low, high in (
@@ -169,7 +173,9 @@ def check_ranges(seed, trial_end, t_max, m, words=0):
 
 
 @inline_njit
-def philox4x32(c0, c1, c2, c3, k0, k1, out):
+def philox4x32(
+    c0: np.uint64, c1: np.uint64, c2: np.uint64, c3: np.uint64, k0: np.uint64, k1: np.uint64, out: np.ndarray
+) -> None:
     """Write Philox4x32-10 of counter (c0..c3) under key (k0, k1) into out[0:4].
 
     Arguments are uint64 holding 32-bit values; ``out`` is a uint64 array of length >= 4 that
@@ -191,13 +197,13 @@ def philox4x32(c0, c1, c2, c3, k0, k1, out):
 
 
 @inline_njit
-def counter_word3(m, purpose):
+def counter_word3(m: _Int, purpose: _Int) -> np.uint64:
     """Counter word 3 of the stream layout: purpose * 2**30 + (m - 1)."""
     return (np.uint64(purpose) << np.uint64(30)) | (np.uint64(m) - np.uint64(1))
 
 
 @inline_njit
-def stream_block(seed, trial, t, m, purpose, j, block):
+def stream_block(seed: _Int, trial: _Int, t: _Int, m: _Int, purpose: _Int, j: _Int, block: np.ndarray) -> None:
     """Block j (0-based) of the stream (seed, trial, t, m, purpose) into block[0:4] (32-bit words)."""
     seed = np.uint64(seed)
     philox4x32(
@@ -212,7 +218,7 @@ def stream_block(seed, trial, t, m, purpose, j, block):
 
 
 @njit
-def stream_blocks(seed, trial, t, m, purpose, j0, out):
+def stream_blocks(seed: _Int, trial: _Int, t: _Int, m: _Int, purpose: _Int, j0: _Int, out: np.ndarray) -> None:
     """Blocks j0, j0 + 1, ... of the stream into out (uint64, length a multiple of 4): block j0 + b is
     out[4 b : 4 b + 4].  Written as one loop over blocks of lane-wise 32 x 32 -> 64-bit arithmetic,
     which LLVM vectorises (several blocks per instruction)."""
@@ -246,19 +252,19 @@ def stream_blocks(seed, trial, t, m, purpose, j0, out):
 
 
 @inline_njit
-def open_uniform(w):
+def open_uniform(w: np.uint64) -> float:
     """Uniform variate on (0, 1) from the top 53 bits of the 64-bit word w (uint64)."""
     return (float(w >> np.uint64(11)) + 0.5) * _TWO_M53
 
 
 @inline_njit
-def double_word(block, q):
+def double_word(block: np.ndarray, q: int) -> np.uint64:
     """64-bit word q (0 or 1) of a block: word 2q + 2**32 word 2q + 1."""
     return block[2 * q] | (block[2 * q + 1] << np.uint64(32))
 
 
 @inline_njit
-def data_variate(h, dist):
+def data_variate(h: np.uint64, dist: int) -> float:
     """Mean-0, variance-1 variate of distribution code ``dist`` from a 32-bit word h."""
     if dist == RADEMACHER:
         return 1.0 - 2.0 * float(h >> np.uint64(31))
@@ -295,14 +301,14 @@ def _bits_float(typingctx, b):
 
 
 @inline_njit
-def log_unit(u):
+def log_unit(u: float) -> float:
     """log u for 0 < u <= 1 (a normal double), within about 1 ulp, by plain arithmetic.
 
     u = 2**e y with y in [sqrt(1/2), sqrt 2); with f = y - 1 and s = f / (2 + f),
     log y = f - f**2/2 + s (f**2/2 + R(s**2)), R the series of 2 atanh(s) - 2s (fdlibm's e_log.c
     with Taylor coefficients to s**19), and log u = e ln 2 + log y with ln 2 in two parts.
     """
-    bits = _float_bits(u)
+    bits = _float_bits(u)  # type: ignore[call-arg, var-annotated]  # Numba passes an @intrinsic's typingctx
     e = (bits >> 52) - 1023
     y = _bits_float((bits & _MANTISSA) | _ONE_BITS)
     big = y > _SQRT2
@@ -318,7 +324,7 @@ def log_unit(u):
 
 
 @inline_njit
-def cos_sin_turn(g):
+def cos_sin_turn(g: float) -> tuple[float, float]:
     """(cos 2 pi g, sin 2 pi g) for 0 < g <= 1, within about 2e-16, by plain arithmetic.
 
     8 g = o + f (octant o, exact); on the odd octants f is replaced by 1 - f (exact); with
@@ -345,7 +351,7 @@ def cos_sin_turn(g):
 
 
 @inline_njit
-def box_muller(u0, u1):
+def box_muller(u0: float, u1: float) -> tuple[float, float]:
     """Two independent standard normals from two uniforms on (0, 1]: r (cos phi, sin phi) with
     r = sqrt(-2 log u0) and phi = 2 pi u1 (Box and Muller 1958)."""
     r = math.sqrt(-2.0 * log_unit(u0))
@@ -354,7 +360,7 @@ def box_muller(u0, u1):
 
 
 @inline_njit
-def normal_pair(w0, w1):
+def normal_pair(w0: np.uint64, w1: np.uint64) -> tuple[float, float]:
     """Two independent standard normals from two 64-bit words: Box-Muller on their 53-bit uniforms."""
     return box_muller(open_uniform(w0), open_uniform(w1))
 
@@ -381,7 +387,9 @@ def _stack_scratch(typingctx):
 
 
 @inline_njit
-def normals_at(key0, key1, t, m, purpose, start, out, block):
+def normals_at(
+    key0: _Int, key1: _Int, t: _Int, m: _Int, purpose: _Int, start: int, out: np.ndarray, block: np.ndarray
+) -> None:
     """out[i] = standard normal ``start + i`` of the stream (t, m, purpose) of key0 = seed,
     key1 = trial: the same numbers as ``fill_normals`` gives at those positions.
 
@@ -409,7 +417,7 @@ def normals_at(key0, key1, t, m, purpose, start, out, block):
             if 2 * b + 1 < d:
                 out[2 * b + 1] = c
         return
-    scratch = carray(_stack_scratch(), 2 * _LANES)
+    scratch = carray(_stack_scratch(), 2 * _LANES)  # type: ignore[call-arg]  # Numba passes an @intrinsic's typingctx
     seed = np.uint64(key0)
     k0s = seed & _LOW32
     k1s = seed >> np.uint64(32)
@@ -448,13 +456,15 @@ def normals_at(key0, key1, t, m, purpose, start, out, block):
 
 
 @njit
-def fill_normals_at(key0, key1, t, m, purpose, start, out, block):
+def fill_normals_at(
+    key0: _Int, key1: _Int, t: _Int, m: _Int, purpose: _Int, start: int, out: np.ndarray, block: np.ndarray
+) -> None:
     """:func:`normals_at` as a call (compiled once, not inlined): the same numbers."""
     normals_at(key0, key1, t, m, purpose, start, out, block)
 
 
 @njit
-def fill_normals(key0, key1, t, m, purpose, out, block):
+def fill_normals(key0: _Int, key1: _Int, t: _Int, m: _Int, purpose: _Int, out: np.ndarray, block: np.ndarray) -> None:
     """out[k] = standard normal k of the stream (t, m, purpose) of key0 = seed, key1 = trial.
 
     Block j gives normals 2j and 2j + 1 (Box-Muller on the 53-bit uniforms of its two 64-bit
@@ -483,7 +493,9 @@ def _stack_lane_words(typingctx):
 
 
 @inline_njit
-def _lane_philox(key0, keys, ts, m, purpose, j, local):
+def _lane_philox(
+    key0: _Int, keys: np.ndarray, ts: np.ndarray, m: _Int, purpose: _Int, j: _Int, local: np.ndarray
+) -> None:
     """Block j of every lane's stream into local[2 L + w L + r] (word w of lane r, L = TRIAL_LANES), local
     a stack scratch of 6 L uint64 from ``_stack_lane_words`` (its first 2 L take the lanes' counters).
     On the stack nothing aliases: LLVM vectorises the loop over lanes (on the caller's arrays it ran
@@ -519,12 +531,12 @@ def _lane_philox(key0, keys, ts, m, purpose, j, local):
 
 
 @inline_njit
-def lane_blocks(key0, keys, ts, m, purpose, j, out):
+def lane_blocks(key0: _Int, keys: np.ndarray, ts: np.ndarray, m: _Int, purpose: _Int, j: _Int, out: np.ndarray) -> None:
     """Block j of the stream (t = ts[r], m, purpose) of key (key0, keys[r]), for every lane r: word w
     into out[w, r] (out: uint64, shape (4, TRIAL_LANES)).  The same words as ``stream_block`` gives each
     trial alone, drawn for all lanes at once."""
     L = TRIAL_LANES
-    local = carray(_stack_lane_words(), 6 * L)
+    local = carray(_stack_lane_words(), 6 * L)  # type: ignore[call-arg]  # Numba passes an @intrinsic's typingctx
     _lane_philox(key0, keys, ts, m, purpose, j, local)
     for w in range(4):
         for r in range(L):
@@ -532,7 +544,7 @@ def lane_blocks(key0, keys, ts, m, purpose, j, out):
 
 
 @inline_njit
-def lane_normals(key0, keys, ts, m, purpose, out):
+def lane_normals(key0: _Int, keys: np.ndarray, ts: np.ndarray, m: _Int, purpose: _Int, out: np.ndarray) -> None:
     """out[k, r] = standard normal k of the stream (t = ts[r], m, purpose) of key (key0, keys[r]): the
     numbers ``fill_normals`` gives each trial alone (Box-Muller on the same words, the same arithmetic),
     for every lane r at once; out: (d, TRIAL_LANES).  As ``normals_at``, the uniforms and Box-Muller
@@ -540,7 +552,7 @@ def lane_normals(key0, keys, ts, m, purpose, out):
     Putting several pairs per lane through Box-Muller at once gained nothing (measured)."""
     L = TRIAL_LANES
     d = out.shape[0]
-    local = carray(_stack_lane_words(), 6 * L)
+    local = carray(_stack_lane_words(), 6 * L)  # type: ignore[call-arg]  # Numba passes an @intrinsic's typingctx
     scratch = carray(_stack_scratch(), 2 * _LANES)
     for b in range((d + 1) // 2):
         _lane_philox(key0, keys, ts, m, purpose, b, local)
@@ -559,7 +571,7 @@ def lane_normals(key0, keys, ts, m, purpose, out):
 
 
 @njit
-def fill_uniforms(key0, key1, t, m, purpose, out, block):
+def fill_uniforms(key0: _Int, key1: _Int, t: _Int, m: _Int, purpose: _Int, out: np.ndarray, block: np.ndarray) -> None:
     """out[q] = open_uniform(64-bit word q of the stream (t, m, purpose)): uniform on (0, 1).
 
     Block j gives uniforms 2j and 2j + 1; ``block`` is a uint64 scratch array of length 4.
@@ -575,7 +587,7 @@ def fill_uniforms(key0, key1, t, m, purpose, out, block):
 
 
 @njit
-def fill_words(seed, trial, t, m, purpose, out):
+def fill_words(seed: _Int, trial: _Int, t: _Int, m: _Int, purpose: _Int, out: np.ndarray) -> None:
     """Fill ``out`` (uint32 or uint64) with the first len(out) 32-bit words of the stream.
 
     Used by tests and by code paths that are not speed-critical; the kernels
@@ -588,7 +600,7 @@ def fill_words(seed, trial, t, m, purpose, out):
         out[q] = blocks[q]
 
 
-def words(seed, trial, t, m, purpose, n):
+def words(seed: int, trial: int, t: int, m: int, purpose: int, n: int) -> np.ndarray:
     """The first ``n`` 32-bit words of the stream of (seed, trial, t, m, purpose), as uint32."""
     check_ranges(seed, int(trial) + 1, t, m, n)
     out = np.empty(int(n), dtype=np.uint32)
@@ -596,7 +608,7 @@ def words(seed, trial, t, m, purpose, n):
     return out
 
 
-def uniforms(seed, trial, t, m, purpose, n):
+def uniforms(seed: int, trial: int, t: int, m: int, purpose: int, n: int) -> np.ndarray:
     """The first ``n`` 53-bit open uniforms of the stream (as :func:`fill_uniforms`)."""
     check_ranges(seed, int(trial) + 1, t, m, 2 * n)
     out = np.empty(int(n))
@@ -604,7 +616,7 @@ def uniforms(seed, trial, t, m, purpose, n):
     return out
 
 
-def normals(seed, trial, t, m, purpose, n):
+def normals(seed: int, trial: int, t: int, m: int, purpose: int, n: int) -> np.ndarray:
     """The first ``n`` standard normals of the stream (as :func:`fill_normals`)."""
     check_ranges(seed, int(trial) + 1, t, m, 2 * n)
     out = np.empty(int(n))
@@ -612,7 +624,7 @@ def normals(seed, trial, t, m, purpose, n):
     return out
 
 
-def data_variates(words_array, dist):
+def data_variates(words_array: npt.ArrayLike, dist: int) -> np.ndarray:
     """Vectorised NumPy version of :func:`data_variate` on 32-bit words."""
     h = np.asarray(words_array).astype(np.uint64)
     if dist == RADEMACHER:

@@ -11,6 +11,8 @@ ends with one line saying what was kept, and exit status 130.
 import argparse
 import importlib
 import sys
+from collections.abc import Sequence
+from types import ModuleType
 
 from saddle.experiments.common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, UsageError
 from saddle.store import StoreError
@@ -25,11 +27,11 @@ COMMANDS = {
 }
 
 
-def _module(name):
+def _module(name: str) -> ModuleType:
     return importlib.import_module(f"saddle.experiments.{COMMANDS[name]}")
 
 
-def build_parser():
+def build_parser() -> Parser:
     modules = {name: _module(name) for name in COMMANDS}
     parser = Parser(
         prog="python -m saddle.experiments",
@@ -49,7 +51,7 @@ def build_parser():
     return parser
 
 
-def _load_objectives(argv):
+def _load_objectives(argv: list[str]) -> list[str]:
     """Import every ``--load FILE`` (saddle.objectives.base.load_file) and return the other arguments."""
     loader = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     loader.add_argument("--load", action="append", default=[])
@@ -62,7 +64,7 @@ def _load_objectives(argv):
     return rest
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     try:
         from saddle._numba import check_environment  # refuses bad NUMBA_ variables before Numba reads them

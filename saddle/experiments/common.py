@@ -2,6 +2,7 @@
 
 import argparse
 import math
+from typing import NoReturn
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -14,11 +15,11 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (raised as UsageError, printed by main)."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: error: {message}")
 
 
-def finite_float(text):
+def finite_float(text: str) -> float:
     """argparse type: a finite float."""
     try:
         value = float(text)
@@ -29,7 +30,7 @@ def finite_float(text):
     return value
 
 
-def integer(text):
+def integer(text: str) -> int:
     """argparse type: an integer."""
     try:
         return int(text)
@@ -37,7 +38,7 @@ def integer(text):
         raise argparse.ArgumentTypeError(f"invalid integer: {text!r}") from None
 
 
-def fmt_steps(value, lower_bound=False):
+def fmt_steps(value: float, lower_bound: bool = False) -> str:
     """A step count for the tables: '>N' for a lower bound (stored as N + 1), 'inf' for an open interval end."""
     if lower_bound:
         return f">{value - 1:.0f}"

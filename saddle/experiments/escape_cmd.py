@@ -1,16 +1,25 @@
 """``escape``: how long SGD takes to leave a strict saddle, for each batch size m."""
 
+from __future__ import annotations
+
+import argparse
 import math
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from saddle.experiments.common import EXIT_INTERRUPTED, finite_float, fmt_steps, integer
+from saddle.experiments.common import EXIT_INTERRUPTED, Parser, finite_float, fmt_steps, integer
+
+if TYPE_CHECKING:
+    from saddle.config import EscapeConfig
+    from saddle.options import Option
+    from saddle.records import EscapeResult
 
 HELP = "how long SGD takes to leave a strict saddle, for each batch size m"
 
 
-def add_parser(sub):
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> Parser:
     esc = sub.add_parser("escape", help=HELP, description=HELP + ".")
     add_config_arguments(esc)
     esc.add_argument(
@@ -42,13 +51,13 @@ def add_parser(sub):
     return esc
 
 
-def _default(name):
+def _default(name: str) -> Any:
     from saddle.config import EscapeConfig
 
     return EscapeConfig.defaults()[name]
 
 
-def _default_text(name):
+def _default_text(name: str) -> str:
     """The generic default, and the objectives' own where they differ ("0.01; teacher-student 1")."""
     from saddle.objectives.base import registered
 
@@ -58,13 +67,13 @@ def _default_text(name):
     return "; ".join([f"{_default(name):g}"] + own)
 
 
-def _flag(name):
+def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _option_argument(group, option, help_text):
+def _option_argument(group: argparse._ActionsContainer, option: Option, help_text: str) -> None:
     """Add one declared Option (saddle.options.Option) as a flag; its default stays None (= not given)."""
-    kinds = {
+    kinds: dict[str, dict[str, Any]] = {
         "int": dict(type=integer),
         "real": dict(type=finite_float),
         "nonneg": dict(type=finite_float),
@@ -77,7 +86,7 @@ def _option_argument(group, option, help_text):
     group.add_argument(_flag(option.name), dest=option.name, default=None, help=help_text, **kinds[option.kind])
 
 
-def add_config_arguments(parser):
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that define a configuration (shared by ``escape`` and ``theory``): the generic ones,
     one group per registered objective (from its declared options) and the optimisers' (from their table)."""
     from saddle import optimizers
@@ -176,7 +185,7 @@ def add_config_arguments(parser):
     )
 
 
-def _default_out():
+def _default_out() -> Path:
     base = Path("saddle-results")
     stamp = datetime.now().strftime("escape-%Y%m%d-%H%M%S")
     path, i = base / stamp, 1
@@ -186,7 +195,7 @@ def _default_out():
     return path
 
 
-def _fmt_theory(row):
+def _fmt_theory(row: dict[str, Any]) -> str:
     """Linear-theory median (SPEC 5), '*' where it should not be trusted, and the heat-path model's."""
     lin, model = row.get("theory_median_steps", math.nan), row.get("theory_model_median_steps", math.nan)
     if not math.isfinite(lin) and not math.isfinite(model):
@@ -195,7 +204,7 @@ def _fmt_theory(row):
     return text + (f" / {model:.0f}" if math.isfinite(model) else "")
 
 
-def format_table(result):
+def format_table(result: EscapeResult) -> str:
     """The stdout table: one row per m (and the objective's own columns, e.g. alpha = steps / N)."""
     from saddle.optimizers import OPTIMIZERS
 
@@ -258,7 +267,7 @@ def format_table(result):
     return "\n".join(lines)
 
 
-def config_from_args(args, **more):
+def config_from_args(args: argparse.Namespace, **more: Any) -> EscapeConfig:
     """The EscapeConfig of parsed configuration options (see add_config_arguments)."""
     from saddle import optimizers
     from saddle.config import EscapeConfig
@@ -294,7 +303,7 @@ def config_from_args(args, **more):
     return EscapeConfig(**values, **more)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     from saddle.escape import Interrupted, run_escape
 
     config = config_from_args(args, trials=args.trials, max_steps=args.max_steps, seed=args.seed)

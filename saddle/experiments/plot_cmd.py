@@ -5,13 +5,22 @@ configurations; a sweep folder gives its sweep figures.  Only the stored tables 
 against their checksums): no kernel is compiled or run.
 """
 
+from __future__ import annotations
+
+import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from saddle.experiments.common import Parser
+
+if TYPE_CHECKING:
+    from saddle.sweep.run import SweepResult
 
 HELP = "redraw the figure of stored results (escape or sweep folders), overlaying several; runs nothing"
 FORMATS = ("pdf", "png", "svg", "eps")
 
 
-def add_parser(sub):
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> Parser:
     p = sub.add_parser(
         "plot",
         help=HELP,
@@ -64,7 +73,7 @@ def add_parser(sub):
     return p
 
 
-def _width(text):
+def _width(text: str) -> str | float:
     from saddle.options import ConfigError
     from saddle.plotting import WIDTHS
 
@@ -79,7 +88,7 @@ def _width(text):
     return inches
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     from saddle.options import ConfigError
     from saddle.plotting import STYLES, save_figure, style
     from saddle.results import load
@@ -97,7 +106,7 @@ def run(args):
         if kinds == {"sweep"}:
             if len(results) > 1:
                 raise ConfigError("plot: one sweep folder at a time (its figures overlay its cells already)")
-            paths = _sweep_figures(results[0], args, width, dpi)
+            paths = _sweep_figures(cast("SweepResult", results[0]), args, width, dpi)
         else:
             from saddle.plotting import escape_figure
 
@@ -112,7 +121,7 @@ def run(args):
     return 0
 
 
-def _sweep_figures(result, args, width, dpi):
+def _sweep_figures(result: SweepResult, args: argparse.Namespace, width: str | float, dpi: float) -> list[Path]:
     """The sweep's heatmap (two swept parameters) and lines figures, from its stored summary."""
     from saddle.options import ConfigError
     from saddle.plotting import figure_width, save_figure

@@ -1,13 +1,19 @@
 """``sweep``: a grid of escape configurations from a TOML file, run into one resumable results folder."""
 
-import sys
+from __future__ import annotations
 
-from saddle.experiments.common import EXIT_INTERRUPTED, fmt_steps, integer
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from saddle.experiments.common import EXIT_INTERRUPTED, Parser, fmt_steps, integer
 
 HELP = "a grid of escape configurations from a TOML file, resumable, in-process or on Dask"
 
 
-def add_parser(sub):
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> Parser:
     p = sub.add_parser(
         "sweep",
         help=HELP,
@@ -51,7 +57,7 @@ def add_parser(sub):
     return p
 
 
-def format_table(summary, swept):
+def format_table(summary: Mapping[str, np.ndarray], swept: Sequence[str]) -> str:
     """The stdout table: one row per stored cell, its swept parameters then the escape numbers."""
     head = (*swept, "eta_m", "median steps [95% CI]", "median samples", "escaped", "censored", "diverged", "wall s")
     rows = []
@@ -77,7 +83,7 @@ def format_table(summary, swept):
     return "\n".join(lines)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     from saddle.options import ConfigError
     from saddle.store import StoreError
     from saddle.sweep import SweepConfig, SweepFolder, SweepInterrupted, plot_sweep, run_sweep

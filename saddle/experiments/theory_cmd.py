@@ -1,26 +1,31 @@
 """``theory``: what the linear theory (SPEC 5) and the heat-path model predict, without simulating."""
 
-import math
+from __future__ import annotations
 
+import argparse
+import math
+from typing import Any
+
+from saddle.experiments.common import Parser
 from saddle.experiments.escape_cmd import add_config_arguments, config_from_args
 
 HELP = "the linear theory's and the heat-path model's escape-time predictions, without simulating"
 
 
-def add_parser(sub):
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> Parser:
     p = sub.add_parser("theory", help=HELP, description=HELP + " (docs/theory.md).")
     add_config_arguments(p)
     return p
 
 
-def _f(x, digits=0):
+def _f(x: float, digits: int = 0) -> str:
     """A time or heat for the table: '-' where there is no prediction (NaN, inf), 3 digits beyond 10^9."""
     if not math.isfinite(x):
         return "-"
     return f"{x:.3g}" if abs(x) >= 1e9 else f"{x:.{digits}f}"
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     from saddle import theory
     from saddle.objectives.base import Objective, registered
     from saddle.options import ConfigError
@@ -34,7 +39,7 @@ def run(args):
             f"the linear theory covers sgd started at the saddle of the {', '.join(covered)} "
             "objectives (no target, perturbed or random start)"
         )
-    crit = dict(delta=None if config.radius else config.delta, radius=config.radius)
+    crit: dict[str, Any] = dict(delta=None if config.radius else config.delta, radius=config.radius)
     print(
         f"{config.describe()}; sgd, eta = {config.eta:g}"
         f"{'' if config.lr_scaling == 'none' else f' ({config.lr_scaling} in m)'}"

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 import scipy.special
 import scipy.stats
 
@@ -42,6 +44,9 @@ FIRST_STEP_TOLERANCE = 1e-9
 """Where P(tau = 1) exceeds this, the mean and SD are summed from the law (tau >= 1) instead of taken from the
 closed forms, which describe ceil(T) and go below 1 when the escape radius is within the first step's reach."""
 
+FloatOrArray = float | np.ndarray
+"""A number, or an array of them broadcast over the batch sizes (and step sizes)."""
+
 _ZERO_TOL = 1e-12  # relative: a noise variance below this times the largest one is exactly zero
 
 
@@ -50,7 +55,7 @@ _ZERO_TOL = 1e-12  # relative: a noise variance below this times the largest one
 # ----------------------------------------------------------------------------------------------
 
 
-def growth_factor(eta, gamma):
+def growth_factor(eta: npt.ArrayLike, gamma: npt.ArrayLike) -> np.ndarray:
     """Per-step growth of the escape coordinate: rho = 1 + eta gamma (SPEC 5).
 
     Parameters
@@ -63,7 +68,7 @@ def growth_factor(eta, gamma):
     return 1.0 + np.asarray(eta, dtype=float) * np.asarray(gamma, dtype=float)
 
 
-def z_scale(eta, gamma, sigma_v2, m):
+def z_scale(eta: npt.ArrayLike, gamma: npt.ArrayLike, sigma_v2: npt.ArrayLike, m: npt.ArrayLike) -> np.ndarray:
     """Scale s_Z of the limit Z = lim rho^{-t} z_t of the linear recursion (SPEC 5).
 
     z_t = sum_{k<t} rho^{t-1-k} eta xi_k / sqrt(m), so rho^{-t} z_t converges to
@@ -83,7 +88,7 @@ def z_scale(eta, gamma, sigma_v2, m):
     )
 
 
-def fdrop_radius(delta, gamma):
+def fdrop_radius(delta: npt.ArrayLike, gamma: npt.ArrayLike) -> np.ndarray:
     """Escape radius of the f-drop criterion: z* = sqrt(2 delta / gamma) (SPEC 5).
 
     Along v, f(u_0 + z v) = f(u_0) - (gamma / 2) z^2 + O(z^3), so f drops by delta
@@ -92,7 +97,7 @@ def fdrop_radius(delta, gamma):
     return np.sqrt(2.0 * np.asarray(delta, dtype=float) / np.asarray(gamma, dtype=float))
 
 
-def log_chi_moments(k=1):
+def log_chi_moments(k: int = 1) -> tuple[float, float]:
     """Mean and variance of ln|Z|/s_Z when |Z|/s_Z is chi-distributed with k degrees of freedom.
 
     E[ln chi_k] = (psi(k/2) + ln 2) / 2 and Var[ln chi_k] = psi'(k/2) / 4 (psi the
@@ -152,55 +157,64 @@ class LinearPrediction:
     """
 
     criterion: str
-    m: object
-    eta: object
-    gamma: object
-    sigma_v2: object
+    m: FloatOrArray
+    eta: FloatOrArray
+    gamma: float
+    sigma_v2: float
     n_escape: int
-    rho: object
-    s_Z: object
-    radius: object
-    median: object
-    median_continuous: object
-    mean: object
-    sd: object
-    slope_per_log2_m: object
+    rho: FloatOrArray
+    s_Z: FloatOrArray
+    radius: FloatOrArray
+    median: FloatOrArray
+    median_continuous: FloatOrArray
+    mean: FloatOrArray
+    sd: FloatOrArray
+    slope_per_log2_m: FloatOrArray
     reason: str = ""
 
     @property
-    def _log_rho(self):
+    def _log_rho(self) -> np.ndarray:
         return np.log1p(np.asarray(self.eta) * self.gamma)
 
-    def _continuous_quantile(self, p):
+    def _continuous_quantile(self, p: npt.ArrayLike) -> np.ndarray:
         c = scipy.stats.chi(self.n_escape).isf(np.asarray(p, dtype=float))
         with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
             q = np.log(self.radius / (c * self.s_Z)) / self._log_rho
             logs = (np.log(self.radius) - np.log(c) - np.log(self.s_Z)) / self._log_rho  # where R / s_Z overflows
             return np.where(np.isfinite(q), q, logs)
 
-    def quantile(self, p):
+    def quantile(self, p: npt.ArrayLike) -> np.ndarray:
         """Smallest integer t >= 1 with P(tau <= t) >= p (p in (0, 1))."""
         return np.maximum(1.0, np.ceil(self._continuous_quantile(p)))
 
-    def cdf(self, t):
+    def cdf(self, t: npt.ArrayLike) -> np.ndarray:
         """P(tau <= t) = P(|Z| >= R rho^{-floor(t)}) = 2 Phi(-R rho^{-floor t} / s_Z) for k = 1; 0 for t < 1."""
-        t = np.floor(np.asarray(t, dtype=float))
+        steps = np.floor(np.asarray(t, dtype=float))
         with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-            log_x = np.log(self.radius) - t * self._log_rho - np.log(self.s_Z)  # in logs: R / s_Z may overflow
+            log_x = np.log(self.radius) - steps * self._log_rho - np.log(self.s_Z)  # in logs: R / s_Z may overflow
             x = np.exp(np.minimum(np.nan_to_num(log_x, nan=-np.inf), 300.0))  # sf is 0 long before e^300
-            return np.where(t >= 1, scipy.stats.chi(self.n_escape).sf(x), 0.0)
+            return np.where(steps >= 1, scipy.stats.chi(self.n_escape).sf(x), 0.0)
 
-    def sf(self, t):
+    def sf(self, t: npt.ArrayLike) -> np.ndarray:
         """Survival P(tau > t) = 1 - cdf(t)."""
         return 1.0 - self.cdf(t)
 
-    def pmf(self, t):
+    def pmf(self, t: npt.ArrayLike) -> np.ndarray:
         """P(tau = t) for integer t."""
         t = np.asarray(t, dtype=float)
         return self.cdf(t) - self.cdf(t - 1)
 
 
-def linear_prediction(eta, gamma, sigma_v2, m, *, delta=None, radius=None, n_escape=1):
+def linear_prediction(
+    eta: npt.ArrayLike,
+    gamma: float,
+    sigma_v2: float,
+    m: npt.ArrayLike,
+    *,
+    delta: float | None = None,
+    radius: float | None = None,
+    n_escape: int = 1,
+) -> LinearPrediction:
     """Linear-theory escape-time law from a strict saddle (SPEC section 5).
 
     Parameters
@@ -263,6 +277,7 @@ def linear_prediction(eta, gamma, sigma_v2, m, *, delta=None, radius=None, n_esc
         criterion = "f-drop"
         log_R = 0.5 * (math.log(2.0) + math.log(delta) - math.log(gamma))
     else:
+        assert radius is not None  # exactly one of delta and radius (checked above)
         if not (np.isfinite(radius) and radius > 0):
             raise ValueError(f"radius must be finite and > 0, got {radius}")
         criterion = "distance"
@@ -270,7 +285,7 @@ def linear_prediction(eta, gamma, sigma_v2, m, *, delta=None, radius=None, n_esc
     e_log, v_log = log_chi_moments(k)
     c_med = NORMAL_MEDIAN_ABS if k == 1 else float(scipy.stats.chi(k).median())
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-        R = fdrop_radius(delta, gamma) if delta is not None else np.asarray(float(radius))
+        R = fdrop_radius(delta, gamma) if delta is not None else np.asarray(float(cast(float, radius)))
         rho = growth_factor(eta_a, gamma)
         log_rho = np.log1p(eta_a * gamma)
         s_Z = z_scale(eta_a, gamma, sigma_v2, m_a)
@@ -326,7 +341,7 @@ def linear_prediction(eta, gamma, sigma_v2, m, *, delta=None, radius=None, n_esc
     )
 
 
-def _clipped_moments(log_b, log_rho, k):
+def _clipped_moments(log_b: float, log_rho: float, k: int) -> tuple[float, float]:
     """Mean and SD of tau = max(1, ceil(T)), T = ln(b / X) / ln rho, X ~ chi_k, b = R / s_Z, exactly.
 
     E tau = 1 + sum_{t>=1} P(tau > t) and E tau^2 = 1 + sum_{t>=1} (2t + 1) P(tau > t), with

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from saddle.manifolds import Euclidean
-from saddle.theory.linear import _ZERO_TOL, linear_prediction
+from saddle.theory.linear import _ZERO_TOL, LinearPrediction, linear_prediction
 
 # ----------------------------------------------------------------------------------------------
 # 2b. Saddle quantities of any objective
@@ -77,23 +80,25 @@ class SaddleQuantities:
     trace_stable_se: float = 0.0
     exact: bool = True
     method: str = "exact"
-    objective: object = field(default=None, repr=False, compare=False)
-    covariance_at: object = field(default=None, repr=False, compare=False)
+    objective: Any = field(default=None, repr=False, compare=False)
+    covariance_at: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
-    def n_escape(self):
+    def n_escape(self) -> int:
         return int(self.escape_directions.shape[1])
 
-    def stable_heat(self, eta, m):
+    def stable_heat(self, eta: npt.ArrayLike, m: npt.ArrayLike) -> np.ndarray:
         """H(m) = eta tr(Sigma_stable) / (4 m); see :func:`stable_heat`."""
         return stable_heat(self.trace_stable, eta, m)
 
-    def linear(self, eta, m, *, delta=None, radius=None):
+    def linear(
+        self, eta: npt.ArrayLike, m: npt.ArrayLike, *, delta: float | None = None, radius: float | None = None
+    ) -> LinearPrediction:
         """:func:`linear_prediction` with this saddle's gamma, sigma_v^2 and number of escape directions."""
         return linear_prediction(eta, self.gamma, self.sigma_v2, m, delta=delta, radius=radius, n_escape=self.n_escape)
 
 
-def stable_heat(trace_stable, eta, m):
+def stable_heat(trace_stable: float, eta: npt.ArrayLike, m: npt.ArrayLike) -> np.ndarray:
     """Stable-direction heat H(m) = eta tr(Sigma_stable) / (4 m) (SPEC 5).
 
     A stable coordinate y with curvature lambda and noise variance Sigma_kk follows
@@ -105,13 +110,15 @@ def stable_heat(trace_stable, eta, m):
     return np.asarray(eta, dtype=float) * trace_stable / (4.0 * np.asarray(m, dtype=float))
 
 
-def _tangent_basis(manifold, u):
+def _tangent_basis(manifold: Any, u: np.ndarray) -> np.ndarray:
     if manifold is not None and hasattr(manifold, "tangent_basis"):
         return np.asarray(manifold.tangent_basis(u), dtype=float)
     return np.eye(np.asarray(u).size)
 
 
-def _spectrum(objective, u0, rel_tol=1e-8):
+def _spectrum(
+    objective: Any, u0: np.ndarray, rel_tol: float = 1e-8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     B = _tangent_basis(getattr(objective, "manifold", None), u0)
     H = np.asarray(objective.rhess(u0), dtype=float)
     Ht = B.T @ H @ B
@@ -124,8 +131,8 @@ def _spectrum(objective, u0, rel_tol=1e-8):
     return lam, B @ vec[:, esc], B @ vec[:, stable], lam[stable], float(-lam[0])
 
 
-def _resolve_covariance(objective, covariance):
-    """A callable u -> exact d x d per-sample covariance, and its name; None when unavailable."""
+def _resolve_covariance(objective: Any, covariance: Any) -> tuple[Callable[[np.ndarray], np.ndarray] | None, str]:
+    """A callable u -> exact d x d per-sample covariance, and its name; (None, '') when unavailable."""
     if covariance is not None:
         if callable(covariance):
             return covariance, "given covariance function"
@@ -135,10 +142,18 @@ def _resolve_covariance(objective, covariance):
         return objective.gradient_noise_covariance, getattr(
             objective, "covariance_source", "objective.gradient_noise_covariance"
         )
-    return None, None
+    return None, ""
 
 
-def monte_carlo_noise(objective, u, directions_list, sampler, n_samples=200_000, seed=0, chunk=50_000):
+def monte_carlo_noise(
+    objective: Any,
+    u: np.ndarray,
+    directions_list: Sequence[np.ndarray],
+    sampler: Callable[[np.random.Generator, int], Any],
+    n_samples: int = 200_000,
+    seed: int = 0,
+    chunk: int = 50_000,
+) -> tuple[list[tuple[float, float]], np.ndarray]:
     """Monte Carlo variances of per-sample gradients along groups of directions, with standard errors.
 
     For each d x k array W of orthonormal directions, estimates
@@ -170,8 +185,16 @@ def monte_carlo_noise(objective, u, directions_list, sampler, n_samples=200_000,
 
 
 def saddle_quantities(
-    objective, u0=None, *, covariance=None, sampler=None, n_samples=200_000, seed=0, method="auto", warn=True
-):
+    objective: Any,
+    u0: npt.ArrayLike | None = None,
+    *,
+    covariance: npt.ArrayLike | Callable[[np.ndarray], np.ndarray] | None = None,
+    sampler: Callable[[np.random.Generator, int], Any] | None = None,
+    n_samples: int = 200_000,
+    seed: int = 0,
+    method: str = "auto",
+    warn: bool = True,
+) -> SaddleQuantities:
     """gamma, escape and stable directions, sigma_v^2, tr(Sigma_stable) and the CNC constant at a saddle.
 
     Parameters
@@ -219,7 +242,7 @@ def saddle_quantities(
     if method not in ("auto", "exact", "monte-carlo"):
         raise ValueError(f"method must be 'auto', 'exact' or 'monte-carlo', got {method!r}")
     lam, V, W, lam_stable, gamma = _spectrum(objective, u0)
-    cov_at, source = _resolve_covariance(objective, covariance) if method != "monte-carlo" else (None, None)
+    cov_at, source = _resolve_covariance(objective, covariance) if method != "monte-carlo" else (None, "")
     if method == "exact" and cov_at is None:
         raise ValueError("no exact covariance is known for this objective: give covariance= or use Monte Carlo")
     if cov_at is not None:
@@ -229,7 +252,7 @@ def saddle_quantities(
         ev = np.linalg.eigvalsh(0.5 * (VCV + VCV.T))
         stable_noise = np.einsum("ik,ij,jk->k", W, C, W)
 
-        def clean(x):
+        def clean(x: float) -> float:
             return 0.0 if abs(x) <= _ZERO_TOL * scale else float(x)
 
         q = SaddleQuantities(
@@ -255,7 +278,7 @@ def saddle_quantities(
             elif hasattr(objective, "samples"):
                 d = u0.size
 
-                def sampler(rng, n):
+                def sampler(rng: np.random.Generator, n: int) -> Any:
                     return objective.samples(rng.standard_normal((n, d)))
 
             else:
@@ -306,7 +329,7 @@ def saddle_quantities(
     return q
 
 
-def _replace(q, **changes):
+def _replace(q: SaddleQuantities, **changes: Any) -> SaddleQuantities:
     import dataclasses
 
     return dataclasses.replace(q, **changes)
@@ -324,26 +347,28 @@ class _Quadratic:
     beta: float = 0.0
 
     @property
-    def manifold(self):
+    def manifold(self) -> Euclidean:
         return Euclidean(self.h.size)
 
-    def f(self, x):
+    def f(self, x: np.ndarray) -> float:
         return 0.5 * np.dot(self.h * x, x) + 0.25 * self.beta * np.dot(x, x) ** 2
 
-    def rgrad(self, x):
+    def rgrad(self, x: np.ndarray) -> np.ndarray:
         return self.h * x + self.beta * np.dot(x, x) * x
 
-    def rhess(self, x):
+    def rhess(self, x: np.ndarray) -> np.ndarray:
         return np.diag(self.h) + self.beta * (np.dot(x, x) * np.eye(self.h.size) + 2.0 * np.outer(x, x))
 
-    def per_sample_grad(self, x, zeta):
+    def per_sample_grad(self, x: np.ndarray, zeta: npt.ArrayLike) -> np.ndarray:
         return self.rgrad(x)[None, :] + np.asarray(zeta)
 
-    def gradient_noise_covariance(self, x=None):
+    def gradient_noise_covariance(self, x: np.ndarray | None = None) -> np.ndarray:
         return self.Sigma
 
 
-def quadratic_saddle(H_diag, Sigma, beta=0.0, warn=True):
+def quadratic_saddle(
+    H_diag: npt.ArrayLike, Sigma: npt.ArrayLike, beta: float = 0.0, warn: bool = True
+) -> SaddleQuantities:
     """SaddleQuantities of the quadratic testbed at x = 0 (SPEC 2.3), from plain arrays.
 
     f(x) = 1/2 x^T diag(H_diag) x + beta/4 ||x||^4, per-sample noise N(0, Sigma):

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast, overload
 
 import numpy as np
+import numpy.typing as npt
 import scipy.special
 import scipy.stats
 
-from saddle.theory.linear import LINEAR_HEAT_FRACTION, MAX_ETA_GAMMA, z_scale
-from saddle.theory.quantities import _tangent_basis
+from saddle.theory.linear import LINEAR_HEAT_FRACTION, MAX_ETA_GAMMA, FloatOrArray, z_scale
+from saddle.theory.quantities import SaddleQuantities, _tangent_basis
 
 DEFAULT_M_GRID = tuple(2**k for k in range(11))
 
@@ -38,7 +40,7 @@ spike (its exact noise covariance at each point), so about 1.4 s per batch size 
 started where the linear theory's quantile alone is beyond this (eta = 0.01: ~100 steps)."""
 
 
-def applicability(quantities, eta):
+def applicability(quantities: SaddleQuantities, eta: float) -> str:
     """Why the theory gives no prediction for SGD with step size eta at this saddle ('' when it does).
 
     eta gamma > MAX_ETA_GAMMA: one step changes the escape coordinate by more than half of itself (the
@@ -65,11 +67,11 @@ def applicability(quantities, eta):
 # ----------------------------------------------------------------------------------------------
 
 
-def _retract(manifold, u, v):
+def _retract(manifold: Any, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return manifold.retract(u, v) if manifold is not None and hasattr(manifold, "retract") else u + v
 
 
-def _tangent_frame(manifold, u, W):
+def _tangent_frame(manifold: Any, u: np.ndarray, W: np.ndarray) -> np.ndarray:
     """Project the columns of W onto the tangent space at u and re-orthonormalise them."""
     if W.shape[1] == 0 or manifold is None or not hasattr(manifold, "project"):
         return W
@@ -78,7 +80,7 @@ def _tangent_frame(manifold, u, W):
     return q * np.sign(np.diag(r))
 
 
-def _diag_quadratic_forms(W, M):
+def _diag_quadratic_forms(W: np.ndarray, M: np.ndarray) -> np.ndarray:
     return np.einsum("ik,ij,jk->k", W, M, W)
 
 
@@ -102,7 +104,7 @@ class PathEnd:
         PATH_MAX_STEPS steps.  u is then None and f and trace_stable NaN.
     """
 
-    u: object
+    u: np.ndarray | None
     f: float
     trace_stable: float
     steps: int
@@ -115,7 +117,14 @@ _MODEL_STEPS: weakref.WeakKeyDictionary[Any, dict[tuple, float]] = weakref.WeakK
 """SaddleQuantities -> {(eta, m, delta, radius, p, max_steps): heat-path escape step}."""
 
 
-def escape_path_end(quantities, eta, *, start=1e-6, max_steps=PATH_MAX_STEPS, tol=1e-10):
+def escape_path_end(
+    quantities: SaddleQuantities,
+    eta: float,
+    *,
+    start: float = 1e-6,
+    max_steps: int = PATH_MAX_STEPS,
+    tol: float = 1e-10,
+) -> PathEnd:
     """Follow the noise-free map u <- R(u, -h grad f(u)) from R(u_0, start v) to where it stops.
 
     For the spike's s = 2 saddle the path is the great circle through a_1 and a_2
@@ -142,7 +151,7 @@ def escape_path_end(quantities, eta, *, start=1e-6, max_steps=PATH_MAX_STEPS, to
     return memo[key]
 
 
-def _follow_path(quantities, eta, start, max_steps, tol):
+def _follow_path(quantities: SaddleQuantities, eta: float, start: float, max_steps: int, tol: float) -> PathEnd:
     obj = quantities.objective
     M = getattr(obj, "manifold", None)
     u0 = quantities.u0
@@ -175,7 +184,9 @@ def _follow_path(quantities, eta, start, max_steps, tol):
     return PathEnd(u, float(obj.f(u)), tr, t)
 
 
-def stable_curvature_softening(quantities, eta, m=1, h=1e-3):
+def stable_curvature_softening(
+    quantities: SaddleQuantities, eta: float, m: npt.ArrayLike = 1, h: float = 1e-3
+) -> np.ndarray:
     """Relative softening of the stable curvatures by the linear stable spread, to second order.
 
     With stable coordinates y_j ~ N(0, var_j), var_j = eta Sigma_jj / (m lambda_j (2 - eta lambda_j))
@@ -194,7 +205,7 @@ def stable_curvature_softening(quantities, eta, m=1, h=1e-3):
         return np.zeros_like(np.asarray(m, dtype=float))
     var1 = eta * quantities.stable_noise / (lam * (2.0 - eta * lam))
 
-    def curv(u):
+    def curv(u: np.ndarray) -> np.ndarray:
         Wt = _tangent_frame(M, u, W)
         return _diag_quadratic_forms(Wt, np.asarray(obj.rhess(u), dtype=float))
 
@@ -261,7 +272,15 @@ class RegimeInfo:
     note: str
 
 
-def _per_m(eta, m):
+def _threshold(delta: float | None, radius: float | None) -> float:
+    """delta (f-drop criterion) or R^2 (distance criterion): what :class:`RegimeInfo` compares the heat with."""
+    if delta is not None:
+        return float(delta)
+    assert radius is not None  # exactly one of delta and radius (the callers check)
+    return float(radius) * float(radius)  # inf, not OverflowError, for a huge radius
+
+
+def _per_m(eta: npt.ArrayLike, m: npt.ArrayLike) -> tuple[list[float], list[float]]:
     m_list = [float(x) for x in np.atleast_1d(np.asarray(m, dtype=float))]
     eta_a = np.asarray(eta, dtype=float)
     eta_list = [float(eta_a)] * len(m_list) if eta_a.ndim == 0 else [float(x) for x in eta_a]
@@ -270,7 +289,39 @@ def _per_m(eta, m):
     return m_list, eta_list
 
 
-def regime(quantities, eta, m, *, delta=None, radius=None, path_end=None):
+@overload
+def regime(
+    quantities: SaddleQuantities,
+    eta: npt.ArrayLike,
+    m: float,
+    *,
+    delta: float | None = None,
+    radius: float | None = None,
+    path_end: PathEnd | None = None,
+) -> RegimeInfo: ...
+
+
+@overload
+def regime(
+    quantities: SaddleQuantities,
+    eta: npt.ArrayLike,
+    m: Sequence[float] | np.ndarray,
+    *,
+    delta: float | None = None,
+    radius: float | None = None,
+    path_end: PathEnd | None = None,
+) -> list[RegimeInfo]: ...
+
+
+def regime(
+    quantities: SaddleQuantities,
+    eta: npt.ArrayLike,
+    m: npt.ArrayLike,
+    *,
+    delta: float | None = None,
+    radius: float | None = None,
+    path_end: PathEnd | None = None,
+) -> RegimeInfo | list[RegimeInfo]:
     """Classify configurations: linear, noise-dominated, and when predictions cannot be trusted.
 
     Parameters
@@ -324,7 +375,7 @@ def regime(quantities, eta, m, *, delta=None, radius=None, path_end=None):
                     eta=eta_i,
                     criterion="f-drop" if delta is not None else "distance",
                     heat=math.nan,
-                    threshold=float(delta) if delta is not None else float(radius) * float(radius),
+                    threshold=_threshold(delta, radius),
                     regime="n/a",
                     heat_end=math.nan,
                     margin=math.nan,
@@ -351,7 +402,7 @@ def regime(quantities, eta, m, *, delta=None, radius=None, path_end=None):
             criterion = "f-drop"
         else:
             heat = float(np.sum(eta_i * quantities.stable_noise / (m_i * lam * (2.0 - eta_i * lam))))
-            threshold = float(radius) * float(radius)  # inf, not OverflowError, for a huge radius
+            threshold = _threshold(delta, radius)
             heat_end, margin, rare, criterion = 0.0, math.inf, False, "distance"
         reg = "linear" if heat < LINEAR_HEAT_FRACTION * threshold else "noise-dominated"
         deloc = soft >= 1.0
@@ -391,7 +442,16 @@ def regime(quantities, eta, m, *, delta=None, radius=None, path_end=None):
 # ----------------------------------------------------------------------------------------------
 
 
-def heat_path_escape(quantities, eta, m, *, delta=None, radius=None, p=0.5, max_steps=MODEL_MAX_STEPS):
+def heat_path_escape(
+    quantities: SaddleQuantities,
+    eta: float,
+    m: float,
+    *,
+    delta: float | None = None,
+    radius: float | None = None,
+    p: float = 0.5,
+    max_steps: int = MODEL_MAX_STEPS,
+) -> float:
     """Escape step of the p-quantile trajectory in the heat-path model (median for p = 1/2).
 
     The model, derived in docs/theory.md:
@@ -435,7 +495,15 @@ def heat_path_escape(quantities, eta, m, *, delta=None, radius=None, p=0.5, max_
     return memo[key]
 
 
-def _heat_path_escape(quantities, eta, m, delta, radius, p, max_steps):
+def _heat_path_escape(
+    quantities: SaddleQuantities,
+    eta: float,
+    m: float,
+    delta: float | None,
+    radius: float | None,
+    p: float,
+    max_steps: int,
+) -> float:
     obj = quantities.objective
     if quantities.sigma_v2 <= 0:
         return math.inf
@@ -455,7 +523,7 @@ def _heat_path_escape(quantities, eta, m, delta, radius, p, max_steps):
     f_target = float(obj.f(u0)) - (delta if delta is not None else 0.0)
     cov_at = quantities.covariance_at
 
-    def local(u, W):
+    def local(u: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lam = _diag_quadratic_forms(W, np.asarray(obj.rhess(u), dtype=float))
         S = (
             _diag_quadratic_forms(W, np.asarray(cov_at(u), dtype=float))
@@ -474,9 +542,9 @@ def _heat_path_escape(quantities, eta, m, delta, radius, p, max_steps):
         if delta is not None:
             if float(obj.f(u_new)) + 0.5 * float(np.sum(lam * var_new)) <= f_target:
                 return float(t)
-        elif float(np.sum((u_new - u0) ** 2)) + float(np.sum(var_new)) >= radius**2:
+        elif float(np.sum((u_new - u0) ** 2)) + float(np.sum(var_new)) >= cast(float, radius) ** 2:
             return float(t)
-        converged = np.linalg.norm(u_new - u) <= 1e-13 * max(1.0, np.linalg.norm(u)) and np.all(
+        converged = np.linalg.norm(u_new - u) <= 1e-13 * max(1.0, float(np.linalg.norm(u))) and np.all(
             np.abs(var_new - var) <= 1e-12 * np.maximum(var_new, 1e-300)
         )
         if converged or not np.all(np.isfinite(u_new)):
@@ -485,7 +553,15 @@ def _heat_path_escape(quantities, eta, m, delta, radius, p, max_steps):
     return math.nan
 
 
-def prediction_table(quantities, eta, m, *, delta=None, radius=None, path_end=None):
+def prediction_table(
+    quantities: SaddleQuantities,
+    eta: npt.ArrayLike,
+    m: npt.ArrayLike,
+    *,
+    delta: float | None = None,
+    radius: float | None = None,
+    path_end: PathEnd | None = None,
+) -> list[dict[str, Any]]:
     """One dict per batch size: regime, linear law, heat-path median, and whether to trust each.
 
     Keys: m, eta, regime, heat, heat_end, margin, softening, rare_event, delocalised,
@@ -503,7 +579,7 @@ def prediction_table(quantities, eta, m, *, delta=None, radius=None, path_end=No
         info = regime(quantities, eta_i, m_i, delta=delta, radius=radius, path_end=end)
         notes = [info.note] if info.note else []
         if info.regime == "n/a":
-            lin_vals = (math.nan, math.nan, math.nan)
+            lin_vals: tuple[FloatOrArray, FloatOrArray, FloatOrArray] = (math.nan, math.nan, math.nan)
         elif quantities.sigma_v2 > 0:
             lin = quantities.linear(eta_i, m_i, delta=delta, radius=radius)
             lin_vals = (lin.median, lin.mean, lin.sd)
@@ -572,7 +648,14 @@ class OptimalBatchSize:
     rows: tuple
 
 
-def optimal_batch_size(quantities, eta, *, delta=None, radius=None, m_grid=DEFAULT_M_GRID):
+def optimal_batch_size(
+    quantities: SaddleQuantities,
+    eta: float,
+    *,
+    delta: float | None = None,
+    radius: float | None = None,
+    m_grid: Sequence[int] = DEFAULT_M_GRID,
+) -> OptimalBatchSize:
     """Batch sizes minimising the predicted escape steps and escape samples (m x steps).
 
     The prediction is the heat-path model (:func:`heat_path_escape`), restricted to
@@ -592,7 +675,7 @@ def optimal_batch_size(quantities, eta, *, delta=None, radius=None, m_grid=DEFAU
     rows = prediction_table(quantities, eta, list(m_grid), delta=delta, radius=radius)
     valid = [r for r in rows if r["model_valid"]]
 
-    def argmin(key, rs):
+    def argmin(key: Callable[[dict[str, Any]], float], rs: list[dict[str, Any]]) -> int | None:
         if not rs:
             return None
         best = min(key(r) for r in rs)
@@ -613,7 +696,7 @@ def optimal_batch_size(quantities, eta, *, delta=None, radius=None, m_grid=DEFAU
     )
 
 
-def adiabatic_optimal_batch_size(trace_stable, eta, delta, drop):
+def adiabatic_optimal_batch_size(trace_stable: float, eta: float, delta: float, drop: float) -> float:
     """Closed-form best batch size in steps for a sin^2 escape profile with constant heat.
 
     Along the spike's s = 2 escape path f(theta) = f(u_0) - drop sin^2(2 theta)

@@ -28,38 +28,41 @@ the population mean of l less the output-noise part sigma^2 / 2 (which has no gr
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import erf
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
-def g(z):
+def g(z: npt.ArrayLike) -> np.ndarray:
     """The activation g(z) = erf(z / sqrt 2) (vectorised)."""
     return erf(np.asarray(z) / math.sqrt(2.0))
 
 
-def g_prime(z):
+def g_prime(z: npt.ArrayLike) -> np.ndarray:
     """g'(z) = sqrt(2/pi) exp(-z^2 / 2)."""
     z = np.asarray(z)
     return SQRT_2_OVER_PI * np.exp(-0.5 * z * z)
 
 
-def _asin_term(a, b, c):
+def _asin_term(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """asin(c / sqrt((1 + a)(1 + b))) elementwise."""
     return np.arcsin(c / np.sqrt((1.0 + a) * (1.0 + b)))
 
 
-def teacher_error(T):
+def teacher_error(T: npt.ArrayLike) -> float:
     """The teacher-teacher part of eps_g: (1/pi) sum_nm asin(T_nm / sqrt((1+T_nn)(1+T_mm)))."""
     T = np.asarray(T, dtype=float)
     d = np.diag(T)
     return float(np.sum(_asin_term(d[:, None], d[None, :], T)) / math.pi)
 
 
-def generalisation_error(Q, R, T):
+def generalisation_error(Q: npt.ArrayLike, R: npt.ArrayLike, T: npt.ArrayLike) -> float:
     """Exact eps_g(Q, R, T) of Saad and Solla (1995), SPEC 2.6 (the formula of the module docstring).
 
     Parameters
@@ -77,7 +80,9 @@ def generalisation_error(Q, R, T):
     return float((student - 2.0 * cross) / math.pi + teacher_error(T))
 
 
-def generalisation_error_gradient(Q, R, T):
+def generalisation_error_gradient(
+    Q: npt.ArrayLike, R: npt.ArrayLike, T: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
     """(A, H): dE = tr(A dQ) + sum_in H_in dR_in for symmetric perturbations dQ, A symmetric.
 
     Differentiating the eps_g formula: off the diagonal A_ik = 1/(pi sqrt((1+Q_ii)(1+Q_kk) - Q_ik^2));
@@ -105,7 +110,7 @@ def generalisation_error_gradient(Q, R, T):
     return A / math.pi, H / math.pi
 
 
-def plateau_closed_form(K):
+def plateau_closed_form(K: int) -> tuple[float, float, float, float]:
     """The plateau of K = M, T = I as eta -> 0 (Saad and Solla 1995): (q, c, r, eps*).
 
     q = c = 1/(2K - 1), r = 1/sqrt(K(2K - 1)), eps* = (K/pi)(pi/6 - K asin(1/(2K)));
@@ -117,7 +122,7 @@ def plateau_closed_form(K):
     return q, q, r, eps
 
 
-def symmetric_order_parameters(K, M, q, c, r):
+def symmetric_order_parameters(K: int, M: int, q: float, c: float, r: float) -> tuple[np.ndarray, np.ndarray]:
     """(Q, R) of the symmetric ansatz: Q_ii = q, Q_ik = c (i != k), R_in = r."""
     Q = np.full((K, K), float(c))
     np.fill_diagonal(Q, float(q))
@@ -149,7 +154,7 @@ class TeacherStudent:
 
     name = "teacher-student"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("N", "K", "M"):
             value = getattr(self, name)
             if int(value) != value or value < 1:
@@ -168,55 +173,60 @@ class TeacherStudent:
         object.__setattr__(self, "V", V)
 
     @property
-    def is_canonical(self):
+    def is_canonical(self) -> bool:
         """True when V = sqrt(N) [e_1 .. e_M] (then rho_n = x_n and T = I)."""
         V = np.zeros((self.M, self.N))
         V[np.arange(self.M), np.arange(self.M)] = math.sqrt(self.N)
-        return bool(np.array_equal(self.V, V))
+        return bool(np.array_equal(self._teacher, V))
 
     @property
-    def T(self):
+    def _teacher(self) -> np.ndarray:
+        """V, an array once __post_init__ has run (the field's None stands for the default teacher)."""
+        return cast(np.ndarray, self.V)
+
+    @property
+    def T(self) -> np.ndarray:
         """Teacher-teacher overlaps T = V V^T / N."""
-        return self.V @ self.V.T / self.N
+        return self._teacher @ self._teacher.T / self.N
 
     # -- order parameters and the objective -------------------------------------------------
-    def order_parameters(self, W):
+    def order_parameters(self, W: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """(Q, R) = (W W^T / N, W V^T / N) of a student W (K x N)."""
         W = np.asarray(W, dtype=float)
-        return W @ W.T / self.N, W @ self.V.T / self.N
+        return W @ W.T / self.N, W @ self._teacher.T / self.N
 
-    def eps_g(self, W):
+    def eps_g(self, W: npt.ArrayLike) -> float:
         """The exact generalisation error of the student W (the objective f)."""
         Q, R = self.order_parameters(W)
         return generalisation_error(Q, R, self.T)
 
-    def population_gradient(self, W):
+    def population_gradient(self, W: np.ndarray) -> np.ndarray:
         """grad_W eps_g = E[mean per-sample gradient] = (2/N) A W + (1/N) H V (the gradient gd uses)."""
         Q, R = self.order_parameters(W)
         A, H = generalisation_error_gradient(Q, R, self.T)
-        return (2.0 * A @ W + H @ self.V) / self.N
+        return (2.0 * A @ W + H @ self._teacher) / self.N
 
     # -- samples ----------------------------------------------------------------------------
-    def fields(self, W, x):
+    def fields(self, W: npt.ArrayLike, x: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """(lambda, rho): the student (n x K) and teacher (n x M) fields of inputs x (n x N)."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
         s = math.sqrt(self.N)
-        return x @ np.asarray(W, dtype=float).T / s, x @ self.V.T / s
+        return x @ np.asarray(W, dtype=float).T / s, x @ self._teacher.T / s
 
-    def labels(self, x, xi=None):
+    def labels(self, x: npt.ArrayLike, xi: npt.ArrayLike | None = None) -> np.ndarray:
         """y = sum_n g(rho_n) + sigma xi for inputs x (n x N) and output noises xi (n,)."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
-        y = np.sum(g(x @ self.V.T / math.sqrt(self.N)), axis=1)
+        y = np.sum(g(x @ self._teacher.T / math.sqrt(self.N)), axis=1)
         if xi is not None:
             y = y + self.sigma * np.asarray(xi, dtype=float)
         return y
 
-    def per_sample_loss(self, W, x, xi=None):
+    def per_sample_loss(self, W: npt.ArrayLike, x: npt.ArrayLike, xi: npt.ArrayLike | None = None) -> np.ndarray:
         """l = 1/2 (phi - y)^2 for each row of x."""
         lam, _ = self.fields(W, x)
         return 0.5 * (np.sum(g(lam), axis=1) - self.labels(x, xi)) ** 2
 
-    def per_sample_grad(self, W, x, xi=None):
+    def per_sample_grad(self, W: npt.ArrayLike, x: npt.ArrayLike, xi: npt.ArrayLike | None = None) -> np.ndarray:
         """grad_W l for each row of x: -Delta g'(lambda_k) x / sqrt(N), an n x K x N array."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
         lam, _ = self.fields(W, x)
@@ -224,16 +234,20 @@ class TeacherStudent:
         c = delta[:, None] * g_prime(lam)  # n x K
         return -c[:, :, None] * x[:, None, :] / math.sqrt(self.N)
 
-    def minibatch_gradient(self, W, x, xi=None):
+    def minibatch_gradient(self, W: npt.ArrayLike, x: npt.ArrayLike, xi: npt.ArrayLike | None = None) -> np.ndarray:
         """The mean of the per-sample gradients of the rows of x (K x N)."""
         return np.mean(self.per_sample_grad(W, x, xi), axis=0)
 
-    def sgd_step(self, W, x, eta, xi=None):
+    def sgd_step(self, W: npt.ArrayLike, x: npt.ArrayLike, eta: float, xi: npt.ArrayLike | None = None) -> np.ndarray:
         """W + (eta / (m sqrt N)) sum_s Delta_s g'(lambda_s) x_s: one step on the m rows of x."""
         return np.asarray(W, dtype=float) - eta * self.minibatch_gradient(W, x, xi)
 
     # -- starts -----------------------------------------------------------------------------
-    def random_student(self, generator, sigma0_sq=0.1):
+    def random_student(
+        self,
+        generator: np.random.Generator | np.random.BitGenerator | np.random.SeedSequence | int | Sequence[int] | None,
+        sigma0_sq: float = 0.1,
+    ) -> np.ndarray:
         """W with i.i.d. N(0, sigma0^2) entries (SPEC 2.6's small random start, sigma0^2 = 0.1).
 
         ``generator`` is a numpy.random.Generator or anything numpy.random.default_rng accepts.
@@ -241,7 +255,7 @@ class TeacherStudent:
         gen = np.random.default_rng(generator)
         return math.sqrt(sigma0_sq) * gen.standard_normal((self.K, self.N))
 
-    def plateau_student(self, q, c, r):
+    def plateau_student(self, q: float, c: float, r: float) -> np.ndarray:
         """A student exactly on the symmetric point Q_ii = q, Q_ik = c, R_in = r (identical R rows).
 
         w_i = p + (orthogonal part): p = r 1^T T^{-1} V lies in the teacher's span and gives
@@ -251,7 +265,7 @@ class TeacherStudent:
         """
         K, M, N = self.K, self.M, self.N
         T = self.T
-        p = r * np.linalg.solve(T, np.ones(M)) @ self.V  # length N
+        p = r * np.linalg.solve(T, np.ones(M)) @ self._teacher  # length N
         pp = p @ p / N
         G = (q - c) * np.eye(K) + (c - pp) * np.ones((K, K))
         evals, evecs = np.linalg.eigh(G)
@@ -267,5 +281,5 @@ class TeacherStudent:
         if self.is_canonical:
             basis = np.eye(N)[M : M + K]
         else:
-            basis = np.linalg.svd(self.V)[2][M : M + K]  # right singular vectors beyond the row space of V
+            basis = np.linalg.svd(self._teacher)[2][M : M + K]  # right singular vectors beyond the row space of V
         return p[None, :] + math.sqrt(N) * B @ basis

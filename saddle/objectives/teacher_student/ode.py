@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from saddle.objectives.teacher_student.model import (
     generalisation_error,
@@ -43,25 +45,30 @@ from saddle.objectives.teacher_student.model import (
 
 # -- closed-form Gaussian averages ----------------------------------------------------------------
 
+_Num = float | np.ndarray
+"""A number, or an array of them (the averages are batched over the leading axes of C)."""
 
-def I2(C):
+
+def I2(C: npt.ArrayLike) -> _Num:
     """E[g(u) g(v)] for (u, v) ~ N(0, C), C 2 x 2 (last two axes; batched)."""
     C = np.asarray(C, dtype=float)
     return (2.0 / math.pi) * np.arcsin(C[..., 0, 1] / np.sqrt((1.0 + C[..., 0, 0]) * (1.0 + C[..., 1, 1])))
 
 
-def _i3(c11, c12, c13, c23, c33):
+def _i3(c11: _Num, c12: _Num, c13: _Num, c23: _Num, c33: _Num) -> _Num:
     l3 = (1.0 + c11) * (1.0 + c33) - c13 * c13
     return (2.0 / math.pi) * (c23 * (1.0 + c11) - c12 * c13) / ((1.0 + c11) * np.sqrt(l3))
 
 
-def I3(C):
+def I3(C: npt.ArrayLike) -> _Num:
     """E[g'(u) v g(w)] for (u, v, w) ~ N(0, C), C 3 x 3 (last two axes; batched)."""
     C = np.asarray(C, dtype=float)
     return _i3(C[..., 0, 0], C[..., 0, 1], C[..., 0, 2], C[..., 1, 2], C[..., 2, 2])
 
 
-def _i4(c11, c22, c33, c44, c12, c13, c14, c23, c24, c34):
+def _i4(
+    c11: _Num, c22: _Num, c33: _Num, c44: _Num, c12: _Num, c13: _Num, c14: _Num, c23: _Num, c24: _Num, c34: _Num
+) -> _Num:
     l4 = (1.0 + c11) * (1.0 + c22) - c12 * c12
     l0 = l4 * c34 - c23 * c24 * (1.0 + c11) - c13 * c14 * (1.0 + c22) + c12 * c13 * c24 + c12 * c14 * c23
     l1 = l4 * (1.0 + c33) - c23 * c23 * (1.0 + c11) - c13 * c13 * (1.0 + c22) + 2.0 * c12 * c13 * c23
@@ -69,7 +76,7 @@ def _i4(c11, c22, c33, c44, c12, c13, c14, c23, c24, c34):
     return (4.0 / math.pi**2) * np.arcsin(l0 / np.sqrt(l1 * l2)) / np.sqrt(l4)
 
 
-def I4(C):
+def I4(C: npt.ArrayLike) -> _Num:
     """E[g'(u) g'(v) g(w) g(z)] for (u, v, w, z) ~ N(0, C), C 4 x 4 (last two axes; batched)."""
     C = np.asarray(C, dtype=float)
     return _i4(
@@ -86,11 +93,11 @@ def I4(C):
     )
 
 
-def _j2(c11, c12, c22):
+def _j2(c11: _Num, c12: _Num, c22: _Num) -> _Num:
     return (2.0 / math.pi) / np.sqrt((1.0 + c11) * (1.0 + c22) - c12 * c12)
 
 
-def J2(C):
+def J2(C: npt.ArrayLike) -> _Num:
     """E[g'(u) g'(v)] for (u, v) ~ N(0, C), C 2 x 2 (last two axes; batched)."""
     C = np.asarray(C, dtype=float)
     return _j2(C[..., 0, 0], C[..., 0, 1], C[..., 1, 1])
@@ -99,12 +106,14 @@ def J2(C):
 # -- the ODE --------------------------------------------------------------------------------------
 
 
-def full_covariance(Q, R, T):
+def full_covariance(Q: np.ndarray, R: np.ndarray, T: np.ndarray) -> np.ndarray:
     """C = [[Q, R], [R^T, T]], the covariance of the fields (lambda, rho)."""
     return np.block([[Q, R], [R.T, T]])
 
 
-def averages(Q, R, T, sigma=0.0):
+def averages(
+    Q: npt.ArrayLike, R: npt.ArrayLike, T: npt.ArrayLike, sigma: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The three Gaussian averages of the ODE at C = [[Q, R], [R^T, T]].
 
     Returns (D_R, D_Q, N_Q): D_R[i, n] = E[Delta g'(lambda_i) rho_n], D_Q[i, k] =
@@ -136,7 +145,9 @@ def averages(Q, R, T, sigma=0.0):
     return E3[:, K:], E3[:, :K], N_Q
 
 
-def rhs(Q, R, T, eta, m, sigma=0.0):
+def rhs(
+    Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, m: float, sigma: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """(dQ/dalpha, dR/dalpha) of SPEC 2.6's ODE (alpha = steps / N)."""
     D_R, D_Q, N_Q = averages(Q, R, T, sigma)
     dR = eta * D_R
@@ -144,11 +155,11 @@ def rhs(Q, R, T, eta, m, sigma=0.0):
     return dQ, dR
 
 
-def _pack(Q, R):
+def _pack(Q: np.ndarray, R: np.ndarray) -> np.ndarray:
     return np.concatenate([Q.ravel(), R.ravel()])
 
 
-def _unpack(y, K, M):
+def _unpack(y: np.ndarray, K: int, M: int) -> tuple[np.ndarray, np.ndarray]:
     Q = y[: K * K].reshape(K, K)
     return 0.5 * (Q + Q.T), y[K * K :].reshape(K, M)
 
@@ -165,7 +176,19 @@ class ODESolution:
     result: object = field(default=None, repr=False)
 
 
-def integrate(Q0, R0, T, eta, m, alpha_max, sigma=0.0, n_eval=400, target=None, rtol=1e-9, atol=1e-12):
+def integrate(
+    Q0: npt.ArrayLike,
+    R0: npt.ArrayLike,
+    T: npt.ArrayLike,
+    eta: float,
+    m: float,
+    alpha_max: float,
+    sigma: float = 0.0,
+    n_eval: int = 400,
+    target: float | None = None,
+    rtol: float = 1e-9,
+    atol: float = 1e-12,
+) -> ODESolution:
     """Integrate the ODE from (Q0, R0) to alpha_max with scipy.integrate.solve_ivp (LSODA).
 
     With ``target`` the integration stops at the first alpha with eps_g <= target (``exit_alpha``,
@@ -176,7 +199,7 @@ def integrate(Q0, R0, T, eta, m, alpha_max, sigma=0.0, n_eval=400, target=None, 
     T = np.asarray(T, dtype=float)
     K, M = R0.shape
 
-    def f(_, y):
+    def f(_: float, y: np.ndarray) -> np.ndarray:
         Q, R = _unpack(y, K, M)
         dQ, dR = rhs(Q, R, T, eta, m, sigma)
         return _pack(dQ, dR)
@@ -184,12 +207,12 @@ def integrate(Q0, R0, T, eta, m, alpha_max, sigma=0.0, n_eval=400, target=None, 
     events = None
     if target is not None:
 
-        def hit(_, y):
+        def hit(_: float, y: np.ndarray) -> float:
             Q, R = _unpack(y, K, M)
             return generalisation_error(Q, R, T) - target
 
-        hit.terminal = True
-        hit.direction = -1
+        hit.terminal = True  # type: ignore[attr-defined]  # solve_ivp reads an event's options from its attributes
+        hit.direction = -1  # type: ignore[attr-defined]
         events = [hit]
     t_eval = np.linspace(0.0, alpha_max, n_eval)
     from scipy.integrate import solve_ivp  # imported when used: the registry imports this module
@@ -234,18 +257,18 @@ class Plateau:
     left: np.ndarray | None = field(default=None, repr=False)
     right: np.ndarray | None = field(default=None, repr=False)
 
-    def order_parameters(self):
+    def order_parameters(self) -> tuple[np.ndarray, np.ndarray]:
         return symmetric_order_parameters(self.K, self.K, self.q, self.c, self.r)
 
 
-def coordinates(Q, R):
+def coordinates(Q: np.ndarray, R: np.ndarray) -> np.ndarray:
     """The independent coordinates of (Q, R): the upper triangle of Q (row by row), then R row-major."""
     K = Q.shape[0]
     iu = np.triu_indices(K)
     return np.concatenate([Q[iu], R.ravel()])
 
 
-def from_coordinates(x, K, M):
+def from_coordinates(x: np.ndarray, K: int, M: int) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of :func:`coordinates`."""
     iu = np.triu_indices(K)
     n = len(iu[0])
@@ -255,7 +278,7 @@ def from_coordinates(x, K, M):
     return Q, np.asarray(x[n:], dtype=float).reshape(K, M)
 
 
-def _symmetric_residual(p, K, eta_over_m, sigma):
+def _symmetric_residual(p: np.ndarray, K: int, eta_over_m: float, sigma: float) -> np.ndarray:
     """The ODE per unit eta in the symmetric ansatz, scaled so that it stays well posed as eta/m -> 0.
 
     Variables p = (gamma, delta, rho) with e = eta/m: c = c0 + e gamma, q = c + e delta, r = r0 + e rho,
@@ -275,7 +298,9 @@ def _symmetric_residual(p, K, eta_over_m, sigma):
     return np.array([dQ[0, 0], (dQ[0, 0] - dQ[0, 1]) / d, dR[0, 0]]) / e
 
 
-def jacobian(Q, R, T, eta, m, sigma=0.0, h=1e-7):
+def jacobian(
+    Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, m: float, sigma: float = 0.0, h: float = 1e-7
+) -> np.ndarray:
     """Jacobian of the ODE in the independent coordinates (upper triangle of Q, R) by central differences."""
     K, M = R.shape
     x0 = coordinates(Q, R)
@@ -298,7 +323,7 @@ _E_MIN = 1e-3
 moves linearly in eta/m; the extrapolation error in q, c, r is of order eta/m * 1e-6)."""
 
 
-def _scaled_fixed_point(K, eta_over_m, sigma):
+def _scaled_fixed_point(K: int, eta_over_m: float, sigma: float) -> np.ndarray:
     """The root (gamma, delta, rho) of ``_symmetric_residual``, by continuation in eta/m from 1e-3."""
     from scipy.optimize import root  # imported when used, as solve_ivp
 
@@ -322,7 +347,7 @@ def _scaled_fixed_point(K, eta_over_m, sigma):
     return x
 
 
-def plateau(K, eta_over_m=0.0, sigma=0.0):
+def plateau(K: int, eta_over_m: float = 0.0, sigma: float = 0.0) -> Plateau:
     """The symmetric plateau fixed point for K = M, T = I at the given eta/m (scipy.optimize.root).
 
     At eta/m -> 0 it is Saad and Solla's closed form (q = c = 1/(2K - 1), r = 1/sqrt(K(2K - 1))); at
@@ -373,7 +398,7 @@ def plateau(K, eta_over_m=0.0, sigma=0.0):
     )
 
 
-def _eig(J):
+def _eig(J: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from scipy.linalg import eig
 
     evals, vl, vr = eig(J, left=True, right=True)
@@ -422,31 +447,31 @@ class ExitPrediction:
     reason: str = ""
 
 
-def _nan_prediction(K, N, eta, m, start, reason, **kw):
+def _nan_prediction(K: int, N: int, eta: float, m: int, start: str, reason: str, **kw: Any) -> ExitPrediction:
     return ExitPrediction(K, N, eta, m, start, math.nan, math.nan, math.nan, reason=reason, **kw)
 
 
-def _exit_alpha(X, K, eta, m, sigma, target, alpha_max):
+def _exit_alpha(X: np.ndarray, K: int, eta: float, m: float, sigma: float, target: float, alpha_max: float) -> float:
     Q, R = from_coordinates(X, K, K)
     sol = integrate(Q, R, np.eye(K), eta, m, alpha_max, sigma=sigma, n_eval=2, target=target, rtol=1e-8, atol=1e-12)
     return sol.exit_alpha
 
 
 def predict_exit(
-    K,
-    N,
-    eta,
-    m,
-    start="plateau",
-    sigma=0.0,
-    target=None,
-    sigma0_sq=0.1,
-    seed=0,
-    n_noise=20000,
-    n_dirs=8,
-    n_init=16,
-    n_mc=20001,
-):
+    K: int,
+    N: int,
+    eta: float,
+    m: int,
+    start: str = "plateau",
+    sigma: float = 0.0,
+    target: float | None = None,
+    sigma0_sq: float = 0.1,
+    seed: int = 0,
+    n_noise: int = 20000,
+    n_dirs: int = 8,
+    n_init: int = 16,
+    n_mc: int = 20001,
+) -> ExitPrediction:
     """Predict the plateau exit time of SGD on the teacher-student problem with K = M, T = I.
 
     In the spirit of SPEC section 5: near the fixed point X* (``plateau(K, eta/m)``) the unstable
@@ -482,7 +507,7 @@ def predict_exit(
     except (ValueError, RuntimeError) as exc:
         return _nan_prediction(K, N, eta, m, start, f"no plateau: {exc}")
     target = pl.eps / 2.0 if target is None else float(target)
-    kw = dict(plateau_eps=pl.eps)
+    kw: dict[str, Any] = dict(plateau_eps=pl.eps)
     J = jacobian(*pl.order_parameters(), np.eye(K), eta, m, sigma)
     evals, vecs = np.linalg.eig(J)
     top = np.max(evals.real)
@@ -562,7 +587,7 @@ def predict_exit(
         )
     alpha_arrival = float(sol.alpha[near[0]])
     kw.update(alpha_arrival=alpha_arrival)
-    amps = []
+    amp_list = []
     start_state = np.empty(u0.size)
     block = np.empty(4, dtype=np.uint64)
     for j in range(n_init):
@@ -571,8 +596,8 @@ def predict_exit(
         )
         X0 = coordinates(start_state[: K * K].reshape(K, K), start_state[K * K :].reshape(K, K))
         a = _exit_alpha(X0, K, eta, m, sigma, target, alpha_max)
-        amps.append(math.exp(log_z_star - rate_alpha * a) if math.isfinite(a) else 0.0)
-    amps = np.array(amps)
+        amp_list.append(math.exp(log_z_star - rate_alpha * a) if math.isfinite(a) else 0.0)
+    amps = np.array(amp_list)
     # virtual amplitudes at alpha = 0: A (random direction) + Z e^{-lambda alpha_arrival}
     pick = gen.integers(0, n_init, n_mc)
     u = gen.standard_normal((n_mc, d_u))
