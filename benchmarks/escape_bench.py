@@ -57,7 +57,7 @@ from numba import prange  # noqa: E402
 from saddle import rng  # noqa: E402
 from saddle.kernels import CENSORED, run_trials  # noqa: E402
 from saddle.objectives.spike import SpikeTensor  # noqa: E402
-from saddle.results import load as load_results  # noqa: E402
+from saddle.store.load import load as load_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = Path("escape_bench.json")

@@ -8,7 +8,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from saddle.escape import EscapeConfig, run_escape  # noqa: E402
-from saddle.results import atomic_write_text  # noqa: E402
+from saddle.store import atomic_write_text  # noqa: E402
 
 COLUMNS = (
     "m",

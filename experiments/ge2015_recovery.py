@@ -26,7 +26,7 @@ from saddle.kernels import ESCAPED, run_trials  # noqa: E402
 from saddle.objectives import GeTensorDecomposition  # noqa: E402
 from saddle.optimizers import OptimizerParams  # noqa: E402
 from saddle.plotting import WIDTH_ONE_COLUMN, colour, readable_log_axis, save_figure  # noqa: E402
-from saddle.results import atomic_write_text  # noqa: E402
+from saddle.store import atomic_write_text  # noqa: E402
 
 ETA, SIGMA, TARGET, MAX_STEPS = 0.005, 0.05, 1e-3, 200_000
 SETTINGS = {5: dict(m=256, t0=1000.0, trials=200), 10: dict(m=1024, t0=300.0, trials=50)}

@@ -38,8 +38,8 @@ from saddle import rng  # noqa: E402
 from saddle.escape import EscapeConfig, run_escape  # noqa: E402
 from saddle.objectives import Octopus  # noqa: E402
 from saddle.plotting import WIDTH_TWO_COLUMN, colour, readable_log_axis, save_figure  # noqa: E402
-from saddle.results import atomic_write_text  # noqa: E402
 from saddle.stats import summarize  # noqa: E402
+from saddle.store import atomic_write_text  # noqa: E402
 
 ETA = 1.0 / (4.0 * math.e)
 SEED = 0

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from saddle import EscapeConfig, run_escape  # noqa: E402
 from saddle.objectives.teacher_student import ode  # noqa: E402
 from saddle.plotting import WIDTH_TWO_COLUMN, colour, readable_log_axis, save_figure  # noqa: E402
-from saddle.results import atomic_write_text  # noqa: E402
+from saddle.store import atomic_write_text  # noqa: E402
 
 NAME = "teacher-student-plateau-length"
 SEED = 15

@@ -40,7 +40,7 @@ from saddle.objectives.teacher_student.model import (  # noqa: E402
     plateau_closed_form,
 )
 from saddle.plotting import WIDTH_TWO_COLUMN, colour, save_figure  # noqa: E402
-from saddle.results import atomic_write_text  # noqa: E402
+from saddle.store import atomic_write_text  # noqa: E402
 
 NAME = "teacher-student-saad-solla"
 SEED = 15

@@ -34,7 +34,7 @@ from saddle.plotting import (  # noqa: E402
     readable_log_axis,
     save_figure,
 )  # noqa: E402
-from saddle.results import atomic_write_text  # noqa: E402
+from saddle.store import atomic_write_text  # noqa: E402
 
 M_GRID = (1, 4, 16, 64, 256)
 PAIRS = ((0.05, 1.0), (0.01, 4.0))

@@ -5,17 +5,17 @@ The main entry points are :func:`saddle.escape.run_escape` (Python) and
 (``python -m saddle.experiments plot FOLDER`` redraws its figure).
 """
 
-__version__ = "0.1.0"
+from saddle._version import __version__
 
 
 def __getattr__(name):
-    # Lazy, so that `import saddle` stays cheap and compiles nothing.
+    # Lazy, so that `import saddle` (which every `import saddle.X` runs first) stays cheap and compiles nothing.
     if name in ("run_escape", "EscapeConfig", "EscapeResult"):
         from saddle import escape
 
         return getattr(escape, name)
     if name == "load":
-        from saddle.results import load
+        from saddle.store.load import load
 
         return load
     raise AttributeError(f"module 'saddle' has no attribute {name!r}")

@@ -5,7 +5,7 @@ the first t >= 1 with f(u_t) <= f(u_0) - delta (or ||u_t - u_0|| >= radius, or f
 is censored if it has not escaped after max_steps, and diverged if its iterate became non-finite
 (SPEC section 4).  ``run_escape`` is the Python API; ``python -m saddle.experiments escape`` is a
 thin layer over it.  The configuration is :class:`saddle.config.EscapeConfig`, the records
-:mod:`saddle.records`, the results folder :mod:`saddle.results`; they are re-exported here.
+:mod:`saddle.records`, the results folder :mod:`saddle.store.escape`; the first two are re-exported here.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from saddle import results as results_io
+from saddle._numba import cache_enabled
 from saddle.config import LR_SCALINGS, EscapeConfig, scaled_eta
-from saddle.kernels import LANES_MIN_WORK, Recorder, run_trials
+from saddle.kernels import BACKENDS, LANES_MIN_WORK, Recorder, gpu, run_trials
 from saddle.objectives.base import Objective
 from saddle.options import ConfigError, integer
 from saddle.records import EscapeResult, MResult
 from saddle.stats import lower_median, summarize
+from saddle.store.escape import ResultsFolder
 from saddle.theory.columns import TheoryColumns, saddle_theory, theory_applies
 
 __all__ = [
@@ -53,8 +54,6 @@ def resolve_backend(backend: str | None = None) -> str:
 
     Checks that it can run (for cupy: CuPy and a usable GPU), raising a one-line ValueError if not.
     """
-    from saddle.kernels import BACKENDS
-
     name = backend or os.environ.get(BACKEND_ENV) or "cpu"
     if name not in BACKENDS:
         raise ConfigError(
@@ -62,8 +61,6 @@ def resolve_backend(backend: str | None = None) -> str:
             f"choose one of {', '.join(BACKENDS)}"
         )
     if name == "cupy":
-        from saddle.kernels import gpu
-
         gpu.cupy_device()  # BackendUnavailable (a ValueError, one line) without CuPy or a usable GPU
     return name
 
@@ -186,13 +183,11 @@ def run_escape(
     objective, u0 = _objective_and_start(config, user_objective, start)
     f0 = float(objective.f(u0))
 
-    store = results_io.ResultsFolder.open(out, config, backend=backend) if out is not None else None
+    store = ResultsFolder.open(out, config, backend=backend) if out is not None else None
     try:  # (on a failure before the first batch size, release the folder: a new one that holds nothing is removed)
         by_m = dict(store.load_finished()) if store is not None else {}
         todo = [m for m in config.m if m not in by_m]
         if todo and backend == "cpu":  # compile (or load from the disk cache) now, so wall_seconds times trials only
-            from saddle._numba import cache_enabled
-
             how = "once: Numba keeps it on disk for later runs" if cache_enabled() else "no disk cache here"
             line = f"compiling the {config.objective} kernel ({how}) ..."
             timer = threading.Timer(1.0, announce, (line,)) if announce is not None else None

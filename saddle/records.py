@@ -1,5 +1,5 @@
 """The records of an escape run: each batch size's trials (:class:`MResult`) and the whole run's
-result (:class:`EscapeResult`), in memory.  :mod:`saddle.results` stores them in a folder."""
+result (:class:`EscapeResult`), in memory.  :mod:`saddle.store.escape` stores them in a folder."""
 
 from __future__ import annotations
 

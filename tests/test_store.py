@@ -2,7 +2,7 @@
 
 Idea under test
 ---------------
-An escape folder and a sweep folder share one store (saddle/store.py).  Whatever a user or a fault
+An escape folder and a sweep folder share one store (saddle/store/folder.py).  Whatever a user or a fault
 does to a folder, no earlier result is changed or lost, and every refusal is one line with exit
 status 2 (1 for a machine's I/O failure), written before anything else is (issue 12, items 1-3, 5,
 11, 12, 14, 16, 17):
@@ -37,11 +37,11 @@ from pathlib import Path
 
 import pytest
 
-import saddle.store
+import saddle.store.folder
 from saddle.escape import ConfigError, EscapeConfig, run_escape
 from saddle.experiments.cli import main
-from saddle.results import ResultsFolder
-from saddle.store import LOCK_NAME, MANIFEST_NAME, FolderLock, StoreError, atomic_write_text
+from saddle.store.escape import ResultsFolder
+from saddle.store.folder import LOCK_NAME, MANIFEST_NAME, FolderLock, StoreError, atomic_write_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN = ["--m", "2", "8", "--trials", "16", "--max-steps", "200", "--d", "4", "--no-plot", "--quiet"]
@@ -124,13 +124,13 @@ def test_a_finished_folder_lists_a_checksum_for_every_table(escape_folder, sweep
     assert manifest["algorithm"] == "sha256" and "pending" not in manifest
     assert set(manifest["files"]) == {"trials.csv", "summary.csv", "trajectories.npz"}
     for name, digest in manifest["files"].items():
-        assert saddle.store.sha256((escape_folder / name).read_bytes()) == digest
+        assert saddle.store.folder.sha256((escape_folder / name).read_bytes()) == digest
     assert not (escape_folder / LOCK_NAME).exists(), "a finished run removes its lock file"
     _, folder = sweep_folder
     assert set(json.loads((folder / MANIFEST_NAME).read_text())["files"]) == {"trials.csv", "summary.csv"}
     for cell in (folder / "cells").iterdir():
         sums = json.loads((cell / "cell.json").read_text())["sha256"]
-        assert sums == {n: saddle.store.sha256((cell / n).read_bytes()) for n in ("trials.csv", "summary.csv")}
+        assert sums == {n: saddle.store.folder.sha256((cell / n).read_bytes()) for n in ("trials.csv", "summary.csv")}
 
 
 # ----------------------------------------------------------------------------- one writer
@@ -146,7 +146,7 @@ def test_a_run_into_a_folder_another_process_holds_is_refused_naming_the_holder(
             textwrap.dedent(f"""
             import sys
             from pathlib import Path
-            from saddle.store import FolderLock
+            from saddle.store.folder import FolderLock
             lock = FolderLock.take(Path({str(folder)!r}))
             print("locked", flush=True)
             sys.stdin.read()
@@ -395,7 +395,7 @@ def _enospc_on(monkeypatch, name, after=0, under=""):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(fd)
 
-    monkeypatch.setattr(saddle.store.os, "fsync", fsync)
+    monkeypatch.setattr(saddle.store.folder.os, "fsync", fsync)
 
 
 needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
@@ -453,7 +453,9 @@ def test_atomic_writes_name_the_file_and_keep_the_old_one(tmp_path, monkeypatch)
     target = tmp_path / "table.csv"
     target.write_text("old\n")
     monkeypatch.setattr(
-        saddle.store.os, "replace", lambda *a: (_ for _ in ()).throw(PermissionError(errno.EACCES, "Permission denied"))
+        saddle.store.folder.os,
+        "replace",
+        lambda *a: (_ for _ in ()).throw(PermissionError(errno.EACCES, "Permission denied")),
     )
     with pytest.raises(StoreError) as info:
         atomic_write_text(target, "new\n")

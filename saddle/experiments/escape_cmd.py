@@ -309,7 +309,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args, trials=args.trials, max_steps=args.max_steps, seed=args.seed)
     for message in config.start_warnings():
         print(f"warning: {message}", file=sys.stderr)
-    from saddle.results import ResultsFolder
+    from saddle.store.escape import ResultsFolder
 
     out = ResultsFolder.checked_path(args.out) if args.out is not None else _default_out()  # ('' is refused)
     progress = not args.quiet and sys.stderr.isatty()

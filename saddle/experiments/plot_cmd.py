@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 from saddle.experiments.common import Parser
 
 if TYPE_CHECKING:
-    from saddle.sweep.run import SweepResult
+    from saddle.store.sweep import SweepResult
 
 HELP = "redraw the figure of stored results (escape or sweep folders), overlaying several; runs nothing"
 FORMATS = ("pdf", "png", "svg", "eps")
@@ -91,7 +91,7 @@ def _width(text: str) -> str | float:
 def run(args: argparse.Namespace) -> int:
     from saddle.options import ConfigError
     from saddle.plotting import STYLES, save_figure, style
-    from saddle.results import load
+    from saddle.store.load import load
 
     width = _width(args.width)
     if args.dpi is not None and not 10 <= args.dpi <= 2400:

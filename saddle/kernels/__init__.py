@@ -10,13 +10,13 @@ which imports CuPy only when that backend is chosen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from saddle.kernels.cpu import CENSORED, DIVERGED, ESCAPED, FROZEN
 from saddle.kernels.gpu import BackendUnavailable, optimizer_array  # noqa: F401 (BackendUnavailable re-exported)
+from saddle.kernels.outputs import Recorder, TrialBlock
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
 from saddle.optimizers import OPTIMIZERS as _OPTIMIZERS
 from saddle.optimizers import OptimizerParams
@@ -25,36 +25,6 @@ BACKENDS = ("cpu", "cupy")
 OPTIMIZERS = {name: spec.code for name, spec in _OPTIMIZERS.items()}
 """Optimiser name -> kernel code (from the table in saddle.optimizers)."""
 STATUS_NAMES = {ESCAPED: "escaped", CENSORED: "censored", DIVERGED: "diverged", FROZEN: "frozen"}
-
-
-@dataclass
-class TrialBlock:
-    """Outputs of trials trial_start .. trial_start + n - 1 (one entry per trial)."""
-
-    trial_start: int
-    steps: np.ndarray  # int64: escape step, max_steps if censored, the step of divergence or of freezing
-    status: np.ndarray  # int8: ESCAPED, CENSORED, DIVERGED or FROZEN (gd at an exact fixed point)
-    final_f: np.ndarray  # float64: f at the last step
-    final_u: np.ndarray | None = None  # float64 (n, d): the final points, when asked for
-    drop_steps: np.ndarray | None = None  # int64: first step with f <= f(u_0) - delta, 0 if none (CPU backend)
-
-
-@dataclass
-class Recorder:
-    """f(u_t) of the first n trials, at most ``points`` values each (step i * stride[r])."""
-
-    f: np.ndarray
-    count: np.ndarray
-    stride: np.ndarray
-
-    @classmethod
-    def empty(cls, n_trials, points):
-        return cls(np.full((n_trials, points), np.nan), np.zeros(n_trials, np.int64), np.ones(n_trials, np.int64))
-
-    def trajectory(self, r):
-        """(steps, f) of recorded trial r."""
-        c = int(self.count[r])
-        return np.arange(c, dtype=np.int64) * int(self.stride[r]), self.f[r, :c].copy()
 
 
 def _start_code(random_start: bool, start_perturbation: float) -> float:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from saddle.kernels.outputs import Recorder, TrialBlock
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
 from saddle.optimizers import OPTIMIZERS
 
@@ -454,8 +455,6 @@ def run_trials_on(
     ``keep_final_u`` are run_trials'.  ``fixed_dim_max`` and ``specialise`` choose the build
     (:func:`build_for`).
     """
-    from saddle.kernels import Recorder, TrialBlock
-
     check_supported(objective, optimizer)
     xp = device.xp
     pf, pa, pi = objective.kernel_params()

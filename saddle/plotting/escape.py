@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from saddle.plotting import (
+from saddle.plotting.common import (
     LINESTYLES,
     MODEL_COLOUR,
     RUN_MARKERS,
@@ -27,7 +27,7 @@ from saddle.plotting import (
     figure_width,
     readable_log_axis,
 )
-from saddle.plotting import style as _style
+from saddle.plotting.common import style as _style
 from saddle.stats import survival_curve
 
 COSTS = ("steps", "samples", "both")

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
-from saddle.plotting import WIDTH_TWO_COLUMN, colour, readable_log_axis
-
-if TYPE_CHECKING:
-    from saddle.sweep.config import SweepConfig
+from saddle.options import ConfigError
+from saddle.plotting.common import WIDTH_TWO_COLUMN, colour, readable_log_axis, save_figure
+from saddle.plotting.escape import mathtext
+from saddle.store.sweep import SweepFolder, read_table
+from saddle.sweep.config import SweepConfig, _text
 
 PARAMETER_LABELS = {
     "m": "batch size $m$",
@@ -350,9 +351,6 @@ def figure_title(sweep: SweepConfig, where: dict[str, Any] | None = None) -> str
     distribution is named); the swept parameters are the figures' axes and legends, and those held fixed
     for the figure (``where``) are named at the end.
     """
-    from saddle.plotting.escape import mathtext
-    from saddle.sweep.config import _text
-
     cells = sweep.cells()
     cfg = cells[0].config
     text = _common_description([c.config.describe() for c in cells])
@@ -389,11 +387,6 @@ def plot_sweep(sweep: SweepConfig | str | Path, out: str | Path | None = None) -
     Nothing is run: the figures come from ``<out>/summary.csv`` (checked against its checksum).
     Returns the paths written (an empty list when no parameter varies).
     """
-    from saddle.options import ConfigError
-    from saddle.plotting import save_figure
-    from saddle.sweep.config import SweepConfig
-    from saddle.sweep.store import SweepFolder, read_table
-
     if not isinstance(sweep, SweepConfig):
         sweep = SweepConfig.from_toml(sweep)
     folder = SweepFolder.open(

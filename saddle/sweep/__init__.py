@@ -3,18 +3,19 @@
 One module per job:
 
 - :mod:`saddle.sweep.config` — the TOML file, :class:`SweepConfig`, its cells, their keys and seeds;
-- :mod:`saddle.sweep.store` — :class:`SweepFolder` (on the shared results store, :mod:`saddle.store`)
-  and the tidy tables;
 - :mod:`saddle.sweep.run` — :func:`run_sweep`, in-process or on Dask;
-- the figures are :mod:`saddle.plotting.sweep`'s (:func:`plot_sweep`, re-exported here, imports
-  Matplotlib only when called).
+- the folder is :mod:`saddle.store.sweep`'s (:class:`SweepFolder`, the tidy tables, :func:`read_table`,
+  :class:`SweepResult`), on the shared results folder of :mod:`saddle.store`;
+- the figures are :mod:`saddle.plotting.sweep`'s (:func:`plot_sweep`, which imports Matplotlib only when
+  called).
 
-See docs/sweeps.md for the config file, the folder layout and the guarantees.
+Everything is re-exported here.  See docs/sweeps.md for the config file, the folder layout and the
+guarantees.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from saddle.sweep.config import (
     KEY_ALWAYS,
@@ -28,17 +29,23 @@ from saddle.sweep.config import (
     cell_seed,
     parameters,
 )
-from saddle.sweep.run import (
-    CONNECT_TIMEOUT,
-    SweepInterrupted,
-    SweepResult,
-    dask_client,
-    dask_setup,
-    probe_scheduler,
-    run_cell,
-    run_sweep,
-)
-from saddle.sweep.store import RENAMED, SweepFolder, cell_files, load_sweep, read_table
+
+if TYPE_CHECKING:
+    from saddle.plotting.sweep import figure_title, plot_sweep
+    from saddle.store.sweep import RENAMED, SweepFolder, SweepResult, cell_files, load_sweep, read_table
+    from saddle.sweep.run import (
+        CONNECT_TIMEOUT,
+        SweepInterrupted,
+        dask_client,
+        dask_setup,
+        probe_scheduler,
+        run_cell,
+        run_sweep,
+    )
+
+_RUN = ("CONNECT_TIMEOUT", "SweepInterrupted", "dask_client", "dask_setup", "probe_scheduler", "run_cell", "run_sweep")
+_FOLDER = ("RENAMED", "SweepFolder", "SweepResult", "cell_files", "load_sweep", "read_table")
+_FIGURES = ("figure_title", "plot_sweep")
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -70,9 +77,20 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The figures live in saddle.plotting.sweep (Matplotlib is imported only when they are drawn).
-    if name in ("plot_sweep", "figure_title"):
-        from saddle.plotting import sweep as plotting_sweep
+    # The runner, the folder and the figures are imported when first asked for, as saddle/__init__.py does
+    # for run_escape.  saddle.store.sweep (below the runner) imports saddle.sweep.config, and importing that
+    # runs this file first: importing the runner here would import saddle.store.sweep again while it is
+    # half-imported (tests/test_architecture.py imports every module first).  Matplotlib waits too.
+    if name in _RUN:
+        from saddle.sweep import run
 
-        return getattr(plotting_sweep, name)
+        return getattr(run, name)
+    if name in _FOLDER:
+        from saddle.store import sweep as folder
+
+        return getattr(folder, name)
+    if name in _FIGURES:
+        from saddle.plotting import sweep as figures
+
+        return getattr(figures, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

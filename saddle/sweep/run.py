@@ -15,7 +15,6 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,12 @@ from saddle.config import EscapeConfig
 from saddle.escape import run_escape
 from saddle.options import ConfigError
 from saddle.records import MResult
+from saddle.store.sweep import SweepFolder, SweepResult
 from saddle.sweep.config import Cell, SweepConfig
-from saddle.sweep.store import SweepFolder, read_table
 
 __all__ = [
     "CONNECT_TIMEOUT",
     "SweepInterrupted",
-    "SweepResult",
     "dask_client",
     "probe_scheduler",
     "run_cell",
@@ -246,25 +244,6 @@ def _check_dask() -> None:
         import distributed  # noqa: F401
     except ModuleNotFoundError:
         raise ConfigError("--workers and --scheduler need Dask: pip install 'saddle[cluster]'") from None
-
-
-@dataclass
-class SweepResult:
-    """What a sweep run did: its folder, its cells, which were computed now and which read back."""
-
-    sweep: SweepConfig
-    out: Path
-    computed: list[str]  # keys of the cells run by this call, in the order they finished
-    reused: list[str]  # keys of the cells read back from the folder
-
-    @property
-    def summary(self) -> dict[str, np.ndarray]:
-        """The tidy summary table (columns as typed arrays), checked against its checksum."""
-        return read_table(self.out / "summary.csv")
-
-    def trials(self) -> dict[str, np.ndarray]:
-        """The tidy trials table (columns as typed arrays)."""
-        return read_table(self.out / "trials.csv")
 
 
 def run_sweep(

@@ -1,4 +1,5 @@
-"""The results store that escape folders (:mod:`saddle.results`) and sweep folders (:mod:`saddle.sweep.store`) share.
+"""What every results folder shares: escape folders (:mod:`saddle.store.escape`) and sweep folders
+(:mod:`saddle.store.sweep`) alike.
 
 A results folder protects itself (docs/escape.md, "The results folder"; docs/sweeps.md):
 
@@ -17,7 +18,8 @@ A results folder protects itself (docs/escape.md, "The results folder"; docs/swe
 - **I/O failures** (disk full, permissions) while writing raise :class:`StoreError` (an ``OSError``),
   whose message is one line naming the file and what was kept.
 
-Nothing here knows what an escape run or a sweep is; the two folder classes say which tables they hold.
+Nothing here knows what an escape run or a sweep is beyond the name of its marker file; the two folder
+classes say which tables they hold.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import io
 import json
 import logging
 import os
+import platform
 import shlex
 import signal
 import socket
@@ -41,6 +44,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
 
+from saddle._version import __version__
 from saddle.options import ConfigError
 
 __all__ = [
@@ -56,6 +60,7 @@ __all__ = [
     "folder_kind",
     "interrupts_deferred",
     "sha256",
+    "versions",
 ]
 
 LOCK_NAME = ".saddle.lock"
@@ -91,6 +96,30 @@ def _reason(err: BaseException) -> str:
     if isinstance(err, OSError) and err.strerror:
         return err.strerror
     return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of Python and of the libraries that shape the numbers (a folder's marker records them)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import numba
+    import numpy
+    import scipy
+
+    try:  # matplotlib's version without importing it (a run with --no-plot never needs it)
+        matplotlib_version = version("matplotlib")
+    except PackageNotFoundError:
+        matplotlib_version = None
+
+    return {
+        "saddle": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "numba": numba.__version__,
+        "scipy": scipy.__version__,
+        "matplotlib": matplotlib_version,
+        "platform": platform.platform(),
+    }
 
 
 # ----------------------------------------------------------------------------- writing files

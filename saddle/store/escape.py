@@ -16,79 +16,34 @@ Every file is written to a temporary name in the same folder and moved into plac
 so a partial file never stands under its final name.  After each batch size finishes, the three data
 files are rewritten with all batch sizes finished so far.  What the folder refuses (another run
 holding it, foreign files, a sweep's folder, another configuration, an edited table) and how is
-:mod:`saddle.store`'s, shared with sweep folders.
+:mod:`saddle.store.folder`'s, shared with sweep folders.  :func:`load_escape` reads a folder back as the
+:class:`~saddle.records.EscapeResult` that ``run_escape`` returned.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import platform
+import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from saddle import rng
+from saddle.config import EscapeConfig
 from saddle.kernels import STATUS_NAMES
 from saddle.options import ConfigError
-from saddle.records import TRIAL_COLUMNS, MResult, trials_columns
-from saddle.store import (
-    ResultsStore,
-    StoreError,
-    atomic_write_bytes,
-    atomic_write_text,
-    csv_text,
-    differences,
-    interrupts_deferred,
-)
+from saddle.records import TRIAL_COLUMNS, EscapeResult, MResult, trials_columns
+from saddle.store.folder import ResultsStore, StoreError, csv_text, differences, interrupts_deferred, versions
+from saddle.theory.columns import saddle_theory
 
-if TYPE_CHECKING:
-    from saddle.config import EscapeConfig
-    from saddle.records import EscapeResult
-
-__all__ = [
-    "ResultsFolder",
-    "StoreError",
-    "load",
-    "load_escape",
-    "read_summary",
-    "stored_config",
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "interrupts_deferred",
-    "versions",
-]
+__all__ = ["ResultsFolder", "load_escape", "read_summary", "stored_config"]
 
 _STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
 TABLES = ("trials.csv", "summary.csv", "trajectories.npz")
-
-
-def versions() -> dict[str, str | None]:
-    """Versions of Python and of the libraries that shape the numbers."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import numba
-    import scipy
-
-    import saddle
-
-    try:  # matplotlib's version without importing it (a run with --no-plot never needs it)
-        matplotlib_version = version("matplotlib")
-    except PackageNotFoundError:
-        matplotlib_version = None
-
-    return {
-        "saddle": saddle.__version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "scipy": scipy.__version__,
-        "matplotlib": matplotlib_version,
-        "platform": platform.platform(),
-    }
 
 
 class ResultsFolder(ResultsStore):
@@ -278,10 +233,6 @@ def stored_config(path: str | Path) -> EscapeConfig:
     Raises ConfigError (one line) when the folder holds no escape run or its configuration cannot be
     rebuilt (an option of an objective not registered here: ``--load FILE`` it first).
     """
-    import json
-
-    from saddle.config import EscapeConfig
-
     folder = Path(path)
     if not (folder / "config.json").is_file():
         raise ConfigError(f"{folder} holds no escape results (no config.json)")
@@ -312,8 +263,6 @@ def load_escape(path: str | Path) -> EscapeResult:
     Raises ConfigError (one line) for a folder that holds no escape run, a table that does not match
     its checksum, or tables that cannot be read.
     """
-    from saddle.records import EscapeResult
-
     folder_path = Path(path)
     config = stored_config(folder_path)
     folder = ResultsFolder(folder_path, config)
@@ -339,36 +288,6 @@ def _start_quantities(config: EscapeConfig) -> tuple[float | None, Any]:
     """f(u_0) and the saddle quantities of the theory, from the configuration alone (no kernel runs)."""
     if not config.objective_class.runs_from_config:
         return None, None
-    from saddle.theory.columns import saddle_theory
-
     objective = config.build_objective()
     u0 = np.asarray(config.start_point(objective), dtype=np.float64)
     return float(objective.f(u0)), saddle_theory(config, objective)
-
-
-def load(path: str | Path) -> Any:
-    """A results folder read back, read-only, checksums verified: an escape run's folder as the
-    :class:`~saddle.records.EscapeResult` of ``run_escape``, a sweep's as the
-    :class:`~saddle.sweep.SweepResult` of ``run_sweep``.
-
-    Raises ConfigError (one line) for a path that is missing, not a folder, empty or not saddle's,
-    and for a damaged folder.
-    """
-    from saddle.store import folder_kind
-
-    folder = Path(path)
-    if not folder.exists():
-        raise ConfigError(f"no such folder: {str(folder)!r}")
-    if not folder.is_dir():
-        raise ConfigError(f"{folder} is a file, not a results folder")
-    try:
-        kind = folder_kind(folder)
-    except ConfigError as err:
-        raise ConfigError(str(err).replace("; choose another --out (an empty or new folder)", "")) from None
-    if kind is None:
-        raise ConfigError(f"{folder} is empty: it holds no saddle results")
-    if kind == "sweep":
-        from saddle.sweep.store import load_sweep
-
-        return load_sweep(folder)
-    return load_escape(folder)

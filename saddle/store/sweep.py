@@ -1,4 +1,4 @@
-"""A sweep's results folder: each cell's files, the tidy tables of all cells, on the shared results store.
+"""A sweep's results folder: each cell's files, the tidy tables of all cells, on the shared results folder.
 
 The folder (docs/sweeps.md)::
 
@@ -14,8 +14,9 @@ The folder (docs/sweeps.md)::
     sweep-heatmap.*, sweep-lines.*   the figures
 
 Every file is written atomically and every table is checked against its checksum when read
-(:mod:`saddle.store`).  Rerunning the same sweep skips the stored cells; a different sweep (seed,
-grid or fixed options) is refused.
+(:mod:`saddle.store.folder`).  Rerunning the same sweep skips the stored cells; a different sweep (seed,
+grid or fixed options) is refused.  :class:`SweepResult` is a sweep's folder as ``run_sweep`` returns it
+and :func:`load_sweep` reads it back.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import json
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,8 +37,7 @@ import numpy as np
 from saddle import rng
 from saddle.options import ConfigError
 from saddle.records import TRIAL_COLUMNS, MResult, trials_columns
-from saddle.results import versions
-from saddle.store import (
+from saddle.store.folder import (
     MANIFEST_NAME,
     Manifest,
     ResultsStore,
@@ -46,10 +47,11 @@ from saddle.store import (
     differences,
     interrupts_deferred,
     sha256,
+    versions,
 )
 from saddle.sweep.config import KEY_ALWAYS, KEY_DIGITS, KEY_EXCLUDED, Cell, SweepConfig, _text, cell_options
 
-__all__ = ["CELL_TABLES", "RENAMED", "SweepFolder", "cell_files", "load_sweep", "read_table"]
+__all__ = ["CELL_TABLES", "RENAMED", "SweepFolder", "SweepResult", "cell_files", "load_sweep", "read_table"]
 
 CELL_TABLES = ("trials.csv", "summary.csv")
 RENAMED = {"eta": "eta_m"}  # escape columns renamed in the tidy tables (eta is the step size used there)
@@ -340,15 +342,32 @@ def read_table(path: str | Path) -> dict[str, np.ndarray]:
 # ----------------------------------------------------------------------------- reading a folder back
 
 
-def load_sweep(path: str | Path) -> Any:
-    """A sweep's folder read back, read-only, as the :class:`~saddle.sweep.run.SweepResult` of ``run_sweep``.
+@dataclass
+class SweepResult:
+    """What a sweep run did: its folder, its cells, which were computed now and which read back."""
+
+    sweep: SweepConfig
+    out: Path
+    computed: list[str]  # keys of the cells run by this call, in the order they finished
+    reused: list[str]  # keys of the cells read back from the folder
+
+    @property
+    def summary(self) -> dict[str, np.ndarray]:
+        """The tidy summary table (columns as typed arrays), checked against its checksum."""
+        return read_table(self.out / "summary.csv")
+
+    def trials(self) -> dict[str, np.ndarray]:
+        """The tidy trials table (columns as typed arrays)."""
+        return read_table(self.out / "trials.csv")
+
+
+def load_sweep(path: str | Path) -> SweepResult:
+    """A sweep's folder read back, read-only, as the :class:`SweepResult` of ``run_sweep``.
 
     The sweep is rebuilt from ``sweep.json`` (no TOML file needed); every stored cell and the tidy tables
     are checked against their checksums.  ``reused`` lists the stored cells, ``computed`` is empty.
     Raises ConfigError (one line) for a folder that holds no sweep or a damaged one.
     """
-    from saddle.sweep.run import SweepResult
-
     folder_path = Path(path)
     marker = folder_path / "sweep.json"
     try:
