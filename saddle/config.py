@@ -13,13 +13,12 @@ import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from saddle import optimizers
+from saddle.objectives import base
+from saddle.objectives.base import Objective
 from saddle.options import ConfigError, integer, real
-
-if TYPE_CHECKING:
-    from saddle.objectives.base import Objective
 
 __all__ = ["ConfigError", "EscapeConfig", "GENERIC_FIELDS", "LR_SCALINGS", "scaled_eta"]
 
@@ -77,12 +76,6 @@ class _Fields:
     eta: float = 0.01
     lr_scaling: str = "none"
     optimizer: str = "sgd"
-    sigma_iso: float = 0.0
-    momentum: float | None = None
-    perturbation_radius: float | None = None
-    grad_threshold: float | None = None
-    t_threshold: int | None = None
-    cnc_eta: float | None = None
     lr_decay: float | None = None
     batch_after_drop: int | None = None
     delta: float = 0.1
@@ -97,9 +90,11 @@ class _Fields:
     record_trials: int = 8
     record_points: int = 256
     options: dict[str, Any] = field(default_factory=dict)
+    optimizer_options: dict[str, Any] = field(default_factory=dict)
 
 
-GENERIC_FIELDS = tuple(f.name for f in fields(_Fields) if f.name != "options")
+_HELD = ("options", "optimizer_options")
+GENERIC_FIELDS = tuple(f.name for f in fields(_Fields) if f.name not in _HELD)
 """The options of every experiment, whatever its objective."""
 
 
@@ -125,17 +120,13 @@ class EscapeConfig(_Fields):
     lr_scaling : str
         'none', 'linear' or 'sqrt': eta_m = eta, eta m, eta sqrt(m).
     optimizer : str
-        'sgd', 'gd' (the exact gradient: the control), 'noisy-sgd' (Ge et al. 2015), 'momentum'
-        (heavy ball), 'pgd' (Jin et al. 2017) or 'cnc-pgd' (Daneshmand et al. 2018).
-    sigma_iso : float
-        Isotropic noise level of noisy-sgd (required > 0 there, 0 otherwise).
-    momentum : float
-        momentum: the heavy-ball coefficient beta in [0, 1) (default 0.9).
-    perturbation_radius, grad_threshold, t_threshold, cnc_eta :
-        pgd / cnc-pgd: the ball radius r (pgd; default 0.01), the gradient threshold g_thres
-        (default 1e-3), the steps between perturbations t_thres (default 20) and the stochastic
-        step size (cnc-pgd; default 10 eta).  ``saddle.optimizers.pgd_parameters`` computes Jin
-        et al.'s values from (ell, rho, epsilon, c, delta, Delta_f).
+        A registered optimiser (:mod:`saddle.optimizers`): 'sgd', 'gd' (the exact gradient: the control),
+        'noisy-sgd' (Ge et al. 2015), 'momentum' (heavy ball), 'nesterov', 'pgd' (Jin et al. 2017) or
+        'cnc-pgd' (Daneshmand et al. 2018).  Its own options (``sigma_iso``, ``momentum``,
+        ``perturbation_radius``, ``grad_threshold``, ``t_threshold``, ``cnc_eta``) are taken by name like an
+        objective's, held in ``config.optimizer_options`` and read as attributes; an option of another
+        optimiser reads as its unset value (None; 0 for sigma_iso).  ``saddle.optimizers.pgd_parameters``
+        computes Jin et al.'s values from (ell, rho, epsilon, c, delta, Delta_f).
     lr_decay : float or None
         Step-size schedule: eta_m / (1 + t / lr_decay) at step t.
     batch_after_drop : int or None
@@ -162,20 +153,21 @@ class EscapeConfig(_Fields):
         How many trials per m record f(u_t), and at most how many points each.
     options : mapping
         The objective's own options (also accepted as keyword arguments).
+    optimizer_options : mapping
+        The optimiser's own options (also accepted as keyword arguments).
     """
 
     def __init__(self, **kwargs: Any) -> None:
         options = kwargs.pop("options", None) or {}
-        if not isinstance(options, Mapping):
+        held = kwargs.pop("optimizer_options", None) or {}
+        if not isinstance(options, Mapping) or not isinstance(held, Mapping):
             raise ConfigError(f"options must be a mapping of option names to values, got {options!r}")
-        given = dict(options)
+        given = {**held, **options}
         for name in [k for k in kwargs if k not in GENERIC_FIELDS]:
             given[name] = kwargs.pop(name)
         name = kwargs.get("objective", _Fields.objective)
         if isinstance(name, str):
-            from saddle.objectives.base import registered
-
-            cls = registered().get(name)
+            cls = base.registered().get(name)
             for field_name, value in (cls.generic_defaults if cls is not None else {}).items():
                 kwargs.setdefault(field_name, value)
         super().__init__(**kwargs, options=given)
@@ -188,10 +180,14 @@ class EscapeConfig(_Fields):
         options = self.__dict__.get("options", {})
         if name in options:
             return options[name]
-        from saddle.objectives.base import option_owners
-
-        if option_owners(name):
+        held = self.__dict__.get("optimizer_options", {})
+        if name in held:
+            return held[name]
+        if base.option_owners(name):
             return None
+        for option in optimizers.all_options():
+            if option.name == name:
+                return option.unset
         raise AttributeError(f"{type(self).__name__!r} has no option {name!r}")
 
     # ----------------------------------------------------------------------------------- checks
@@ -199,8 +195,6 @@ class EscapeConfig(_Fields):
         object.__setattr__(self, name, value)
 
     def _validate(self) -> None:
-        from saddle.objectives import base
-
         ms: Any = self.m
         if ms is None:
             raise ConfigError("m must list at least one batch size")
@@ -224,10 +218,13 @@ class EscapeConfig(_Fields):
             raise ConfigError(f"d does not apply to the {cls.name} objective (its options set its size)")
         self._set("d", integer("d", self.d, cls.min_d, MAX_D))
         self._set("eta", real("eta", self.eta))
-        self._check_objective_options(cls)
+        if not isinstance(self.optimizer, str):
+            raise ConfigError(f"optimizer must be a name, got {self.optimizer!r}")
+        opt = optimizers.get(self.optimizer)
+        self._check_options(cls, opt)
         if self.lr_scaling not in LR_SCALINGS:
             raise ConfigError(f"unknown lr scaling {self.lr_scaling!r}; choose one of {', '.join(LR_SCALINGS)}")
-        self._check_optimizer()
+        self._check_schedules()
         self._check_escape_and_start(cls)
         self._set("trials", integer("trials", self.trials, 1, MAX_TRIALS))
         self._set("max_steps", integer("max_steps", self.max_steps, 1, MAX_STEPS))
@@ -254,59 +251,59 @@ class EscapeConfig(_Fields):
                     f"{MAX_WORDS_PER_STEP} of a step's stream (saddle.rng)"
                 )
 
-    def _check_objective_options(self, cls: type[Objective]) -> None:
-        from saddle.objectives.base import option_owners
-
+    def _check_options(self, cls: type[Objective], opt: type[optimizers.Optimizer]) -> None:
+        """The objective's and the optimiser's own options: each checked by its declaration, the defaults
+        filled in; an option of another objective or optimiser is refused unless it is unset."""
         declared = {option.name: option for option in cls.options}
-        clash = sorted(set(declared) & set(GENERIC_FIELDS))
+        own = {option.name: option for option in opt.options}
+        for names, whose in ((declared, f"the {cls.name} objective"), (own, f"the {opt.name} optimizer")):
+            clash = sorted(set(names) & set(GENERIC_FIELDS))
+            if clash:
+                raise ConfigError(
+                    f"{whose} declares {', '.join(clash)}, a generic option of every experiment: rename it"
+                )
+        clash = sorted(set(declared) & set(own))
         if clash:
+            raise ConfigError(f"the {cls.name} objective and the {opt.name} optimizer both declare {', '.join(clash)}")
+        unset = {option.name: option.unset for option in optimizers.all_options()}
+        for name, value in self.options.items():
+            if name in declared or name in own:
+                continue
+            owners = base.option_owners(name)
+            users = optimizers.users(name)
+            if not owners and not users:
+                raise ConfigError(f"unknown option {name!r}")
+            if value is None or (users and value == unset[name] and not owners):
+                continue
+            if owners:
+                raise ConfigError(
+                    f"{name} applies to the {' and '.join(owners)} objective"
+                    f"{'s' if len(owners) > 1 else ''} only, not to {cls.name}"
+                )
             raise ConfigError(
-                f"the {cls.name} objective declares {', '.join(clash)}, a generic option of every "
-                "experiment: rename it in its options"
+                f"{name} applies to the {' and '.join(users)} optimizer"
+                f"{'s' if len(users) > 1 else ''} only, not to {opt.name}"
             )
-        for name in self.options:
-            if name not in declared:
-                owners = option_owners(name)
-                if not owners:
-                    raise ConfigError(f"unknown option {name!r}")
-                if self.options[name] is not None:
-                    raise ConfigError(
-                        f"{name} applies to the {' and '.join(owners)} objective"
-                        f"{'s' if len(owners) > 1 else ''} only, not to {cls.name}"
-                    )
         given = dict(self.options)
         values: dict[str, Any] = {}
+        held: dict[str, Any] = {}
         self._set("options", values)  # filled in declaration order: a default may read an earlier option
+        self._set("optimizer_options", held)
         for option in cls.options:
             value = option.check(given.get(option.name), self)
             values[option.name] = option.check(option.default_for(self), self) if value is None else value
         cls.check_config(self)
+        for option in opt.options:
+            value = option.check(given.get(option.name), self)
+            if value is None:
+                value = option.check(option.default_for(self), self)
+            if value is None:
+                flag = "--" + option.name.replace("_", "-")
+                raise ConfigError(f"{opt.name} needs {option.name} ({flag}): {option.help}")
+            held[option.name] = value
+        opt.check_options(held)
 
-    def _check_optimizer(self) -> None:
-        if self.optimizer not in optimizers.OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(optimizers.OPTIMIZERS)}")
-        uses = optimizers.OPTIMIZERS[self.optimizer].parameters
-        self._set("sigma_iso", real("sigma_iso", self.sigma_iso, allow_zero=True))
-        if "sigma_iso" in uses and self.sigma_iso == 0:
-            raise ConfigError(f"{self.optimizer} needs sigma_iso > 0 (e.g. --sigma-iso 0.1)")
-        if "sigma_iso" not in uses and self.sigma_iso != 0:
-            raise ConfigError(
-                f"sigma_iso is used by {' and '.join(optimizers.users('sigma_iso'))} only, not by {self.optimizer}"
-            )
-        for option in optimizers.OPTIONS:
-            if option.name == "sigma_iso":
-                continue
-            value = getattr(self, option.name)
-            if option.name not in uses:
-                if value is not None:
-                    owners = optimizers.users(option.name)
-                    raise ConfigError(
-                        f"{option.name} applies to the {' and '.join(owners)} optimizer"
-                        f"{'s' if len(owners) > 1 else ''} only, not to {self.optimizer}"
-                    )
-                continue
-            value = option.check(value, self)
-            self._set(option.name, option.check(option.default_for(self), self) if value is None else value)
+    def _check_schedules(self) -> None:
         if self.lr_decay is not None:
             self._set("lr_decay", real("lr_decay", self.lr_decay))
         if self.batch_after_drop is not None:
@@ -356,16 +353,19 @@ class EscapeConfig(_Fields):
                 "allow_trap (--allow-trap) to run it anyway"
             )
         if self.random_start and cls.random_start is None:
-            supported = [o.name for o in _registered().values() if o.random_start is not None]
+            supported = [o.name for o in base.registered().values() if o.random_start is not None]
             raise ConfigError(f"random_start applies to the {', '.join(supported)} objectives, not to {cls.name}")
 
     # --------------------------------------------------------------------------------- derived
     @property
     def objective_class(self) -> type[Objective]:
         """The registered class of the objective."""
-        from saddle.objectives.base import get
+        return base.get(self.objective)
 
-        return get(self.objective)
+    @property
+    def optimizer_class(self) -> type[optimizers.Optimizer]:
+        """The registered class of the optimiser (what it draws, whether it adds noise of its own, ...)."""
+        return optimizers.get(self.optimizer)
 
     def build_objective(self) -> Objective:
         """The objective this configuration simulates."""
@@ -380,16 +380,10 @@ class EscapeConfig(_Fields):
         return scaled_eta(self.eta, m, self.lr_scaling)
 
     def optimizer_params(self) -> optimizers.OptimizerParams:
-        """The :class:`saddle.optimizers.OptimizerParams` of this configuration."""
+        """The optimiser's options and the schedules by name (:class:`saddle.optimizers.OptimizerParams`),
+        as :func:`saddle.kernels.run_trials` takes them."""
         return optimizers.OptimizerParams(
-            sigma_iso=self.sigma_iso,
-            momentum=self.momentum or 0.0,
-            perturbation_radius=self.perturbation_radius or 0.0,
-            grad_threshold=self.grad_threshold or 0.0,
-            t_threshold=self.t_threshold or 0,
-            cnc_eta=self.cnc_eta or 0.0,
-            lr_decay=self.lr_decay or 0.0,
-            batch_after_drop=self.batch_after_drop or 0,
+            self.optimizer_options, lr_decay=self.lr_decay or 0.0, batch_after_drop=self.batch_after_drop or 0
         )
 
     def samples_per_step(self, m: int) -> int:
@@ -421,22 +415,20 @@ class EscapeConfig(_Fields):
             out[name] = getattr(self, name)
             if name == "d":
                 out.update(self.options)
+            if name == "optimizer":  # every optimiser's options: this one's values, the others' unset
+                for option in optimizers.all_options():
+                    out[option.name] = self.optimizer_options.get(option.name, option.unset)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
         """Each option's "not set" value: the generic defaults, and None for every objective's option."""
-        out = {f.name: f.default for f in fields(_Fields) if f.name != "options"}
-        for objective in _registered().values():
+        out = {f.name: f.default for f in fields(_Fields) if f.name not in _HELD}
+        for objective in base.registered().values():
             out.update({option.name: None for option in objective.options})
+        out.update({option.name: option.unset for option in optimizers.all_options()})
         return out
 
     def describe(self) -> str:
         """A one-line description of the objective and start, for tables and figures."""
         return self.objective_class.describe(self)
-
-
-def _registered() -> Mapping[str, type[Objective]]:
-    from saddle.objectives.base import registered
-
-    return registered()

@@ -11,16 +11,22 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from saddle.config import EscapeConfig
 
 
 class ConfigError(ValueError):
     """An invalid experiment option; its message is one line meant for the user."""
+
+
+class Settings(Protocol):
+    """What an objective, an optimiser or an option reads of an experiment's configuration: its options
+    by name (``config.d``, ``config.eta``, ``config.s``).  :class:`saddle.config.EscapeConfig` is one;
+    so is any object with those attributes, so that objectives and optimisers never depend on the
+    configuration module (it depends on them)."""
+
+    def __getattr__(self, name: str) -> Any: ...
 
 
 def integer(name: str, value: Any, low: int, high: int | None = None) -> int:
@@ -103,6 +109,9 @@ class Option:
         How ``--help`` shows a callable default ("d").
     validate : callable, optional
         ``validate(value) -> value`` replacing the kind's own check (a ValueError becomes a ConfigError).
+    unset : value
+        What a configuration records for the option where it does not apply (another objective or
+        optimiser is chosen): None, or the value that means "off" (``sigma_iso = 0``).
     """
 
     name: str
@@ -112,9 +121,10 @@ class Option:
     low: int = 0
     high: int | None = None
     choices: tuple[str, ...] = ()
-    count: Callable[[EscapeConfig], int] | None = None
+    count: Callable[[Settings], int] | None = None
     default_text: str | None = None
     validate: Callable[[Any], Any] | None = None
+    unset: Any = None
 
     KINDS: ClassVar[tuple[str, ...]] = ("int", "real", "nonneg", "signed", "fraction", "reals", "choice", "bool")
 
@@ -122,11 +132,11 @@ class Option:
         if self.kind not in self.KINDS:
             raise ValueError(f"option {self.name}: unknown kind {self.kind!r}")
 
-    def default_for(self, config: EscapeConfig) -> Any:
+    def default_for(self, config: Settings) -> Any:
         """The default value in this configuration."""
         return self.default(config) if callable(self.default) else self.default
 
-    def check(self, value: Any, config: EscapeConfig) -> Any:
+    def check(self, value: Any, config: Settings) -> Any:
         """The validated value (ConfigError, one line, if it is invalid); None stays None."""
         if value is None:
             return None

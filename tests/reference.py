@@ -125,6 +125,99 @@ def spike_f(u, A):
     return -np.sum((A.T @ u) ** 4)
 
 
+class SpikeTrial:
+    """What a reference optimiser step sees of one spike trial (SPEC 2.1): its exact and mini-batch
+    gradients, the Riemannian projection and retraction, its noise streams, its options by name."""
+
+    def __init__(self, *, seed, trial, A, dist, options):
+        self.seed, self.trial, self.A, self.dist, self.options = seed, trial, A, dist, options
+        self.kappa = KAPPA[dist]
+
+    def exact(self, u):
+        return -4.0 * self.A @ (self.A.T @ u) ** 3
+
+    def minibatch(self, u, t, m):
+        x = data_batch(self.seed, self.trial, t, m, u.size, self.dist) @ self.A.T  # x = A z, one sample per row
+        c = x @ u
+        return ((12.0 * np.dot(u, u) * u[None, :] - 4.0 * (c**3)[:, None] * x) / self.kappa).mean(axis=0)
+
+    @staticmethod
+    def riemannian(u, g):
+        return g - np.dot(u, g) * u
+
+    @staticmethod
+    def retract(w):
+        return w / np.linalg.norm(w)
+
+    def tangent_noise(self, t, m, u):
+        return tangent_noise(self.seed, self.trial, t, m, u)
+
+    def perturb_uniform(self, t, m):
+        return uniforms53(philox_words(self.seed, self.trial, t, m, 2, 2))[0]
+
+
+# One NumPy step per optimiser, written from its definition (SPEC 3; the papers): (u, state) at step t
+# with batch size m and step size eta -> the new (u, state).  A new optimiser's test adds its own here
+# (REFERENCE_STEPS[name] = its step).
+
+
+def sgd_step(tr, u, state, t, m, eta):
+    return tr.retract(u - eta * tr.riemannian(u, tr.minibatch(u, t, m))), state
+
+
+def gd_step(tr, u, state, t, m, eta):
+    return tr.retract(u - eta * tr.riemannian(u, tr.exact(u))), state
+
+
+def noisy_sgd_step(tr, u, state, t, m, eta):
+    p = tr.riemannian(u, tr.minibatch(u, t, m)) + tr.options["sigma_iso"] * tr.tangent_noise(t, m, u)
+    return tr.retract(u - eta * p), state
+
+
+def momentum_step(tr, u, v, t, m, eta):
+    v = tr.options["momentum"] * v + tr.riemannian(u, tr.minibatch(u, t, m))
+    u = tr.retract(u - eta * v)
+    return u, v - np.dot(u, v) * u
+
+
+def _perturbed(tr, u, t_noise, t, m, eta, stochastic):
+    """pgd (stochastic False) and cnc-pgd (True): the gd step, or when ||p|| <= g_thres and more than
+    t_thres steps passed since the last one, a ball perturbation first (pgd) or a mini-batch step of
+    step size cnc_eta instead (cnc-pgd)."""
+    o = tr.options
+    p = tr.riemannian(u, tr.exact(u))
+    if np.linalg.norm(p) <= o["grad_threshold"] and t - t_noise > o["t_threshold"]:
+        t_noise = t
+        if stochastic:
+            p, eta = tr.riemannian(u, tr.minibatch(u, t, m)), o["cnc_eta"]
+        else:  # uniform in the tangent ball of radius r
+            radius_factor = tr.perturb_uniform(t, m)
+            u = tr.retract(
+                u + o["perturbation_radius"] * radius_factor ** (1.0 / (u.size - 1)) * tr.tangent_noise(t, m, u)
+            )
+            p = tr.riemannian(u, tr.exact(u))
+    return tr.retract(u - eta * p), t_noise
+
+
+def pgd_step(tr, u, t_noise, t, m, eta):
+    return _perturbed(tr, u, t_noise, t, m, eta, stochastic=False)
+
+
+def cnc_pgd_step(tr, u, t_noise, t, m, eta):
+    return _perturbed(tr, u, t_noise, t, m, eta, stochastic=True)
+
+
+REFERENCE_STEPS = {
+    "sgd": (sgd_step, lambda d: None),
+    "gd": (gd_step, lambda d: None),
+    "noisy-sgd": (noisy_sgd_step, lambda d: None),
+    "momentum": (momentum_step, np.zeros),
+    "pgd": (pgd_step, lambda d: -(2**62)),
+    "cnc-pgd": (cnc_pgd_step, lambda d: -(2**62)),
+}
+"""name -> (step, its initial state for a state of length d)."""
+
+
 def reference_trial(
     *,
     seed,
@@ -139,67 +232,31 @@ def reference_trial(
     delta,
     radius,
     max_steps,
-    momentum=0.0,
-    r=0.0,
-    g_thres=0.0,
-    t_thres=0,
-    cnc_eta=0.0,
     lr_decay=0.0,
     m_after=0,
     target=None,
+    **options,
 ):
     """One escape trial by SPEC 2.1, 3 and 4; returns (steps, status, final_f, f along the way).
 
-    Schedules: step size eta / (1 + t / lr_decay); after the first f-drop by delta, m_after samples a
-    step; with a target the trial ends at f <= target (the first f-drop step is then fs.drop).
+    The optimiser's step is REFERENCE_STEPS[optimizer], its options (momentum, perturbation_radius,
+    grad_threshold, t_threshold, cnc_eta, ...) given by name.  Schedules: step size eta / (1 + t /
+    lr_decay); after the first f-drop by delta, m_after samples a step; with a target the trial ends at
+    f <= target (the first f-drop step is then fs.drop).
     """
-    kappa = KAPPA[dist]
-
-    def exact(u):
-        return -4.0 * A @ (A.T @ u) ** 3
-
-    def minibatch(u, t):
-        x = data_batch(seed, trial, t, m, u.size, dist) @ A.T  # x = A z, one sample per row
-        c = x @ u
-        return ((12.0 * np.dot(u, u) * u[None, :] - 4.0 * (c**3)[:, None] * x) / kappa).mean(axis=0)
-
-    def riemannian(u, g):
-        return g - np.dot(u, g) * u
-
+    step_of, initial = REFERENCE_STEPS[optimizer]
+    tr = SpikeTrial(seed=seed, trial=trial, A=A, dist=dist, options=dict(options, sigma_iso=sigma_iso))
     u = u0.copy()
+    state = initial(u.size)
     f0 = spike_f(u, A)
     fs = [f0]
     f = f0
-    v = np.zeros_like(u)
-    t_noise = -(2**62)
     dropped = 0
     for t in range(1, max_steps + 1):
         if dropped and m_after:
             m = m_after
         step = eta / (1.0 + t / lr_decay) if lr_decay else eta
-        g = exact(u) if optimizer in ("gd", "pgd", "cnc-pgd") else minibatch(u, t)
-        p = riemannian(u, g)
-        if optimizer in ("pgd", "cnc-pgd") and np.linalg.norm(p) <= g_thres and t - t_noise > t_thres:
-            t_noise = t
-            if optimizer == "pgd":  # uniform in the tangent ball of radius r
-                radius_factor = uniforms53(philox_words(seed, trial, t, m, 2, 2))[0]
-                xi = r * radius_factor ** (1.0 / (u.size - 1)) * tangent_noise(seed, trial, t, m, u)
-                w = u + xi
-                u = w / np.linalg.norm(w)
-                p = riemannian(u, exact(u))
-            else:
-                p = riemannian(u, minibatch(u, t))
-                step = cnc_eta
-        if optimizer == "noisy-sgd":
-            p = p + sigma_iso * tangent_noise(seed, trial, t, m, u)
-        if optimizer == "momentum":
-            v = momentum * v + p
-            w = u - step * v
-            u = w / np.linalg.norm(w)
-            v = v - np.dot(u, v) * u
-        else:
-            w = u - step * p
-            u = w / np.linalg.norm(w)
+        u, state = step_of(tr, u, state, t, m, step)
         f = spike_f(u, A)
         fs.append(f)
         if not np.isfinite(f):

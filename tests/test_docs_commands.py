@@ -332,6 +332,22 @@ RUN = {
         [("trials=1000", "trials=50")],
         "from saddle.objectives.base import load_file\nload_file(EXAMPLE)\n",
     ),
+    ("docs/objectives.md", "class Averaged(Optimizer):"): (
+        [  # run the example optimiser through the escape pipeline, then leave the registry as it was
+            (
+                "    step = staticmethod(averaged_step)",
+                "    step = staticmethod(averaged_step)\n\n"
+                "from saddle.escape import run_escape\n"
+                "from saddle.optimizers import unregister\n"
+                "try:\n"
+                "    _r = run_escape(optimizer='averaged', weight=0.7, m=(4,), trials=20, max_steps=3000, seed=0)\n"
+                "    assert _r.config.weight == 0.7 and _r.summary[0]['escaped'] == 20, _r.summary\n"
+                "finally:\n"
+                "    unregister('averaged')",
+            )
+        ],
+        "",
+    ),
     ("docs/sweeps.md", "summary = read_table("): ([], ""),
     ("docs/figures.md", 'result = saddle.load("saddle-results/escape-20261129-120000")'): (
         [('"saddle-results/escape-20261129-120000"', '"docs/results/default"')],  # the docs' illustrative folder

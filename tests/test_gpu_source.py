@@ -32,7 +32,7 @@ import scipy.stats
 
 from saddle import optimizers, rng
 from saddle.config import EscapeConfig
-from saddle.kernels import OPTIMIZERS, BackendUnavailable, Recorder, gpu, run_trials
+from saddle.kernels import BackendUnavailable, Recorder, gpu, run_trials
 from saddle.kernels import cpu as cpu_kernel
 from saddle.manifolds import EUCLIDEAN, SPHERE
 from saddle.objectives import QuadraticSaddle, SpikeTensor
@@ -405,9 +405,11 @@ def _defines():
 
 def test_codes_in_escape_cu_are_the_python_codes():
     """Every integer #define of escape.cu is one of the Python codes it mirrors, with the same value: the
-    stream purposes and distributions (saddle.rng), the statuses (saddle.kernels.cpu), the optimisers (the
-    table in saddle.optimizers), each objective's section (its gpu_code), the manifolds, ge2015's sampling
-    mode, and the workspace's vector count; a #define this test does not know fails it."""
+    stream purposes and distributions (saddle.rng), the statuses (saddle.kernels.cpu), each objective's
+    section (its gpu_code), the manifolds, ge2015's sampling mode, the workspace's vector count and the
+    positions of the po array (saddle.kernels.gpu.PO_FIELDS); a #define this test does not know fails it.
+    The optimisers' codes are not among them: the host defines them at every build from the registry
+    (each optimiser's gpu_code), and escape.cu refuses a build without them."""
     defines = _defines()
     want = {
         "DATA": rng.DATA,
@@ -426,10 +428,19 @@ def test_codes_in_escape_cu_are_the_python_codes():
         "PER_COLUMN": PER_COLUMN,
         "N_VECTORS": gpu.N_VECTORS,
     }
-    want.update({spec.name.upper().replace("-", "_"): spec.code for spec in optimizers.OPTIMIZERS.values()})
+    want.update({f"PO_{name.upper()}": i for i, name in enumerate(gpu.PO_FIELDS)})
     want.update({name.upper(): cls.gpu_code for name, cls in registered().items() if cls.gpu_code is not None})
     assert set(defines) == set(want), "escape.cu's #defines and the Python codes name different constants"
     assert defines == want
+    codes = dict(gpu.optimizer_codes())
+    assert codes == {
+        name.upper().replace("-", "_"): cls.gpu_code
+        for name, cls in optimizers.registered().items()
+        if cls.gpu_code is not None
+    }
+    assert len(set(codes.values())) == len(codes), "two optimisers share a section code"
+    for name in codes:
+        assert re.search(rf"\b{name}\b", SOURCE), f"escape.cu has no section named {name}"
 
 
 def test_constants_in_escape_cu_are_saddle_rngs_doubles():
@@ -568,11 +579,19 @@ def test_unknown_backend_lists_the_backends():
 
 
 def test_the_gpu_supports_what_the_cpu_kernel_supports_or_names_it(no_cupy_device):
-    """Every optimiser of the table runs on the GPU (same codes); every registered objective either has
-    its section of escape.cu or is refused by name, with its reason, before CuPy is looked for."""
+    """Every registered optimiser and objective either has its section of escape.cu or is refused by
+    name, with its reason, before CuPy is looked for."""
     no_cupy_device.setitem(sys.modules, "cupy", None)
     assert {"spike", "quadratic", "ge2015"} <= set(gpu.supported_objectives())
-    assert gpu.SUPPORTED_OPTIMIZERS == OPTIMIZERS
+    assert {"sgd", "gd", "noisy-sgd", "momentum", "pgd", "cnc-pgd"} <= set(gpu.supported_optimizers())
+    spike = SpikeTensor(5)
+    for name, spec in optimizers.registered().items():
+        if spec.gpu_code is None:
+            with pytest.raises(
+                ValueError,
+                match=f"optimizer '{name}' is not supported on the cupy backend \\({re.escape(spec.gpu_refusal)}",
+            ):
+                gpu.check_supported(spike, name)
     for name, cls in registered().items():
         if cls.gpu_code is None and cls.runs_from_config:
             config = EscapeConfig(objective=name)

@@ -231,50 +231,24 @@ def test_perturbed_starts_lie_at_the_given_geodesic_radius_around_u0():
     assert np.abs(directions.mean(axis=0)).max() < 5 * 0.05 / np.sqrt(300)  # no preferred direction (5 sigma)
 
 
-def test_the_sgd_specialised_kernel_equals_the_generic_one():
-    """run_trials uses a kernel compiled for sgd alone (its optimiser code a compile-time constant);
-    the generic kernel, told sgd at run time, gives the same trials bit for bit."""
+def test_each_optimizer_has_its_own_kernel_reading_its_options_from_the_run_record():
+    """One compiled kernel per (objective, optimiser), memoised; the run record carries the generic
+    fields and exactly the optimiser's own options, by name."""
+    from saddle import optimizers
     from saddle.kernels import cpu
-    from saddle.optimizers import GD, SGD
+    from saddle.kernels.record import RUN_FIELDS, record_dtype, run_record
 
     obj = SpikeTensor(6)
-    pf, pa, pi = obj.kernel_params()
-    outs = []
-    sgd_only, generic = cpu.kernel_for(obj.kernel, SGD), cpu.kernel_for(obj.kernel, GD)
-    assert sgd_only is not generic
-    for kernel in (sgd_only, generic):
-        n = 40
-        steps, status = np.empty(n, np.int64), np.empty(n, np.int8)
-        final_f, drop = np.empty(n), np.empty(n, np.int64)
-        rec = Recorder.empty(0, 2)
-        kernel(
-            np.int64(0),
-            np.uint64(5),
-            obj.saddle(2),
-            np.int64(0),
-            np.int64(0),
-            pf,
-            pa,
-            pi,
-            np.int64(SGD),
-            np.int64(4),
-            0.05,
-            np.zeros(8),
-            0.1,
-            0.0,
-            np.nan,
-            0.0,
-            np.int64(3000),
-            steps,
-            status,
-            final_f,
-            drop,
-            np.empty((0, 6)),
-            rec.f,
-            rec.count,
-            rec.stride,
-        )
-        outs.append((steps, status, final_f))
-    for a, b in zip(*outs):
-        np.testing.assert_array_equal(a, b)
-    assert np.all(outs[0][1] == ESCAPED)
+    sgd, momentum = optimizers.get("sgd"), optimizers.get("momentum")
+    assert cpu.kernel_for(obj.kernel, sgd) is cpu.kernel_for(obj.kernel, sgd)
+    assert cpu.kernel_for(obj.kernel, sgd) is not cpu.kernel_for(obj.kernel, momentum)
+    generic = [name for name, _ in RUN_FIELDS]
+    assert list(record_dtype(sgd).names) == generic
+    assert list(record_dtype(momentum).names) == generic + ["momentum"]
+    assert record_dtype(optimizers.get("pgd"))["t_threshold"] == np.int64
+    values = dict(seed=5, objective=0, manifold=0, m=4, eta=0.05, delta=0.1, radius=0.0, target=np.nan)
+    values.update(random_start=0.0, max_steps=30, lr_decay=0.0, batch_after_drop=0, momentum=0.5)
+    record = run_record(momentum, values)
+    assert record.shape == (1,) and record[0]["momentum"] == 0.5 and record[0]["seed"] == 5
+    with pytest.raises(KeyError, match="eta"):
+        run_record(sgd, {k: v for k, v in values.items() if k != "eta"})

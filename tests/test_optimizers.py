@@ -14,8 +14,8 @@ CASES = [
     # optimizer, m, eta, params
     ("momentum", 4, 0.01, dict(momentum=0.9)),
     ("momentum", 1, 0.02, dict(momentum=0.5)),
-    ("pgd", 1, 0.05, dict(r=0.01, g_thres=1e-3, t_thres=10)),
-    ("cnc-pgd", 2, 0.05, dict(g_thres=1e-3, t_thres=10, cnc_eta=0.2)),
+    ("pgd", 1, 0.05, dict(perturbation_radius=0.01, grad_threshold=1e-3, t_threshold=10)),
+    ("cnc-pgd", 2, 0.05, dict(grad_threshold=1e-3, t_threshold=10, cnc_eta=0.2)),
 ]
 
 
@@ -24,13 +24,7 @@ def test_kernel_matches_reference_trial_by_trial(case):
     optimizer, m, eta, p = case
     obj = SpikeTensor(5, "uniform")
     u0 = obj.saddle(2)
-    params = OptimizerParams(
-        momentum=p.get("momentum", 0.0),
-        perturbation_radius=p.get("r", 0.0),
-        grad_threshold=p.get("g_thres", 0.0),
-        t_threshold=p.get("t_thres", 0),
-        cnc_eta=p.get("cnc_eta", 0.0),
-    )
+    params = OptimizerParams(p)
     block = run_trials(
         obj,
         u0,

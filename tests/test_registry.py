@@ -21,8 +21,15 @@ from saddle import rng
 from saddle.config import EscapeConfig
 from saddle.escape import run_escape
 from saddle.manifolds import Euclidean
-from saddle.objectives.base import KernelHooks, Objective, ParamLayout, register, registered, unregister
-from saddle.optimizers import GD
+from saddle.objectives.base import (
+    EXACT_GRADIENT,
+    KernelHooks,
+    Objective,
+    ParamLayout,
+    register,
+    registered,
+    unregister,
+)
 from saddle.options import ConfigError, Option
 
 LAYOUT = ParamLayout(floats=("sigma",))
@@ -41,7 +48,7 @@ def cosine_value(objective, u, pf, pa, pi, work):
 def cosine_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g):
     for k in range(u.shape[0]):
         g[k] = -math.sin(u[k])
-    if optimizer != GD:
+    if optimizer != EXACT_GRADIENT:
         rng.fill_normals(key0, key1, t, m, rng.DATA, z, block)
         scale = pf[_SIGMA] / math.sqrt(m)
         for k in range(u.shape[0]):

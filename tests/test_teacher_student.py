@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from saddle.objectives.base import EXACT_GRADIENT, MINIBATCH_GRADIENT
 from saddle.objectives.teacher_student import kernels as kk
 from saddle.objectives.teacher_student.model import (
     TeacherStudent,
@@ -133,7 +134,7 @@ def test_full_kernel_gradient_is_the_reference_minibatch_gradient(problem, m, t)
     g = np.empty_like(u)
     kk.full_gradient(
         0,
-        kk.SGD,
+        MINIBATCH_GRADIENT,
         u,
         pf,
         pa,
@@ -153,7 +154,7 @@ def test_full_kernel_gradient_is_the_reference_minibatch_gradient(problem, m, t)
     assert kk.full_value(0, u, pf, pa, pi, np.empty_like(u)) == pytest.approx(model.eps_g(W), abs=1e-13)
     kk.full_gradient(
         0,
-        kk.GD,
+        EXACT_GRADIENT,
         u,
         pf,
         pa,
@@ -190,7 +191,7 @@ def test_identical_students_stay_identical_under_sgd():
     pf, pa, pi, u = _hooks_state(model, W, kk.FULL)
     out = np.empty((1, u.size))
     for t in range(1, 50):
-        kk.one_step(kk.FULL, 3, 1, t, u, pf, pa, pi, kk.SGD, 4, 0.5, out)
+        kk.one_step(kk.FULL, 3, 1, t, u, pf, pa, pi, MINIBATCH_GRADIENT, 4, 0.5, out)
         u = out[0].copy()
     Wt = u.reshape(2, 12)
     assert np.array_equal(Wt[0], Wt[1]) and not np.array_equal(Wt, W)
@@ -218,8 +219,8 @@ def test_reduced_gd_is_the_image_of_full_gd():
         of = np.empty((1, uf.size))
         orr = np.empty((1, ur.size))
         for t in range(1, 41):
-            kk.one_step(kk.FULL, 1, 1, t, uf, pff, paf, pif, kk.GD, 1, 2.0, of)
-            kk.one_step(kk.REDUCED, 1, 1, t, ur, pfr, par, pir, kk.GD, 1, 2.0, orr)
+            kk.one_step(kk.FULL, 1, 1, t, uf, pff, paf, pif, EXACT_GRADIENT, 1, 2.0, of)
+            kk.one_step(kk.REDUCED, 1, 1, t, ur, pfr, par, pir, EXACT_GRADIENT, 1, 2.0, orr)
             uf, ur = of[0].copy(), orr[0].copy()
         Q, R = model.order_parameters(uf.reshape(3, 9))
         np.testing.assert_allclose(ur, np.concatenate([Q.ravel(), R.ravel()]), rtol=1e-10, atol=1e-12)
@@ -230,7 +231,7 @@ def test_reduced_gd_is_the_image_of_full_gd():
 def _one_step_samples(model, W, mode, seed, n, m, eta):
     pf, pa, pi, u = _hooks_state(model, W, mode)
     out = np.empty((n, u.size))
-    kk.one_step(mode, seed, n, 1, u, pf, pa, pi, kk.SGD, m, eta, out)
+    kk.one_step(mode, seed, n, 1, u, pf, pa, pi, MINIBATCH_GRADIENT, m, eta, out)
     if mode == kk.FULL:
         Ws = out.reshape(n, model.K, model.N)
         Q = np.einsum("sij,skj->sik", Ws, Ws) / model.N
@@ -368,7 +369,9 @@ def test_escape_steps_full_and_reduced_are_equal_in_law(setting):
         pf, pa, pi, u = _hooks_state(model, W, mode)
         s = np.empty(n, np.int64)
         f = np.empty(n)
-        kk.escape_steps(mode, seed, n, u, random_start, pf, pa, pi, kk.SGD, m, eta, pl.eps / 2, 200_000, s, f)
+        kk.escape_steps(
+            mode, seed, n, u, random_start, pf, pa, pi, MINIBATCH_GRADIENT, m, eta, pl.eps / 2, 200_000, s, f
+        )
         assert np.all(s > 0)
         steps[mode] = s
     assert stats.ks_2samp(steps[kk.FULL], steps[kk.REDUCED]).pvalue > 1e-3
@@ -384,7 +387,7 @@ def test_full_escape_steps_match_numpy_reference():
     pf, pa, pi, u = _hooks_state(model, W, kk.FULL)
     s = np.empty(3, np.int64)
     f = np.empty(3)
-    kk.escape_steps(kk.FULL, 4, 3, u, False, pf, pa, pi, kk.SGD, 1, 0.5, pl.eps / 2, 5000, s, f)
+    kk.escape_steps(kk.FULL, 4, 3, u, False, pf, pa, pi, MINIBATCH_GRADIENT, 1, 0.5, pl.eps / 2, 5000, s, f)
     assert np.all(s > 100)
     np.testing.assert_array_equal(s, ref.full_escape_steps(model, W, 4, 3, 1, 0.5, pl.eps / 2, 5000))
 

@@ -14,6 +14,7 @@ import pytest
 from saddle.config import EscapeConfig
 from saddle.escape import run_escape
 from saddle.kernels import run_trials
+from saddle.objectives.base import MINIBATCH_GRADIENT
 from saddle.objectives.teacher_student import kernels
 from saddle.options import ConfigError
 
@@ -54,7 +55,21 @@ def test_the_package_kernel_runs_the_hooks_trial_by_trial(simulation, start):
     steps, final_f = np.empty(24, np.int64), np.empty(24)
     mode = {"full": kernels.FULL, "reduced": kernels.REDUCED}[simulation]
     kernels.escape_steps(
-        mode, 7, 24, u0, start == "random", pf, pa, pi, kernels.SGD, 2, 1.0, config.target, 20_000, steps, final_f
+        mode,
+        7,
+        24,
+        u0,
+        start == "random",
+        pf,
+        pa,
+        pi,
+        MINIBATCH_GRADIENT,
+        2,
+        1.0,
+        config.target,
+        20_000,
+        steps,
+        final_f,
     )
     assert np.all(block.status == 0)
     np.testing.assert_array_equal(block.steps, steps)

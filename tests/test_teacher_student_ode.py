@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from saddle.objectives.base import MINIBATCH_GRADIENT
 from saddle.objectives.teacher_student import kernels as kk
 from saddle.objectives.teacher_student import ode
 from saddle.objectives.teacher_student.model import TeacherStudent, g, g_prime, plateau_closed_form
@@ -73,7 +74,7 @@ def test_rhs_is_the_mean_reduced_step_at_large_N():
     pf, pa, pi = kk.pack(model, kk.REDUCED)
     n = 100_000
     out = np.empty((n, u0.size))
-    kk.one_step(kk.REDUCED, 3, n, 1, u0, pf, pa, pi, kk.SGD, m, eta, out)
+    kk.one_step(kk.REDUCED, 3, n, 1, u0, pf, pa, pi, MINIBATCH_GRADIENT, m, eta, out)
     steps = (out - u0) / (eta / N)
     dQ, dR = ode.rhs(Q, R, np.eye(M), eta, m, sigma)
     expected = np.concatenate([dQ.ravel(), dR.ravel()])
@@ -139,7 +140,21 @@ def test_plateau_height_of_the_reduced_chain():
     s = np.empty(n, np.int64)
     f = np.empty(n)
     kk.escape_steps(
-        kk.REDUCED, 5, n, np.concatenate([Q.ravel(), R.ravel()]), False, pf, pa, pi, kk.SGD, m, eta, -1.0, 2000, s, f
+        kk.REDUCED,
+        5,
+        n,
+        np.concatenate([Q.ravel(), R.ravel()]),
+        False,
+        pf,
+        pa,
+        pi,
+        MINIBATCH_GRADIENT,
+        m,
+        eta,
+        -1.0,
+        2000,
+        s,
+        f,
     )
     assert np.all(s == -1)
     assert abs(f.mean() - p.eps) < 1e-5
@@ -167,7 +182,7 @@ def test_exit_prediction_matches_reduced_chain():
         pf,
         pa,
         pi,
-        kk.SGD,
+        MINIBATCH_GRADIENT,
         m,
         eta,
         p.eps / 2,

@@ -16,7 +16,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from saddle import theory
-from saddle.objectives import spike_moments
+from saddle.objectives import spike, spike_moments
 from saddle.objectives.spike import DISTRIBUTIONS, SpikeTensor
 from saddle.theory import quantities
 
@@ -172,7 +172,7 @@ dists = st.sampled_from(sorted(DISTRIBUTIONS))
 def test_spike_default_numbers_match_spec():
     """d = 10, s = 2, uniform: sigma_v^2 = 80/7, tr(Sigma_stable) = 4800/7, H(m) = (12/7)/m = 1.714/m at
     eta = 0.01 (SPEC 5: 'about 1.7/m'), one escape direction with gamma = 4, stable eigenvalues +2."""
-    q = spike_moments.spike_saddle(10, 2, "uniform")
+    q = spike.spike_saddle(10, 2, "uniform")
     assert q.gamma == 4.0 and q.n_escape == 1
     assert q.sigma_v2 == pytest.approx(80 / 7, rel=1e-14)
     assert q.trace_stable == pytest.approx(4800 / 7, rel=1e-14)
@@ -195,7 +195,7 @@ def test_escape_spectrum_at_the_spike_saddle_is_spec_2_1(d, data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         q = theory.saddle_quantities(obj, obj.saddle(s))
-        exact = spike_moments.spike_saddle(d, s, dist)
+        exact = spike.spike_saddle(d, s, dist)
     assert q.gamma == pytest.approx(8 / s, rel=1e-9)
     assert q.n_escape == s - 1
     np.testing.assert_allclose(q.stable_eigenvalues, 4 / s, rtol=1e-9)
@@ -237,7 +237,7 @@ def test_exact_noise_moments_match_monte_carlo(dist, seed):
     its SE is itself noisy.)  For rademacher sigma_v^2 is exactly 0 and every sample is 0 to rounding."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        q = spike_moments.spike_saddle(10, 2, dist)
+        q = spike.spike_saddle(10, 2, dist)
     obj = SpikeTensor(10, dist)
     (sv, sv_se), (tr, tr_se) = monte_carlo_moments(
         obj, obj.saddle(2), q.escape_directions[:, 0], q.stable_directions, 200_000, seed
@@ -267,21 +267,21 @@ def test_covariance_at_a_general_point_matches_monte_carlo():
 def test_rademacher_cnc_constant_is_exactly_zero_and_warns():
     """SPEC 2.1 note: at the s = 2 saddle with rademacher data the CNC condition fails exactly."""
     with pytest.warns(UserWarning, match="CNC"):
-        q = spike_moments.spike_saddle(10, 2, "rademacher")
+        q = spike.spike_saddle(10, 2, "rademacher")
     assert q.cnc == 0.0 and q.sigma_v2 == 0.0
     with pytest.warns(UserWarning, match="CNC"):
         g = theory.saddle_quantities(SpikeTensor(10, "rademacher"))
     assert g.cnc == 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert spike_moments.spike_saddle(10, 3, "rademacher").cnc > 0  # s = 3 has noise along its escape plane
-        assert spike_moments.spike_saddle(10, 2, "uniform").cnc > 0
+        assert spike.spike_saddle(10, 3, "rademacher").cnc > 0  # s = 3 has noise along its escape plane
+        assert spike.spike_saddle(10, 2, "uniform").cnc > 0
 
 
 def test_monte_carlo_path_is_rotation_invariant():
     """A Haar-random A gives the same sigma_v^2 and tr(Sigma_stable) from the Monte Carlo path (saddle
     quantities of the rotated objective, 200,000 samples, 5 SE) and, to rounding, from the exact one."""
-    exact = spike_moments.spike_saddle(10, 2, "uniform")
+    exact = spike.spike_saddle(10, 2, "uniform")
     A = scipy.stats.ortho_group.rvs(10, random_state=np.random.default_rng(51))
     obj = SpikeTensor(10, "uniform", A)
     mc = theory.saddle_quantities(obj, method="monte-carlo", n_samples=200_000, seed=52)
@@ -357,7 +357,7 @@ def test_heat_path_model_on_the_quadratic_sits_between_delta_and_delta_plus_heat
 def test_regimes_at_the_spike_default():
     """H(m) < delta/4 (linear) from m = 128 on (H = 1.714/m); heat at the minimum 0.964/m exceeds the margin
     0.4 for m <= 2 (rare event); curvature softening 5.4/m >= 1 for m <= 4 (delocalised)."""
-    q = spike_moments.spike_saddle()
+    q = spike.spike_saddle()
     ms = [2**k for k in range(11)]
     rows = theory.regime(q, 0.01, ms, delta=0.1)
     assert [r.regime for r in rows] == ["noise-dominated"] * 7 + ["linear"] * 4
@@ -374,7 +374,7 @@ def test_optimal_batch_size_at_the_spike_default():
     steps with 16 one step behind, and m = 8 is the cheapest in samples; docs/theory.md); the plain linear
     theory picks m = 1 for both.  At large m the model is the linear median plus the path's curvature offset
     (~3 steps).  Batch sizes are ints."""
-    best = theory.optimal_batch_size(spike_moments.spike_saddle(), 0.01, delta=0.1)
+    best = theory.optimal_batch_size(spike.spike_saddle(), 0.01, delta=0.1)
     assert (best.m_steps, best.m_samples) == (16, 8)
     assert all(type(m) is int for m in (best.m_steps, best.m_samples, best.linear_m_steps, best.linear_m_samples))
     assert (best.linear_m_steps, best.linear_m_samples) == (1, 1)
@@ -386,7 +386,7 @@ def test_optimal_batch_size_at_the_spike_default():
 def test_adiabatic_closed_form_optimum():
     """H* = sqrt(delta drop) - delta and m* = eta tr / (4 H*): 13.9 at the spike default, whose nearest grid
     point in log2 m is the heat-path model's 16; m* scales with eta."""
-    q = spike_moments.spike_saddle()
+    q = spike.spike_saddle()
     m_star = theory.adiabatic_optimal_batch_size(q.trace_stable, 0.01, 0.1, 0.5)
     assert m_star == pytest.approx((12 / 7) / (math.sqrt(0.05) - 0.1))
     assert 2 ** round(math.log2(m_star)) == 16
@@ -397,7 +397,7 @@ def test_adiabatic_closed_form_optimum():
 def test_no_linear_escape_without_noise_along_v():
     """Rademacher at s = 2: sigma_v^2 = 0, so neither the linear law nor the model predicts an escape."""
     with pytest.warns(UserWarning, match="CNC"):
-        q = spike_moments.spike_saddle(10, 2, "rademacher")
+        q = spike.spike_saddle(10, 2, "rademacher")
     assert theory.heat_path_escape(q, 0.01, 32, delta=0.1) == math.inf
     best = theory.optimal_batch_size(q, 0.01, delta=0.1, m_grid=(8, 32))
     assert best.m_steps is None and all(r["linear_median"] == math.inf for r in best.rows)

@@ -150,7 +150,7 @@ def test_huge_curvature_is_refused_with_a_reason_not_called_linear():
 def test_tiny_step_sizes_are_bounded():
     """eta = 1e-6 used to follow the escape path for 10^6 Python steps (and the model for 10^5): now the path
     is followed with a floor on its step size and the model declines with a note."""
-    from saddle.objectives.spike_moments import spike_saddle
+    from saddle.objectives.spike import spike_saddle
 
     q = spike_saddle()
     with warnings.catch_warnings():

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from saddle import optimizers
 from saddle.experiments.common import EXIT_INTERRUPTED, Parser, finite_float, fmt_steps, integer
 
 if TYPE_CHECKING:
@@ -89,7 +90,6 @@ def _option_argument(group: argparse._ActionsContainer, option: Option, help_tex
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that define a configuration (shared by ``escape`` and ``theory``): the generic ones,
     one group per registered objective (from its declared options) and the optimisers' (from their table)."""
-    from saddle import optimizers
     from saddle.config import LR_SCALINGS
     from saddle.objectives.base import option_owners, registered
 
@@ -130,10 +130,10 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--optimizer",
         default=_default("optimizer"),
-        help=f"{' | '.join(optimizers.OPTIMIZERS)} (default {_default('optimizer')})",
+        help=f"{' | '.join(optimizers.registered())} (default {_default('optimizer')})",
     )
     opt = parser.add_argument_group("optimiser options (each used by the optimisers named)")
-    for option in optimizers.OPTIONS:
+    for option in optimizers.all_options():
         _option_argument(opt, option, f"{', '.join(optimizers.users(option.name))}: {option.help_text()}")
     sched = parser.add_argument_group("schedules")
     sched.add_argument(
@@ -206,10 +206,9 @@ def _fmt_theory(row: dict[str, Any]) -> str:
 
 def format_table(result: EscapeResult) -> str:
     """The stdout table: one row per m (and the objective's own columns, e.g. alpha = steps / N)."""
-    from saddle.optimizers import OPTIMIZERS
 
     cls = result.config.objective_class
-    draws = OPTIMIZERS[result.config.optimizer].minibatch
+    draws = optimizers.get(result.config.optimizer).minibatch
     frozen = any(r.get("frozen", 0) for r in result.summary)
     extra = [c for c in cls.table_columns if all(c[0] in r for r in result.summary)]
     head = (
@@ -269,7 +268,6 @@ def format_table(result: EscapeResult) -> str:
 
 def config_from_args(args: argparse.Namespace, **more: Any) -> EscapeConfig:
     """The EscapeConfig of parsed configuration options (see add_config_arguments)."""
-    from saddle import optimizers
     from saddle.config import EscapeConfig
     from saddle.objectives.base import registered
 
@@ -293,8 +291,7 @@ def config_from_args(args: argparse.Namespace, **more: Any) -> EscapeConfig:
     values = {name: tup(getattr(args, name)) for name in generic}
     more = {k: v for k, v in more.items() if v is not None}
     values = {k: v for k, v in values.items() if v is not None or k not in ("eta",)}
-    values.update({o.name: getattr(args, o.name) for o in optimizers.OPTIONS})
-    values["sigma_iso"] = 0.0 if args.sigma_iso is None else args.sigma_iso
+    values.update({o.name: getattr(args, o.name) for o in optimizers.all_options()})
     for cls in registered().values():
         for option in cls.options:
             value = getattr(args, option.name, None)

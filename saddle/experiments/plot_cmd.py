@@ -136,7 +136,7 @@ def _sweep_figures(result: SweepResult, args: argparse.Namespace, width: str | f
     if not base.parent.is_dir():
         raise ConfigError(f"--out: no such folder: {str(base.parent)!r}")
     inches = figure_width(width)
-    paths = []
+    paths: list[Path] = []
     if spec["y"] is not None:
         fig = sweep_heatmap(table, spec["x"], spec["y"], spec["values"], where=spec["where"], width=inches, title=title)
         paths += save_figure(fig, base.with_name(f"{base.name}-heatmap"), formats=args.format, dpi=dpi)

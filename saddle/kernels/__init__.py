@@ -10,20 +10,22 @@ which imports CuPy only when that backend is chosen.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from saddle.kernels.cpu import CENSORED, DIVERGED, ESCAPED, FROZEN
-from saddle.kernels.gpu import BackendUnavailable, optimizer_array  # noqa: F401 (BackendUnavailable re-exported)
+from saddle import optimizers, rng
+from saddle.kernels import cpu, gpu
+from saddle.kernels.cpu import CENSORED, DIVERGED, ESCAPED, FROZEN, TrialOutputs
+from saddle.kernels.gpu import BackendUnavailable  # noqa: F401 (re-exported)
 from saddle.kernels.outputs import Recorder, TrialBlock
+from saddle.kernels.record import run_record
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
-from saddle.optimizers import OPTIMIZERS as _OPTIMIZERS
+from saddle.objectives.user import UserObjective
 from saddle.optimizers import OptimizerParams
 
 BACKENDS = ("cpu", "cupy")
-OPTIMIZERS = {name: spec.code for name, spec in _OPTIMIZERS.items()}
-"""Optimiser name -> kernel code (from the table in saddle.optimizers)."""
 STATUS_NAMES = {ESCAPED: "escaped", CENSORED: "censored", DIVERGED: "diverged", FROZEN: "frozen"}
 
 
@@ -37,8 +39,6 @@ def _start_code(random_start: bool, start_perturbation: float) -> float:
 def as_objective(objective: Any) -> Any:
     """An Objective as it is; an object with legacy ``kernel_functions`` wrapped in UserObjective."""
     if getattr(objective, "kernel_functions", None) is not None and not hasattr(type(objective), "kernel"):
-        from saddle.objectives.user import UserObjective
-
         return UserObjective(objective)
     if not hasattr(objective, "kernel"):
         raise ValueError(
@@ -55,35 +55,36 @@ compile within the run (docs/performance.md).  The main job (1000 x 10,000) stay
 
 
 def run_trials(
-    objective,
-    u0,
+    objective: Any,
+    u0: np.ndarray,
     *,
-    optimizer,
-    batch_size,
-    eta,
-    sigma_iso,
-    delta,
-    radius,
-    max_steps,
-    seed,
-    trial_start,
-    n_trials,
-    recorder=None,
-    backend="cpu",
-    params=None,
-    target=None,
-    random_start=False,
-    start_perturbation=0.0,
-    keep_final_u=False,
-    lanes=None,
-):
+    optimizer: str,
+    batch_size: int,
+    eta: float,
+    sigma_iso: float,
+    delta: float,
+    radius: float | None,
+    max_steps: int,
+    seed: int,
+    trial_start: int,
+    n_trials: int,
+    recorder: Recorder | None = None,
+    backend: str = "cpu",
+    params: Mapping[str, Any] | None = None,
+    target: float | None = None,
+    random_start: bool = False,
+    start_perturbation: float = 0.0,
+    keep_final_u: bool = False,
+    lanes: bool | None = None,
+) -> TrialBlock:
     """Run n_trials escape trials of ``objective`` from u0 on ``backend``.
 
     ``objective`` is an :class:`~saddle.objectives.base.Objective` (its ``kernel`` hooks,
     ``kernel_params()`` and ``manifold``), or an object with legacy ``kernel_functions``
-    (:class:`saddle.objectives.user.UserObjective`).  ``params``
-    (:class:`saddle.optimizers.OptimizerParams`) carries the parameters of momentum, pgd,
-    cnc-pgd and the schedules; ``sigma_iso`` is noisy-sgd's.  Arguments are assumed validated
+    (:class:`saddle.objectives.user.UserObjective`).  ``optimizer`` is a registered optimiser's name
+    (:mod:`saddle.optimizers`).  ``params`` (a mapping such as :class:`saddle.optimizers.OptimizerParams`)
+    carries the optimiser's options by name (``momentum``, ``perturbation_radius``, ...) and the schedules
+    (``lr_decay``, ``batch_after_drop``); ``sigma_iso`` is noisy-sgd's.  Arguments are assumed validated
     (see :class:`saddle.config.EscapeConfig`).  ``radius`` of None selects the f-drop criterion
     with ``delta``; a ``target`` makes escape f(u_t) <= target.  ``random_start`` starts each
     trial at its own random point (the objective's ``random_start`` hook) instead of u0;
@@ -99,14 +100,11 @@ def run_trials(
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     objective = as_objective(objective)
-    params = OptimizerParams() if params is None else params
-    from saddle import rng
+    params = OptimizerParams() if params is None else OptimizerParams(params)
 
     m_most = max(int(batch_size), int(params.batch_after_drop or 0))
     rng.check_ranges(seed, int(trial_start) + int(n_trials), max_steps, m_most, max(m_most, 2) * len(u0))
     if backend == "cupy":  # the GPU twin (saddle/kernels/gpu.py); BackendUnavailable without CuPy or a GPU
-        from saddle.kernels import gpu
-
         if start_perturbation:
             raise ValueError(
                 "perturbed starts (start_perturbation) are not supported on the GPU yet; use the cpu backend"
@@ -136,46 +134,51 @@ def run_trials(
             random_start=random_start,
             keep_final_u=keep_final_u,
         )
-    from saddle.kernels import cpu
-
     pf, pa, pi = objective.kernel_params()
     hooks = objective.kernel
+    spec = optimizers.get(optimizer)
     if lanes is None:
         lanes = int(n_trials) * int(max_steps) >= LANES_MIN_WORK
     lanes = bool(lanes) and hooks.lane_gradient is not None and int(batch_size) < hooks.lanes_below_m
-    kernel = cpu.kernel_for(hooks, OPTIMIZERS[optimizer], cache=type(objective).cache_kernel, lanes=lanes)
-    steps = np.empty(n_trials, np.int64)
-    status = np.empty(n_trials, np.int8)
-    final_f = np.empty(n_trials, np.float64)
-    final_u = np.empty((n_trials if keep_final_u else 0, len(u0)), np.float64)
-    drop_steps = np.empty(n_trials, np.int64)
+    kernel = cpu.kernel_for(hooks, spec, cache=type(objective).cache_kernel, lanes=lanes)
     if recorder is None:
         recorder = Recorder.empty(0, 2)
-    kernel(
-        trial0=np.int64(trial_start),
-        seed=np.uint64(seed),
-        u0=np.ascontiguousarray(u0, dtype=np.float64),
-        objective=np.int64(-1 if objective.gpu_code is None else objective.gpu_code),
-        manifold=np.int64(SPHERE if isinstance(objective.manifold, (Sphere, ProductSpheres)) else EUCLIDEAN),
-        pf=np.ascontiguousarray(pf, dtype=np.float64),
-        pa=np.ascontiguousarray(pa, dtype=np.float64),
-        pi=np.ascontiguousarray(pi, dtype=np.int64),
-        optimizer=np.int64(OPTIMIZERS[optimizer]),
-        m=np.int64(batch_size),
-        eta=float(eta),
-        po=optimizer_array(sigma_iso, params),
-        delta=float(delta),
-        radius=0.0 if radius is None else float(radius),
-        target=np.nan if target is None else float(target),
-        random_start=_start_code(random_start, start_perturbation),
-        max_steps=np.int64(max_steps),
-        steps=steps,
-        status=status,
-        final_f=final_f,
-        drop_steps=drop_steps,
-        final_u=final_u,
+    out = TrialOutputs(
+        steps=np.empty(n_trials, np.int64),
+        status=np.empty(n_trials, np.int8),
+        final_f=np.empty(n_trials, np.float64),
+        drop_steps=np.empty(n_trials, np.int64),
+        final_u=np.empty((n_trials if keep_final_u else 0, len(u0)), np.float64),
         rec_f=recorder.f,
         rec_count=recorder.count,
         rec_stride=recorder.stride,
     )
-    return TrialBlock(trial_start, steps, status, final_f, final_u if keep_final_u else None, drop_steps)
+    values = dict(params)
+    values.update(
+        seed=np.uint64(seed),
+        objective=-1 if objective.gpu_code is None else objective.gpu_code,
+        manifold=SPHERE if isinstance(objective.manifold, (Sphere, ProductSpheres)) else EUCLIDEAN,
+        m=batch_size,
+        eta=eta,
+        delta=delta,
+        radius=0.0 if radius is None else radius,
+        target=np.nan if target is None else target,
+        random_start=_start_code(random_start, start_perturbation),
+        max_steps=max_steps,
+        lr_decay=params.get("lr_decay") or 0.0,
+        batch_after_drop=params.get("batch_after_drop") or 0,
+        sigma_iso=sigma_iso,
+    )
+    run = run_record(spec, values)
+    kernel(
+        np.int64(trial_start),
+        np.ascontiguousarray(u0, dtype=np.float64),
+        run,
+        np.ascontiguousarray(pf, dtype=np.float64),
+        np.ascontiguousarray(pa, dtype=np.float64),
+        np.ascontiguousarray(pi, dtype=np.int64),
+        out,
+    )
+    return TrialBlock(
+        trial_start, out.steps, out.status, out.final_f, out.final_u if keep_final_u else None, out.drop_steps
+    )

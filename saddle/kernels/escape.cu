@@ -66,12 +66,20 @@ typedef long long i64;
 #define CENSORED 1
 #define DIVERGED 2
 #define FROZEN 3
-#define SGD 0
-#define GD 1
-#define NOISY_SGD 2
-#define MOMENTUM 3
-#define PGD 4
-#define CNC_PGD 5
+/* The optimisers' section codes SGD, GD, NOISY_SGD, MOMENTUM, PGD and CNC_PGD are defined by the host at
+ * every build (-DSGD=...), from each optimiser's gpu_code (saddle/optimizers/, saddle/kernels/gpu.py). */
+/* Positions in the po array of optimiser options (saddle/kernels/gpu.py, PO_FIELDS). */
+#define PO_SIGMA_ISO 0
+#define PO_MOMENTUM 1
+#define PO_PERTURBATION_RADIUS 2
+#define PO_GRAD_THRESHOLD 3
+#define PO_T_THRESHOLD 4
+#define PO_CNC_ETA 5
+#define PO_LR_DECAY 6         /* (the schedules: refused on the GPU for now) */
+#define PO_BATCH_AFTER_DROP 7
+#if !defined(SGD) || !defined(GD) || !defined(NOISY_SGD) || !defined(MOMENTUM) || !defined(PGD) || !defined(CNC_PGD)
+#error "build escape.cu through saddle.kernels.gpu, which defines the optimisers' codes"
+#endif
 #define SPIKE 0
 #define QUADRATIC 1
 #define GE2015 2
@@ -732,15 +740,134 @@ SADDLE_DEVICE void record(double *row, i64 points, i64 *count, i64 *stride, i64 
  * v projected onto the new tangent space; pgd: when ||p|| <= g_thres and more than t_thres steps
  * passed since the last perturbation, u <- R_u(xi), xi uniform in the tangent ball of radius r, before
  * the gradient step; cnc-pgd: under the same condition one mini-batch step of the cnc step size. */
+/* ---------------------------------------------------------------------------------------------
+ * The optimisers' sections: one step each, as the step hook of its module in saddle/optimizers/
+ * (the same operations in the same order).  A step moves u and returns 1 only at an exact fixed point
+ * (gd with a constant step).  Scratch: g (the gradient), p (its Riemannian part), z, x, noise; state:
+ * velocity (momentum) and *t_noise (pgd, cnc-pgd: the step of the last perturbation).
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    double *g, *p, *z, *x, *noise, *velocity;
+    i64 t_noise;
+} step_work;
+
+/* saddle/optimizers/sgd.py */
+SADDLE_DEVICE int sgd_step(const trial_setup *s, i64 t, double eta, double *u, step_work *w)
+{
+    gradient(s, 0, u, t, w->z, w->x, w->g);
+    riemannian(s, u, w->g, w->p);
+    retract(s, u, w->p, -eta);
+    return 0;
+}
+
+/* saddle/optimizers/gd.py (escape.cu has no schedules: the step size is constant, so a step that leaves
+ * u unchanged bit for bit is a fixed point for ever) */
+SADDLE_DEVICE int gd_step(const trial_setup *s, i64 t, double eta, double *u, step_work *w)
+{
+    i64 d = s->d, vs = s->vs;
+    gradient(s, 1, u, t, w->z, w->x, w->g);
+    riemannian(s, u, w->g, w->p);
+    for (i64 k = 0; k < d; k++)
+        w->x[k * vs] = u[k * vs];
+    retract(s, u, w->p, -eta);
+    for (i64 k = 0; k < d; k++)
+        if (u[k * vs] != w->x[k * vs])
+            return 0;
+    return 1;
+}
+
+/* saddle/optimizers/noisy_sgd.py */
+SADDLE_DEVICE int noisy_sgd_step(const trial_setup *s, i64 t, double eta, const double *po, double *u, step_work *w)
+{
+    i64 d = s->d, vs = s->vs;
+    gradient(s, 0, u, t, w->z, w->x, w->g);
+    riemannian(s, u, w->g, w->p);
+    tangent_noise(s, u, t, w->noise);
+    for (i64 k = 0; k < d; k++)
+        w->p[k * vs] += po[PO_SIGMA_ISO] * w->noise[k * vs];
+    retract(s, u, w->p, -eta);
+    return 0;
+}
+
+/* saddle/optimizers/momentum.py */
+SADDLE_DEVICE int momentum_step(const trial_setup *s, i64 t, double eta, const double *po, double *u, step_work *w)
+{
+    i64 d = s->d, vs = s->vs;
+    gradient(s, 0, u, t, w->z, w->x, w->g);
+    riemannian(s, u, w->g, w->p);
+    for (i64 k = 0; k < d; k++)
+        w->velocity[k * vs] = po[PO_MOMENTUM] * w->velocity[k * vs] + w->p[k * vs];
+    retract(s, u, w->velocity, -eta);
+    riemannian(s, u, w->velocity, w->x); /* transport: project onto the new tangent space */
+    for (i64 k = 0; k < d; k++)
+        w->velocity[k * vs] = w->x[k * vs];
+    return 0;
+}
+
+/* saddle/optimizers/pgd.py */
+SADDLE_DEVICE int pgd_step(const trial_setup *s, i64 t, double eta, const double *po, double *u, step_work *w)
+{
+    i64 d = s->d, bs = s->bs;
+    gradient(s, 1, u, t, w->z, w->x, w->g);
+    double grad_norm = riemannian(s, u, w->g, w->p);
+    if (grad_norm <= po[PO_GRAD_THRESHOLD] && t - w->t_noise > po[PO_T_THRESHOLD]) {
+        w->t_noise = t; /* u <- R_u(xi), xi uniform in the tangent ball of radius r */
+        i64 tangent_dim = s->manifold == SPHERE ? d - d / bs : d;
+        tangent_noise(s, u, t, w->noise);
+        block4 b = stream_block(s->key0, s->key1, t, s->m, PERTURB, 0);
+        retract(s, u, w->noise,
+                po[PO_PERTURBATION_RADIUS] * pow(open_uniform(double_word(b, 0)), 1.0 / (double)tangent_dim));
+        gradient(s, 1, u, t, w->z, w->x, w->g);
+        riemannian(s, u, w->g, w->p);
+    }
+    retract(s, u, w->p, -eta);
+    return 0;
+}
+
+/* saddle/optimizers/cnc_pgd.py */
+SADDLE_DEVICE int cnc_pgd_step(const trial_setup *s, i64 t, double eta, const double *po, double *u, step_work *w)
+{
+    gradient(s, 1, u, t, w->z, w->x, w->g);
+    double grad_norm = riemannian(s, u, w->g, w->p);
+    double step = eta;
+    if (grad_norm <= po[PO_GRAD_THRESHOLD] && t - w->t_noise > po[PO_T_THRESHOLD]) {
+        w->t_noise = t; /* one mini-batch step of the larger step size */
+        gradient(s, 0, u, t, w->z, w->x, w->g);
+        riemannian(s, u, w->g, w->p);
+        step = po[PO_CNC_ETA];
+    }
+    retract(s, u, w->p, -step);
+    return 0;
+}
+
+/* The run's optimiser: its section's code is a compile-time constant under SADDLE_OPTIMIZER. */
+SADDLE_DEVICE int optimizer_step(const trial_setup *s, i64 t, double eta, const double *po, double *u, step_work *w)
+{
+    switch (OPTIMIZER(s)) {
+    case SGD:
+        return sgd_step(s, t, eta, u, w);
+    case GD:
+        return gd_step(s, t, eta, u, w);
+    case NOISY_SGD:
+        return noisy_sgd_step(s, t, eta, po, u, w);
+    case MOMENTUM:
+        return momentum_step(s, t, eta, po, u, w);
+    case PGD:
+        return pgd_step(s, t, eta, po, u, w);
+    default: /* CNC_PGD */
+        return cnc_pgd_step(s, t, eta, po, u, w);
+    }
+}
+
 SADDLE_DEVICE void run_trial(const trial_setup *s, const double *u0, double eta, const double *po, double delta,
                              double radius, double target, i64 random_start, i64 max_steps, double *u, double *g,
                              double *p, double *z, double *x, double *noise, double *velocity, double *start,
                              double *rec_row, i64 rec_points, i64 *rec_count, i64 *rec_stride, i64 *steps_out,
                              signed char *status_out, double *final_f_out)
 {
-    i64 d = s->d, bs = s->bs, vs = s->vs;
+    i64 d = s->d, vs = s->vs;
     int sphere = s->manifold == SPHERE;
-    i64 optimizer = OPTIMIZER(s);
     for (i64 k = 0; k < d; k++)
         start[k * vs] = u0[k];
     if (random_start && !sphere) { /* R^d: uniform in the box [-1, 1]^d (saddle.rng.fill_uniforms) */
@@ -757,10 +884,7 @@ SADDLE_DEVICE void run_trial(const trial_setup *s, const double *u0, double eta,
         u[k * vs] = start[k * vs];
         velocity[k * vs] = 0.0;
     }
-    i64 tangent_dim = sphere ? d - d / bs : d;
-    double sigma_iso = po[0], beta = po[1], r_ball = po[2], g_thres = po[3], t_thres = po[4], eta_cnc = po[5];
-    int exact = optimizer == GD || optimizer == PGD || optimizer == CNC_PGD;
-    i64 t_noise = -((i64)1 << 62);
+    step_work w = {g, p, z, x, noise, velocity, -((i64)1 << 62)};
     double f0 = objective_value(s, u, z);
     i64 count = 0, stride = 1;
     if (rec_row)
@@ -769,40 +893,7 @@ SADDLE_DEVICE void run_trial(const trial_setup *s, const double *u0, double eta,
     i64 steps = max_steps;
     signed char status = CENSORED;
     for (i64 t = 1; t <= max_steps; t++) {
-        gradient(s, exact, u, t, z, x, g);
-        double step = eta;
-        double grad_norm = riemannian(s, u, g, p);
-        if ((optimizer == PGD || optimizer == CNC_PGD) && grad_norm <= g_thres && t - t_noise > t_thres) {
-            t_noise = t;
-            if (optimizer == PGD) { /* u <- R_u(xi), xi uniform in the tangent ball of radius r */
-                tangent_noise(s, u, t, noise);
-                block4 b = stream_block(s->key0, s->key1, t, s->m, PERTURB, 0);
-                retract(s, u, noise, r_ball * pow(open_uniform(double_word(b, 0)), 1.0 / (double)tangent_dim));
-                gradient(s, 1, u, t, z, x, g);
-            } else { /* one mini-batch step of the larger step size */
-                gradient(s, 0, u, t, z, x, g);
-                step = eta_cnc;
-            }
-            riemannian(s, u, g, p);
-        }
-        if (optimizer == NOISY_SGD) {
-            tangent_noise(s, u, t, noise);
-            for (i64 k = 0; k < d; k++)
-                p[k * vs] += sigma_iso * noise[k * vs];
-        }
-        if (optimizer == MOMENTUM) {
-            for (i64 k = 0; k < d; k++)
-                velocity[k * vs] = beta * velocity[k * vs] + p[k * vs];
-            retract(s, u, velocity, -step);
-            riemannian(s, u, velocity, x); /* transport: project onto the new tangent space */
-            for (i64 k = 0; k < d; k++)
-                velocity[k * vs] = x[k * vs];
-        } else {
-            if (optimizer == GD) /* keep u_{t-1}: gd (constant step) that does not move is frozen for ever */
-                for (i64 k = 0; k < d; k++)
-                    x[k * vs] = u[k * vs];
-            retract(s, u, p, -step);
-        }
+        int frozen = optimizer_step(s, t, eta, po, u, &w);
         f = objective_value(s, u, z);
         if (!isfinite(f)) {
             steps = t;
@@ -833,15 +924,10 @@ SADDLE_DEVICE void run_trial(const trial_setup *s, const double *u0, double eta,
             status = ESCAPED;
             break;
         }
-        if (optimizer == GD) {
-            int moved = 0;
-            for (i64 k = 0; k < d && !moved; k++)
-                moved = u[k * vs] != x[k * vs];
-            if (!moved) {
-                steps = t;
-                status = FROZEN;
-                break;
-            }
+        if (frozen) {
+            steps = t;
+            status = FROZEN;
+            break;
         }
     }
     *steps_out = steps;

@@ -21,30 +21,57 @@ CuPy is imported only then; without CuPy or a usable GPU the call raises
 what is missing and how to install it.
 """
 
+from __future__ import annotations
+
 import ctypes
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
+from saddle import optimizers
 from saddle.kernels.outputs import Recorder, TrialBlock
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
-from saddle.optimizers import OPTIMIZERS
+
+if TYPE_CHECKING:
+    from saddle.objectives.base import Objective
 
 SOURCE = Path(__file__).resolve().with_name("escape.cu")
 """The CUDA C source (also valid C11) of every kernel of this backend."""
 
 INSTALL_HINT = "pip install 'saddle[gpu]' (the cupy-cuda12x wheel; for another CUDA, its cupy-cudaXXx)"
 
-SUPPORTED_OPTIMIZERS = {name: spec.code for name, spec in OPTIMIZERS.items()}
-"""The optimisers escape.cu implements (all of saddle.optimizers.OPTIMIZERS), name -> code.  An
-objective says itself whether escape.cu has a section for it (``Objective.gpu_code``)."""
+Build = tuple[tuple[str, int], ...]
+"""A build of escape.cu: its -D defines as (macro, value) pairs (:func:`build_for`)."""
 
 
-def supported_objectives():
+def supported_optimizers() -> dict[str, int]:
+    """The registered optimisers escape.cu implements, name -> their section's code (each optimiser
+    says itself whether escape.cu has a section for it: ``Optimizer.gpu_code``; so does an objective)."""
+    return {name: cls.gpu_code for name, cls in optimizers.registered().items() if cls.gpu_code is not None}
+
+
+PO_FIELDS = (
+    "sigma_iso",
+    "momentum",
+    "perturbation_radius",
+    "grad_threshold",
+    "t_threshold",
+    "cnc_eta",
+    "lr_decay",
+    "batch_after_drop",
+)
+"""escape.cu's ``po`` array: the optimisers' options and the schedules it reads, by position
+(PO_SIGMA_ISO = 0, ... in escape.cu)."""
+
+
+def supported_objectives() -> dict[str, int]:
     """The registered objectives escape.cu implements, name -> their section's code."""
     from saddle.objectives.base import registered
 
@@ -132,7 +159,7 @@ SIGNATURES = {
         ("out", "ptr:float64"),
     ),
 }
-_SCALARS = {_I64: np.int64, _U64: np.uint64, _F64: np.float64}
+_SCALARS: dict[str, Callable[[float], np.generic]] = {_I64: np.int64, _U64: np.uint64, _F64: np.float64}
 _CTYPES = {_I64: ctypes.c_int64, _U64: ctypes.c_uint64, _F64: ctypes.c_double}
 
 
@@ -143,18 +170,18 @@ class BackendUnavailable(ValueError):
     """
 
 
-def _first_line(err):
+def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     line = text[0] if text else type(err).__name__
     return line if len(line) <= 200 else line[:197] + "..."
 
 
-def unavailable(what):
+def unavailable(what: str) -> BackendUnavailable:
     """The BackendUnavailable error for ``what`` is missing (one line)."""
     return BackendUnavailable(f"the cupy backend needs CuPy and a CUDA GPU: {what}; {INSTALL_HINT}")
 
 
-def check_supported(objective, optimizer):
+def check_supported(objective: Objective, optimizer: str) -> None:
     """Raise ValueError naming the objective or optimiser that escape.cu does not implement."""
     if getattr(objective, "kernel_functions", None) is not None or not type(objective).runs_from_config:
         name = getattr(objective, "obj", objective).name
@@ -168,14 +195,15 @@ def check_supported(objective, optimizer):
             f"({objective.gpu_refusal}; supported: {', '.join(supported_objectives())}); "
             "use backend='cpu'"
         )
-    if optimizer not in SUPPORTED_OPTIMIZERS:
+    spec = optimizers.get(optimizer)
+    if spec.gpu_code is None:
         raise ValueError(
-            f"optimizer {optimizer!r} is not supported on the cupy backend yet "
-            f"(supported: {', '.join(SUPPORTED_OPTIMIZERS)}); use backend='cpu'"
+            f"optimizer {optimizer!r} is not supported on the cupy backend ({spec.gpu_refusal}; "
+            f"supported: {', '.join(supported_optimizers())}); use backend='cpu'"
         )
 
 
-def pack_args(kernel, values, xp):
+def pack_args(kernel: str, values: Mapping[str, Any], xp: Any) -> list[Any]:
     """The argument list of ``kernel`` from a dict of values, each converted to its exact type.
 
     Scalars become NumPy scalars of the parameter's width (int64, uint64, float64); arrays must
@@ -202,13 +230,15 @@ def pack_args(kernel, values, xp):
     return args
 
 
-def build_for(objective_code, optimizer_code, n, *, fixed_dim_max=FIXED_DIM_MAX, specialise=True):
+def build_for(
+    objective_code: int, optimizer_code: int, n: int, *, fixed_dim_max: int = FIXED_DIM_MAX, specialise: bool = True
+) -> Build:
     """The -D defines of the escape_trials build for a configuration, as a tuple of (macro, value).
 
     ``specialise`` makes the objective and optimiser compile-time constants (SADDLE_OBJECTIVE,
     SADDLE_OPTIMIZER); a state of length n <= fixed_dim_max gets the exact-length build (SADDLE_D).
     """
-    build = ()
+    build: Build = ()
     if specialise:
         build += (("SADDLE_OBJECTIVE", int(objective_code)), ("SADDLE_OPTIMIZER", int(optimizer_code)))
     if n <= fixed_dim_max:
@@ -216,8 +246,14 @@ def build_for(objective_code, optimizer_code, n, *, fixed_dim_max=FIXED_DIM_MAX,
     return build
 
 
-def _defines(build):
-    return [f"-D{name}={value}" for name, value in build]
+def optimizer_codes() -> tuple[tuple[str, int], ...]:
+    """The optimisers' section codes as escape.cu names them (SGD, GD, NOISY_SGD, ...): defined at every
+    build from the registry (``Optimizer.gpu_code``), so that escape.cu holds no optimiser number."""
+    return tuple((name.upper().replace("-", "_"), code) for name, code in supported_optimizers().items())
+
+
+def _defines(build: Build) -> list[str]:
+    return [f"-D{name}={value}" for name, value in optimizer_codes() + tuple(build)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,7 +266,7 @@ class CupyDevice:
 
     name = "cupy"
 
-    def __init__(self):
+    def __init__(self) -> None:
         try:
             import cupy
         except ImportError as err:
@@ -244,9 +280,9 @@ class CupyDevice:
         if count < 1:
             raise unavailable("no CUDA GPU is visible")
         self.xp = cupy
-        self._modules = {}
+        self._modules: dict[Build, Any] = {}
 
-    def module(self, build=()):
+    def module(self, build: Build = ()) -> Any:
         """The module compiled with the defines of ``build`` (compiled once per process)."""
         if build not in self._modules:
             module = self.xp.RawModule(code=SOURCE.read_text(), options=NVRTC_OPTIONS + tuple(_defines(build)))
@@ -262,18 +298,18 @@ class CupyDevice:
             self._modules[build] = module
         return self._modules[build]
 
-    def launch(self, kernel, n_threads, args, build=()):
+    def launch(self, kernel: str, n_threads: int, args: Sequence[Any], build: Build = ()) -> None:
         function = self.module(build).get_function(kernel)
         blocks = (int(n_threads) + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
         function((blocks,), (THREADS_PER_BLOCK,), tuple(args))
 
-    def to_host(self, array):
+    def to_host(self, array: Any) -> np.ndarray:
         return self.xp.asnumpy(array)
 
-    def synchronize(self):
+    def synchronize(self) -> None:
         self.xp.cuda.Device().synchronize()
 
-    def describe(self):
+    def describe(self) -> str:
         """One line: the GPU, its compute capability and memory, the driver and CuPy versions."""
         cupy = self.xp
         dev = cupy.cuda.Device()
@@ -301,18 +337,18 @@ class CTwin:
     name = "c-twin"
     xp = np
 
-    def __init__(self, build_dir=None, compiler=None):
+    def __init__(self, build_dir: str | os.PathLike[str] | None = None, compiler: str | None = None) -> None:
         compiler = compiler or shutil.which("gcc") or shutil.which("cc")
         if compiler is None:
             raise RuntimeError("the C twin of escape.cu needs a C compiler (gcc or cc on PATH)")
         self.compiler = compiler
         self.build_dir = Path(build_dir or tempfile.mkdtemp(prefix="saddle-ctwin-"))
-        self._libraries = {}
+        self._libraries: dict[Build, ctypes.CDLL] = {}
 
-    def compile_command(self, build, output):
+    def compile_command(self, build: Build, output: str | os.PathLike[str]) -> list[str]:
         return [self.compiler, *C_FLAGS, *_defines(build), "-x", "c", str(SOURCE), "-o", str(output), "-lm"]
 
-    def library(self, build=()):
+    def library(self, build: Build = ()) -> ctypes.CDLL:
         if build not in self._libraries:
             tag = "-".join(f"{name[7:].lower()}{value}" for name, value in build) or "generic"
             output = self.build_dir / f"escape-{tag}-{os.getpid()}.so"
@@ -327,24 +363,24 @@ class CTwin:
             self._libraries[build] = lib
         return self._libraries[build]
 
-    def launch(self, kernel, n_threads, args, build=()):
+    def launch(self, kernel: str, n_threads: int, args: Sequence[Any], build: Build = ()) -> None:
         host = getattr(self.library(build), f"{kernel}_host")
         host(*[a.ctypes.data if isinstance(a, np.ndarray) else a.item() for a in args])
 
-    def to_host(self, array):
+    def to_host(self, array: Any) -> np.ndarray:
         return np.asarray(array)
 
-    def synchronize(self):
+    def synchronize(self) -> None:
         pass
 
-    def describe(self):
+    def describe(self) -> str:
         return f"escape.cu compiled as C by {self.compiler} ({' '.join(C_FLAGS)}), run serially"
 
 
-_cupy_device = None
+_cupy_device: CupyDevice | None = None
 
 
-def cupy_device():
+def cupy_device() -> CupyDevice:
     """The process's CupyDevice (created on first use); BackendUnavailable if it cannot run."""
     global _cupy_device
     if _cupy_device is None:
@@ -352,7 +388,7 @@ def cupy_device():
     return _cupy_device
 
 
-def availability():
+def availability() -> tuple[bool, str]:
     """(True, description of the GPU) or (False, the one-line reason the cupy backend cannot run)."""
     try:
         return True, cupy_device().describe()
@@ -366,25 +402,25 @@ def availability():
 
 
 def run_trials_cupy(
-    objective,
-    u0,
+    objective: Objective,
+    u0: npt.ArrayLike,
     *,
-    optimizer,
-    batch_size,
-    eta,
-    sigma_iso,
-    delta,
-    radius,
-    max_steps,
-    seed,
-    trial_start,
-    n_trials,
-    recorder=None,
-    params=None,
-    target=None,
-    random_start=False,
-    keep_final_u=False,
-):
+    optimizer: str,
+    batch_size: int,
+    eta: float,
+    sigma_iso: float,
+    delta: float,
+    radius: float | None,
+    max_steps: int,
+    seed: int,
+    trial_start: int,
+    n_trials: int,
+    recorder: Recorder | None = None,
+    params: Mapping[str, Any] | None = None,
+    target: float | None = None,
+    random_start: bool = False,
+    keep_final_u: bool = False,
+) -> TrialBlock:
     """:func:`saddle.kernels.run_trials` on the GPU (the same arguments, the same TrialBlock).
 
     Raises ValueError naming the objective or optimiser if escape.cu does not implement it, and
@@ -413,40 +449,37 @@ def run_trials_cupy(
     )
 
 
-def optimizer_array(sigma_iso, params=None):
-    """The kernels' ``po`` array (the CPU kernel's and escape.cu's alike): the fields
-    of :class:`saddle.optimizers.OptimizerParams` in order (positions :class:`saddle.optimizers.PO`)."""
-    import dataclasses
-
-    from saddle.optimizers import OptimizerParams
-
-    params = OptimizerParams() if params is None else params
-    return dataclasses.replace(params, sigma_iso=float(sigma_iso)).as_array()
+def optimizer_array(sigma_iso: float, params: Mapping[str, Any] | None = None) -> np.ndarray:
+    """escape.cu's ``po`` array: the values of :data:`PO_FIELDS` in order (0 for those ``params``, a
+    mapping of option values by name, lacks), ``sigma_iso`` first."""
+    values = dict(params or {})
+    values["sigma_iso"] = sigma_iso
+    return np.array([float(values.get(name) or 0.0) for name in PO_FIELDS])
 
 
 def run_trials_on(
-    device,
-    objective,
-    u0,
+    device: CupyDevice | CTwin,
+    objective: Objective,
+    u0: npt.ArrayLike,
     *,
-    optimizer,
-    batch_size,
-    eta,
-    sigma_iso,
-    delta,
-    radius,
-    max_steps,
-    seed,
-    trial_start,
-    n_trials,
-    recorder=None,
-    params=None,
-    target=None,
-    random_start=False,
-    keep_final_u=False,
-    fixed_dim_max=FIXED_DIM_MAX,
-    specialise=True,
-):
+    optimizer: str,
+    batch_size: int,
+    eta: float,
+    sigma_iso: float,
+    delta: float,
+    radius: float | None,
+    max_steps: int,
+    seed: int,
+    trial_start: int,
+    n_trials: int,
+    recorder: Recorder | None = None,
+    params: Mapping[str, Any] | None = None,
+    target: float | None = None,
+    random_start: bool = False,
+    keep_final_u: bool = False,
+    fixed_dim_max: int = FIXED_DIM_MAX,
+    specialise: bool = True,
+) -> TrialBlock:
     """Run trials trial_start .. trial_start + n_trials - 1 with escape.cu on ``device``.
 
     The array code is the same for every device: inputs are copied to ``device.xp`` arrays, the
@@ -464,7 +497,8 @@ def run_trials_on(
     n_trials = int(n_trials)
     trial_start = int(trial_start)
     objective_code = objective.gpu_code
-    optimizer_code = SUPPORTED_OPTIMIZERS[optimizer]
+    assert objective_code is not None  # check_supported refused the objective otherwise
+    optimizer_code = supported_optimizers()[optimizer]
     build = build_for(objective_code, optimizer_code, n_state, fixed_dim_max=fixed_dim_max, specialise=specialise)
     workspace = n_state > fixed_dim_max
     if recorder is None:
@@ -542,7 +576,7 @@ def run_trials_on(
     return block
 
 
-def philox_words(device, seed, trial, t, m, purpose, n):
+def philox_words(device: CupyDevice | CTwin, seed: int, trial: int, t: int, m: int, purpose: int, n: int) -> np.ndarray:
     """The first n 32-bit words (uint32) of the stream (seed, trial, t, m, purpose), computed on ``device``.
 
     Equal to :func:`saddle.rng.words` (and randomgen's Philox4x32-10) by contract; gpu_check compares them.
@@ -556,7 +590,9 @@ def philox_words(device, seed, trial, t, m, purpose, n):
     return device.to_host(out)[: int(n)].astype(np.uint32)
 
 
-def stream_variates(device, kind, seed, trial, t, m, purpose, n, dist=0):
+def stream_variates(
+    device: CupyDevice | CTwin, kind: str, seed: int, trial: int, t: int, m: int, purpose: int, n: int, dist: int = 0
+) -> np.ndarray:
     """The first n variates of a stream on ``device``: kind "data" (the 32-bit data variates of
     distribution code ``dist``, 32-bit word q -> variate q) or "normal" (Box-Muller normals)."""
     codes = {"data": 0, "normal": 1}

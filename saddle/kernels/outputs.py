@@ -32,10 +32,10 @@ class Recorder:
     stride: np.ndarray
 
     @classmethod
-    def empty(cls, n_trials, points):
+    def empty(cls, n_trials: int, points: int) -> Recorder:
         return cls(np.full((n_trials, points), np.nan), np.zeros(n_trials, np.int64), np.ones(n_trials, np.int64))
 
-    def trajectory(self, r):
+    def trajectory(self, r: int) -> tuple[np.ndarray, np.ndarray]:
         """(steps, f) of recorded trial r."""
         c = int(self.count[r])
         return np.arange(c, dtype=np.int64) * int(self.stride[r]), self.f[r, :c].copy()

@@ -1,7 +1,7 @@
 """Objectives: one module per objective, each declaring itself once (saddle.objectives.base).
 
-Every module of this package is imported the first time the registry is read (:func:`discover`), so
-a new built-in objective is one new module here (or a subpackage): nothing else lists it.  The
+Every module of this package is imported with the package (:func:`discover`), so a new built-in
+objective is one new module here (or a subpackage): nothing else lists it.  The
 built-in ones are spike (SPEC 2.1), ge2015 (2.2), quadratic (2.3), octopus (2.4), teacher-student
 (2.6) and the ``user`` adapter (2.5); a user's objective registers itself when its own file is
 imported (docs/objectives.md).
@@ -46,3 +46,5 @@ __all__ = [
     "register",
     "registered",
 ]
+
+discover()  # every module registers its objectives: the registry is complete once the package is imported

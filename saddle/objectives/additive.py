@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from saddle.objectives.base import Objective
 from saddle.options import Option
@@ -31,12 +32,20 @@ def fmt_values(value: Any) -> str:
 class AdditiveNoiseOnRd(Objective):
     """Mixin: rgrad, rhess and per_sample_grad from the class's egrad and ehess."""
 
-    def rgrad(self, x):
+    def egrad(self, x: np.ndarray) -> np.ndarray:
+        """grad f(x); each subclass gives its own."""
+        raise NotImplementedError
+
+    def ehess(self, x: np.ndarray) -> np.ndarray:
+        """The Hessian of f at x; each subclass gives its own."""
+        raise NotImplementedError
+
+    def rgrad(self, x: np.ndarray) -> np.ndarray:
         return self.egrad(x)
 
-    def rhess(self, x):
+    def rhess(self, x: np.ndarray) -> np.ndarray:
         return self.ehess(x)
 
-    def per_sample_grad(self, x, zeta):
+    def per_sample_grad(self, x: np.ndarray, zeta: npt.ArrayLike) -> np.ndarray:
         """grad f(x) + zeta for each row zeta of an n x d array of noise samples."""
         return self.egrad(x)[None, :] + np.asarray(zeta)

@@ -4,7 +4,7 @@ An objective is one class (in its own module) that says, once:
 
 - its ``name`` and ``title`` (the command line's ``--objective NAME`` and its help group);
 - its ``options`` (:class:`Option`: name, default, help and check), from which the configuration
-  (:class:`saddle.config.EscapeConfig`) validates its values and the command line builds its flags;
+  (:class:`saddle.config.Settings`) validates its values and the command line builds its flags;
 - its maths (``f``, ``manifold``; the Riemannian gradient and Hessian where it has them);
 - how it is built from a configuration (``from_config``) and where a run starts (``start_point``);
 - its kernel hooks (:class:`KernelHooks`: the Numba functions the fused escape kernel calls each
@@ -33,11 +33,15 @@ from saddle._numba import inline_njit, njit
 from saddle.options import ConfigError, Option
 
 if TYPE_CHECKING:
-    from saddle.config import EscapeConfig
+    from saddle.options import Settings
     from saddle.theory import SaddleQuantities
 
 
 # ------------------------------------------------------------------------------------ kernel hooks
+
+MINIBATCH_GRADIENT, EXACT_GRADIENT = 0, 1
+"""What a ``gradient`` hook is asked for: the mean of m per-sample gradients of the step's samples, or
+the exact gradient (an optimiser's step hook passes one of these)."""
 
 
 @dataclass(frozen=True)
@@ -71,13 +75,26 @@ class ParamLayout:
 
 
 @inline_njit
-def whole_block(objective, n, pi):
+def whole_block(objective: int, n: int, pi: np.ndarray) -> int:
     """block_size hook of a state that is one block: the whole sphere, or R^n."""
     return n
 
 
 @njit
-def manifold_uniform_start(objective, sphere, bs, pf, pa, pi, key0, key1, m, start, noise, block):
+def manifold_uniform_start(
+    objective: int,
+    sphere: bool,
+    bs: int,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    key1: int,
+    m: int,
+    start: np.ndarray,
+    noise: np.ndarray,
+    block: np.ndarray,
+) -> None:
     """random_start hook of most objectives: uniform on each sphere block (normalised normals), or
     uniform in the box [-1, 1]^n on R^n (Du et al. 2017's start), from the START stream of step 0."""
     d = start.shape[0]
@@ -104,7 +121,7 @@ class KernelHooks:
     ``value(objective, u, pf, pa, pi, work) -> float``
         f at the flat state u (``work``: a scratch array of len(u)).
     ``gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g)``
-        Into g: the exact gradient when ``optimizer`` is ``GD``, else the mean of the m per-sample
+        Into g: the exact gradient when ``optimizer`` is ``EXACT_GRADIENT``, else the mean of the m per-sample
         gradients of step t, drawn from the streams of key (key0, key1) (saddle.rng); ``eta`` is
         the step size of the step; z, x are scratch arrays of len(u), block the generator's scratch.
     ``block_size(objective, n, pi) -> int``
@@ -198,19 +215,19 @@ class Objective:
 
     # -- built from a configuration -------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: EscapeConfig) -> Objective:
+    def from_config(cls, config: Settings) -> Objective:
         """The objective a (validated) configuration simulates."""
         raise NotImplementedError
 
     @classmethod
-    def check_config(cls, config: EscapeConfig) -> None:
+    def check_config(cls, config: Settings) -> None:
         """Checks across options (each option is checked on its own before); ConfigError if invalid."""
 
-    def start_point(self, config: EscapeConfig) -> np.ndarray:
+    def start_point(self, config: Settings) -> np.ndarray:
         """u_0, flat: the saddle the experiment starts at."""
         raise NotImplementedError
 
-    def start_point_for(self, config: EscapeConfig, m: int) -> np.ndarray:
+    def start_point_for(self, config: Settings, m: int) -> np.ndarray:
         """u_0 for batch size m: ``start_point`` unless the start depends on m (a fixed point of eta/m)."""
         return self.start_point(config)
 
@@ -224,29 +241,29 @@ class Objective:
         """(pf, pa, pi) for the kernel hooks (see :class:`ParamLayout`)."""
         raise NotImplementedError
 
-    def saddle_theory(self, config: EscapeConfig) -> SaddleQuantities | None:
+    def saddle_theory(self, config: Settings) -> SaddleQuantities | None:
         """The linear theory's quantities at the start (SPEC 5), or None where it has none."""
         return None
 
-    def theory_prediction(self, config: EscapeConfig, m: int) -> dict[str, Any] | None:
+    def theory_prediction(self, config: Settings, m: int) -> dict[str, Any] | None:
         """Its own theory columns for batch size m (theory_median_steps, theory_model_median_steps,
         theory_regime, theory_trusted), for an objective whose prediction is not SPEC 5's linear law
         at a saddle of f; None: the linear law from ``saddle_theory`` (or no theory)."""
         return None
 
     @classmethod
-    def default_target(cls, config: EscapeConfig) -> float | None:
+    def default_target(cls, config: Settings) -> float | None:
         """The escape target f when none is given (None: escape is the f-drop by delta)."""
         return None
 
     @classmethod
-    def summary_extras(cls, config: EscapeConfig, row: Mapping[str, Any]) -> dict[str, Any]:
+    def summary_extras(cls, config: Settings, row: Mapping[str, Any]) -> dict[str, Any]:
         """Extra columns of summary.csv computed from a row (e.g. times in the objective's own units)."""
         return {}
 
     # -- reporting ------------------------------------------------------------------------------
     @classmethod
-    def describe(cls, config: EscapeConfig) -> str:
+    def describe(cls, config: Settings) -> str:
         """One line naming the objective, its size and its options (tables and figures)."""
         parts = [f"{cls.name}"] + ([f"d={config.d}"] if cls.uses_d else [])
         for option in cls.options:
@@ -256,7 +273,7 @@ class Objective:
         return " ".join(parts[:2]) + "".join(f", {p}" for p in parts[2:])
 
     @classmethod
-    def start_warnings(cls, config: EscapeConfig) -> list[str]:
+    def start_warnings(cls, config: Settings) -> list[str]:
         """One line for each known way the start is a fixed point of the noise given (SPEC 2.1, 2.2)."""
         return []
 
@@ -264,35 +281,35 @@ class Objective:
     """The ways out of its traps, for the refusal (e.g. the options that break a symmetry)."""
 
     @classmethod
-    def traps(cls, config: EscapeConfig) -> list[str]:
+    def traps(cls, config: Settings) -> list[str]:
         """One line for each reason the start is a fixed point of the noise given, so that no trial can
         escape at any m; the configuration refuses such a run unless ``allow_trap`` (SPEC 2.2)."""
         return []
 
     @classmethod
-    def samples_per_step(cls, config: EscapeConfig, m: int) -> int:
+    def samples_per_step(cls, config: Settings, m: int) -> int:
         """Samples one step draws at batch size m."""
         return m
 
     @classmethod
-    def min_value(cls, config: EscapeConfig) -> float | None:
+    def min_value(cls, config: Settings) -> float | None:
         """The global minimum of f, where it is known in closed form (None: unknown)."""
         return None
 
     @classmethod
-    def max_drop(cls, config: EscapeConfig) -> float | None:
+    def max_drop(cls, config: Settings) -> float | None:
         """f(u_0) - f_min from the saddle start, where known: the largest f-drop a trial can make."""
         return None
 
     @classmethod
-    def words_per_step(cls, config: EscapeConfig, m: int) -> int:
+    def words_per_step(cls, config: Settings, m: int) -> int:
         """An upper bound on the 32-bit random words one step draws for one purpose at batch size m (the
         streams' layout caps it: saddle.rng): by default one word per coordinate of m samples of length d,
         or two per coordinate for normals."""
         return max(m, 2) * config.d
 
     @classmethod
-    def memory_bytes(cls, config: EscapeConfig) -> int:
+    def memory_bytes(cls, config: Settings) -> int:
         """Bytes its parameters take while a run builds and checks them (a d x d matrix, a few copies)."""
         return 4 * 8 * config.d**2
 
@@ -333,10 +350,8 @@ def unregister(name: str) -> None:
 
 
 def registered() -> Mapping[str, type[Objective]]:
-    """Every registered objective, by name, in listing order (``rank``, then name)."""
-    from saddle.objectives import discover
-
-    discover()
+    """Every registered objective, by name, in listing order (``rank``, then name).  (Importing
+    :mod:`saddle.objectives` registers the package's own: it imports each of its modules.)"""
     return dict(sorted(_REGISTRY.items(), key=lambda item: (item[1].rank, item[0])))
 
 

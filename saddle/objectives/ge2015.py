@@ -25,17 +25,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from saddle import rng
 from saddle._numba import inline_njit, njit
 from saddle.manifolds import ProductSpheres
-from saddle.objectives.base import KernelHooks, Objective, ParamLayout, register
+from saddle.objectives.base import EXACT_GRADIENT, KernelHooks, Objective, ParamLayout, register
 from saddle.objectives.spike import DIST, ROTATION_SEED, data_distribution, rotate_sample, rotation, sample_group_size
-from saddle.optimizers import GD
 from saddle.options import ConfigError, Option
 
 if TYPE_CHECKING:
-    from saddle.config import EscapeConfig
+    from saddle.options import Settings
 
 SHARED, PER_COLUMN = 0, 1
 """Sampling modes: one mini-batch for all columns, or an independent one per column."""
@@ -43,7 +43,7 @@ SAMPLINGS = {"shared": SHARED, "per-column": PER_COLUMN}
 
 
 @register
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class GeTensorDecomposition(Objective):
     """f(U) = sum_{i != j} sum_l (a_l.u_i)^2 (a_l.u_j)^2 on the product of k spheres in R^d.
 
@@ -63,9 +63,9 @@ class GeTensorDecomposition(Objective):
 
     d: int
     k: int
-    dist: str = "uniform"
-    A: np.ndarray | None = field(default=None, repr=False, compare=False)
-    sampling: str = "shared"
+    dist: str
+    A: np.ndarray = field(repr=False, compare=False)
+    sampling: str
 
     name = "ge2015"
     rank = 1
@@ -89,30 +89,30 @@ class GeTensorDecomposition(Objective):
     gpu_code = 2
 
     @classmethod
-    def from_config(cls, config: EscapeConfig) -> GeTensorDecomposition:
+    def from_config(cls, config: Settings) -> GeTensorDecomposition:
         return cls(config.d, config.k, config.dist, rotation(config.d, config.rotation_seed), config.sampling)
 
     @classmethod
-    def check_config(cls, config: EscapeConfig) -> None:
+    def check_config(cls, config: Settings) -> None:
         if config.k > config.d:
             raise ConfigError(f"k must be <= d, got k = {config.k}, d = {config.d}")
 
-    def start_point(self, config: EscapeConfig) -> np.ndarray:
+    def start_point(self, config: Settings) -> np.ndarray:
         """The collision saddle u_1 = u_2 = (a_1 + a_2)/sqrt 2, flat."""
         return self.flatten(self.collision_saddle())
 
     @classmethod
-    def min_value(cls, config: EscapeConfig) -> float:
+    def min_value(cls, config: Settings) -> float:
         """0: f is a sum of squares, zero at the signed permutations of A (SPEC 2.2)."""
         return 0.0
 
     @classmethod
-    def max_drop(cls, config: EscapeConfig) -> float:
+    def max_drop(cls, config: Settings) -> float:
         """f = 1 at the collision saddle."""
         return 1.0
 
     @classmethod
-    def describe(cls, config: EscapeConfig) -> str:
+    def describe(cls, config: Settings) -> str:
         rotated = f", rotated A (seed {config.rotation_seed})" if config.rotation_seed is not None else ""
         return f"ge2015 d={config.d}, k={config.k}, {config.dist}, {config.sampling} samples, collision start{rotated}"
 
@@ -122,9 +122,10 @@ class GeTensorDecomposition(Objective):
     )
 
     @classmethod
-    def traps(cls, config: EscapeConfig) -> list[str]:
-        """Shared samples keep u_1 = u_2 for sgd, momentum and gd (SPEC 2.2, the symmetry trap)."""
-        if config.sampling == "shared" and config.optimizer in ("sgd", "momentum", "gd"):
+    def traps(cls, config: Settings) -> list[str]:
+        """Shared samples keep u_1 = u_2 for every optimiser without noise of its own (sgd, momentum,
+        nesterov, gd, cnc-pgd: SPEC 2.2, the symmetry trap)."""
+        if config.sampling == "shared" and not config.optimizer_class.own_noise:
             return [
                 f"the collision saddle is a fixed point of shared-sample {config.optimizer}: u_1 = u_2 stays "
                 "exactly invariant, so no trial can escape at any m"
@@ -132,20 +133,27 @@ class GeTensorDecomposition(Objective):
         return []
 
     @classmethod
-    def samples_per_step(cls, config: EscapeConfig, m: int) -> int:
+    def samples_per_step(cls, config: Settings, m: int) -> int:
         """m, or k m with per-column sampling."""
         return config.k * m if config.sampling == "per-column" else m
 
     @classmethod
-    def words_per_step(cls, config: EscapeConfig, m: int) -> int:
+    def words_per_step(cls, config: Settings, m: int) -> int:
         """One word per coordinate of each sample; k m samples a step with per-column sampling."""
         return max(m, 2) * config.d * config.k
 
     @classmethod
-    def memory_bytes(cls, config: EscapeConfig) -> int:
+    def memory_bytes(cls, config: Settings) -> int:
         return 4 * 8 * config.d**2 * (1 + config.k)
 
-    def __post_init__(self):
+    def __init__(
+        self, d: int, k: int, dist: str = "uniform", A: npt.ArrayLike | None = None, sampling: str = "shared"
+    ) -> None:
+        # not the dataclass's __init__: A may be None here (the identity), and is always an array once stored
+        object.__setattr__(self, "d", d)
+        object.__setattr__(self, "k", k)
+        object.__setattr__(self, "dist", dist)
+        object.__setattr__(self, "sampling", sampling)
         if int(self.d) != self.d or self.d < 2:
             raise ValueError(f"d must be an integer >= 2, got {self.d!r}")
         if int(self.k) != self.k or not 2 <= self.k <= self.d:
@@ -153,21 +161,21 @@ class GeTensorDecomposition(Objective):
         data_distribution(self.dist)
         if self.sampling not in SAMPLINGS:
             raise ValueError(f"unknown sampling {self.sampling!r}; choose one of {', '.join(SAMPLINGS)}")
-        A = np.eye(self.d) if self.A is None else np.asarray(self.A, dtype=float)
-        if A.shape != (self.d, self.d) or not np.allclose(A.T @ A, np.eye(self.d), atol=1e-10):
+        frame = np.eye(self.d) if A is None else np.asarray(A, dtype=float)
+        if frame.shape != (self.d, self.d) or not np.allclose(frame.T @ frame, np.eye(self.d), atol=1e-10):
             raise ValueError("A must be an orthogonal d x d matrix")
-        object.__setattr__(self, "A", A)
+        object.__setattr__(self, "A", frame)
 
     @property
-    def manifold(self):
+    def manifold(self) -> ProductSpheres:
         return ProductSpheres(self.d, self.k)
 
     @property
-    def kappa(self):
+    def kappa(self) -> float:
         return data_distribution(self.dist)[1]
 
     # -- the population objective (U is d x k) ----------------------------------------
-    def f(self, U):
+    def f(self, U: npt.ArrayLike) -> float:
         """f(U); U is d x k, or flat column by column (as the kernels hold it)."""
         U = np.asarray(U)
         if U.ndim == 1:
@@ -176,13 +184,13 @@ class GeTensorDecomposition(Objective):
         C2 = C**2
         return float(np.sum(np.sum(C2, axis=1) ** 2 - np.sum(C2**2, axis=1)))
 
-    def egrad(self, U):
+    def egrad(self, U: np.ndarray) -> np.ndarray:
         """d f / d u_i = 4 sum_l c_li (S_l - c_li^2) a_l, with S_l = sum_j c_lj^2."""
         C = self.A.T @ U
         S = np.sum(C**2, axis=1, keepdims=True)
         return 4.0 * self.A @ (C * (S - C**2))
 
-    def ehess(self, U):
+    def ehess(self, U: np.ndarray) -> np.ndarray:
         """Euclidean Hessian on U flattened column by column ((d k) x (d k)).
 
         In the coordinates c_li: d^2 f / dc_li dc_lj = 4 S_l delta_ij + 8 c_li c_lj - 12 c_li^2 delta_ij,
@@ -198,17 +206,17 @@ class GeTensorDecomposition(Objective):
             H += M[:, None, :, None] * aa[None, :, None, :]
         return H.reshape(k * d, k * d)
 
-    def rgrad(self, U):
+    def rgrad(self, U: np.ndarray) -> np.ndarray:
         return self.manifold.riemannian_gradient(U, self.egrad(U))
 
-    def rhess(self, U):
+    def rhess(self, U: np.ndarray) -> np.ndarray:
         return self.manifold.riemannian_hessian(U, self.egrad(U), self.ehess(U))
 
     # -- data and per-sample quantities ------------------------------------------------
-    def samples(self, z):
+    def samples(self, z: npt.ArrayLike) -> np.ndarray:
         return np.asarray(z) @ self.A.T
 
-    def per_sample_grad(self, U, x):
+    def per_sample_grad(self, U: np.ndarray, x: npt.ArrayLike) -> np.ndarray:
         """The SPEC 2.2 per-sample gradient for each row of x: an n x d x k array."""
         x = np.atleast_2d(x)
         c = x @ U  # n x k
@@ -220,13 +228,13 @@ class GeTensorDecomposition(Objective):
         return (4.0 / self.kappa) * (data - ((n.sum() - n) * U)[None] - 2.0 * cross[None])
 
     # -- start points and success metrics ----------------------------------------------
-    def collision_saddle(self):
+    def collision_saddle(self) -> np.ndarray:
         """u_1 = u_2 = (a_1 + a_2)/sqrt 2, u_i = a_i for i >= 3 (SPEC 2.2)."""
         U = self.A[:, : self.k].copy()
         U[:, 0] = U[:, 1] = (self.A[:, 0] + self.A[:, 1]) / np.sqrt(2.0)
         return U
 
-    def recovery_error(self, U):
+    def recovery_error(self, U: np.ndarray) -> float:
         """min over signed permutations pi of max_i ||u_i -+ a_pi(i)|| (a bottleneck assignment).
 
         Exact: when the columns' nearest components are distinct, that assignment is optimal (no
@@ -248,13 +256,13 @@ class GeTensorDecomposition(Objective):
         return float(best)
 
     # -- packing for the kernels (U flattened column by column) --------------------------
-    def flatten(self, U):
+    def flatten(self, U: npt.ArrayLike) -> np.ndarray:
         return np.asarray(U, dtype=float).ravel(order="F")
 
-    def unflatten(self, u):
+    def unflatten(self, u: npt.ArrayLike) -> np.ndarray:
         return np.asarray(u).reshape(self.k, self.d).T
 
-    def kernel_params(self):
+    def kernel_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(pf, pa, pi) for the kernel hooks: kappa; A; distribution code, whether A is not I, k, sampling."""
         code, kappa = data_distribution(self.dist)
         rotated = 0 if np.array_equal(self.A, np.eye(self.d)) else 1
@@ -265,7 +273,7 @@ class GeTensorDecomposition(Objective):
 
 
 @inline_njit
-def component(u, A, rotated, d, i, l):
+def component(u: np.ndarray, A: np.ndarray, rotated: bool, d: int, i: int, l: int) -> float:
     """c_li = a_l . u_i for the flat state u (column i at u[i*d:(i+1)*d])."""
     if not rotated:
         return u[i * d + l]
@@ -276,7 +284,7 @@ def component(u, A, rotated, d, i, l):
 
 
 @njit
-def objective_value(u, A, rotated, k):
+def objective_value(u: np.ndarray, A: np.ndarray, rotated: bool, k: int) -> float:
     """f = sum_l [(sum_i c_li^2)^2 - sum_i c_li^4], c_li = a_l.u_i."""
     d = u.shape[0] // k
     f = 0.0
@@ -293,7 +301,7 @@ def objective_value(u, A, rotated, k):
 
 
 @njit
-def exact_gradient(u, A, rotated, k, work, g):
+def exact_gradient(u: np.ndarray, A: np.ndarray, rotated: bool, k: int, work: np.ndarray, g: np.ndarray) -> None:
     """g_i = 4 sum_l c_li (S_l - c_li^2) a_l; ``work`` has length >= d k."""
     d = u.shape[0] // k
     for l in range(d):  # work[i*d + l] = c_li
@@ -389,7 +397,23 @@ def _whole_sample_groups(u, A, rotated, dist, k, total, m, per_column, key0, key
 
 
 @njit
-def minibatch_gradient(u, A, rotated, kappa, dist, k, sampling, key0, key1, t, m, z, x, block, g):
+def minibatch_gradient(
+    u: np.ndarray,
+    A: np.ndarray,
+    rotated: bool,
+    kappa: float,
+    dist: int,
+    k: int,
+    sampling: int,
+    key0: int,
+    key1: int,
+    t: int,
+    m: int,
+    z: np.ndarray,
+    x: np.ndarray,
+    block: np.ndarray,
+    g: np.ndarray,
+) -> None:
     """Mean per-sample gradient (SPEC 2.2) of a mini-batch of step t, for every column.
 
     shared: samples 0..m-1 of the step's DATA stream serve every column;
@@ -460,19 +484,37 @@ _SAMPLING = LAYOUT.int_index("sampling")
 
 
 @inline_njit
-def kernel_block(objective, n, pi):
+def kernel_block(objective: int, n: int, pi: np.ndarray) -> int:
     """Each column u_i is a sphere block of length d = n / k."""
     return n // pi[_K]
 
 
 @inline_njit
-def kernel_value(objective, u, pf, pa, pi, work):
+def kernel_value(
+    objective: int, u: np.ndarray, pf: np.ndarray, pa: np.ndarray, pi: np.ndarray, work: np.ndarray
+) -> float:
     return objective_value(u, pa, pi[_ROTATED] != 0, pi[_K])
 
 
 @inline_njit
-def kernel_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g):
-    if optimizer == GD:
+def kernel_gradient(
+    objective: int,
+    optimizer: int,
+    u: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    key1: int,
+    t: int,
+    m: int,
+    eta: float,
+    z: np.ndarray,
+    x: np.ndarray,
+    block: np.ndarray,
+    g: np.ndarray,
+) -> None:
+    if optimizer == EXACT_GRADIENT:
         exact_gradient(u, pa, pi[_ROTATED] != 0, pi[_K], z, g)
     else:
         minibatch_gradient(

@@ -58,29 +58,29 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from saddle import rng
 from saddle._numba import inline_njit, njit
 from saddle.manifolds import Euclidean
 from saddle.objectives.additive import GAMMA, NOISE_VAR, AdditiveNoiseOnRd, fmt_values
-from saddle.objectives.base import KernelHooks, ParamLayout, register
-from saddle.optimizers import GD
+from saddle.objectives.base import EXACT_GRADIENT, KernelHooks, ParamLayout, register
 from saddle.options import Option
 
 if TYPE_CHECKING:
-    from saddle.config import EscapeConfig
+    from saddle.options import Settings
     from saddle.theory import SaddleQuantities
 
 E = math.e
 
 
-def spline_nu(L, gamma, tau):
+def spline_nu(L: float, gamma: float, tau: float) -> float:
     """nu = 4 L tau^2 - g1(2 tau): the drop of f from one saddle to the next."""
     return 4.0 * L * tau * tau + 13.0 * (L + gamma) * tau * tau / 6.0
 
 
 @register
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Octopus(AdditiveNoiseOnRd):
     """Du et al. (2017)'s octopus on R^d with curvatures (L, -gamma), scale tau and noise N(0, noise_var).
 
@@ -96,10 +96,10 @@ class Octopus(AdditiveNoiseOnRd):
     """
 
     d: int
-    L: float = E
-    gamma: float = 1.0
-    tau: float = E
-    noise_var: object = field(default=1.0, compare=False)
+    L: float
+    gamma: float
+    tau: float
+    noise_var: np.ndarray = field(compare=False)
 
     name = "octopus"
     rank = 3
@@ -115,64 +115,68 @@ class Octopus(AdditiveNoiseOnRd):
     diverged_note = "the iterate left the domain on which f is defined (docs/objectives.md)"
 
     @classmethod
-    def from_config(cls, config: EscapeConfig) -> Octopus:
+    def from_config(cls, config: Settings) -> Octopus:
         return cls(config.d, config.L, config.gamma, config.tau, config.noise_var)
 
-    def start_point(self, config: EscapeConfig) -> np.ndarray:
+    def start_point(self, config: Settings) -> np.ndarray:
         return self.start()
 
     @classmethod
-    def min_value(cls, config: EscapeConfig) -> float:
+    def min_value(cls, config: Settings) -> float:
         """-d nu, at (4 tau, ..., 4 tau) and its mirror images."""
         return -config.d * spline_nu(config.L, config.gamma, config.tau)
 
     @classmethod
-    def max_drop(cls, config: EscapeConfig) -> float:
+    def max_drop(cls, config: Settings) -> float:
         """f = 0 at saddle 1."""
         return -cls.min_value(config)
 
     @classmethod
-    def describe(cls, config: EscapeConfig) -> str:
+    def describe(cls, config: Settings) -> str:
         start = "uniform [-1,1]^d starts" if config.random_start else "saddle 1 start"
         return (
             f"octopus d={config.d}, L={config.L:.4g}, gamma={config.gamma:g}, tau={config.tau:.4g}, "
             f"noise var={fmt_values(config.noise_var)}, {start}"
         )
 
-    def saddle_theory(self, config: EscapeConfig) -> SaddleQuantities:
+    def saddle_theory(self, config: Settings) -> SaddleQuantities:
         """At saddle 1 f is exactly quadratic while |x_1| <= tau: the quadratic's closed forms."""
         from saddle import theory
 
         return theory.quadratic_saddle(self.hessian_at_saddle(1), self.gradient_noise_covariance(), warn=False)
 
-    def __post_init__(self):
+    def __init__(
+        self, d: int, L: float = E, gamma: float = 1.0, tau: float = E, noise_var: npt.ArrayLike = 1.0
+    ) -> None:
+        # not the dataclass's __init__: noise_var is stored as the array of d variances it stands for
+        object.__setattr__(self, "d", d)
         if int(self.d) != self.d or self.d < 1:
             raise ValueError(f"d must be an integer >= 1, got {self.d!r}")
-        for name in ("L", "gamma", "tau"):
-            value = float(getattr(self, name))
+        for name, given in (("L", L), ("gamma", gamma), ("tau", tau)):
+            value = float(given)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be finite and > 0, got {value}")
             object.__setattr__(self, name, value)
-        var = np.asarray(self.noise_var, dtype=float)
+        var = np.asarray(noise_var, dtype=float)
         var = np.full(self.d, float(var)) if var.ndim == 0 else var
         if var.shape != (self.d,) or not np.all(np.isfinite(var)) or np.any(var < 0):
             raise ValueError(f"noise_var must be one number or d = {self.d} numbers, finite and >= 0")
         object.__setattr__(self, "noise_var", var)
 
     @property
-    def manifold(self):
+    def manifold(self) -> Euclidean:
         return Euclidean(self.d)
 
     @property
-    def nu(self):
+    def nu(self) -> float:
         return spline_nu(self.L, self.gamma, self.tau)
 
     @property
-    def f_min(self):
+    def f_min(self) -> float:
         """The global minimum -d nu, at (4 tau, ..., 4 tau) and its mirror images."""
         return -self.d * self.nu
 
-    def saddle(self, i):
+    def saddle(self, i: int) -> np.ndarray:
         """Saddle i (1 <= i <= d): 4 tau in the first i - 1 coordinates, 0 elsewhere."""
         if not 1 <= i <= self.d:
             raise ValueError(f"the octopus has saddles 1 .. {self.d}, got {i}")
@@ -180,15 +184,15 @@ class Octopus(AdditiveNoiseOnRd):
         x[: i - 1] = 4.0 * self.tau
         return x
 
-    def minimum(self):
+    def minimum(self) -> np.ndarray:
         return np.full(self.d, 4.0 * self.tau)
 
-    def start(self):
+    def start(self) -> np.ndarray:
         """Saddle 1, the origin."""
         return self.saddle(1)
 
     # -- the splines ----------------------------------------------------------------------------
-    def g1(self, y, n=0):
+    def g1(self, y: float, n: int = 0) -> float:
         """g1(y) on [tau, 2 tau] (n = 0), or its n-th derivative (n = 1, 2)."""
         L, gam, tau = self.L, self.gamma, self.tau
         a, b, w = (-14.0 * L + 10.0 * gam) / (3.0 * tau), (5.0 * L - 3.0 * gam) / (2.0 * tau * tau), y - tau
@@ -198,7 +202,7 @@ class Octopus(AdditiveNoiseOnRd):
             return -2.0 * gam * y + 3.0 * a * w * w + 4.0 * b * w * w * w
         return -2.0 * gam + 6.0 * a * w + 12.0 * b * w * w
 
-    def g2(self, y, n=0):
+    def g2(self, y: float, n: int = 0) -> float:
         """g2(y) on [tau, 2 tau] (n = 0), or its n-th derivative (n = 1, 2)."""
         c, tau = self.L + self.gamma, self.tau
         s = (y - 2.0 * tau) / tau
@@ -209,7 +213,7 @@ class Octopus(AdditiveNoiseOnRd):
         return -c * (60.0 * s + 180.0 * s**2 + 120.0 * s**3) / tau**2
 
     # -- where x is -------------------------------------------------------------------------------
-    def region(self, x):
+    def region(self, x: npt.ArrayLike) -> tuple[int, str] | None:
         """(i, part): i the 0-based index of the active coordinate (d when every saddle is passed) and
         part 'saddle' (y_i <= tau), 'spline' (tau < y_i < 2 tau) or 'minimum'; None outside D."""
         y = np.abs(np.asarray(x, dtype=float))
@@ -224,11 +228,11 @@ class Octopus(AdditiveNoiseOnRd):
             return None
         return i, "saddle" if y[i] <= self.tau else "spline"
 
-    def in_domain(self, x):
+    def in_domain(self, x: npt.ArrayLike) -> bool:
         return self.region(x) is not None
 
     # -- the maths in NumPy ---------------------------------------------------------------------
-    def f(self, x):
+    def f(self, x: npt.ArrayLike) -> float:
         """f(x), NaN outside the domain D."""
         x = np.asarray(x, dtype=float)
         where = self.region(x)
@@ -246,7 +250,7 @@ class Octopus(AdditiveNoiseOnRd):
             value += self.g2(y[i]) * y[i + 1] ** 2
         return float(value)
 
-    def egrad(self, x):
+    def egrad(self, x: npt.ArrayLike) -> np.ndarray:
         """grad f(x) (NaN outside D)."""
         x = np.asarray(x, dtype=float)
         where = self.region(x)
@@ -265,7 +269,7 @@ class Octopus(AdditiveNoiseOnRd):
                 g[i + 1] = 2.0 * self.g2(y[i]) * x[i + 1]
         return g
 
-    def ehess(self, x):
+    def ehess(self, x: npt.ArrayLike) -> np.ndarray:
         """The Hessian of f at x (NaN outside D); the Riemannian one, since the manifold is R^d."""
         x = np.asarray(x, dtype=float)
         where = self.region(x)
@@ -285,22 +289,22 @@ class Octopus(AdditiveNoiseOnRd):
                 H[i, i + 1] = H[i + 1, i] = 2.0 * sgn[i] * self.g2(y[i], 1) * x[i + 1]
         return H + np.diag(h)
 
-    def samples(self, xi):
+    def samples(self, xi: npt.ArrayLike) -> np.ndarray:
         """Noise samples zeta = sqrt(noise_var) * xi (rows) from standard normal rows xi."""
         return np.asarray(xi) * np.sqrt(self.noise_var)
 
-    def gradient_noise_covariance(self, x=None):
+    def gradient_noise_covariance(self, x: np.ndarray | None = None) -> np.ndarray:
         """The per-sample gradient-noise covariance diag(noise_var) (the same at every x)."""
         return np.diag(self.noise_var)
 
-    def hessian_at_saddle(self, i):
+    def hessian_at_saddle(self, i: int) -> np.ndarray:
         """The diagonal of the Hessian at saddle i: -2 gamma at position i, +2 L elsewhere."""
         h = np.full(self.d, 2.0 * self.L)
         h[i - 1] = -2.0 * self.gamma
         return h
 
     # -- packing for the kernels ----------------------------------------------------------------
-    def kernel_params(self):
+    def kernel_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(pf, pa, pi) for the kernel hooks: L, gamma, tau, nu; the row of noise standard deviations."""
         return LAYOUT.pack(np.sqrt(self.noise_var)[None, :], L=self.L, gamma=self.gamma, tau=self.tau, nu=self.nu)
 
@@ -339,7 +343,7 @@ def _g2_prime(y, L, gam, tau):
 
 
 @inline_njit
-def active_coordinate(x, tau):
+def active_coordinate(x: np.ndarray, tau: float) -> tuple[int, bool]:
     """(i, ok): i the first coordinate with |x_i| < 2 tau (d if none); ok whether x lies in the domain D."""
     d = x.shape[0]
     i = 0
@@ -354,7 +358,7 @@ def active_coordinate(x, tau):
 
 
 @inline_njit
-def objective_value(x, pf, pa):
+def objective_value(x: np.ndarray, pf: np.ndarray, pa: np.ndarray) -> float:
     """f(x), NaN outside D (the region formulas of the module docstring)."""
     L, gam, tau, nu = pf[_L], pf[_GAMMA], pf[_TAU], pf[_NU]
     d = x.shape[0]
@@ -380,7 +384,7 @@ def objective_value(x, pf, pa):
 
 
 @inline_njit
-def exact_gradient(x, pf, pa, g):
+def exact_gradient(x: np.ndarray, pf: np.ndarray, pa: np.ndarray, g: np.ndarray) -> None:
     """g = grad f(x) (NaN outside D)."""
     L, gam, tau = pf[_L], pf[_GAMMA], pf[_TAU]
     d = x.shape[0]
@@ -404,7 +408,18 @@ def exact_gradient(x, pf, pa, g):
 
 
 @njit
-def minibatch_gradient(x, pf, pa, key0, key1, t, m, xi, block, g):
+def minibatch_gradient(
+    x: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    key0: int,
+    key1: int,
+    t: int,
+    m: int,
+    xi: np.ndarray,
+    block: np.ndarray,
+    g: np.ndarray,
+) -> None:
     """grad f(x) + sqrt(noise_var / m) xi, xi standard normal from the DATA stream of step t.
 
     xi_k is normal k of the stream (saddle.rng.fill_normals): in law the mean of m per-sample noises.
@@ -420,13 +435,31 @@ def minibatch_gradient(x, pf, pa, key0, key1, t, m, xi, block, g):
 
 
 @inline_njit
-def kernel_value(objective, u, pf, pa, pi, work):
+def kernel_value(
+    objective: int, u: np.ndarray, pf: np.ndarray, pa: np.ndarray, pi: np.ndarray, work: np.ndarray
+) -> float:
     return objective_value(u, pf, pa)
 
 
 @inline_njit
-def kernel_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g):
-    if optimizer == GD:
+def kernel_gradient(
+    objective: int,
+    optimizer: int,
+    u: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    key1: int,
+    t: int,
+    m: int,
+    eta: float,
+    z: np.ndarray,
+    x: np.ndarray,
+    block: np.ndarray,
+    g: np.ndarray,
+) -> None:
+    if optimizer == EXACT_GRADIENT:
         exact_gradient(u, pf, pa, g)
     else:
         minibatch_gradient(u, pf, pa, key0, key1, t, m, z, block, g)

@@ -22,22 +22,22 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from saddle import rng
 from saddle._numba import inline_njit, njit
 from saddle.manifolds import Euclidean
 from saddle.objectives.additive import GAMMA, NOISE_VAR, AdditiveNoiseOnRd, fmt_values
-from saddle.objectives.base import KernelHooks, ParamLayout, register
-from saddle.optimizers import GD
+from saddle.objectives.base import EXACT_GRADIENT, KernelHooks, ParamLayout, register
 from saddle.options import Option
 
 if TYPE_CHECKING:
-    from saddle.config import EscapeConfig
+    from saddle.options import Settings
     from saddle.theory import SaddleQuantities
 
 
 @register
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class QuadraticSaddle(AdditiveNoiseOnRd):
     """f(x) = 1/2 x^T H x + beta/4 ||x||^4 with H = diag(-gamma, lambdas) and noise N(0, Sigma).
 
@@ -58,23 +58,35 @@ class QuadraticSaddle(AdditiveNoiseOnRd):
     """
 
     d: int
-    gamma: float = 1.0
-    lambdas: object = 1.0
-    beta: float = 1.0
-    Sigma: object = field(default=1.0, repr=False, compare=False)
+    gamma: float
+    lambdas: np.ndarray
+    beta: float
+    Sigma: np.ndarray = field(repr=False, compare=False)
+    _chol: np.ndarray = field(init=False, repr=False, compare=False)  # L with Sigma = L L^T
 
-    def __post_init__(self):
+    def __init__(
+        self,
+        d: int,
+        gamma: float = 1.0,
+        lambdas: npt.ArrayLike = 1.0,
+        beta: float = 1.0,
+        Sigma: npt.ArrayLike = 1.0,
+    ) -> None:
+        # not the dataclass's __init__: lambdas and Sigma are stored as the arrays they stand for
+        object.__setattr__(self, "d", d)
+        object.__setattr__(self, "gamma", gamma)
+        object.__setattr__(self, "beta", beta)
         if int(self.d) != self.d or self.d < 1:
             raise ValueError(f"d must be an integer >= 1, got {self.d!r}")
         for name in ("gamma", "beta"):
             value = float(getattr(self, name))
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be finite and > 0, got {value}")
-        lam = np.broadcast_to(np.asarray(self.lambdas, dtype=float), (self.d - 1,)).copy()
+        lam = np.broadcast_to(np.asarray(lambdas, dtype=float), (self.d - 1,)).copy()
         if not np.all(np.isfinite(lam)) or np.any(lam <= 0):
             raise ValueError("every stable curvature lambda must be finite and > 0")
         object.__setattr__(self, "lambdas", lam)
-        S = np.asarray(self.Sigma, dtype=float)
+        S = np.asarray(Sigma, dtype=float)
         if S.ndim == 0:
             S = np.full(self.d, float(S))
         if S.ndim == 1:
@@ -104,30 +116,30 @@ class QuadraticSaddle(AdditiveNoiseOnRd):
     gpu_code = 1
 
     @classmethod
-    def from_config(cls, config: EscapeConfig) -> QuadraticSaddle:
+    def from_config(cls, config: Settings) -> QuadraticSaddle:
         return cls(config.d, config.gamma, config.lam, config.beta, config.noise_var)
 
-    def start_point(self, config: EscapeConfig) -> np.ndarray:
+    def start_point(self, config: Settings) -> np.ndarray:
         return self.start()
 
     @classmethod
-    def min_value(cls, config: EscapeConfig) -> float:
+    def min_value(cls, config: Settings) -> float:
         """-gamma^2 / (4 beta), at x = +-sqrt(gamma / beta) e_1."""
         return -config.gamma * config.gamma / (4.0 * config.beta)
 
     @classmethod
-    def max_drop(cls, config: EscapeConfig) -> float:
+    def max_drop(cls, config: Settings) -> float:
         """f(0) = 0."""
         return -cls.min_value(config)
 
     @classmethod
-    def describe(cls, config: EscapeConfig) -> str:
+    def describe(cls, config: Settings) -> str:
         return (
             f"quadratic d={config.d}, gamma={config.gamma:g}, lambda={fmt_values(config.lam)}, "
             f"beta={config.beta:g}, noise var={fmt_values(config.noise_var)}"
         )
 
-    def saddle_theory(self, config: EscapeConfig) -> SaddleQuantities:
+    def saddle_theory(self, config: Settings) -> SaddleQuantities:
         """gamma, v = e_1 and the noise moments exactly, from this objective's own Hessian and its constant
         noise covariance Sigma (saddle.theory.saddle_quantities)."""
         from saddle.theory import saddle_quantities
@@ -135,37 +147,37 @@ class QuadraticSaddle(AdditiveNoiseOnRd):
         return saddle_quantities(self, self.start(), warn=False)
 
     @property
-    def manifold(self):
+    def manifold(self) -> Euclidean:
         return Euclidean(self.d)
 
     @property
-    def h(self):
+    def h(self) -> np.ndarray:
         """The diagonal of H: (-gamma, lambda_2, ..., lambda_d)."""
         return np.concatenate([[-self.gamma], self.lambdas])
 
-    def start(self):
+    def start(self) -> np.ndarray:
         """The saddle x = 0."""
         return np.zeros(self.d)
 
-    def f(self, x):
+    def f(self, x: np.ndarray) -> float:
         return 0.5 * np.dot(self.h * x, x) + 0.25 * self.beta * np.dot(x, x) ** 2
 
-    def egrad(self, x):
+    def egrad(self, x: np.ndarray) -> np.ndarray:
         return self.h * x + self.beta * np.dot(x, x) * x
 
-    def ehess(self, x):
+    def ehess(self, x: np.ndarray) -> np.ndarray:
         return np.diag(self.h) + self.beta * (np.dot(x, x) * np.eye(self.d) + 2.0 * np.outer(x, x))
 
-    def samples(self, xi):
+    def samples(self, xi: npt.ArrayLike) -> np.ndarray:
         """Noise samples zeta = L xi (rows) from i.i.d. standard normal rows xi, Sigma = L L^T."""
         return np.asarray(xi) @ self._chol.T
 
-    def gradient_noise_covariance(self, x=None):
+    def gradient_noise_covariance(self, x: np.ndarray | None = None) -> np.ndarray:
         """The per-sample gradient-noise covariance Sigma (the same at every x)."""
         return self.Sigma.copy()
 
     # -- packing for the kernels ------------------------------------------------------
-    def kernel_params(self):
+    def kernel_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(pf, pa, pi) for the kernel hooks: beta; the rows [h; L] (Sigma = L L^T); whether L is diagonal."""
         diagonal = not np.any(np.tril(self._chol, -1))
         return LAYOUT.pack(np.vstack([self.h[None, :], self._chol]), beta=self.beta, diagonal=int(diagonal))
@@ -178,7 +190,7 @@ _H = 0  # row of pa holding the diagonal h of H; rows 1 .. d hold L
 
 
 @inline_njit
-def objective_value(x, pf, pa):
+def objective_value(x: np.ndarray, pf: np.ndarray, pa: np.ndarray) -> float:
     """f(x) = 1/2 sum_i h_i x_i^2 + beta/4 ||x||^4."""
     quad = 0.0
     norm2 = 0.0
@@ -189,7 +201,7 @@ def objective_value(x, pf, pa):
 
 
 @inline_njit
-def exact_gradient(x, pf, pa, g):
+def exact_gradient(x: np.ndarray, pf: np.ndarray, pa: np.ndarray, g: np.ndarray) -> None:
     """g = H x + beta ||x||^2 x."""
     norm2 = 0.0
     for i in range(x.shape[0]):
@@ -199,7 +211,19 @@ def exact_gradient(x, pf, pa, g):
 
 
 @njit
-def minibatch_gradient(x, pf, pa, pi, key0, key1, t, m, xi, block, g):
+def minibatch_gradient(
+    x: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    key1: int,
+    t: int,
+    m: int,
+    xi: np.ndarray,
+    block: np.ndarray,
+    g: np.ndarray,
+) -> None:
     """grad f(x) + L xi / sqrt(m), xi standard normal from the DATA stream of step t.
 
     xi_k is normal k of the stream (saddle.rng.fill_normals); this is the mean of m per-sample noises
@@ -226,20 +250,53 @@ def minibatch_gradient(x, pf, pa, pi, key0, key1, t, m, xi, block, g):
 
 
 @inline_njit
-def kernel_value(objective, u, pf, pa, pi, work):
+def kernel_value(
+    objective: int, u: np.ndarray, pf: np.ndarray, pa: np.ndarray, pi: np.ndarray, work: np.ndarray
+) -> float:
     return objective_value(u, pf, pa)
 
 
 @inline_njit
-def kernel_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g):
-    if optimizer == GD:
+def kernel_gradient(
+    objective: int,
+    optimizer: int,
+    u: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    key1: int,
+    t: int,
+    m: int,
+    eta: float,
+    z: np.ndarray,
+    x: np.ndarray,
+    block: np.ndarray,
+    g: np.ndarray,
+) -> None:
+    if optimizer == EXACT_GRADIENT:
         exact_gradient(u, pf, pa, g)
     else:
         minibatch_gradient(u, pf, pa, pi, key0, key1, t, m, z, block, g)
 
 
 @inline_njit
-def lane_gradient(objective, U, pf, pa, pi, key0, keys, ts, m, Z, X, V, words, G):
+def lane_gradient(
+    objective: int,
+    U: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    keys: np.ndarray,
+    ts: np.ndarray,
+    m: int,
+    Z: np.ndarray,
+    X: np.ndarray,
+    V: np.ndarray,
+    words: np.ndarray,
+    G: np.ndarray,
+) -> None:
     """minibatch_gradient for every lane r of U (saddle.kernels.cpu.run_lanes): each lane's d normals
     (saddle.rng.lane_normals: the numbers fill_normals gives it), then exact_gradient's and the noise's
     operations in the same order."""
@@ -272,7 +329,16 @@ def lane_gradient(objective, U, pf, pa, pi, key0, keys, ts, m, Z, X, V, words, G
 
 
 @inline_njit
-def lane_value(objective, U, pf, pa, pi, X, V, F):
+def lane_value(
+    objective: int,
+    U: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    X: np.ndarray,
+    V: np.ndarray,
+    F: np.ndarray,
+) -> None:
     """objective_value for every lane r of U, its operations in the same order."""
     d = U.shape[0]
     L = rng.TRIAL_LANES

@@ -21,45 +21,31 @@ per-sample gradient that the Numba kernels call (``minibatch_gradient``).
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from saddle import rng
 from saddle._numba import inline_njit, njit
 from saddle.manifolds import Sphere
-from saddle.objectives.base import KernelHooks, Objective, ParamLayout, register
-from saddle.optimizers import GD
+from saddle.objectives.base import EXACT_GRADIENT, KernelHooks, Objective, ParamLayout, register
+from saddle.objectives.spike_moments import (
+    DISTRIBUTIONS,
+    data_distribution,
+    latent_sample,
+    spike_gradient_covariance_at,
+    spike_noise_moments,
+)
 from saddle.options import Option
 
 if TYPE_CHECKING:
-    from saddle.config import EscapeConfig
+    from saddle.options import Settings
     from saddle.theory import SaddleQuantities
-
-DISTRIBUTIONS = {
-    # name: (kernel code, excess kurtosis kappa)
-    "uniform": (rng.UNIFORM, -6.0 / 5.0),
-    "rademacher": (rng.RADEMACHER, -2.0),
-    "laplace": (rng.LAPLACE, 3.0),
-}
-"""Data distributions of the ICA model, each with mean 0, variance 1 and its kappa."""
-
-_KAPPA_ZERO = ("gaussian", "normal", "gauss")
-
-
-def data_distribution(name: str) -> tuple[int, float]:
-    """(kernel code, kappa) of a data distribution, or a ValueError with a clear message."""
-    key = str(name).lower()
-    if key in _KAPPA_ZERO:
-        raise ValueError(
-            f"data distribution {name!r} has excess kurtosis kappa = 0 and carries no tensor "
-            f"(E[(u.x)^4] = 3||u||^4 for every u); choose one of {', '.join(DISTRIBUTIONS)}"
-        )
-    if key not in DISTRIBUTIONS:
-        raise ValueError(f"unknown data distribution {name!r}; choose one of {', '.join(DISTRIBUTIONS)}")
-    return DISTRIBUTIONS[key]
 
 
 def distribution_option(value: Any) -> str:
@@ -91,8 +77,14 @@ def rotation(d: int, seed: int | None) -> np.ndarray | None:
     return scipy.stats.ortho_group.rvs(d, random_state=seed)
 
 
+def _samples_only(config: Settings) -> bool:
+    """Whether the run's optimiser moves by its mini-batches' noise alone (no noise of its own)."""
+    optimizer = config.optimizer_class
+    return bool(optimizer.minibatch and not optimizer.own_noise)
+
+
 @register
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class SpikeTensor(Objective):
     """The spike objective f(u) = -sum_l (a_l.u)^4 on the unit sphere S^{d-1}.
 
@@ -108,8 +100,8 @@ class SpikeTensor(Objective):
     """
 
     d: int
-    dist: str = "uniform"
-    A: np.ndarray | None = field(default=None, repr=False, compare=False)
+    dist: str
+    A: np.ndarray = field(repr=False, compare=False)
 
     name = "spike"
     rank = 0
@@ -124,11 +116,11 @@ class SpikeTensor(Objective):
     gpu_code = 0
 
     @classmethod
-    def from_config(cls, config: EscapeConfig) -> SpikeTensor:
+    def from_config(cls, config: Settings) -> SpikeTensor:
         return cls(config.d, config.dist, rotation(config.d, config.rotation_seed))
 
     @classmethod
-    def check_config(cls, config: EscapeConfig) -> None:
+    def check_config(cls, config: Settings) -> None:
         if config.s > config.d:
             from saddle.options import ConfigError
 
@@ -136,125 +128,120 @@ class SpikeTensor(Objective):
                 f"s must be <= d (the saddle uses s of the d components), got s = {config.s}, d = {config.d}"
             )
 
-    def start_point(self, config: EscapeConfig) -> np.ndarray:
+    def start_point(self, config: Settings) -> np.ndarray:
         """The index-(s-1) saddle (a_1 + ... + a_s) / sqrt(s)."""
         return self.saddle(config.s)
 
     @classmethod
-    def min_value(cls, config: EscapeConfig) -> float:
+    def min_value(cls, config: Settings) -> float:
         """-1, at the components +-a_l (SPEC 2.1)."""
         return -1.0
 
     @classmethod
-    def max_drop(cls, config: EscapeConfig) -> float:
+    def max_drop(cls, config: Settings) -> float:
         """f(u_0) = -1/s, so 1 - 1/s."""
         return 1.0 - 1.0 / config.s
 
     @classmethod
-    def describe(cls, config: EscapeConfig) -> str:
+    def describe(cls, config: Settings) -> str:
         rotated = f", rotated A (seed {config.rotation_seed})" if config.rotation_seed is not None else ""
         return f"spike d={config.d}, s={config.s}, {config.dist}{rotated}"
 
     @classmethod
-    def start_warnings(cls, config: EscapeConfig) -> list[str]:
-        if config.dist == "rademacher" and config.s == 2 and config.optimizer == "sgd":
+    def start_warnings(cls, config: Settings) -> list[str]:
+        if config.dist == "rademacher" and config.s == 2 and _samples_only(config):
             return [
                 "rademacher data at the s = 2 saddle: the gradient noise has zero variance along the escape "
                 "direction (the CNC condition fails), so SGD escapes only through higher-order terms"
             ]
         return []
 
-    def saddle_theory(self, config: EscapeConfig) -> SaddleQuantities:
+    def saddle_theory(self, config: Settings) -> SaddleQuantities:
         """Exact noise moments at the order-s saddle (:func:`saddle.objectives.spike_moments.spike_saddle`)."""
-        from saddle.objectives.spike_moments import spike_saddle
-
         with warnings.catch_warnings():  # the CNC warning is given once, by start_warnings
             warnings.simplefilter("ignore")
             return spike_saddle(self.d, config.s, self.dist, self.A, warn=False)
 
     covariance_source = "exact spike moments"
 
-    def gradient_noise_covariance(self, u):
+    def gradient_noise_covariance(self, u: np.ndarray) -> np.ndarray:
         """The exact per-sample gradient covariance at any u on the sphere (exact spike moments)."""
-        from saddle.objectives.spike_moments import spike_gradient_covariance_at
-
         return spike_gradient_covariance_at(u, self.dist, self.A)
 
-    def noise_sampler(self):
+    def noise_sampler(self) -> Callable[[np.random.Generator, int], np.ndarray]:
         """sampler(rng, n) -> n x d data x = A z, for Monte Carlo (saddle.theory.monte_carlo_noise)."""
-        from saddle.objectives.spike_moments import spike_sampler
-
         return spike_sampler(self)
 
-    def __post_init__(self):
+    def __init__(self, d: int, dist: str = "uniform", A: npt.ArrayLike | None = None) -> None:
+        # not the dataclass's __init__: A may be None here (the identity), and is always an array once stored
+        object.__setattr__(self, "d", d)
+        object.__setattr__(self, "dist", dist)
         if int(self.d) != self.d or self.d < 2:
             raise ValueError(f"d must be an integer >= 2, got {self.d!r}")
         data_distribution(self.dist)
-        if self.A is None:
-            object.__setattr__(self, "A", np.eye(self.d))
-        A = np.asarray(self.A, dtype=np.float64)
-        if A.shape != (self.d, self.d) or not np.allclose(A.T @ A, np.eye(self.d), atol=1e-10):
+        frame = np.eye(self.d) if A is None else np.asarray(A, dtype=np.float64)
+        if frame.shape != (self.d, self.d) or not np.allclose(frame.T @ frame, np.eye(self.d), atol=1e-10):
             raise ValueError("A must be an orthogonal d x d matrix")
-        object.__setattr__(self, "A", A)
+        object.__setattr__(self, "A", frame)
 
     @property
-    def manifold(self):
+    def manifold(self) -> Sphere:
         return Sphere(self.d)
 
-    def start(self, s=2):
+    def start(self, s: int = 2) -> np.ndarray:
         """The escape experiment's start: the index-(s-1) saddle (a_1 + ... + a_s) / sqrt(s)."""
         return self.saddle(s)
 
-    def kernel_params(self):
+    def kernel_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(pf, pa, pi) for the kernel hooks: kappa; A; the distribution's code and whether A is not I."""
         code, kappa = data_distribution(self.dist)
         return LAYOUT.pack(self.A, kappa=kappa, dist=code, rotated=0 if self.is_identity_frame else 1)
 
     @property
-    def kappa(self):
+    def kappa(self) -> float:
         """Excess kurtosis of the data coordinates."""
         return data_distribution(self.dist)[1]
 
     @property
-    def is_identity_frame(self):
+    def is_identity_frame(self) -> bool:
         return bool(np.array_equal(self.A, np.eye(self.d)))
 
     # -- the population objective -------------------------------------------------
-    def f(self, u):
+    def f(self, u: np.ndarray) -> float:
         """f(u) = -sum_l (a_l.u)^4."""
         return -np.sum((self.A.T @ u) ** 4)
 
-    def egrad(self, u):
+    def egrad(self, u: np.ndarray) -> np.ndarray:
         """Euclidean gradient -4 sum_l (a_l.u)^3 a_l."""
         return -4.0 * self.A @ (self.A.T @ u) ** 3
 
-    def ehess(self, u):
+    def ehess(self, u: np.ndarray) -> np.ndarray:
         """Euclidean Hessian -12 sum_l (a_l.u)^2 a_l a_l^T."""
         return -12.0 * (self.A * (self.A.T @ u) ** 2) @ self.A.T
 
-    def rgrad(self, u):
+    def rgrad(self, u: np.ndarray) -> np.ndarray:
         return self.manifold.riemannian_gradient(u, self.egrad(u))
 
-    def rhess(self, u):
+    def rhess(self, u: np.ndarray) -> np.ndarray:
         """Riemannian Hessian on the sphere (d x d matrix on the tangent space at u)."""
         return self.manifold.riemannian_hessian(u, self.egrad(u), self.ehess(u))
 
     # -- data and per-sample quantities ------------------------------------------------
-    def samples(self, z):
+    def samples(self, z: npt.ArrayLike) -> np.ndarray:
         """Map latent coordinates z (n x d, i.i.d. rows) to data x = A z (n x d)."""
         return np.asarray(z) @ self.A.T
 
-    def per_sample_loss(self, u, x):
+    def per_sample_loss(self, u: np.ndarray, x: np.ndarray) -> np.ndarray:
         """l(u; x) = (3||u||^4 - (u.x)^4) / kappa for each row x of an n x d array."""
         return (3.0 * np.dot(u, u) ** 2 - (x @ u) ** 4) / self.kappa
 
-    def per_sample_grad(self, u, x):
+    def per_sample_grad(self, u: np.ndarray, x: np.ndarray) -> np.ndarray:
         """g(u; x) = (12||u||^2 u - 4 (u.x)^3 x) / kappa for each row of x (n x d -> n x d)."""
         c = x @ u
         return (12.0 * np.dot(u, u) * u[None, :] - 4.0 * (c**3)[:, None] * x) / self.kappa
 
     # -- critical points ------------------------------------------------------------
-    def critical_point(self, S, signs=None):
+    def critical_point(self, S: Iterable[int], signs: npt.ArrayLike | None = None) -> np.ndarray:
         """u = sum_{l in S} signs_l a_l / sqrt(|S|) (columns indexed from 0)."""
         S = list(S)
         if not S or len(set(S)) != len(S) or min(S) < 0 or max(S) >= self.d:
@@ -262,14 +249,14 @@ class SpikeTensor(Objective):
         signs = np.ones(len(S)) if signs is None else np.asarray(signs, dtype=float)
         return self.A[:, S] @ signs / np.sqrt(len(S))
 
-    def saddle(self, s):
+    def saddle(self, s: int) -> np.ndarray:
         """The start point of the escape experiment: the critical point on a_1..a_s."""
         if not 2 <= s <= self.d:
             raise ValueError(f"saddle order s must satisfy 2 <= s <= d = {self.d}, got {s}")
         return self.critical_point(range(s))
 
     @staticmethod
-    def critical_spectrum(d, s):
+    def critical_spectrum(d: int, s: int) -> tuple[float, np.ndarray]:
         """SPEC 2.1: f = -1/s; s-1 eigenvalues -8/s and d-s eigenvalues +4/s on the tangent space."""
         return -1.0 / s, np.concatenate([np.full(s - 1, -8.0 / s), np.full(d - s, 4.0 / s)])
 
@@ -278,7 +265,7 @@ class SpikeTensor(Objective):
 
 
 @inline_njit
-def frame_matvec(A, rotated, transpose, v, out):
+def frame_matvec(A: np.ndarray, rotated: bool, transpose: bool, v: np.ndarray, out: np.ndarray) -> None:
     """out = A^T v (transpose: the coordinates a_l.v) or A v; v itself in the identity frame."""
     d = v.shape[0]
     for i in range(d):
@@ -292,7 +279,7 @@ def frame_matvec(A, rotated, transpose, v, out):
 
 
 @inline_njit
-def objective_value(u, A, rotated, work):
+def objective_value(u: np.ndarray, A: np.ndarray, rotated: bool, work: np.ndarray) -> float:
     """f(u) = -sum_l (a_l.u)^4; ``work`` is a length-d scratch array."""
     frame_matvec(A, rotated, True, u, work)
     f = 0.0
@@ -303,7 +290,7 @@ def objective_value(u, A, rotated, work):
 
 
 @inline_njit
-def exact_gradient(u, A, rotated, work, g):
+def exact_gradient(u: np.ndarray, A: np.ndarray, rotated: bool, work: np.ndarray, g: np.ndarray) -> None:
     """g = -4 sum_l (a_l.u)^3 a_l, the gradient that gd uses."""
     frame_matvec(A, rotated, True, u, work)
     for l in range(u.shape[0]):
@@ -312,7 +299,7 @@ def exact_gradient(u, A, rotated, work, g):
 
 
 @inline_njit
-def sample_group_size(d, total):
+def sample_group_size(d: int, total: int) -> int:
     """Samples per group for a step of ``total`` samples of d words each: the smallest group that fills
     whole Philox blocks (a multiple of 4 words), doubled while the step has that many samples and the
     group is under 256 words (long vector loops)."""
@@ -325,7 +312,7 @@ def sample_group_size(d, total):
 
 
 @inline_njit
-def rotate_sample(A, buf, off, z):
+def rotate_sample(A: np.ndarray, buf: np.ndarray, off: int, z: np.ndarray) -> None:
     """x = A z for the sample z = buf[off : off + d], written back there (z: a length-d scratch)."""
     d = z.shape[0]
     for k in range(d):
@@ -371,7 +358,21 @@ def _whole_sample_groups(u, A, rotated, dist, key0, key1, t, m, z, block, g):
 
 
 @inline_njit
-def minibatch_gradient(u, A, rotated, kappa, dist, key0, key1, t, m, z, x, block, g):
+def minibatch_gradient(
+    u: np.ndarray,
+    A: np.ndarray,
+    rotated: bool,
+    kappa: float,
+    dist: int,
+    key0: int,
+    key1: int,
+    t: int,
+    m: int,
+    z: np.ndarray,
+    x: np.ndarray,
+    block: np.ndarray,
+    g: np.ndarray,
+) -> None:
     """Mean of m per-sample gradients (12||u||^2 u - 4 (u.x)^3 x) / kappa.
 
     The m samples x = A z are drawn for step t from the DATA stream of key
@@ -428,20 +429,38 @@ _ROTATED = LAYOUT.int_index("rotated")
 
 
 @inline_njit
-def kernel_value(objective, u, pf, pa, pi, work):
+def kernel_value(
+    objective: int, u: np.ndarray, pf: np.ndarray, pa: np.ndarray, pi: np.ndarray, work: np.ndarray
+) -> float:
     return objective_value(u, pa, pi[_ROTATED] != 0, work)
 
 
 @inline_njit
-def kernel_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g):
-    if optimizer == GD:
+def kernel_gradient(
+    objective: int,
+    optimizer: int,
+    u: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    key1: int,
+    t: int,
+    m: int,
+    eta: float,
+    z: np.ndarray,
+    x: np.ndarray,
+    block: np.ndarray,
+    g: np.ndarray,
+) -> None:
+    if optimizer == EXACT_GRADIENT:
         exact_gradient(u, pa, pi[_ROTATED] != 0, z, g)
     else:
         minibatch_gradient(u, pa, pi[_ROTATED] != 0, pf[_KAPPA], pi[_DIST], key0, key1, t, m, z, x, block, g)
 
 
 @inline_njit
-def lane_frame_matvec(A, rotated, transpose, V, out):
+def lane_frame_matvec(A: np.ndarray, rotated: bool, transpose: bool, V: np.ndarray, out: np.ndarray) -> None:
     """frame_matvec for every lane r: out[:, r] = A^T V[:, r] (transpose) or A V[:, r], each sum from 0 in
     the order of frame_matvec; V itself in the identity frame."""
     d = V.shape[0]
@@ -456,7 +475,22 @@ def lane_frame_matvec(A, rotated, transpose, V, out):
 
 
 @inline_njit
-def lane_gradient(objective, U, pf, pa, pi, key0, keys, ts, m, Z, X, V, words, G):
+def lane_gradient(
+    objective: int,
+    U: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    keys: np.ndarray,
+    ts: np.ndarray,
+    m: int,
+    Z: np.ndarray,
+    X: np.ndarray,
+    V: np.ndarray,
+    words: np.ndarray,
+    G: np.ndarray,
+) -> None:
     """minibatch_gradient for every lane r of U (saddle.kernels.cpu.run_lanes), sample by sample as its
     sample-by-sample loop (m < 16): the same words, the same operations in the same order."""
     d = U.shape[0]
@@ -496,7 +530,16 @@ def lane_gradient(objective, U, pf, pa, pi, key0, keys, ts, m, Z, X, V, words, G
 
 
 @inline_njit
-def lane_value(objective, U, pf, pa, pi, X, V, F):
+def lane_value(
+    objective: int,
+    U: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    X: np.ndarray,
+    V: np.ndarray,
+    F: np.ndarray,
+) -> None:
     """objective_value for every lane r of U: F[r] = -sum_l (a_l.u)^4, as objective_value computes it."""
     d = U.shape[0]
     L = rng.TRIAL_LANES
@@ -512,3 +555,54 @@ def lane_value(objective, U, pf, pa, pi, X, V, F):
 SpikeTensor.kernel = KernelHooks(
     kernel_value, kernel_gradient, name="spike", lane_gradient=lane_gradient, lane_value=lane_value, lanes_below_m=16
 )
+
+
+# ------------------------------------------------------------------- the saddle's exact quantities
+
+
+def spike_sampler(objective: SpikeTensor) -> Callable[[np.random.Generator, int], np.ndarray]:
+    """sampler(rng, n) -> n x d data x = A z of a SpikeTensor, for :func:`monte_carlo_noise`."""
+    return lambda rng, n: objective.samples(latent_sample(rng, n, objective.d, objective.dist))
+
+
+def spike_saddle(
+    d: int = 10, s: int = 2, dist: str = "uniform", A: npt.ArrayLike | None = None, warn: bool = True
+) -> SaddleQuantities:
+    """SaddleQuantities of the spike's order-s saddle u_0 = (a_1 + ... + a_s) / sqrt(s), exactly.
+
+    SPEC 2.1: gamma = 8 / s with s - 1 escape directions, stable eigenvalues 4 / s.
+    The noise moments are exact Fractions (:func:`spike_noise_moments`) turned into
+    floats at the end, so a zero (rademacher at s = 2) is exactly 0.0:
+
+        sigma_v^2 = (16 / kappa^2)(D - O),   tr(Sigma_stable) = (d - s)(16 / kappa^2) E6.
+
+    For the default (d = 10, s = 2, uniform): sigma_v^2 = 80/7, tr = 4800/7, and
+    H(m) = 0.01 * 4800 / 7 / (4 m) = (12/7) / m = 1.714 / m at eta = 0.01.
+    """
+    obj = SpikeTensor(d, dist, A)
+    u0 = obj.saddle(s)
+    mom = spike_noise_moments(s, dist)
+    scale = 16 / mom["kappa"] ** 2
+    sv = scale * (mom["D"] - mom["O"])
+    tr = (d - s) * scale * mom["E6"]
+    from saddle.theory.quantities import saddle_quantities
+
+    q = saddle_quantities(obj, u0, warn=False)
+    q = dataclasses.replace(
+        q,
+        gamma=8.0 / s,
+        sigma_v2=float(sv),
+        cnc=float(sv),
+        trace_stable=float(tr),
+        stable_noise=np.full(d - s, float(scale * mom["E6"])),
+        method="exact spike moments (Fractions)",
+    )
+    if warn and q.cnc == 0.0:
+        warnings.warn(
+            f"the CNC condition fails at the spike's s = {s} saddle with {dist} data: the per-sample gradient has "
+            "exactly zero variance along the escape directions (SPEC 2.1 note), so the linear theory predicts no "
+            "escape; SGD leaves only through nonlinear terms",
+            UserWarning,
+            stacklevel=2,
+        )
+    return q

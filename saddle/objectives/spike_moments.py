@@ -1,32 +1,58 @@
-"""The spike's saddle quantities, exactly (SPEC 2.1 and 5): the noise moments of its per-sample gradient.
+"""The spike's data and its moments, exactly (SPEC 2.1 and 5): the ICA model's distributions and the
+noise moments of the per-sample gradient.
 
 At the order-s saddle u_0 = (a_1 + ... + a_s) / sqrt(s) the per-sample gradient's moments are
 polynomials in the latent moments of the data distribution, computed here as exact Fractions, so a
-zero (rademacher at s = 2, where the CNC condition fails) is exactly 0.  :func:`spike_saddle` returns
-the :class:`saddle.theory.SaddleQuantities` the linear theory needs.
+zero (rademacher at s = 2, where the CNC condition fails) is exactly 0.  The spike objective
+(:mod:`saddle.objectives.spike`) builds on this module, never the reverse: its
+:func:`~saddle.objectives.spike.spike_saddle` turns these moments into the
+:class:`saddle.theory.SaddleQuantities` the linear theory needs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import warnings
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
-from saddle.objectives.spike import SpikeTensor, data_distribution
+from saddle import rng
 
-if TYPE_CHECKING:
-    from saddle.theory.quantities import SaddleQuantities
+# ----------------------------------------------------------------------------------------------
+# 1. The data distributions of the ICA model x = A z
+# ----------------------------------------------------------------------------------------------
+
+DISTRIBUTIONS = {
+    # name: (kernel code, excess kurtosis kappa)
+    "uniform": (rng.UNIFORM, -6.0 / 5.0),
+    "rademacher": (rng.RADEMACHER, -2.0),
+    "laplace": (rng.LAPLACE, 3.0),
+}
+"""Data distributions of the ICA model, each with mean 0, variance 1 and its kappa."""
+
+_KAPPA_ZERO = ("gaussian", "normal", "gauss")
+
+
+def data_distribution(name: str) -> tuple[int, float]:
+    """(kernel code, kappa) of a data distribution, or a ValueError with a clear message."""
+    key = str(name).lower()
+    if key in _KAPPA_ZERO:
+        raise ValueError(
+            f"data distribution {name!r} has excess kurtosis kappa = 0 and carries no tensor "
+            f"(E[(u.x)^4] = 3||u||^4 for every u); choose one of {', '.join(DISTRIBUTIONS)}"
+        )
+    if key not in DISTRIBUTIONS:
+        raise ValueError(f"unknown data distribution {name!r}; choose one of {', '.join(DISTRIBUTIONS)}")
+    return DISTRIBUTIONS[key]
+
 
 # ----------------------------------------------------------------------------------------------
 # 2. Saddle quantities: exact noise moments for the spike
 # ----------------------------------------------------------------------------------------------
 
 
-def latent_moment(dist, n):
+def latent_moment(dist: str, n: int) -> Fraction:
     """E[z^n] of one latent coordinate of the ICA model (SPEC 2.1), as an exact Fraction.
 
     Odd moments vanish; E[z^{2k}] = 3^k / (2k + 1) (uniform on [-sqrt3, sqrt3]),
@@ -44,11 +70,11 @@ def latent_moment(dist, n):
     return Fraction(math.factorial(2 * k), 2**k)  # laplace
 
 
-def _series_pow_product(factors, degree):
+def _series_pow_product(factors: list[list[Fraction]], degree: int) -> list[Fraction | int]:
     """Product of truncated power series (lists of coefficients), exact for Fractions or floats."""
-    out = [Fraction(1)] + [Fraction(0)] * degree
+    out: list[Fraction | int] = [Fraction(1), *[Fraction(0)] * degree]
     for fac in factors:
-        new = [0] * (degree + 1)
+        new: list[Fraction | int] = [0] * (degree + 1)
         for i, a in enumerate(out):
             if a:
                 for j in range(degree + 1 - i):
@@ -57,7 +83,7 @@ def _series_pow_product(factors, degree):
     return out
 
 
-def spike_noise_moments(s, dist):
+def spike_noise_moments(s: int, dist: str) -> dict[str, Fraction]:
     """Exact moments of the spike's per-sample gradient at the order-s saddle, frame A = I.
 
     With c = u_0 . z = (z_1 + ... + z_s) / sqrt(s) and independent coordinates,
@@ -90,7 +116,7 @@ def spike_noise_moments(s, dist):
     return {"D": D / norm, "O": O / norm, "E3sq": E3 * E3 / norm, "E6": E6 / norm, "kappa": kappa}
 
 
-def spike_gradient_covariance(d, s, dist="uniform", exact=False):
+def spike_gradient_covariance(d: int, s: int, dist: str = "uniform", exact: bool = False) -> np.ndarray:
     """Exact per-sample gradient covariance of the spike at its order-s saddle, frame A = I.
 
     u_0 = (e_1 + ... + e_s) / sqrt(s) and g(u_0; z) = (12 u_0 - 4 c^3 z) / kappa,
@@ -143,7 +169,7 @@ def _series_div(a, b):
     return q
 
 
-def spike_gradient_covariance_at(u, dist="uniform", A=None):
+def spike_gradient_covariance_at(u: npt.ArrayLike, dist: str = "uniform", A: npt.ArrayLike | None = None) -> np.ndarray:
     """Exact per-sample gradient covariance of the spike at any point u (floats).
 
     Cov g(u; x) = (16 / kappa^2) A (E[c^6 z z^T] - E[c^3 z] E[c^3 z]^T) A^T with
@@ -179,7 +205,7 @@ def spike_gradient_covariance_at(u, dist="uniform", A=None):
     return C
 
 
-def latent_sample(rng, n, d, dist):
+def latent_sample(rng: np.random.Generator, n: int, d: int, dist: str) -> np.ndarray:
     """n x d i.i.d. latent coordinates of the ICA model, drawn with a numpy Generator."""
     key = str(dist).lower()
     data_distribution(key)
@@ -188,49 +214,3 @@ def latent_sample(rng, n, d, dist):
     if key == "rademacher":
         return rng.choice(np.array([-1.0, 1.0]), size=(n, d))
     return rng.laplace(0.0, 1.0 / math.sqrt(2.0), size=(n, d))
-
-
-def spike_sampler(objective):
-    """sampler(rng, n) -> n x d data x = A z of a SpikeTensor, for :func:`monte_carlo_noise`."""
-    return lambda rng, n: objective.samples(latent_sample(rng, n, objective.d, objective.dist))
-
-
-def spike_saddle(d=10, s=2, dist="uniform", A=None, warn=True) -> SaddleQuantities:
-    """SaddleQuantities of the spike's order-s saddle u_0 = (a_1 + ... + a_s) / sqrt(s), exactly.
-
-    SPEC 2.1: gamma = 8 / s with s - 1 escape directions, stable eigenvalues 4 / s.
-    The noise moments are exact Fractions (:func:`spike_noise_moments`) turned into
-    floats at the end, so a zero (rademacher at s = 2) is exactly 0.0:
-
-        sigma_v^2 = (16 / kappa^2)(D - O),   tr(Sigma_stable) = (d - s)(16 / kappa^2) E6.
-
-    For the default (d = 10, s = 2, uniform): sigma_v^2 = 80/7, tr = 4800/7, and
-    H(m) = 0.01 * 4800 / 7 / (4 m) = (12/7) / m = 1.714 / m at eta = 0.01.
-    """
-    obj = SpikeTensor(d, dist, A)
-    u0 = obj.saddle(s)
-    mom = spike_noise_moments(s, dist)
-    scale = 16 / mom["kappa"] ** 2
-    sv = scale * (mom["D"] - mom["O"])
-    tr = (d - s) * scale * mom["E6"]
-    from saddle.theory.quantities import saddle_quantities
-
-    q = saddle_quantities(obj, u0, warn=False)
-    q = dataclasses.replace(
-        q,
-        gamma=8.0 / s,
-        sigma_v2=float(sv),
-        cnc=float(sv),
-        trace_stable=float(tr),
-        stable_noise=np.full(d - s, float(scale * mom["E6"])),
-        method="exact spike moments (Fractions)",
-    )
-    if warn and q.cnc == 0.0:
-        warnings.warn(
-            f"the CNC condition fails at the spike's s = {s} saddle with {dist} data: the per-sample gradient has "
-            "exactly zero variance along the escape directions (SPEC 2.1 note), so the linear theory predicts no "
-            "escape; SGD leaves only through nonlinear terms",
-            UserWarning,
-            stacklevel=2,
-        )
-    return q

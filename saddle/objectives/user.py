@@ -23,7 +23,7 @@ from saddle.objectives.base import KernelHooks, Objective, register
 from saddle.options import ConfigError
 
 if TYPE_CHECKING:
-    from saddle.config import EscapeConfig
+    from saddle.options import Settings
 
 _HOOKS: dict[tuple[Any, Any, int], KernelHooks] = {}
 
@@ -62,15 +62,15 @@ class UserObjective(Objective):
         self.manifold = obj.manifold
         self.u0 = None if start is None else np.asarray(start, dtype=np.float64)
         value, gradient = obj.kernel_functions
-        self.kernel = hooks_for(value, gradient, obj.manifold.d)  # type: ignore[misc]
+        self.kernel = hooks_for(value, gradient, obj.manifold.d)  # type: ignore[misc]  # per object, over the ClassVar
 
     @classmethod
-    def from_config(cls, config: EscapeConfig) -> Objective:
+    def from_config(cls, config: Settings) -> Objective:
         raise ConfigError(
             "objective 'user' needs the objective itself: run_escape(config, user_objective=..., start=...)"
         )
 
-    def start_point(self, config: EscapeConfig) -> np.ndarray:
+    def start_point(self, config: Settings) -> np.ndarray:
         if self.u0 is None or self.u0.shape != (config.d,) or not np.all(np.isfinite(self.u0)):
             raise ConfigError(f"start must be a finite array of length d = {config.d}")
         return self.u0
@@ -82,5 +82,5 @@ class UserObjective(Objective):
         return self.obj.kernel_params()
 
     @classmethod
-    def describe(cls, config: EscapeConfig) -> str:
+    def describe(cls, config: Settings) -> str:
         return f"user objective, d={config.d}"

@@ -12,9 +12,15 @@ import io
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from saddle.store.folder import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+Colour = str | tuple[float, float, float, float]
+"""A colour as Matplotlib takes it: a hex string, or an RGBA tuple (a colormap's samples)."""
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 WIDTH_ONE_COLUMN = 3.5
@@ -82,12 +88,12 @@ STYLES: dict[str, dict[str, Any]] = {
 labels, 7 pt ticks, 300 dpi: the sizes of one- and two-column journal figures) and ``talk`` (slides)."""
 
 
-def colour(i):
+def colour(i: int) -> str:
     """The i-th colour of the Okabe-Ito palette (cycling)."""
     return OKABE_ITO[i % len(OKABE_ITO)]
 
 
-def palette(n):
+def palette(n: int) -> list[Colour]:
     """n colours: Okabe-Ito up to 8, else n samples of viridis (also colour-blind safe, and ordered)."""
     if n <= len(OKABE_ITO):
         return list(OKABE_ITO[:n])
@@ -96,7 +102,7 @@ def palette(n):
     return [colormaps["viridis"](x) for x in [i / (n - 1) * 0.9 for i in range(n)]]
 
 
-def batch_palette(n):
+def batch_palette(n: int) -> list[Colour]:
     """n colours for batch sizes: :data:`BATCH_COLOURS` up to five, else viridis (ordered), never the
     theory's colours."""
     if n <= len(BATCH_COLOURS):
@@ -157,7 +163,9 @@ def readable_log_axis(axis: Any, lo: float, hi: float) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
-def save_figure(fig, path_stem, formats: Sequence[str] = ("pdf", "png"), dpi: float | None = None):
+def save_figure(
+    fig: Figure, path_stem: str | Path, formats: Sequence[str] = ("pdf", "png"), dpi: float | None = None
+) -> tuple[Path, ...]:
     """Write ``path_stem``.pdf (vector) and ``path_stem``.png (200 dpi, or the style's), each atomically.
 
     ``formats`` picks others (``svg``, ``eps``, ...); returns the paths written, in that order.

@@ -17,6 +17,7 @@ swept values, equally spaced, which for powers of two is the log2 axis).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def _same(a, b):
 
 def _levels(values):
     """The distinct values of a column: sorted when numeric, else in order of first appearance."""
-    seen = []
+    seen: list[Any] = []
     for v in values.tolist():
         if not any(_same(v, s) for s in seen):
             seen.append(v)
@@ -159,7 +160,16 @@ def _values(value):
     return [value] if isinstance(value, str) else list(value)
 
 
-def sweep_heatmap(summary, x, y, value="median_steps", *, where=None, width=WIDTH_TWO_COLUMN, title=None):
+def sweep_heatmap(
+    summary: Any,
+    x: str,
+    y: str,
+    value: str | Sequence[str] = "median_steps",
+    *,
+    where: Mapping[str, Any] | None = None,
+    width: float = WIDTH_TWO_COLUMN,
+    title: str | None = None,
+) -> Figure:
     """A heatmap of ``value`` over the swept parameters ``x`` (columns) and ``y`` (rows).
 
     Parameters
@@ -195,6 +205,7 @@ def sweep_heatmap(summary, x, y, value="median_steps", *, where=None, width=WIDT
         xs, ys, grid, bound = _grid(cols, x, y, val)
         finite = grid[np.isfinite(grid)]
         positive = finite[finite > 0]
+        norm: Normalize
         if positive.size and positive.min() < positive.max() and positive.size == finite.size:
             norm = LogNorm(positive.min(), positive.max())
         else:
@@ -237,6 +248,7 @@ def _colorbar_ticks(bar, norm):
 
     if isinstance(norm, LogNorm):
         lo, hi = norm.vmin, norm.vmax
+        assert lo is not None and hi is not None  # the heatmap's LogNorm is made with both
         ticks = [
             b * 10.0**k
             for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
@@ -257,7 +269,16 @@ def _hatch(c, r):
     return Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, hatch="////", edgecolor="0.55", lw=0)
 
 
-def sweep_lines(summary, x, by=None, value="median_steps", *, where=None, width=WIDTH_TWO_COLUMN, title=None):
+def sweep_lines(
+    summary: Any,
+    x: str,
+    by: str | None = None,
+    value: str | Sequence[str] = "median_steps",
+    *,
+    where: Mapping[str, Any] | None = None,
+    width: float = WIDTH_TWO_COLUMN,
+    title: str | None = None,
+) -> Figure:
     """``value`` against the swept parameter ``x``, one line per value of ``by``.
 
     Parameters
@@ -400,7 +421,7 @@ def plot_sweep(sweep: SweepConfig | str | Path, out: str | Path | None = None) -
         raise ConfigError(f"{folder.path} holds no summary.csv yet; run the sweep first")
     table = read_table(path)
     title = figure_title(sweep, spec["where"])
-    paths = []
+    paths: list[Path] = []
     if spec["y"] is not None:
         fig = sweep_heatmap(table, spec["x"], spec["y"], spec["values"], where=spec["where"], title=title)
         paths += save_figure(fig, folder.path / "sweep-heatmap")

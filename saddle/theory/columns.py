@@ -25,9 +25,12 @@ EMPTY = {
 
 def theory_applies(config: EscapeConfig) -> bool:
     """Whether the linear theory (SPEC 5) describes this configuration's start: sgd from the saddle
-    itself (the objective must also provide its saddle quantities: :func:`saddle_theory`)."""
+    itself, by plain mini-batch steps (the objective must also provide its saddle quantities:
+    :func:`saddle_theory`)."""
+    optimizer = config.optimizer_class
     return (
-        config.optimizer == "sgd"
+        optimizer.plain_step
+        and optimizer.minibatch
         and config.target is None
         and config.start_perturbation is None
         and not config.random_start

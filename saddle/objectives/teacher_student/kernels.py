@@ -63,16 +63,16 @@ of NORMALS_PER_BLOCK the generator block that would hold only that normal is ski
 blocks a sample instead of three; benchmarks/teacher_student_bench.py measures the step).
 """
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
 
 from saddle import rng
 from saddle._numba import inline_njit, njit
+from saddle.objectives.base import EXACT_GRADIENT as GD
 from saddle.objectives.teacher_student.model import TeacherStudent, teacher_error
-
-SGD, GD = 0, 1
-"""Optimiser codes the gradient hooks understand (the kernel's codes for sgd and gd)."""
 
 FULL, REDUCED = 0, 1
 """Simulation modes."""
@@ -106,7 +106,7 @@ SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
 
-def pack(model, mode=FULL, sigma0_sq=0.1):
+def pack(model: TeacherStudent, mode: int = FULL, sigma0_sq: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(pf, pa, pi) for the hooks of ``mode`` from a :class:`TeacherStudent`.
 
     The reduced mode needs T positive definite (V of full row rank) and, like the full mode's plateau
@@ -165,7 +165,7 @@ def _stride(n):
 
 
 @njit
-def eps_from_order_parameters(qr, K, M, pa, eps_teacher):
+def eps_from_order_parameters(qr: np.ndarray, K: int, M: int, pa: np.ndarray, eps_teacher: float) -> float:
     """eps_g from qr = concat(Q.ravel(), R.ravel()) (T from pa, its own part precomputed)."""
     student = 0.0
     for i in range(K):
@@ -184,7 +184,7 @@ def eps_from_order_parameters(qr, K, M, pa, eps_teacher):
 
 
 @njit
-def error_derivatives(qr, K, M, pa, A, H):
+def error_derivatives(qr: np.ndarray, K: int, M: int, pa: np.ndarray, A: np.ndarray, H: np.ndarray) -> None:
     """A (K x K, symmetric) and H (K x M): dE = tr(A dQ) + sum H_in dR_in (model.generalisation_error_gradient)."""
     off = K * K
     for i in range(K):
@@ -207,7 +207,7 @@ def error_derivatives(qr, K, M, pa, A, H):
 
 
 @njit
-def psd_cholesky(S, L):
+def psd_cholesky(S: np.ndarray, L: np.ndarray) -> None:
     """Lower-triangular L with L L^T = S for a symmetric positive SEMI-definite S (K x K).
 
     A pivot below 1e-14 times the largest diagonal entry (rounding noise of a singular S) gives a zero
@@ -281,7 +281,18 @@ def _chi_square(nu, key0, key1, t, m, purpose, buf, cursor, block):
 
 
 @njit
-def wishart_factor(n, key0, key1, t, m, purpose, buf, cursor, block, B):
+def wishart_factor(
+    n: int,
+    key0: int,
+    key1: int,
+    t: int,
+    m: int,
+    purpose: int,
+    buf: np.ndarray,
+    cursor: np.ndarray,
+    block: np.ndarray,
+    B: np.ndarray,
+) -> int:
     """Fill B (K x K, or its first n columns when n < K) with G such that G G^T ~ Wishart_K(n, I).
 
     Returns the number of columns used: K (Bartlett, n >= K: B lower triangular, B_jj^2 ~ chi^2_{n-j},
@@ -307,7 +318,9 @@ def wishart_factor(n, key0, key1, t, m, purpose, buf, cursor, block, B):
 
 
 @njit
-def full_value(objective, u, pf, pa, pi, work):
+def full_value(
+    objective: int, u: np.ndarray, pf: np.ndarray, pa: np.ndarray, pi: np.ndarray, work: np.ndarray
+) -> float:
     """eps_g of the student W = u.reshape(K, N): Q and R into ``work``, then the exact formula."""
     N, K, M = pi[PI_N], pi[PI_K], pi[PI_M]
     canonical = pi[PI_CANONICAL] != 0
@@ -333,12 +346,28 @@ def full_value(objective, u, pf, pa, pi, work):
 
 
 @njit
-def full_block_size(objective, n, pi):
+def full_block_size(objective: int, n: int, pi: np.ndarray) -> int:
     return n
 
 
 @njit
-def full_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g):
+def full_gradient(
+    objective: int,
+    optimizer: int,
+    u: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    key1: int,
+    t: int,
+    m: int,
+    eta: float,
+    z: np.ndarray,
+    x: np.ndarray,
+    block: np.ndarray,
+    g: np.ndarray,
+) -> None:
     """g = mean per-sample gradient of m fresh samples of step t (SGD), or grad eps_g (GD)."""
     N, K, M = pi[PI_N], pi[PI_K], pi[PI_M]
     canonical = pi[PI_CANONICAL] != 0
@@ -403,7 +432,20 @@ def full_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z,
 
 
 @njit
-def full_random_start(objective, sphere, bs, pf, pa, pi, key0, key1, m, start, noise, block):
+def full_random_start(
+    objective: int,
+    sphere: bool,
+    bs: int,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    key1: int,
+    m: int,
+    start: np.ndarray,
+    noise: np.ndarray,
+    block: np.ndarray,
+) -> None:
     """W ~ N(0, sigma0^2 I) row by row: sigma0 times START normals 0 .. K N - 1 of step 0."""
     rng.fill_normals_at(key0, key1, 0, m, rng.START, 0, start, block)
     s0 = pf[PF_SIGMA0]
@@ -415,13 +457,15 @@ def full_random_start(objective, sphere, bs, pf, pa, pi, key0, key1, m, start, n
 
 
 @njit
-def reduced_value(objective, u, pf, pa, pi, work):
+def reduced_value(
+    objective: int, u: np.ndarray, pf: np.ndarray, pa: np.ndarray, pi: np.ndarray, work: np.ndarray
+) -> float:
     """eps_g of the state u = concat(Q.ravel(), R.ravel())."""
     return eps_from_order_parameters(u, pi[PI_K], pi[PI_M], pa, pf[PF_EPS_TEACHER])
 
 
 @njit
-def reduced_block_size(objective, n, pi):
+def reduced_block_size(objective: int, n: int, pi: np.ndarray) -> int:
     return n
 
 
@@ -478,7 +522,23 @@ def _reduced_gd(u, pa, pi, eta, g):
 
 
 @njit
-def reduced_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g):
+def reduced_gradient(
+    objective: int,
+    optimizer: int,
+    u: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    key1: int,
+    t: int,
+    m: int,
+    eta: float,
+    z: np.ndarray,
+    x: np.ndarray,
+    block: np.ndarray,
+    g: np.ndarray,
+) -> None:
     """g = -(X_{t+1} - X_t) / eta for one step of the exact (Q, R) chain (SGD) or of GD."""
     N, K, M = pi[PI_N], pi[PI_K], pi[PI_M]
     canonical = pi[PI_CANONICAL] != 0
@@ -614,7 +674,20 @@ def reduced_gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta,
 
 
 @njit
-def reduced_random_start(objective, sphere, bs, pf, pa, pi, key0, key1, m, start, noise, block):
+def reduced_random_start(
+    objective: int,
+    sphere: bool,
+    bs: int,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    key1: int,
+    m: int,
+    start: np.ndarray,
+    noise: np.ndarray,
+    block: np.ndarray,
+) -> None:
     """(Q, R) of W ~ N(0, sigma0^2 I_N) rows, exactly in law (module docstring), from the START stream."""
     N, K, M = pi[PI_N], pi[PI_K], pi[PI_M]
     off = K * K
@@ -658,8 +731,22 @@ HOOKS = {
 
 @njit
 def escape_steps(
-    mode, seed, trials, u0, random_start, pf, pa, pi, optimizer, m, eta, target, max_steps, steps, final_f
-):
+    mode: int,
+    seed: int,
+    trials: int,
+    u0: np.ndarray,
+    random_start: bool,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    optimizer: int,
+    m: int,
+    eta: float,
+    target: float,
+    max_steps: int,
+    steps: np.ndarray,
+    final_f: np.ndarray,
+) -> None:
     """Run trials 0..len(steps)-1 from u0 (or each trial's random start): u <- u - eta g until
     eps_g <= target; steps[r] = the first such step, or -1 if not reached by max_steps (final_f: last f).
 
@@ -704,7 +791,20 @@ def escape_steps(
 
 
 @njit
-def one_step(mode, seed, trials, t, u0, pf, pa, pi, optimizer, m, eta, out):
+def one_step(
+    mode: int,
+    seed: int,
+    trials: int,
+    t: int,
+    u0: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    optimizer: int,
+    m: int,
+    eta: float,
+    out: np.ndarray,
+) -> None:
     """out[r] = the state after one step t from u0 with keys (seed, r): for one-step moment tests."""
     d = u0.shape[0]
     g = np.empty(d)

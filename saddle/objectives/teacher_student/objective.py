@@ -31,7 +31,7 @@ from saddle.options import ConfigError, Option
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from saddle.config import EscapeConfig
+    from saddle.options import Settings
 
 MODES = {"full": kernels.FULL, "reduced": kernels.REDUCED}
 HOOKS = {mode: KernelHooks(*kernels.HOOKS[code], name=f"teacher_student_{mode}") for mode, code in MODES.items()}
@@ -42,6 +42,12 @@ benchmarks/teacher_student_bench.py): the full simulation costs 7.7 us a step at
 with N m; the reduced chain costs 1.1 us at m = 1, 2.7 us at m = 16 and 7.7 us at m = 64 whatever N.  They
 cross near N = 110 at m = 1, N = 15 at m = 16 and below N = 10 at m = 64: N = 50 is the middle of the
 batch sizes a study runs (the choice is one per run, recorded in config.json)."""
+
+
+def _sgd_like(config: Settings) -> bool:
+    """Whether the run's optimiser takes plain mini-batch gradient steps (sgd): what the ODE describes."""
+    optimizer = config.optimizer_class
+    return bool(optimizer.plain_step and optimizer.minibatch)
 
 
 @register
@@ -108,7 +114,7 @@ class TeacherStudentObjective(Objective):
 
     # -- from a configuration ----------------------------------------------------------------------
     @classmethod
-    def check_config(cls, config: EscapeConfig) -> None:
+    def check_config(cls, config: Settings) -> None:
         opts = config.options
         N, K, M = config.N, config.K, config.M
         if N < K + M:
@@ -124,7 +130,7 @@ class TeacherStudentObjective(Objective):
             )
         if config.target is None and config.radius is None and K != M:
             raise ConfigError("teacher-student with K != M has no default escape target: give --target (an eps_g)")
-        reduced_ok = config.optimizer in ("sgd", "gd") and config.radius is None and config.start_perturbation is None
+        reduced_ok = config.optimizer_class.plain_step and config.radius is None and config.start_perturbation is None
         if opts["simulation"] == "reduced" and not reduced_ok:
             raise ConfigError(
                 "the reduced simulation runs sgd and gd only, with an eps_g target (no --radius, no "
@@ -134,24 +140,24 @@ class TeacherStudentObjective(Objective):
             opts["simulation"] = "reduced" if reduced_ok and N >= REDUCED_FROM_N else "full"
 
     @classmethod
-    def from_config(cls, config: EscapeConfig) -> TeacherStudentObjective:
+    def from_config(cls, config: Settings) -> TeacherStudentObjective:
         model = TeacherStudent(config.N, config.K, config.M, sigma=config.output_noise)
         return cls(model, config.simulation, config.sigma0, config.start)
 
     @classmethod
-    def min_value(cls, config: EscapeConfig) -> float:
+    def min_value(cls, config: Settings) -> float:
         """eps_g >= 0 (the mean loss less the label noise's sigma^2 / 2)."""
         return 0.0
 
     @classmethod
-    def default_target(cls, config: EscapeConfig) -> float:
+    def default_target(cls, config: Settings) -> float:
         """eps*/2 with eps* the plateau height of the eta -> 0 closed form (the same target at every m)."""
         return plateau_closed_form(config.K)[3] / 2.0
 
-    def start_point(self, config: EscapeConfig) -> np.ndarray:
+    def start_point(self, config: Settings) -> np.ndarray:
         return self.start_point_for(config, config.m[0])
 
-    def start_point_for(self, config: EscapeConfig, m: int) -> np.ndarray:
+    def start_point_for(self, config: Settings, m: int) -> np.ndarray:
         """The plateau fixed point of this batch size's eta/m (realised by a student W in the full
         simulation), or the zero state for random starts (each trial draws its own)."""
         K, M = self.model.K, self.model.M
@@ -185,9 +191,9 @@ class TeacherStudentObjective(Objective):
     def kernel_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return kernels.pack(self.model, MODES[self.mode], self.sigma0**2)
 
-    def theory_prediction(self, config: EscapeConfig, m: int) -> dict[str, Any] | None:
+    def theory_prediction(self, config: Settings, m: int) -> dict[str, Any] | None:
         """The plateau-exit prediction (ode.predict_exit) for K = M, T = I; NaN with the reason otherwise."""
-        if self.model.K != self.model.M or not self.model.is_canonical or config.optimizer != "sgd":
+        if self.model.K != self.model.M or not self.model.is_canonical or not _sgd_like(config):
             return None
         from saddle.objectives.teacher_student.ode import predict_exit
 
@@ -216,7 +222,7 @@ class TeacherStudentObjective(Objective):
 
     # -- reporting ----------------------------------------------------------------------------------
     @classmethod
-    def describe(cls, config: EscapeConfig) -> str:
+    def describe(cls, config: Settings) -> str:
         noise = f", label noise {config.output_noise:g}" if config.output_noise else ""
         return (
             f"teacher-student N={config.N}, K={config.K}, M={config.M}{noise}, {config.start} start, "
@@ -224,7 +230,7 @@ class TeacherStudentObjective(Objective):
         )
 
     @classmethod
-    def summary_extras(cls, config: EscapeConfig, row: Mapping[str, Any]) -> dict[str, Any]:
+    def summary_extras(cls, config: Settings, row: Mapping[str, Any]) -> dict[str, Any]:
         """Times in the units of the on-line learning literature: alpha = steps / N and samples / N."""
         return {
             "median_alpha": row["median_steps"] / config.N,
@@ -232,12 +238,12 @@ class TeacherStudentObjective(Objective):
         }
 
     @classmethod
-    def words_per_step(cls, config: EscapeConfig, m: int) -> int:
+    def words_per_step(cls, config: Settings, m: int) -> int:
         """Two words per normal: m (N + 1) of them in the full simulation (rounded up to whole blocks), about
         m (K + M + 1) plus a small Wishart draw in the reduced one (kernels.py documents the layout)."""
         per_sample = config.N + 1 if config.simulation == "full" else config.K + config.M + 1
         return 2 * (m * (per_sample + 4) + 4 * config.K * (config.K + 8))
 
     @classmethod
-    def memory_bytes(cls, config: EscapeConfig) -> int:
+    def memory_bytes(cls, config: Settings) -> int:
         return 8 * config.N * (config.K + config.M) * 4

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from saddle.objectives.base import MINIBATCH_GRADIENT
 from saddle.objectives.teacher_student.model import (
     generalisation_error,
     plateau_closed_form,
@@ -535,7 +536,7 @@ def predict_exit(
     model = TeacherStudent(N, K, K, sigma=sigma)
     pf, pa, pi = kernels.pack(model, kernels.REDUCED, sigma0_sq)
     out = np.empty((n_noise, u0.size))
-    kernels.one_step(kernels.REDUCED, int(seed) % 2**63, n_noise, 1, u0, pf, pa, pi, kernels.SGD, m, eta, out)
+    kernels.one_step(kernels.REDUCED, int(seed) % 2**63, n_noise, 1, u0, pf, pa, pi, MINIBATCH_GRADIENT, m, eta, out)
     coords = np.array([coordinates(o[: K * K].reshape(K, K), o[K * K :].reshape(K, K)) for o in out])
     dz = (coords - Xs) @ Lz.T  # n_noise x d_u
     noise_cov = np.atleast_2d(np.cov(dz, rowvar=False))

@@ -1,0 +1,57 @@
+"""The run record: every per-run scalar the escape kernel reads, packed once with named fields.
+
+A NumPy structured scalar (``numpy.void``), which Numba passes to a kernel as a record: the kernel
+reads ``run.eta``, ``run.max_steps``, ``run.momentum`` by name, and no kernel signature lists them one
+by one.  The fields are the generic ones of :data:`RUN_FIELDS` followed by the chosen optimiser's own
+options (an ``'int'`` option as int64, any other as float64), so each optimiser's kernel sees exactly
+its own options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from saddle.optimizers.base import Optimizer
+
+RUN_FIELDS: tuple[tuple[str, type], ...] = (
+    ("seed", np.uint64),
+    ("objective", np.int64),  # the objective's code, passed on to its hooks
+    ("manifold", np.int64),  # saddle.manifolds.SPHERE or EUCLIDEAN
+    ("m", np.int64),  # batch size
+    ("eta", np.float64),  # step size (at this m)
+    ("delta", np.float64),  # f-drop threshold
+    ("radius", np.float64),  # distance criterion (0: off)
+    ("target", np.float64),  # target criterion (NaN: off)
+    ("random_start", np.float64),  # 0: u0; r > 0: R_u0(r xi); inf: the objective's random start
+    ("max_steps", np.int64),
+    ("lr_decay", np.float64),  # schedule: eta / (1 + t / lr_decay) (0: constant)
+    ("batch_after_drop", np.int64),  # schedule: the batch size after the first f-drop (0: m throughout)
+)
+"""The generic fields of every run record, with their types."""
+
+
+def record_dtype(optimizer: type[Optimizer]) -> np.dtype:
+    """The record's dtype for an optimiser: :data:`RUN_FIELDS`, then its options."""
+    own = [(o.name, np.int64 if o.kind == "int" else np.float64) for o in optimizer.options]
+    return np.dtype(list(RUN_FIELDS) + own, align=True)
+
+
+def run_record(optimizer: type[Optimizer], values: Mapping[str, Any]) -> np.ndarray:
+    """The run record of ``optimizer`` with every field's value from ``values`` (an option of the
+    optimiser that ``values`` lacks or holds as None is 0), as a one-element structured array: the
+    parallel kernel takes it so (Numba's parallel loops take arrays, not records, as arguments) and
+    reads ``runs[0]``."""
+    dtype = record_dtype(optimizer)
+    record = np.zeros(1, dtype=dtype)
+    generic = {name for name, _ in RUN_FIELDS}
+    for name in dtype.names or ():
+        value = values.get(name)
+        if value is None:
+            if name in generic:
+                raise KeyError(f"run_record needs {name!r}")
+            value = 0
+        record[name] = value
+    return record
