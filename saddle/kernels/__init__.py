@@ -170,7 +170,9 @@ def run_trials(
         sigma_iso=sigma_iso,
     )
     run = run_record(spec, values)
-    kernel(
+    cpu.run_parallel(
+        kernel,
+        int(n_trials),
         np.int64(trial_start),
         np.ascontiguousarray(u0, dtype=np.float64),
         run,

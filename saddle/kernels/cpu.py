@@ -1,16 +1,16 @@
 """The fused Numba escape kernel for the CPU backend: one template for every objective and optimiser.
 
-``escape_trials`` runs a block of trials in parallel (``prange``), each trial drawing from its own
-counter-based stream and writing only its own row of the outputs, so results do not depend on the
-thread count or on how trials are split into blocks.  Inputs are validated by
-:func:`saddle.kernels.run_trials`; nothing here checks arguments.
+``escape_rows`` runs a range of trials, each drawing from its own counter-based stream and writing
+only its own row of the outputs; :func:`run_parallel` splits the trials over threads (the compiled
+kernels release the GIL), so results do not depend on the thread count or on how trials are split.
+Inputs are validated by :func:`saddle.kernels.run_trials`; nothing here checks arguments.
 
 ``run_trial`` is the template of one trial: the start, then per step the schedules, the optimiser's
 step, f, and the escape criterion (SPEC sections 3 and 4).  ``specialise`` binds its hooks at compile
 time: the objective's (:class:`~saddle.objectives.base.KernelHooks`: ``objective_value``,
 ``block_size``, ``random_start_hook``, and the ``gradient`` that the optimiser's step calls) and the
 optimiser's (:class:`~saddle.optimizers.base.Optimizer`: ``optimizer_step`` and the size of its
-state), and compiles ``escape_trials_<objective>_<optimizer>``; ``kernel_for`` memoises the compiled
+state), and compiles ``escape_rows_<objective>_<optimizer>``; ``kernel_for`` memoises the compiled
 kernels.  So the template carries no branch on the objective or the optimiser, each (objective,
 optimiser) pair a run uses has exactly one compiled specialisation, cached on disk, and a run
 compiles only the pair it uses.
@@ -25,11 +25,11 @@ import math
 import types
 from collections import namedtuple
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numba
 import numpy as np
-from numba import prange
 
 from saddle import rng
 from saddle._numba import JIT_OPTIONS, cache_enabled, inline_njit
@@ -86,8 +86,8 @@ LANES_BELOW_M = 0
 """Runs with m below this run in lockstep (``run_lanes``); bound by ``specialise`` for an optimiser that
 has lanes and hooks with lane hooks, 0 in a kernel compiled without lanes."""
 LANE_GROUP = 64
-"""Trials per lockstep group: one ``prange`` iteration runs them TRIAL_LANES at a time, a lane that
-finishes taking the group's next trial."""
+"""Trials per lockstep group: ``run_lanes`` runs them TRIAL_LANES at a time, a lane that finishes taking
+the group's next trial."""
 
 
 def objective_gradient(tr: Any, kind: int, u: np.ndarray, t: int, m: int, eta: float) -> None:
@@ -210,32 +210,49 @@ def run_trial(
         out.rec_stride[trial] = stride
 
 
-def escape_trials(
-    trial0: int, u0: np.ndarray, runs: np.ndarray, pf: np.ndarray, pa: np.ndarray, pi: np.ndarray, out: Any
+def escape_rows(
+    lo: int,
+    hi: int,
+    trial0: int,
+    u0: np.ndarray,
+    runs: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    out: Any,
 ) -> None:
-    """Run trials trial0 .. trial0 + len(out.steps) - 1, writing row r of each output (``out``: a
-    :class:`TrialOutputs`; ``runs``: the run record as a one-element array).
+    """Rows lo .. hi - 1 of the outputs ``out`` (a :class:`TrialOutputs`): trials trial0 + lo .. trial0 +
+    hi - 1 (``runs``: the run record as a one-element array).
 
-    Trials whose global index is below out.rec_f.shape[0] also record f(u_t).  Each trial runs alone
-    (``run_trial``), except in a kernel compiled with lanes (LANES_BELOW_M > 0): with m below it, no
-    batch size after the drop and max_steps >= 1, the trials that are not recorded run in groups of
-    LANE_GROUP, TRIAL_LANES at a time in lockstep (``run_lanes``).  One ``prange`` over both kinds of
-    work.  The outputs are written only in the functions the loop calls, never in the loop's own body:
-    Numba's parallel loops lose writes made in their body through the arrays of a tuple (Numba 0.68).
+    Each trial runs alone (``run_trial``), except in a kernel compiled with lanes (LANES_BELOW_M > 0):
+    with m below it, no batch size after the drop and max_steps >= 1, the trials that are not recorded
+    run in groups of LANE_GROUP, TRIAL_LANES at a time in lockstep (``run_lanes``).  Every trial writes
+    only its own row, and its numbers do not depend on which rows run together, so any split of the
+    rows over threads (:func:`run_parallel`) gives the same outputs bit for bit.
     """
-    n = out.steps.shape[0]
-    run = runs[0]  # (the record travels into the prange body as its one-element array: see run_record)
-    first, groups = n, 0
+    run = runs[0]
+    first = hi
     if run.m < LANES_BELOW_M and run.batch_after_drop <= 0 and run.max_steps >= 1:
-        first = min(n, max(0, out.rec_f.shape[0] - trial0))  # recorded trials run alone (run_trial records)
-        groups = (n - first + LANE_GROUP - 1) // LANE_GROUP
-    for i in prange(first + groups):
-        j = np.int64(i)  # (the loop's index is unsigned in Numba's parallel lowering: one type for the calls)
-        if j < first:
-            run_trial(j, trial0, u0, runs[0], pf, pa, pi, out)
-        else:
-            lo = first + (j - first) * LANE_GROUP
-            run_lanes(lo, min(n, lo + LANE_GROUP), trial0, u0, runs[0], pf, pa, pi, out)
+        first = min(hi, max(lo, out.rec_f.shape[0] - trial0))  # recorded trials run alone (run_trial records)
+    for r in range(lo, first):
+        run_trial(r, trial0, u0, run, pf, pa, pi, out)
+    for g in range(first, hi, LANE_GROUP):
+        run_lanes(g, min(hi, g + LANE_GROUP), trial0, u0, run, pf, pa, pi, out)
+
+
+def run_parallel(kernel: Any, n: int, *args: Any) -> None:
+    """``kernel(lo, hi, *args)`` over rows 0 .. n - 1, split into chunks run by Numba's thread count of
+    Python threads (the kernel releases the GIL): whole LANE_GROUPs, about four chunks a thread so that
+    the threads finish together.  One thread (``numba.set_num_threads(1)``) runs it in one call."""
+    threads = max(1, numba.get_num_threads())
+    if threads == 1 or n <= LANE_GROUP:
+        kernel(0, n, *args)
+        return
+    chunk = -(-n // (4 * threads))
+    chunk = -(-chunk // LANE_GROUP) * LANE_GROUP
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for done in [pool.submit(kernel, lo, min(n, lo + chunk), *args) for lo in range(0, n, chunk)]:
+            done.result()
 
 
 def run_lanes(
@@ -397,7 +414,7 @@ def _rebind(func: Callable[..., Any], qualname: str, **names: Any) -> Callable[.
 
 
 def specialise(hooks: Any, optimizer: type[Optimizer], cache: bool = True, lanes: bool = False) -> Any:
-    """The escape kernel of one objective and one optimiser: ``escape_trials`` and ``run_trial`` with
+    """The escape kernel of one objective and one optimiser: ``escape_rows`` and ``run_trial`` with
     their hooks bound to the objective's :class:`~saddle.objectives.base.KernelHooks` and to the
     optimiser's step (:class:`~saddle.optimizers.base.Optimizer`; the step's ``gradient`` bound to the
     objective's).
@@ -420,7 +437,7 @@ def specialise(hooks: Any, optimizer: type[Optimizer], cache: bool = True, lanes
     gradient = inline(_rebind(objective_gradient, f"gradient_{hooks.name}", objective_gradient_hook=hooks.gradient))
     step = inline(_rebind(optimizer.step_hook(), f"{opt}_step_{hooks.name}", gradient=gradient))
     start = inline(_rebind(start_point, f"start_point_{hooks.name}", random_start_hook=hooks.random_start))
-    run = jit(  # (a call from the parallel loop, not inlined into it: see escape_trials)
+    run = jit(
         _rebind(
             run_trial,
             f"run_trial_{name}",
@@ -433,10 +450,9 @@ def specialise(hooks: Any, optimizer: type[Optimizer], cache: bool = True, lanes
         )
     )
     lanes_below_m = hooks.lanes_below_m if lanes and optimizer.lanes and hooks.lane_gradient is not None else 0
-    parallel = numba.njit(parallel=True, cache=cache, **options)
     if lanes_below_m == 0:  # (run_lanes is then never called: a stub keeps the kernel's compile small)
         stub = jit(_rebind(_no_lanes, f"no_lanes_{hooks.name}"))
-        return parallel(_rebind(escape_trials, f"escape_trials_{name}", run_trial=run, run_lanes=stub))
+        return jit(_rebind(escape_rows, f"escape_rows_{name}", run_trial=run, run_lanes=stub))
     lane_kernel = jit(
         _rebind(
             run_lanes,
@@ -448,10 +464,10 @@ def specialise(hooks: Any, optimizer: type[Optimizer], cache: bool = True, lanes
             start_point=start,
         )
     )
-    return parallel(
+    return jit(
         _rebind(
-            escape_trials,
-            f"escape_trials_lanes_{name}",
+            escape_rows,
+            f"escape_rows_lanes_{name}",
             run_trial=run,
             run_lanes=lane_kernel,
             LANES_BELOW_M=lanes_below_m,
