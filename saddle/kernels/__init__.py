@@ -175,7 +175,7 @@ def run_trials(
         int(n_trials),
         np.int64(trial_start),
         np.ascontiguousarray(u0, dtype=np.float64),
-        run,
+        run[0],
         np.ascontiguousarray(pf, dtype=np.float64),
         np.ascontiguousarray(pa, dtype=np.float64),
         np.ascontiguousarray(pi, dtype=np.int64),

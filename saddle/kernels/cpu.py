@@ -6,7 +6,7 @@ kernels release the GIL), so results do not depend on the thread count or on how
 Inputs are validated by :func:`saddle.kernels.run_trials`; nothing here checks arguments.
 
 ``run_trial`` is the template of one trial: the start, then per step the schedules, the optimiser's
-step, f, and the escape criterion (SPEC sections 3 and 4).  ``specialise`` binds its hooks at compile
+step, f, and the escape criterion (docs/escape.md).  ``specialise`` binds its hooks at compile
 time: the objective's (:class:`~saddle.objectives.base.KernelHooks`: ``objective_value``,
 ``block_size``, ``random_start_hook``, and the ``gradient`` that the optimiser's step calls) and the
 optimiser's (:class:`~saddle.optimizers.base.Optimizer`: ``optimizer_step`` and the size of its
@@ -41,7 +41,7 @@ ESCAPED, CENSORED, DIVERGED, FROZEN = 0, 1, 2, 3
 """Per-trial status codes.  FROZEN: the optimiser reached an exact fixed point of its float64
 iteration (gd with a constant step: u_t == u_{t-1} bit for bit) before escaping; every later step would
 repeat it, so the trial can never escape (e.g. the octopus once its waiting coordinates underflow,
-SPEC 2.4)."""
+Du et al. 2017)."""
 
 TrialOutputs = namedtuple("TrialOutputs", "steps status final_f drop_steps final_u rec_f rec_count rec_stride")
 """The kernel's outputs, one entry (row) per trial of the block: ``steps`` (int64: the escape step,
@@ -125,12 +125,12 @@ def run_trial(
 
     ``run`` is the run's record (fields: seed, objective, manifold, m, eta, delta, radius, target,
     random_start, max_steps, lr_decay, batch_after_drop and the optimiser's options).  Per step t
-    (SPEC sections 3 and 4): the step size eta / (1 + t / lr_decay) when lr_decay > 0 (else eta), the
+    (docs/escape.md): the step size eta / (1 + t / lr_decay) when lr_decay > 0 (else eta), the
     batch size batch_after_drop after the first f(u_t) <= f(u_0) - delta when it is > 0 (else m); the
     optimiser's step (``optimizer_step``, bound by ``specialise``); f(u_t).
 
     Escape is the first t >= 1 with f(u_t) <= f(u_0) - delta, or, when radius > 0, with
-    ||u_t - u_0|| >= radius, or, when target is finite, with f(u_t) <= target (SPEC section 4); a
+    ||u_t - u_0|| >= radius, or, when target is finite, with f(u_t) <= target (docs/escape.md); a
     non-finite f is a divergence; a step the optimiser reports as an exact fixed point ends the trial
     FROZEN.  ``random_start`` = inf starts the trial at the objective's own random point (its
     ``random_start`` hook) instead of u0; 0 < random_start < inf starts it at R_{u0}(r xi),
@@ -215,14 +215,14 @@ def escape_rows(
     hi: int,
     trial0: int,
     u0: np.ndarray,
-    runs: np.ndarray,
+    run: Any,
     pf: np.ndarray,
     pa: np.ndarray,
     pi: np.ndarray,
     out: Any,
 ) -> None:
     """Rows lo .. hi - 1 of the outputs ``out`` (a :class:`TrialOutputs`): trials trial0 + lo .. trial0 +
-    hi - 1 (``runs``: the run record as a one-element array).
+    hi - 1 (``run``: the run record).
 
     Each trial runs alone (``run_trial``), except in a kernel compiled with lanes (LANES_BELOW_M > 0):
     with m below it, no batch size after the drop and max_steps >= 1, the trials that are not recorded
@@ -230,7 +230,6 @@ def escape_rows(
     only its own row, and its numbers do not depend on which rows run together, so any split of the
     rows over threads (:func:`run_parallel`) gives the same outputs bit for bit.
     """
-    run = runs[0]
     first = hi
     if run.m < LANES_BELOW_M and run.batch_after_drop <= 0 and run.max_steps >= 1:
         first = min(hi, max(lo, out.rec_f.shape[0] - trial0))  # recorded trials run alone (run_trial records)

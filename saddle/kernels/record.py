@@ -41,9 +41,9 @@ def record_dtype(optimizer: type[Optimizer]) -> np.dtype:
 
 def run_record(optimizer: type[Optimizer], values: Mapping[str, Any]) -> np.ndarray:
     """The run record of ``optimizer`` with every field's value from ``values`` (an option of the
-    optimiser that ``values`` lacks or holds as None is 0), as a one-element structured array: the
-    parallel kernel takes it so (Numba's parallel loops take arrays, not records, as arguments) and
-    reads ``runs[0]``."""
+    optimiser that ``values`` lacks or holds as None is 0), as a one-element structured array whose
+    element ``[0]`` the kernel takes (Numba passes a record by reference: keep the array alive while
+    the kernel runs)."""
     dtype = record_dtype(optimizer)
     record = np.zeros(1, dtype=dtype)
     generic = {name for name, _ in RUN_FIELDS}
