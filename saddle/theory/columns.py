@@ -12,8 +12,8 @@ from saddle.theory.linear import MAX_ETA_GAMMA  # noqa: F401 - beyond it the col
 from saddle.theory.quantities import SaddleQuantities
 
 if TYPE_CHECKING:
-    from saddle.config import EscapeConfig
     from saddle.objectives.base import Objective
+    from saddle.options import Settings
 
 EMPTY = {
     "theory_median_steps": math.nan,
@@ -23,7 +23,7 @@ EMPTY = {
 }
 
 
-def theory_applies(config: EscapeConfig) -> bool:
+def theory_applies(config: Settings) -> bool:
     """Whether the linear theory (SPEC 5) describes this configuration's start: sgd from the saddle
     itself, by plain mini-batch steps (the objective must also provide its saddle quantities:
     :func:`saddle_theory`)."""
@@ -37,7 +37,7 @@ def theory_applies(config: EscapeConfig) -> bool:
     )
 
 
-def saddle_theory(config: EscapeConfig, objective: Objective | None = None) -> SaddleQuantities | None:
+def saddle_theory(config: Settings, objective: Objective | None = None) -> SaddleQuantities | None:
     """The objective's :class:`~saddle.theory.SaddleQuantities` at the start, or None where the theory
     does not apply or the objective has none."""
     if not theory_applies(config):
@@ -58,7 +58,7 @@ class TheoryColumns:
     """
 
     def __init__(
-        self, config: EscapeConfig, quantities: SaddleQuantities | None, objective: Objective | None = None
+        self, config: Settings, quantities: SaddleQuantities | None, objective: Objective | None = None
     ) -> None:
         self.config = config
         self.quantities = quantities
