@@ -7,8 +7,10 @@ saddle/objectives/teacher_student/kernels.py; everything else is NumPy, followin
 import math
 
 import numpy as np
+from numba import njit
 
 from saddle import rng
+from saddle.objectives.teacher_student import kernels as tsk
 from saddle.objectives.teacher_student.model import TeacherStudent
 
 
@@ -51,3 +53,64 @@ def full_escape_steps(model: TeacherStudent, W0, seed, trials, m, eta, target, m
                 break
         out.append(s)
     return np.array(out)
+
+
+@njit
+def escape_steps(
+    mode: int,
+    seed: int,
+    trials: int,
+    u0: np.ndarray,
+    random_start: bool,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    optimizer: int,
+    m: int,
+    eta: float,
+    target: float,
+    max_steps: int,
+    steps: np.ndarray,
+    final_f: np.ndarray,
+) -> None:
+    """Run trials 0..len(steps)-1 from u0 (or each trial's random start): u <- u - eta g until
+    eps_g <= target; steps[r] = the first such step, or -1 if not reached by max_steps (final_f: last f).
+
+    Keys (seed, trial); ``mode`` FULL or REDUCED picks the hooks.  The package's kernel runs exactly this
+    loop (Euclidean manifold, no projection, sgd or gd): the tests hold it against this direct loop.
+    """
+    d = u0.shape[0]
+    u = np.empty(d)
+    g = np.empty(d)
+    z = np.empty(d)
+    x = np.empty(d)
+    noise = np.empty(d)
+    block = np.empty(4, dtype=np.uint64)
+    for r in range(trials):
+        key0 = np.uint64(seed)
+        key1 = np.uint64(r)
+        if random_start:
+            if mode == tsk.FULL:
+                tsk.full_random_start(0, False, 1, pf, pa, pi, key0, key1, m, u, noise, block)
+            else:
+                tsk.reduced_random_start(0, False, 1, pf, pa, pi, key0, key1, m, u, noise, block)
+        else:
+            for k in range(d):
+                u[k] = u0[k]
+        steps[r] = -1
+        f = 0.0
+        for t in range(1, max_steps + 1):
+            if mode == tsk.FULL:
+                tsk.full_gradient(0, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g)
+            else:
+                tsk.reduced_gradient(0, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g)
+            for k in range(d):
+                u[k] = u[k] - eta * g[k]
+            if mode == tsk.FULL:
+                f = tsk.full_value(0, u, pf, pa, pi, z)
+            else:
+                f = tsk.reduced_value(0, u, pf, pa, pi, z)
+            if not math.isfinite(f) or f <= target:
+                steps[r] = t if math.isfinite(f) else -2
+                break
+        final_f[r] = f

