@@ -726,7 +726,7 @@ HOOKS = {
 """(value, gradient, block_size, random_start) of each mode, for the package's kernel."""
 
 
-# -- a small driver for the tests (the package kernel runs the same loop) ----------------------------
+# -- one step of many trials from one state: the noise moments of the ODE theory (ode.predict_exit) ---------
 
 
 @njit
