@@ -122,12 +122,13 @@ def copy(tmp_path):
 def test_a_finished_folder_lists_a_checksum_for_every_table(escape_folder, sweep_folder):
     manifest = json.loads((escape_folder / MANIFEST_NAME).read_text())
     assert manifest["algorithm"] == "sha256" and "pending" not in manifest
-    assert set(manifest["files"]) == {"trials.csv", "summary.csv", "trajectories.npz"}
+    assert set(manifest["files"]) == {"config.json", "trials.csv", "summary.csv", "trajectories.npz"}
+    assert json.loads((escape_folder / "config.json").read_text())["store_format"] == 2
     for name, digest in manifest["files"].items():
         assert saddle.store.folder.sha256((escape_folder / name).read_bytes()) == digest
     assert not (escape_folder / LOCK_NAME).exists(), "a finished run removes its lock file"
     _, folder = sweep_folder
-    assert set(json.loads((folder / MANIFEST_NAME).read_text())["files"]) == {"trials.csv", "summary.csv"}
+    assert set(json.loads((folder / MANIFEST_NAME).read_text())["files"]) == {"sweep.json", "trials.csv", "summary.csv"}
     for cell in (folder / "cells").iterdir():
         sums = json.loads((cell / "cell.json").read_text())["sha256"]
         assert sums == {n: saddle.store.folder.sha256((cell / n).read_bytes()) for n in ("trials.csv", "summary.csv")}
@@ -333,19 +334,28 @@ def test_an_edited_sweep_cell_or_tidy_table_is_refused_naming_it(sweep_folder, c
         read_table(folder / "summary.csv")
 
 
+def _as_before_checksums(folder, marker="config.json"):
+    """``folder`` as a saddle from before checksums wrote it: no checksums.json, no store_format in the marker."""
+    (folder / MANIFEST_NAME).unlink()
+    meta = json.loads((folder / marker).read_text())
+    del meta["store_format"]
+    (folder / marker).write_text(json.dumps(meta, indent=2) + "\n")
+
+
 def test_a_folder_from_before_checksums_is_accepted_once_with_one_line(escape_folder, copy, capsys, caplog):
     folder = copy(escape_folder)
-    (folder / MANIFEST_NAME).unlink()
+    _as_before_checksums(folder)
     before = contents(folder)
     rc, _, err = run_main(["escape", *RUN, "--out", folder], capsys)
     assert rc == 0
     notes = [r.getMessage() for r in caplog.records if r.name == "saddle"]
     assert len(notes) == 1 and "before saddle recorded checksums" in notes[0], notes
     assert {k: v for k, v in contents(folder).items() if k.name != MANIFEST_NAME} == before, "recomputed"
-    assert (
-        json.loads((folder / MANIFEST_NAME).read_text())["files"]
-        == json.loads((escape_folder / MANIFEST_NAME).read_text())["files"]
-    )
+    recorded = json.loads((folder / MANIFEST_NAME).read_text())["files"]
+    assert {k: v for k, v in recorded.items() if k != "config.json"} == {
+        k: v for k, v in json.loads((escape_folder / MANIFEST_NAME).read_text())["files"].items() if k != "config.json"
+    }
+    assert recorded["config.json"] == saddle.store.folder.sha256((folder / "config.json").read_bytes())
     _edit_escape(folder, "steps")  # from now on, checked
     rc, _, err = run_main(["escape", *RUN, "--out", folder], capsys)
     one_line(rc, err, 2, "checksum")
@@ -356,7 +366,7 @@ def test_a_sweep_from_before_checksums_is_recognised_complete_and_its_cells_reco
 ):
     config, out = sweep_folder
     folder = copy(out)
-    (folder / MANIFEST_NAME).unlink()
+    _as_before_checksums(folder, "sweep.json")
     for cell in (folder / "cells").iterdir():  # cell.json as saddle wrote it before checksums
         meta = json.loads((cell / "cell.json").read_text())
         del meta["sha256"]
@@ -455,7 +465,7 @@ def test_atomic_writes_name_the_file_and_keep_the_old_one(tmp_path, monkeypatch)
     monkeypatch.setattr(
         saddle.store.folder.os,
         "replace",
-        lambda *a: (_ for _ in ()).throw(PermissionError(errno.EACCES, "Permission denied")),
+        lambda *a, **k: (_ for _ in ()).throw(PermissionError(errno.EACCES, "Permission denied")),
     )
     with pytest.raises(StoreError) as info:
         atomic_write_text(target, "new\n")

@@ -3,7 +3,8 @@
 One module per job, each below the code that runs experiments (none of them imports it):
 
 - :mod:`saddle.store.folder` — what every folder shares: the lock, the checksum manifest, atomic
-  writes, what a folder holds (:func:`folder_kind`) and :class:`StoreError`;
+  writes that follow no link, what a folder holds (:func:`folder_kind`), :class:`StoreError` and
+  :class:`LinkError`;
 - :mod:`saddle.store.escape` — an escape run's folder (:class:`~saddle.store.escape.ResultsFolder`),
   read back as an :class:`~saddle.records.EscapeResult`;
 - :mod:`saddle.store.sweep` — a sweep's folder (:class:`~saddle.store.sweep.SweepFolder`), its tidy
@@ -18,7 +19,9 @@ docs/sweeps.md say what a folder guarantees.
 from saddle.store.folder import (
     LOCK_NAME,
     MANIFEST_NAME,
+    STORE_FORMAT,
     FolderLock,
+    LinkError,
     Manifest,
     ResultsStore,
     StoreError,
@@ -35,7 +38,9 @@ from saddle.store.folder import (
 __all__ = [
     "LOCK_NAME",
     "MANIFEST_NAME",
+    "STORE_FORMAT",
     "FolderLock",
+    "LinkError",
     "Manifest",
     "ResultsStore",
     "StoreError",

@@ -2,13 +2,14 @@
 
 The folder holds (a contract that later versions extend, never break):
 
-- ``config.json``: every option, the seed, package and library versions, threads (the folder's marker:
-  ``"command": "escape"``);
+- ``config.json``: every option, the seed, package and library versions, threads, ``"store_format"``
+  (the folder's marker: ``"command": "escape"``);
 - ``trials.csv``: one row per trial, ``m,eta,trial,steps,samples,status,final_f`` (and
   ``drop_steps`` with a batch-size schedule: each trial's first f-drop step);
 - ``summary.csv``: one row per batch size (see saddle.escape.summary_row);
 - ``trajectories.npz``: f(u_t) of the recorded trials, for the figure;
-- ``checksums.json``: the SHA-256 of the three tables, checked on every read;
+- ``checksums.json``: the SHA-256 of config.json and of the three tables, checked on every read (a
+  reader's too);
 - ``.saddle.lock``: the lock a run holds while it writes (its pid, host and command line);
 - ``escape.pdf`` / ``escape.png``: the figure (written by the CLI).
 
@@ -37,7 +38,15 @@ from saddle.config import EscapeConfig
 from saddle.kernels import STATUS_NAMES
 from saddle.options import ConfigError
 from saddle.records import TRIAL_COLUMNS, EscapeResult, MResult, trials_columns
-from saddle.store.folder import ResultsStore, StoreError, csv_text, differences, interrupts_deferred, versions
+from saddle.store.folder import (
+    ResultsStore,
+    StoreError,
+    csv_text,
+    differences,
+    interrupts_deferred,
+    read_bytes,
+    versions,
+)
 from saddle.theory.columns import saddle_theory
 
 __all__ = ["ResultsFolder", "load_escape", "read_summary", "stored_config"]
@@ -51,6 +60,7 @@ class ResultsFolder(ResultsStore):
 
     kind = "escape"
     tables = TABLES
+    also_written = ("escape.pdf", "escape.png")
 
     def __init__(self, path: str | Path, config: EscapeConfig, backend: str = "cpu") -> None:
         super().__init__(path)
@@ -234,10 +244,12 @@ def stored_config(path: str | Path) -> EscapeConfig:
     rebuilt (an option of an objective not registered here: ``--load FILE`` it first).
     """
     folder = Path(path)
-    if not (folder / "config.json").is_file():
-        raise ConfigError(f"{folder} holds no escape results (no config.json)")
     try:
-        meta = json.loads((folder / "config.json").read_text())
+        raw = read_bytes(folder / "config.json")  # never through a link
+    except OSError:
+        raise ConfigError(f"{folder} holds no escape results (no config.json)") from None
+    try:
+        meta = json.loads(raw)
         options = meta["config"]
         if meta.get("command", "escape") != "escape" or not isinstance(options, dict):
             raise TypeError

@@ -10,11 +10,18 @@ A results folder protects itself (docs/escape.md, "The results folder"; docs/swe
 - **one writer**: a run holds ``fcntl.flock`` on the lock file ``.saddle.lock`` in the folder for as
   long as it runs; the file holds the holder's pid, host, start time and command line, a second run
   is refused at once with one line naming it, and the holder removes the file when it is done;
-- **checksums**: every stored table is listed with its SHA-256 in ``checksums.json`` (the manifest;
-  sweep cells list theirs in their own ``cell.json``), written atomically after the tables, and checked
-  on every read: a table that does not match is refused with one line naming it, never used;
-- **atomic writes**: every file goes to a temporary name in the same folder and is renamed into place;
-  a killed run's temporaries (``.NAME.*.tmp``) are removed by the next run that holds the lock;
+- **checksums**: the marker and every stored table are listed with their SHA-256 in ``checksums.json``
+  (the manifest; sweep cells list their tables in their own ``cell.json``), written atomically after
+  them, and checked on every read, by a resumed run and by a reader alike: a file that does not match,
+  or has no checksum, is refused with one line naming it, never used.  A folder whose marker records
+  ``"store_format": 2`` (:data:`STORE_FORMAT`) must have its manifest; only a folder whose marker
+  predates that is adopted as it is (its checksums recorded, when writable, with one line saying so);
+- **no links**: nothing is read or written through a symbolic link.  A folder whose lock file, marker,
+  manifest, tables or figures (or a sweep's ``cells`` folders and files) are links is refused with one
+  line before anything is written; the links' targets are never opened;
+- **atomic writes**: every file goes to a temporary name in the same folder, created new
+  (``O_EXCL | O_NOFOLLOW``, relative to the folder's descriptor), and is renamed into place; a killed
+  run's temporaries (``.NAME.*.tmp``) are removed by the next run that holds the lock;
 - **I/O failures** (disk full, permissions) while writing raise :class:`StoreError` (an ``OSError``),
   whose message is one line naming the file and what was kept.
 
@@ -33,11 +40,12 @@ import json
 import logging
 import os
 import platform
+import secrets
 import shlex
 import signal
 import socket
+import stat
 import sys
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -50,6 +58,8 @@ from saddle.options import ConfigError
 __all__ = [
     "LOCK_NAME",
     "MANIFEST_NAME",
+    "STORE_FORMAT",
+    "LinkError",
     "Manifest",
     "ResultsStore",
     "StoreError",
@@ -59,21 +69,28 @@ __all__ = [
     "differences",
     "folder_kind",
     "interrupts_deferred",
+    "read_bytes",
+    "read_marker",
     "sha256",
+    "verify_marker",
     "versions",
+    "writes_checksums",
 ]
 
 LOCK_NAME = ".saddle.lock"
 """The lock file of a results folder (flock; holds the holder's pid, host, start and command line)."""
 MANIFEST_NAME = "checksums.json"
 """The manifest: ``{"format": 1, "algorithm": "sha256", "files": {NAME: HEX}, "pending": {NAME: HEX}}``."""
+STORE_FORMAT = 2
+"""The marker's ``"store_format"``: 2 says that ``checksums.json`` lists the marker itself and every table.
+
+A marker without it was written by a saddle from before: with a ``checksums.json`` listing the tables
+only, or (earlier still) with none.  Only such a folder is adopted without checksums.
+"""
 MARKERS = {"escape": "config.json", "sweep": "sweep.json"}
 """The file that says what a folder holds (its ``"command"`` names the kind)."""
 KIND_WORDS = {"escape": "an escape run", "sweep": "a sweep"}
 LOG = logging.getLogger("saddle")
-
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 class StoreError(OSError):
@@ -90,6 +107,19 @@ class StoreError(OSError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class LinkError(ConfigError):
+    """A file a results folder holds (or a folder below it) is a symbolic link: refused, never followed.
+
+    A :class:`~saddle.options.ConfigError`: the command line prints its one line and exits with status 2.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(
+            f"{path} is a symbolic link: saddle neither reads nor writes results through a link (the link "
+            "and its target are left as they are); remove the link or choose another folder"
+        )
 
 
 def _reason(err: BaseException) -> str:
@@ -144,42 +174,126 @@ def interrupts_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted under a table's name must not hang a reader
+
+
+def _refuse_if_link(path: Path) -> None:
+    if os.path.islink(path):
+        raise LinkError(path)
+
+
+@contextlib.contextmanager
+def _folder_fd(folder: Path, below: Path | None) -> Iterator[int]:
+    """A descriptor of ``folder``; the parts of it below ``below`` are opened without following links.
+
+    ``below`` (the results folder) itself is opened as named: the path a user gives may pass through
+    links.  Raises :class:`LinkError` for a link below it, OSError (FileNotFoundError, ...) otherwise.
+    """
+    top = folder if below is None else below
+    parts = () if below is None else folder.relative_to(below).parts
+    fd = os.open(top, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+    try:
+        here = top
+        for part in parts:
+            here = here / part
+            try:
+                inner = os.open(part, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=fd)
+            except OSError:
+                _refuse_if_link(here)
+                raise
+            os.close(fd)
+            fd = inner
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def make_folders(folder: Path, below: Path) -> None:
+    """Create ``folder`` and its missing parents below ``below``, following no link (LinkError for one)."""
+    here = below
+    for part in folder.relative_to(below).parts:
+        with _folder_fd(here, below) as fd:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o777, dir_fd=fd)
+        here = here / part
+    with _folder_fd(folder, below):
+        pass  # a link where a folder should be: LinkError
+
+
+def read_bytes(path: str | os.PathLike[str], *, below: str | os.PathLike[str] | None = None) -> bytes:
+    """The bytes of the regular file ``path``, never through a link.
+
+    Neither ``path`` nor a folder between ``below`` and it may be a link (:class:`LinkError`, a
+    ConfigError); something other than a regular file is refused with a ConfigError.  FileNotFoundError
+    and other OSErrors pass through.
+    """
+    path = Path(path)
+    with _folder_fd(path.parent, None if below is None else Path(below)) as dfd:
+        try:
+            fd = os.open(path.name, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC, dir_fd=dfd)
+        except OSError:
+            _refuse_if_link(path)
+            raise
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise ConfigError(f"{path} is not a regular file saddle wrote; remove it or choose another folder")
+        return fh.read()
+
+
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, below: str | os.PathLike[str] | None = None
+) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    The data go to a new temporary file beside ``path`` (created with ``O_EXCL | O_NOFOLLOW``: never an
+    existing file, never through a link), which is then renamed onto ``path`` (a link standing there is
+    replaced, its target untouched).  The folders between ``below`` (the results folder) and ``path`` are
+    opened without following links (:class:`LinkError` for one).
 
     Raises :class:`StoreError` (one line naming the file; the old file, if any, is unchanged) when the
     machine refuses the write (disk full, permissions, a read-only file system).
     """
     path = Path(path)
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; results are ordinary files
+        with _folder_fd(path.parent, None if below is None else Path(below)) as dfd:
+            _write_at(dfd, path.name, data)
+    except OSError as err:
+        if isinstance(err, StoreError):
+            raise
+        kept = "the earlier file there is unchanged" if os.path.lexists(path) else "nothing was written there"
+        raise StoreError(f"cannot write {path}: {_reason(err)} ({kept})", err.errno) from None
+
+
+def _write_at(dfd: int, name: str, data: bytes) -> None:
+    """Write ``data`` to a new temporary in the folder ``dfd``, then rename it onto ``name``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
+    for _ in range(100):
+        tmp = f".{name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o666, dir_fd=dfd)  # the umask applies, as for any file
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover (a hundred names taken)
+        raise FileExistsError(errno.EEXIST, "no free temporary name", name)
+    try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        _discard(tmp)
-        if isinstance(err, StoreError):
-            raise
-        kept = "the earlier file there is unchanged" if path.exists() else "nothing was written there"
-        raise StoreError(f"cannot write {path}: {_reason(err)} ({kept})", err.errno) from None
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
     except BaseException:
-        _discard(tmp)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dfd)
         raise
 
 
-def _discard(tmp: str | None) -> None:
-    if tmp is not None:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, below: str | os.PathLike[str] | None = None) -> None:
     """:func:`atomic_write_bytes` of UTF-8 text."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), below=below)
 
 
 def csv_text(columns: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> str:
@@ -240,15 +354,19 @@ def differences(
     return differ
 
 
-def _marker(folder: Path, kind: str) -> dict[str, Any] | None:
+def read_marker(folder: Path, kind: str) -> dict[str, Any] | None:
     """The marker file of ``kind`` in ``folder`` as a dict (None when absent); ConfigError when not saddle's."""
     path = folder / MARKERS[kind]
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path)
     except FileNotFoundError:
         return None
     except OSError as err:
         raise ConfigError(f"cannot read {path}: {_reason(err)}") from None
+    return _parse_marker(path, kind, raw)
+
+
+def _parse_marker(path: Path, kind: str, raw: bytes) -> dict[str, Any]:
     try:
         meta = json.loads(raw)
         if not isinstance(meta, dict) or not isinstance(meta.get("config" if kind == "escape" else "grid"), dict):
@@ -258,6 +376,48 @@ def _marker(folder: Path, kind: str) -> dict[str, Any] | None:
     except (ValueError, TypeError):
         raise ConfigError(f"{path} is not a saddle {MARKERS[kind]}; choose another --out") from None
     return meta
+
+
+def writes_checksums(meta: Mapping[str, Any]) -> bool:
+    """Whether a marker says that the saddle which wrote it recorded the checksums of the marker and tables."""
+    fmt = meta.get("store_format")
+    return isinstance(fmt, int) and not isinstance(fmt, bool) and fmt >= STORE_FORMAT
+
+
+def verify_marker(
+    folder: Path, kind: str, manifest: Manifest, meta: Mapping[str, Any], *, holds_results: bool = True
+) -> bool:
+    """Check a folder's marker (parsed: ``meta``) against its checksum in ``manifest``.
+
+    True when it matches.  False when it has no checksum and may be adopted: the marker predates
+    ``"store_format"`` (written before saddle recorded its checksum), or nothing is stored beside it
+    (``holds_results`` False: a run killed between writing the marker and its checksum).  ConfigError,
+    one line naming the file, when it does not match, or when a marker that says saddle recorded its
+    checksum has none (the manifest deleted, or the entry removed), or when it changed while being read.
+    """
+    name = MARKERS[kind]
+    path = folder / name
+    if manifest.accepted(name):
+        try:
+            raw = read_bytes(path, below=folder)
+        except OSError as err:
+            raise ConfigError(f"cannot read {path}: {_reason(err)}") from None
+        manifest.check(name, raw)
+        if _parse_marker(path, kind, raw) != meta:
+            raise ConfigError(f"{path} changed while saddle read it; try again")
+        return True
+    if not writes_checksums(meta) or not (holds_results or manifest.present):
+        return False
+    if manifest.present:
+        raise ConfigError(
+            f"{path} has no checksum in {MANIFEST_NAME}, though it says saddle wrote this folder with one: "
+            f"one of them was changed after saddle wrote it, and the results in {folder} cannot be verified; "
+            "restore them, or delete the folder to recompute"
+        )
+    raise ConfigError(
+        f"{folder / MANIFEST_NAME} is missing, though {name} says saddle wrote this folder with checksums: "
+        f"the results in {folder} cannot be verified; restore it, or delete the folder to recompute"
+    )
 
 
 def folder_kind(folder: Path) -> str | None:
@@ -278,10 +438,11 @@ def folder_kind(folder: Path) -> str | None:
         ) from None
     except OSError as err:
         raise ConfigError(f"cannot read the folder {str(folder)!r}: {_reason(err)}") from None
+    _refuse_if_link(folder / LOCK_NAME)
     names = [n for n in names if n != LOCK_NAME and not (n.startswith(".") and n.endswith(".tmp"))]
     if not names:
         return None
-    kinds = [kind for kind in MARKERS if _marker(folder, kind) is not None]
+    kinds = [kind for kind in MARKERS if read_marker(folder, kind) is not None]
     if len(kinds) == 1:
         return kinds[0]
     if kinds:
@@ -342,7 +503,7 @@ class FolderLock:
             return cls(None)
         path = folder / LOCK_NAME
         for _ in range(10):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK) if exclusive else os.open(path, os.O_RDONLY)
+            fd = _open_lock_file(path, exclusive)
             try:
                 fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -377,9 +538,32 @@ class FolderLock:
         self.fd = None
 
 
+def _open_lock_file(path: Path, exclusive: bool) -> int:
+    """The lock file's descriptor, never through a link; ConfigError for anything but saddle's own file.
+
+    A link (:class:`LinkError`), a hard link (a file with another name, whose contents the holder's
+    description would overwrite) or something other than a regular file is refused and left as it is.
+    """
+    flags = (os.O_RDWR | os.O_CREAT) if exclusive else os.O_RDONLY
+    try:
+        fd = os.open(path, flags | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC, 0o666)
+    except OSError:
+        _refuse_if_link(path)
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or (exclusive and info.st_nlink != 1):
+        os.close(fd)
+        what = "has other names (hard links)" if stat.S_ISREG(info.st_mode) else "is not a regular file"
+        raise ConfigError(
+            f"{path} {what}: it is not the lock file saddle makes, and is left as it is; "
+            "remove it or choose another folder"
+        )
+    return fd
+
+
 def _same_file(fd: int, path: Path) -> bool:
     try:
-        a, b = os.fstat(fd), os.stat(path)
+        a, b = os.fstat(fd), os.stat(path, follow_symlinks=False)
     except OSError:
         return False
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
@@ -389,7 +573,7 @@ def _same_file(fd: int, path: Path) -> bool:
 
 
 class Manifest:
-    """The checksums of a folder's tables: ``checksums.json``, rewritten atomically after the tables.
+    """The checksums of a folder's marker and tables: ``checksums.json``, rewritten atomically after them.
 
     A write of several tables is a small transaction: the manifest first gains ``pending`` checksums
     (the new contents), then the tables are replaced one by one, then the pending checksums become the
@@ -413,7 +597,7 @@ class Manifest:
     def load(cls, folder: Path) -> Manifest:
         path = folder / MANIFEST_NAME
         try:
-            raw = path.read_bytes()
+            raw = read_bytes(path)
         except FileNotFoundError:
             return cls(folder)
         except OSError as err:
@@ -452,7 +636,7 @@ class Manifest:
     def read(self, name: str) -> bytes | None:
         """The verified bytes of table ``name`` (None when absent); unverified when the folder has no manifest."""
         try:
-            data = (self.folder / name).read_bytes()
+            data = read_bytes(self.folder / name, below=self.folder)
         except FileNotFoundError:
             return None
         except OSError as err:
@@ -465,7 +649,7 @@ class Manifest:
         data = {"format": 1, "algorithm": "sha256", "files": dict(sorted(self.files.items()))}
         if self.pending:
             data["pending"] = dict(sorted(self.pending.items()))
-        atomic_write_text(self.folder / MANIFEST_NAME, json.dumps(data, indent=1) + "\n")
+        atomic_write_text(self.folder / MANIFEST_NAME, json.dumps(data, indent=1) + "\n", below=self.folder)
         self.present = True
 
     def write_tables(self, tables: Mapping[str, bytes]) -> None:
@@ -473,17 +657,21 @@ class Manifest:
         self.pending = {name: sha256(data) for name, data in tables.items()}
         self._write()
         for name, data in tables.items():
-            atomic_write_bytes(self.folder / name, data)
+            atomic_write_bytes(self.folder / name, data, below=self.folder)
         self.files.update(self.pending)
         self.pending = {}
         self._write()
+
+    def adopt(self, name: str) -> None:
+        """Take the checksum of the existing file ``name`` as it is, to be written with the next tables."""
+        self.files[name] = sha256(read_bytes(self.folder / name, below=self.folder))
 
     def record(self, names: Iterable[str]) -> list[str]:
         """Record the checksums of the existing tables ``names`` as they are (a folder from before checksums)."""
         recorded = []
         for name in names:
             try:
-                self.files[name] = sha256((self.folder / name).read_bytes())
+                self.files[name] = sha256(read_bytes(self.folder / name, below=self.folder))
                 recorded.append(name)
             except FileNotFoundError:
                 continue
@@ -507,6 +695,7 @@ class ResultsStore:
 
     kind: ClassVar[str] = ""
     tables: ClassVar[tuple[str, ...]] = ()  # the tables of the top folder that carry checksums
+    also_written: ClassVar[tuple[str, ...]] = ()  # other names written in the top folder (figures, folders)
     temporaries: ClassVar[tuple[str, ...]] = (".*.tmp",)
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -533,6 +722,14 @@ class ResultsStore:
         """The stored tables of a folder written before checksums (recorded as they are on first open)."""
         return [name for name in self.tables if (self.path / name).exists()]
 
+    def holds_results(self) -> bool:
+        """Whether anything beyond the marker is stored (a table, or a sweep's cell)."""
+        return any(os.path.lexists(self.path / name) for name in self.tables)
+
+    def written_names(self) -> tuple[str, ...]:
+        """The names in the top folder that saddle writes: none of them may be a link."""
+        return (LOCK_NAME, MARKERS[self.kind], MANIFEST_NAME, *self.tables, *self.also_written)
+
     # -- opening
     @staticmethod
     def checked_path(path: Any) -> Path:
@@ -553,6 +750,8 @@ class ResultsStore:
     def _classify(self, *, create: bool) -> dict[str, Any] | None:
         """Refuse what cannot be used (nothing is written); the stored marker, or None for a new folder."""
         kind = folder_kind(self.path)
+        for name in self.written_names():
+            _refuse_if_link(self.path / name)
         if kind is not None and kind != self.kind:
             raise ConfigError(
                 f"{self.path} holds the results of {KIND_WORDS[kind]} ({MARKERS[kind]}), not of "
@@ -564,7 +763,7 @@ class ResultsStore:
                     f"{self.path} holds no {self.kind} results (no {MARKERS[self.kind]}); run the {self.kind} first"
                 )
             return None
-        meta = _marker(self.path, self.kind)
+        meta = read_marker(self.path, self.kind)
         assert meta is not None
         self._check_existing(meta)
         return meta
@@ -574,6 +773,8 @@ class ResultsStore:
         if not create:  # a reader (figures): no lock, nothing written
             self.read_only = True
             self.manifest = Manifest.load(self.path)
+            assert meta is not None
+            self.check_provenance(meta)
             return self
         made = [p for p in (self.path, *self.path.parents) if not p.exists()]  # the folders mkdir will make
         try:
@@ -592,19 +793,18 @@ class ResultsStore:
             return self
         try:
             meta = self._classify(create=True)  # again, under the lock: another run may have made it meanwhile
+            remove_stale_temporaries(self.path, self.temporaries)
             if meta is None:
                 self.wrote_marker = True
-                atomic_write_text(self.path / MARKERS[self.kind], json.dumps(self.marker(), indent=2) + "\n")
-            remove_stale_temporaries(self.path, self.temporaries)
-            self.manifest = Manifest.load(self.path)
-            if meta is not None and not self.manifest.present:
-                legacy = self.legacy_tables()
-                if legacy:
-                    self.manifest.record(legacy)
-                    self._note(
-                        f"note: {self.path} was written before saddle recorded checksums; recorded them "
-                        f"for its {len(legacy)} stored table{'s' * (len(legacy) != 1)} as they are now"
-                    )
+                with interrupts_deferred():  # the marker, then its checksum (a kill between: see check_provenance)
+                    marker = {**self.marker(), "store_format": STORE_FORMAT}
+                    raw = (json.dumps(marker, indent=2) + "\n").encode("utf-8")
+                    atomic_write_bytes(self.path / MARKERS[self.kind], raw, below=self.path)
+                    self.manifest = Manifest(self.path)
+                    self.manifest.record([MARKERS[self.kind]])
+            else:
+                self.manifest = Manifest.load(self.path)
+                self.check_provenance(meta)
             self.verify_tables()
         except StoreError as err:
             self.close()
@@ -619,16 +819,57 @@ class ResultsStore:
         self.read_only = True
         with contextlib.suppress(FileNotFoundError, PermissionError):
             self.lock = FolderLock.take(self.path, exclusive=False)
-        self.manifest = Manifest.load(self.path)
-        if not self.manifest.present and self.legacy_tables():
-            self._note(
-                f"note: {self.path} was written before saddle recorded checksums and is read-only; read as it is"
-            )
         try:
+            meta = self._classify(create=False)
+            assert meta is not None
+            self.manifest = Manifest.load(self.path)
+            self.check_provenance(meta)
             self.verify_tables()
         except BaseException:
             self.close()
             raise
+
+    def check_provenance(self, meta: Mapping[str, Any]) -> None:
+        """Check the marker against its checksum; adopt a folder from before checksums (and only such a one).
+
+        - the manifest lists the marker: its bytes must match (ConfigError naming it otherwise);
+        - the marker records ``"store_format"`` (this version wrote the folder) but the manifest is missing
+          or does not list the marker: refused, naming the file, unless nothing is stored yet (a run
+          killed between writing the marker and its checksum), when the marker's checksum is recorded;
+        - the marker predates ``"store_format"``: the folder was written before saddle recorded the
+          marker's checksum (and, without a manifest, before it recorded any): its checksums are recorded
+          as the files are now, with one line saying so (read as it is, with that line, when read-only).
+
+        ``meta`` is the marker as :meth:`_classify` parsed it; the bytes checked are read again and must
+        parse to the same (ConfigError otherwise: the marker changed meanwhile).
+        """
+        name, manifest = MARKERS[self.kind], self.manifest
+        if verify_marker(self.path, self.kind, manifest, meta, holds_results=self.holds_results()):
+            return
+        if writes_checksums(meta):  # nothing stored yet: a run killed between the marker and its checksum
+            if not self.read_only:
+                manifest.record([name])
+            return
+        had_manifest = manifest.present  # without one: written before saddle recorded any checksum
+        legacy = [] if had_manifest else self.legacy_tables()
+        what = f"the checksum of its {name}" if had_manifest else "checksums"
+        if self.read_only:
+            if had_manifest or legacy:
+                self._note(
+                    f"note: {self.path} was written before saddle recorded {what} and is read-only; read as it is"
+                )
+            return
+        if had_manifest or legacy:
+            manifest.record([name, *legacy])
+        else:  # its checksum is written with the first tables (a sweep rebuilds its tables from its cells)
+            manifest.adopt(name)
+        if had_manifest:
+            self._note(f"note: {self.path} was written before saddle recorded {what}; recorded it as it is now")
+        elif legacy:
+            self._note(
+                f"note: {self.path} was written before saddle recorded checksums; recorded them "
+                f"for its {len(legacy)} stored table{'s' * (len(legacy) != 1)} as they are now"
+            )
 
     def verify_tables(self) -> None:
         """Check every stored table of the top folder against its checksum (ConfigError naming a mismatch)."""

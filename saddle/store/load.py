@@ -7,7 +7,7 @@ from pathlib import Path
 from saddle.options import ConfigError
 from saddle.records import EscapeResult
 from saddle.store.escape import load_escape
-from saddle.store.folder import folder_kind
+from saddle.store.folder import LinkError, folder_kind
 from saddle.store.sweep import SweepResult, load_sweep
 
 __all__ = ["load"]
@@ -28,6 +28,8 @@ def load(path: str | Path) -> EscapeResult | SweepResult:
         raise ConfigError(f"{folder} is a file, not a results folder")
     try:
         kind = folder_kind(folder)
+    except LinkError:
+        raise
     except ConfigError as err:
         raise ConfigError(str(err).replace("; choose another --out (an empty or new folder)", "")) from None
     if kind is None:

@@ -9,14 +9,16 @@ The folder (docs/sweeps.md)::
                             last, it marks the cell as stored
     trials.csv, summary.csv the tidy tables of all stored cells: cell, one column per swept parameter,
                             then the escape columns (the step size used is ``eta_m``)
-    checksums.json          the SHA-256 of the tidy tables (and of cells stored before checksums)
+    checksums.json          the SHA-256 of sweep.json and of the tidy tables (and of cells stored before
+                            checksums)
     .saddle.lock            the lock a running sweep holds
     sweep-heatmap.*, sweep-lines.*   the figures
 
-Every file is written atomically and every table is checked against its checksum when read
-(:mod:`saddle.store.folder`).  Rerunning the same sweep skips the stored cells; a different sweep (seed,
-grid or fixed options) is refused.  :class:`SweepResult` is a sweep's folder as ``run_sweep`` returns it
-and :func:`load_sweep` reads it back.
+Every file is written atomically, never through a link, and every table is checked against its
+checksum when read (:mod:`saddle.store.folder`); a cell's ``cell.json`` is checked against the sweep
+(its key, seed and options), which ``sweep.json``'s checksum covers.  Rerunning the same sweep skips
+the stored cells; a different sweep (seed, grid or fixed options) is refused.  :class:`SweepResult`
+is a sweep's folder as ``run_sweep`` returns it and :func:`load_sweep` reads it back.
 """
 
 from __future__ import annotations
@@ -46,7 +48,11 @@ from saddle.store.folder import (
     csv_text,
     differences,
     interrupts_deferred,
+    make_folders,
+    read_bytes,
+    read_marker,
     sha256,
+    verify_marker,
     versions,
 )
 from saddle.sweep.config import KEY_ALWAYS, KEY_DIGITS, KEY_EXCLUDED, Cell, SweepConfig, _text, cell_options
@@ -111,6 +117,7 @@ class SweepFolder(ResultsStore):
 
     kind = "sweep"
     tables = ("trials.csv", "summary.csv")
+    also_written = ("cells", *(f"sweep-{f}.{e}" for f in ("heatmap", "lines") for e in ("pdf", "png")))
     temporaries = (".*.tmp", "cells/*/.*.tmp")
 
     def __init__(self, path: str | Path, sweep: SweepConfig) -> None:
@@ -146,6 +153,10 @@ class SweepFolder(ResultsStore):
             differ += differences(old[table], new[table], prefix=table, ordered=True)
         return differ
 
+    def holds_results(self) -> bool:
+        cells = self.path / "cells"
+        return super().holds_results() or (cells.is_dir() and any(cells.iterdir()))
+
     def legacy_tables(self) -> list[str]:
         return []  # the tidy tables are rebuilt from the cells at every run; cells are handled by load()
 
@@ -175,12 +186,14 @@ class SweepFolder(ResultsStore):
         line naming the file) when a table does not match or the cell is damaged otherwise.
         """
         folder = self.cell_dir(cell)
-        if not (folder / "cell.json").exists():
-            return False
         rel = f"cells/{cell.key}"
         try:
-            meta = json.loads((folder / "cell.json").read_text())
-            raw = {t: (folder / t).read_bytes() for t in CELL_TABLES}
+            try:  # never through a link: cells/, cells/<key>/ and the files in it
+                meta_bytes = read_bytes(folder / "cell.json", below=self.path)
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+            meta = json.loads(meta_bytes)
+            raw = {t: read_bytes(folder / t, below=self.path) for t in CELL_TABLES}
             sums = meta.get("sha256")
             if isinstance(sums, dict):
                 for name, data in raw.items():
@@ -245,11 +258,11 @@ class SweepFolder(ResultsStore):
         with interrupts_deferred():
             try:
                 try:
-                    folder.mkdir(parents=True, exist_ok=True)
+                    make_folders(folder, self.path)
                 except OSError as err:
                     raise StoreError(f"cannot create {folder}: {err.strerror or err}", err.errno) from None
-                atomic_write_text(folder / "trials.csv", trials)
-                atomic_write_text(folder / "summary.csv", summary)
+                atomic_write_text(folder / "trials.csv", trials, below=self.path)
+                atomic_write_text(folder / "summary.csv", summary, below=self.path)
                 meta = {
                     "key": cell.key,
                     "seed": cell.seed,
@@ -262,7 +275,7 @@ class SweepFolder(ResultsStore):
                         "summary.csv": sha256(summary.encode("utf-8")),
                     },
                 }
-                atomic_write_text(folder / "cell.json", json.dumps(meta, indent=2) + "\n")
+                atomic_write_text(folder / "cell.json", json.dumps(meta, indent=2) + "\n", below=self.path)
             except StoreError as err:
                 n = len(self.tidy.chunks)
                 raise StoreError(
@@ -322,14 +335,19 @@ def read_table(path: str | Path) -> dict[str, np.ndarray]:
     """A tidy table (trials.csv or summary.csv of a sweep) as {column: typed array}.
 
     When the table's folder has a checksums.json (every folder saddle writes), the table is checked
-    against it first: ConfigError (one line naming the file) when it does not match.
+    against it first: ConfigError (one line naming the file) when it does not match, or when the
+    folder's sweep.json says saddle recorded checksums there and the manifest is missing or does not
+    match.  The table is never read through a link.
     """
     path = Path(path)
     manifest = Manifest.load(path.parent)
+    meta = read_marker(path.parent, "sweep")
+    if meta is not None:
+        verify_marker(path.parent, "sweep", manifest, meta)
     data = manifest.read(path.name) if manifest.present else None
     if data is None:
         try:
-            data = path.read_bytes()
+            data = read_bytes(path)
         except OSError as err:
             raise ConfigError(f"cannot read {path}: {err.strerror or err}") from None
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
@@ -371,7 +389,7 @@ def load_sweep(path: str | Path) -> SweepResult:
     folder_path = Path(path)
     marker = folder_path / "sweep.json"
     try:
-        meta = json.loads(marker.read_text())
+        meta = json.loads(read_bytes(marker))
         tables = {name: meta[name] for name in ("sweep", "grid", "fixed") if name in meta}
         tables["sweep"] = {k: v for k, v in tables.get("sweep", {}).items() if k in ("name", "seed", "description")}
         tables["plot"] = meta.get("plot") or {}
