@@ -295,7 +295,7 @@ def test_rerun_into_the_same_folder_resumes_without_recomputing(small_run, tmp_p
     done, _ = small_run
     folder = tmp_path / "resume"
     folder.mkdir()
-    for name in ("config.json", "trials.csv", "summary.csv", "trajectories.npz"):
+    for name in ("config.json", "checksums.json", "trials.csv", "summary.csv", "trajectories.npz"):
         shutil.copy2(done / name, folder / name)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
 
