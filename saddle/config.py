@@ -237,9 +237,12 @@ class EscapeConfig(_Fields):
         need += cls.memory_bytes(self)
         limit, source = available_memory()
         if need > limit // 2:
+            sizes = cls.size_options()
+            size = "".join(f"{name} = {getattr(self, name)}, " for name in sizes)
+            smaller = f" or a smaller {' or '.join(sizes)}" if sizes else ""
             raise ConfigError(
-                f"d = {self.d} and trials = {self.trials} x {len(ms)} batch sizes need about "
-                f"{need / 2**30:.1f} GiB, more than half of {source}; use fewer trials or a smaller d"
+                f"{cls.name} with {size}trials = {self.trials} x {len(ms)} batch sizes needs about "
+                f"{need / 2**30:.1f} GiB, more than half of {source}; use fewer trials{smaller}"
             )
         for m in ms:
             if not math.isfinite(self.eta_for(m)):
@@ -324,15 +327,17 @@ class EscapeConfig(_Fields):
             )
         if self.radius is not None:
             self._set("radius", real("radius", self.radius))
+        given = self.target is not None
         if self.target is None and self.radius is None:
             self._set("target", cls.default_target(self))
         if self.target is not None:
             self._set("target", real("target", self.target, positive=False))
             f_min = cls.min_value(self)
             if f_min is not None and self.target < f_min:
+                whose = "target" if given else f"the {cls.name} objective's default target"
                 raise ConfigError(
-                    f"target = {self.target:g} is below the {cls.name} objective's minimum "
-                    f"f_min = {f_min:.6g}: no trial can reach it"
+                    f"{whose} = {self.target:g} is below the {cls.name} objective's minimum "
+                    f"f_min = {f_min:.6g}: no trial can reach it{'' if given else '; give a target (--target)'}"
                 )
             if self.radius is not None:
                 raise ConfigError("give either radius or target as the escape criterion, not both")

@@ -160,6 +160,14 @@ def run_escape(
         With ``config.objective == "user"``: the user's objective (see
         docs/objectives.md) and its start point u_0 (a flat array of length d).
 
+    Raises
+    ------
+    ConfigError
+        Before anything is written (no results folder, no lock): for an invalid configuration, a start
+        point that does not fit the objective's state, a batch size without a start (a plateau of its
+        eta/m), or a target that a fixed start already meets (f(u_0) <= target: every trial would escape
+        at its first step).
+
     Examples
     --------
     >>> res = run_escape(m=[4, 32], trials=200)          # doctest: +SKIP
@@ -182,6 +190,11 @@ def run_escape(
         numba.set_num_threads(threads)
     objective, u0 = _objective_and_start(config, user_objective, start)
     f0 = float(objective.f(u0))
+    # everything that can refuse the configuration comes before the results folder is made: each batch
+    # size's start (a plateau of its own eta/m), the target against f there, the theory columns
+    starts = {m: _checked_start(config, objective, m, u0 if m == config.m[0] else None) for m in config.m}
+    quantities = saddle_theory(config, objective)
+    theory = TheoryColumns(config, quantities, objective)
 
     store = ResultsFolder.open(out, config, backend=backend) if out is not None else None
     try:  # (on a failure before the first batch size, release the folder: a new one that holds nothing is removed)
@@ -211,13 +224,11 @@ def run_escape(
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo) * config.trials, unit="trial", desc="escape", leave=False)
-    quantities = saddle_theory(config, objective)
-    theory = TheoryColumns(config, quantities, objective)
     rows = {m: summary_row(config, r, theory) for m, r in by_m.items()}
     kept = list(by_m)  # the batch sizes whose trials are stored (or, without a folder, computed)
     try:
         for m in todo:
-            by_m[m] = _run_batch_size(config, objective, u0, m, backend, bar)
+            by_m[m] = _run_batch_size(config, objective, starts[m], m, backend, bar)
             rows[m] = summary_row(config, by_m[m], theory)
             if announce is not None:
                 announce(
@@ -257,7 +268,34 @@ def _objective_and_start(config: EscapeConfig, user_objective: Any, start: Any) 
         raise ConfigError("user_objective= and start= go with EscapeConfig(objective='user') only")
     else:
         objective = config.build_objective()
-    return objective, np.asarray(config.start_point(objective), dtype=np.float64)
+    return objective, _flat_start(objective, config.start_point(objective))
+
+
+def _flat_start(objective: Objective, start: Any) -> np.ndarray:
+    """The start as a flat float64 array, checked against the objective's state: its length (the
+    manifold's, :meth:`~saddle.objectives.base.Objective.state_length`) and finite entries."""
+    u0 = np.asarray(start, dtype=np.float64)
+    n = objective.state_length()
+    if u0.ndim != 1 or (n is not None and u0.shape[0] != n) or not np.all(np.isfinite(u0)):
+        length = "" if n is None else f" of length {n} (its manifold's)"
+        raise ConfigError(
+            f"the {objective.name} objective's start_point must be a finite flat array{length}, got shape {u0.shape}"
+        )
+    return u0
+
+
+def _checked_start(config: EscapeConfig, objective: Objective, m: int, u0: np.ndarray | None) -> np.ndarray:
+    """u_0 for batch size m (``objective.start_point_for``; ``u0`` where it is known already), refused where
+    the target escape is no escape: a fixed start with f(u_0) <= target escapes at its first step."""
+    start = u0 if u0 is not None else _flat_start(objective, objective.start_point_for(config, m))
+    if config.target is not None and not config.random_start and config.start_perturbation is None:
+        f0 = float(objective.f(start))
+        if not config.target < f0:
+            raise ConfigError(
+                f"target = {config.target:g} is not below f(u_0) = {f0:.6g} (m = {m}): every trial would "
+                "escape at its first step; give a target below f(u_0)"
+            )
+    return start
 
 
 def _trial_options(config: EscapeConfig, m: int, backend: str) -> dict[str, Any]:
@@ -293,10 +331,9 @@ def _run_batch_size(
     start = time.perf_counter()
     chunk = CHUNK_TRIALS[backend]
     options = _trial_options(config, m, backend)
-    u0_m = np.asarray(objective.start_point_for(config, m), dtype=np.float64)
     for lo in range(0, config.trials, chunk):
         n = min(chunk, config.trials - lo)
-        block = run_trials(objective, u0_m, trial_start=lo, n_trials=n, recorder=recorder, **options)
+        block = run_trials(objective, u0, trial_start=lo, n_trials=n, recorder=recorder, **options)
         steps[lo : lo + n] = block.steps
         status[lo : lo + n] = block.status
         final_f[lo : lo + n] = block.final_f

@@ -10,11 +10,22 @@ ends with one line saying what was kept, and exit status 130.
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from saddle.experiments.common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, UsageError
+from saddle.experiments.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OUTPUT,
+    EXIT_USAGE,
+    GuardedStdout,
+    OutputError,
+    Parser,
+    UsageError,
+    emit,
+    say,
+)
 from saddle.store import StoreError
 
 COMMANDS = {
@@ -64,8 +75,51 @@ def _load_objectives(argv: list[str]) -> list[str]:
     return rest
 
 
+def _hold_closed_descriptors() -> None:
+    """Open /dev/null on a closed stdout or stderr descriptor (``>&-``, ``2>&-``), so that no file the run
+    opens takes its number (and receives what a library writes to "stderr"); ``sys.stdout`` / ``sys.stderr``
+    stay None, which is how :func:`~saddle.experiments.common.emit` knows that stdout is closed."""
+    for fd in (1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                held = os.open(os.devnull, os.O_WRONLY)
+            except OSError:
+                continue
+            if held != fd:  # a lower descriptor was free: not the one closed
+                os.dup2(held, fd)
+                os.close(held)
+
+
+def _drop_stdout() -> None:
+    """After stdout failed: send what is still buffered for it to /dev/null, so that the interpreter's own
+    flush at exit does not fail again (and print a traceback, or exit 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # closed, or not a file (a test's capture)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    A closed or full stderr never stops a run (its lines are lost); a closed or full stdout, or a reader that
+    went away (``| head``), ends the command with one line on stderr where it can be written and exit status 1,
+    whatever the command stored kept.
+    """
+    _hold_closed_descriptors()
+    stdout = sys.stdout
+    sys.stdout = GuardedStdout(stdout)  # a failed write is an OutputError
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout = stdout
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         from saddle._numba import check_environment  # refuses bad NUMBA_ variables before Numba reads them
 
@@ -74,18 +128,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
-            parser.print_help()
+            emit(parser.format_help().rstrip("\n"))
             return 0
-        return _module(args.command).run(args)
+        rc = _module(args.command).run(args)
+        sys.stdout.flush()  # block-buffered output to a full file fails here (an OutputError), not at exit
+        return rc
     except UsageError as err:
-        print(err, file=sys.stderr)
+        say(str(err))
         return EXIT_USAGE
+    except (OutputError, BrokenPipeError) as err:
+        _drop_stdout()
+        say(f"python -m saddle.experiments: error: {err}")
+        return EXIT_OUTPUT
     except ValueError as err:  # ConfigError and other invalid-option errors from the API
-        print(f"python -m saddle.experiments: error: {err}", file=sys.stderr)
+        say(f"python -m saddle.experiments: error: {err}")
         return EXIT_USAGE
     except StoreError as err:  # the machine refused a write (disk full, permissions): what failed, what was kept
-        print(f"python -m saddle.experiments: error: {err}", file=sys.stderr)
+        say(f"python -m saddle.experiments: error: {err}")
         return 1
     except KeyboardInterrupt:
-        print("interrupted before any trial finished; nothing was stored", file=sys.stderr)
+        say("interrupted before any trial finished; nothing was stored")
         return EXIT_INTERRUPTED

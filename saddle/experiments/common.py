@@ -2,10 +2,75 @@
 
 import argparse
 import math
-from typing import NoReturn
+import sys
+from typing import Any, NoReturn
 
 EXIT_USAGE = 2
+EXIT_OUTPUT = 1
+"""The exit status when the command's own output (stdout) could not be written: closed, full, a broken pipe."""
 EXIT_INTERRUPTED = 130
+
+
+class OutputError(OSError):
+    """stdout could not be written (closed, full, a reader gone); whatever the command stored is kept."""
+
+
+def say(line: str) -> None:
+    """One diagnostic line on stderr.  A closed or full stderr loses the line but never stops a run:
+    progress and warnings are not what the command is for."""
+    stream = sys.stderr
+    if stream is None:
+        return
+    try:
+        print(line, file=stream, flush=True)
+    except (OSError, ValueError):  # ValueError: a closed file object
+        pass
+
+
+def emit(text: str) -> None:
+    """The command's own output on stdout, flushed now, so that a closed or full stdout (or a reader that
+    went away) raises :class:`OutputError` here, where the caller knows what was kept."""
+    stream = sys.stdout
+    if stream is None:
+        raise OutputError("stdout is closed")
+    try:
+        print(text, file=stream, flush=True)
+    except OutputError:
+        raise
+    except (OSError, ValueError) as err:
+        raise OutputError(f"cannot write to stdout: {getattr(err, 'strerror', None) or err}") from None
+
+
+class GuardedStdout:
+    """``sys.stdout`` while a command runs (:func:`saddle.experiments.cli.main`): the stream it wraps, whose
+    failed writes and flushes (closed, full, a reader gone) are :class:`OutputError`; ``None`` for a closed one."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def _failed(self, err: Exception | None) -> OutputError:
+        if err is None:
+            return OutputError("stdout is closed")
+        return OutputError(f"cannot write to stdout: {getattr(err, 'strerror', None) or err}")
+
+    def write(self, text: str) -> int:
+        if self.stream is None:
+            raise self._failed(None)
+        try:
+            return int(self.stream.write(text))
+        except (OSError, ValueError) as err:
+            raise self._failed(err) from None
+
+    def flush(self) -> None:
+        if self.stream is None:
+            return
+        try:
+            self.stream.flush()
+        except (OSError, ValueError) as err:
+            raise self._failed(err) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 class UsageError(Exception):

@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from saddle import optimizers
-from saddle.experiments.common import EXIT_INTERRUPTED, Parser, finite_float, fmt_steps, integer
+from saddle.experiments.common import (
+    EXIT_INTERRUPTED,
+    OutputError,
+    Parser,
+    emit,
+    finite_float,
+    fmt_steps,
+    integer,
+    say,
+)
 
 if TYPE_CHECKING:
     from saddle.config import EscapeConfig
@@ -108,7 +117,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         f"(default {_default('objective')}; "
         "a user's own objective: --load FILE, docs/objectives.md)",
     )
-    parser.add_argument("--d", type=integer, default=_default("d"), help=f"dimension (default {_default('d')})")
+    parser.add_argument(  # default None: "not given", so that an objective whose size is its own refuses it
+        "--d", type=integer, default=None, help=f"dimension (default {_default('d')}; objectives with a d only)"
+    )
     added = set()
     for cls in registered().values():
         fresh = [option for option in cls.options if option.name not in added]
@@ -268,7 +279,7 @@ def format_table(result: EscapeResult) -> str:
 
 def config_from_args(args: argparse.Namespace, **more: Any) -> EscapeConfig:
     """The EscapeConfig of parsed configuration options (see add_config_arguments)."""
-    from saddle.config import EscapeConfig
+    from saddle.config import ConfigError, EscapeConfig
     from saddle.objectives.base import registered
 
     tup = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731
@@ -289,8 +300,12 @@ def config_from_args(args: argparse.Namespace, **more: Any) -> EscapeConfig:
         "allow_trap",
     )
     values = {name: tup(getattr(args, name)) for name in generic}
+    cls = registered().get(args.objective)
+    if cls is not None and not cls.uses_d and args.d is not None:
+        size = ", ".join(_flag(name) for name in cls.size_options())
+        raise ConfigError(f"--d does not apply to the {cls.name} objective (its size: {size or 'its own options'})")
     more = {k: v for k, v in more.items() if v is not None}
-    values = {k: v for k, v in values.items() if v is not None or k not in ("eta",)}
+    values = {k: v for k, v in values.items() if v is not None or k not in ("eta", "d")}
     values.update({o.name: getattr(args, o.name) for o in optimizers.all_options()})
     for cls in registered().values():
         for option in cls.options:
@@ -305,22 +320,21 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args, trials=args.trials, max_steps=args.max_steps, seed=args.seed)
     for message in config.start_warnings():
-        print(f"warning: {message}", file=sys.stderr)
+        say(f"warning: {message}")
     from saddle.store.escape import ResultsFolder
 
     out = ResultsFolder.checked_path(args.out) if args.out is not None else _default_out()  # ('' is refused)
-    progress = not args.quiet and sys.stderr.isatty()
+    progress = not args.quiet and sys.stderr is not None and sys.stderr.isatty()
     try:
-        announce = None if args.quiet or progress else (lambda line: print(line, file=sys.stderr, flush=True))
+        announce = None if args.quiet or progress else say
         result = run_escape(
             config, out=out, threads=args.threads, progress=progress, backend=args.backend, announce=announce
         )
     except Interrupted as stop:
         kept = ", ".join(map(str, stop.kept)) or "none"
-        print(
+        say(
             f"interrupted: kept the trials of m = {kept} in {stop.out}; "
-            f"run the same command with --out {stop.out} to resume",
-            file=sys.stderr,
+            f"run the same command with --out {stop.out} to resume"
         )
         return EXIT_INTERRUPTED
     if not args.no_plot:
@@ -330,14 +344,17 @@ def run(args: argparse.Namespace) -> int:
         try:
             save_figure(escape_figure(result), out / "escape")
         except KeyboardInterrupt:  # every trial is stored already: say so (not cli.main's "nothing was stored")
-            print(f"interrupted while drawing the figure; every trial is stored in {out}", file=sys.stderr)
+            say(f"interrupted while drawing the figure; every trial is stored in {out}")
             return EXIT_INTERRUPTED
         except StoreError as err:
             raise StoreError(f"{err}; every trial is stored in {out}") from None
     if not args.quiet:
-        print(format_table(result))
-        print(
-            f"results in {out}/ (config.json, trials.csv, summary.csv"
-            f"{'' if args.no_plot else ', escape.pdf, escape.png'})"
-        )
+        try:
+            emit(format_table(result))
+            emit(
+                f"results in {out}/ (config.json, trials.csv, summary.csv"
+                f"{'' if args.no_plot else ', escape.pdf, escape.png'})"
+            )
+        except OutputError as err:
+            raise OutputError(f"{err}; every trial is stored in {out}") from None
     return 0

@@ -234,6 +234,15 @@ class Objective:
     # -- the maths the generic code needs -------------------------------------------------------
     manifold: Any
 
+    def state_length(self) -> int | None:
+        """The length of the flat state u: the ambient size of its manifold (d for the sphere S^{d-1} or
+        R^d, d k for k spheres); None where the manifold does not say (the start's length is then not checked)."""
+        d = getattr(self.manifold, "d", None)
+        if not isinstance(d, int):
+            return None
+        k = getattr(self.manifold, "k", 1)
+        return d * k if isinstance(k, int) else None
+
     def f(self, u: np.ndarray) -> float:
         raise NotImplementedError
 
@@ -312,6 +321,12 @@ class Objective:
     def memory_bytes(cls, config: Settings) -> int:
         """Bytes its parameters take while a run builds and checks them (a d x d matrix, a few copies)."""
         return 4 * 8 * config.d**2
+
+    @classmethod
+    def size_options(cls) -> tuple[str, ...]:
+        """The options that set its size (what ``memory_bytes`` grows with): ``d`` where d is its dimension,
+        else its own (the teacher-student's N, K, M); messages about memory name these."""
+        return ("d",) if cls.uses_d else ()
 
 
 def _fmt(value: Any) -> str:

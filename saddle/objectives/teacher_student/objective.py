@@ -35,6 +35,20 @@ if TYPE_CHECKING:
 
 MODES = {"full": kernels.FULL, "reduced": kernels.REDUCED}
 HOOKS = {mode: KernelHooks(*kernels.HOOKS[code], name=f"teacher_student_{mode}") for mode, code in MODES.items()}
+MAX_PLATEAU_K = 10
+"""The largest K = M whose plateau (the fixed point and its Jacobian,
+:func:`~saddle.objectives.teacher_student.ode.plateau`) is computed: its cost grows as K^6 (a Jacobian of
+K (3K + 1) / 2 columns, each two evaluations of the ODE's K^2 (2K)^2 Gaussian averages).  Measured (2 cores,
+2026-12-07) at eta/m = 0.01: 0.6 s at K = 8, 0.8 s at K = 10, 3.9 s at K = 12, 19 s at K = 16, hours at K = 64.
+Above it the plateau start is refused."""
+MAX_THEORY_K = 4
+"""The largest K = M whose theory column (:func:`~saddle.objectives.teacher_student.ode.predict_exit`) a run
+computes: its ODE integrations and Jacobians cost 3.4 s a batch size at K = 3, 4.8 s at K = 4, 12 s at K = 5,
+45 s at K = 6 and minutes at K = 10 (same machine, N = 200, eta/m = 0.01); above it the column is left empty,
+with the reason."""
+MAX_SIGMA0 = 1e6
+"""The largest sigma0 of the random start: the fields w_k.x / sqrt(N) then have standard deviation 1e6, erf is
+saturated far beyond, and the order parameters (of order sigma0^2) and their products stay far from overflow."""
 REDUCED_FROM_N = 50
 """``simulation = 'auto'`` takes the reduced chain from this N on (where it applies: sgd or gd, the f
 target, the plateau or random start).  Measured on the reference machine (one thread, K = M = 2,
@@ -71,7 +85,7 @@ class TeacherStudentObjective(Objective):
         Option("M", "teacher hidden units", "int", default=lambda config: config.K, low=1, high=64, default_text="K"),
         Option(
             "sigma0",
-            "random start: weights w_k ~ N(0, sigma0^2 I_N)",
+            f"random start: weights w_k ~ N(0, sigma0^2 I_N), at most {MAX_SIGMA0:g}",
             "real",
             default=math.sqrt(0.1),
             default_text="sqrt(0.1)",
@@ -81,7 +95,8 @@ class TeacherStudentObjective(Objective):
             "start",
             "plateau: on the symmetric fixed point of the run's eta/m (K = M); random: small random weights",
             "choice",
-            default="plateau",
+            default=lambda config: "random" if config.random_start else "plateau",
+            default_text="plateau; random with --random-start",
             choices=("plateau", "random"),
         ),
         Option(
@@ -119,17 +134,29 @@ class TeacherStudentObjective(Objective):
         N, K, M = config.N, config.K, config.M
         if N < K + M:
             raise ConfigError(f"teacher-student needs N >= K + M = {K + M}, got N = {N}")
-        if config.random_start:
-            opts["start"] = "random"
-        elif opts["start"] == "random":
+        if config.random_start and opts["start"] != "random":
+            raise ConfigError("random_start (--random-start) is start = 'random'; it contradicts start = 'plateau'")
+        if opts["start"] == "random":
             object.__setattr__(config, "random_start", True)
+        if config.sigma0 > MAX_SIGMA0:
+            raise ConfigError(f"sigma0 must be <= {MAX_SIGMA0:g}, got {config.sigma0:g}")
         if opts["start"] == "plateau" and K != M:
             raise ConfigError(
                 f"the plateau start needs K = M (the symmetric plateau of SPEC 2.6), got K = {K}, "
                 f"M = {M}; use --start random"
             )
-        if config.target is None and config.radius is None and K != M:
-            raise ConfigError("teacher-student with K != M has no default escape target: give --target (an eps_g)")
+        if opts["start"] == "plateau" and K < 2:
+            raise ConfigError("K = M = 1 has no plateau (SPEC 2.6): use K >= 2, or --start random with --target")
+        if opts["start"] == "plateau" and K > MAX_PLATEAU_K:
+            raise ConfigError(
+                f"the plateau start is computed for K = M <= {MAX_PLATEAU_K} (its solver's cost grows as K^6: "
+                f"hours at K = 64), got K = {K}; use --start random"
+            )
+        if config.target is None and config.radius is None and (K != M or K < 2):
+            raise ConfigError(
+                f"teacher-student with K = {K}, M = {M} has no plateau, so no default escape target: "
+                "give --target (an eps_g)"
+            )
         reduced_ok = config.optimizer_class.plain_step and config.radius is None and config.start_perturbation is None
         if opts["simulation"] == "reduced" and not reduced_ok:
             raise ConfigError(
@@ -195,6 +222,13 @@ class TeacherStudentObjective(Objective):
         """The plateau-exit prediction (ode.predict_exit) for K = M, T = I; NaN with the reason otherwise."""
         if self.model.K != self.model.M or not self.model.is_canonical or not _sgd_like(config):
             return None
+        if self.model.K > MAX_THEORY_K:
+            return {
+                "theory_median_steps": math.nan,
+                "theory_regime": "n/a",
+                "theory_trusted": False,
+                "theory_note": f"not computed for K > {MAX_THEORY_K} (its cost grows as K^6: minutes an m at K = 10)",
+            }
         from saddle.objectives.teacher_student.ode import predict_exit
 
         # (random starts: fewer exact starts and noise draws than predict_exit's defaults, so that a run's
@@ -247,3 +281,7 @@ class TeacherStudentObjective(Objective):
     @classmethod
     def memory_bytes(cls, config: Settings) -> int:
         return 8 * config.N * (config.K + config.M) * 4
+
+    @classmethod
+    def size_options(cls) -> tuple[str, ...]:
+        return ("N", "K", "M")

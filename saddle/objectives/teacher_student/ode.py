@@ -335,14 +335,16 @@ def _scaled_fixed_point(K: int, eta_over_m: float, sigma: float) -> np.ndarray:
         # (dQ_11 - dQ_12) / (q - c) / e loses digits as e -> 0: the tolerance allows for it (and the
         # solver's own success flag is unreliable at that noise level, so the residual decides)
         tol = 1e-9 + 1e-15 / e**2
-        with np.errstate(invalid="ignore"):  # trial points past the plateau give NaN residuals: rejected below
+        # trial points past the plateau give NaN or infinite residuals (0/0, x/0: a huge output noise reaches
+        # them at once): the residual test below rejects them, so numpy's warnings would only be noise
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             sol = root(_symmetric_residual, x, args=(K, e, sigma), method="hybr")
             if not (sol.x[1] > 0 and np.max(np.abs(sol.fun)) < tol):
                 sol = root(_symmetric_residual, sol.x, args=(K, e, sigma), method="lm")
         if not (np.all(np.isfinite(sol.x)) and sol.x[1] > 0 and np.max(np.abs(sol.fun)) < tol):
             raise RuntimeError(
                 f"no plateau fixed point with q > c found at eta/m = {e} (for large eta/m "
-                f"the plateau may not exist: SGD no longer converges to it): {sol.message}"
+                f"the plateau may not exist: SGD no longer converges to it): {' '.join(str(sol.message).split())}"
             )
         x = sol.x
     return x

@@ -1,0 +1,202 @@
+"""Failure modes, second round: work that scales badly, accepted nonsense, messages that mislead.
+
+Idea under test
+---------------
+A configuration is refused whole, in one line, before anything is written or any slow setup runs: a
+plateau start too large for its solver is refused at once (not after minutes in Python), a batch size
+whose start or theory fails leaves no results folder, a target the start already meets, a start of the
+wrong length, contradicting start flags, a size option the objective does not have are refused.  The
+messages name what the user gave (the objective's own size options, not a ``d`` it does not have; no
+target nobody gave), and numerical noise (numpy warnings) does not precede a refusal.  A closed or full
+stdout or stderr never costs the results of a finished run, and never a traceback.
+
+Each test injects one fault; most work in-process on ``EscapeConfig`` / ``run_escape`` (validation runs
+before any kernel), and the few about the terminal's streams run the real entry point in a subprocess.
+"""
+
+import math
+import os
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import saddle.escape as escape_module
+from saddle.escape import ConfigError, EscapeConfig, run_escape
+from saddle.manifolds import Euclidean
+from saddle.objectives.base import KernelHooks, Objective, register, unregister
+from saddle.objectives.teacher_student.objective import MAX_PLATEAU_K, MAX_THEORY_K
+from tests.test_failure_modes import REPO_ROOT, assert_one_clear_line, run_main
+
+TS = dict(objective="teacher-student")
+SPIKE = dict(d=5, m=(1, 4), trials=4, max_steps=20)
+
+
+def refusal(**kwargs):
+    """The one-line message of the ConfigError that EscapeConfig(**kwargs) raises."""
+    with pytest.raises(ConfigError) as info:
+        EscapeConfig(**kwargs)
+    message = str(info.value)
+    assert "\n" not in message, message
+    return message
+
+
+# ------------------------------------------------------------ 5: work that scales badly, writes too early
+
+
+def test_a_plateau_start_beyond_the_solvers_reach_is_refused_at_once():
+    """K = M = 64 on the plateau used to spend hours in the plateau solver (K^6 work in Python)."""
+    start = time.perf_counter()
+    message = refusal(**TS, N=200, K=64, M=64)
+    assert time.perf_counter() - start < 0.5
+    assert f"K = M <= {MAX_PLATEAU_K}" in message and "--start random" in message
+    EscapeConfig(**TS, N=200, K=MAX_PLATEAU_K, M=MAX_PLATEAU_K)  # the largest allowed
+    EscapeConfig(**TS, N=200, K=64, M=64, random_start=True)  # a random start needs no plateau
+
+
+def test_the_theory_column_is_skipped_beyond_its_limit_with_the_reason():
+    """predict_exit costs minutes a batch size at K = 10: the column says why it is empty instead."""
+    K = MAX_THEORY_K + 1
+    config = EscapeConfig(**TS, N=4 * K, K=K, M=K, random_start=True, m=1)
+    start = time.perf_counter()
+    row = config.build_objective().theory_prediction(config, 1)
+    assert time.perf_counter() - start < 0.5
+    assert math.isnan(row["theory_median_steps"]) and not row["theory_trusted"]
+    assert f"K > {MAX_THEORY_K}" in row["theory_note"]
+
+
+@pytest.mark.parametrize("fault", ["start of the second batch size", "theory"])
+def test_a_refusal_after_the_first_batch_size_leaves_no_folder(fault, monkeypatch, tmp_path):
+    """The per-m starts and the theory used to be computed after config.json and the lock were written."""
+
+    def refuse(*args, **kwargs):
+        raise ConfigError("injected refusal")
+
+    if fault == "theory":
+        monkeypatch.setattr(escape_module, "saddle_theory", refuse)
+    else:
+        cls = EscapeConfig(**SPIKE).objective_class
+        plain = cls.start_point_for
+        monkeypatch.setattr(
+            cls, "start_point_for", lambda self, config, m: refuse() if m == 4 else plain(self, config, m)
+        )
+    with pytest.raises(ConfigError, match="injected refusal"):
+        run_escape(EscapeConfig(**SPIKE), out=tmp_path / "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------ 6: accepted nonsense
+
+
+@pytest.mark.parametrize(
+    "kwargs", [dict(**SPIKE, target=0.0), dict(**TS, m=(1,), trials=4, target=10.0)], ids=["spike", "teacher-student"]
+)
+def test_a_target_the_start_already_meets_is_refused(kwargs, tmp_path):
+    """Every trial used to 'escape' at step 1 (f(u_0) = -0.5 for the spike, about 0.02 on the plateau)."""
+    with pytest.raises(ConfigError, match=r"not below f\(u_0\)") as info:
+        run_escape(EscapeConfig(**kwargs), out=tmp_path / "x")
+    assert "\n" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_random_start_contradicting_the_plateau_start_is_refused():
+    """--random-start --start plateau used to run a random start silently."""
+    assert "contradicts start = 'plateau'" in refusal(**TS, random_start=True, start="plateau")
+    assert EscapeConfig(**TS, random_start=True).start == "random"
+    assert EscapeConfig(**TS, start="random").random_start is True
+
+
+def test_d_is_refused_for_an_objective_whose_size_is_its_own(capsys, tmp_path):
+    """--d 10 (the default's value) used to be accepted and recorded for teacher-student."""
+    rc, _, err = run_main(["escape", "--objective", "teacher-student", "--d", "10", "--out", tmp_path / "x"], capsys)
+    assert_one_clear_line(rc, err, [r"--d does not apply to the teacher-student", "--n, --k, --m"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sigma0_that_overflows_is_refused():
+    """sigma0 = 1e200 passed validation, then sigma0**2 overflowed in kernel_params (a traceback)."""
+    assert "sigma0 must be <= 1e+06" in refusal(**TS, start="random", sigma0=1e200)
+
+
+class _WrongLength(Objective):
+    """An objective whose start_point does not fit its manifold (length d + 3 on R^d)."""
+
+    name = "test-wrong-length"
+    kernel = KernelHooks(lambda *a: 0.0, lambda *a: None, name="test_wrong_length")  # never compiled
+
+    def __init__(self, d):
+        self.manifold = Euclidean(d)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config.d)
+
+    def start_point(self, config):
+        return np.zeros(config.d + 3)
+
+    def f(self, u):
+        return 0.0
+
+
+def test_a_start_point_of_the_wrong_length_is_refused(tmp_path):
+    """It used to run on a state of length d + 3 and store the results as d = 3."""
+    register(_WrongLength)
+    try:
+        with pytest.raises(ConfigError, match=r"length 3 \(its manifold.s\), got shape \(6,\)"):
+            run_escape(EscapeConfig(objective=_WrongLength.name, d=3, trials=2), out=tmp_path / "x")
+    finally:
+        unregister(_WrongLength.name)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- 8: messages that mislead
+
+
+def test_the_memory_refusal_names_the_objectives_own_size():
+    """It used to speak of 'd = 10' (a d teacher-student does not have) and suggest a smaller d."""
+    message = refusal(**TS, N=10**9)
+    assert "N = 1000000000, K = 2, M = 2" in message and "smaller N or K or M" in message
+    assert "d =" not in message and "smaller d" not in message
+
+
+def test_no_plateau_is_said_without_blaming_a_target_nobody_gave():
+    """K = M = 1 used to complain that the default target (about -1.8e-17) was below f_min."""
+    message = refusal(**TS, N=2, K=1, M=1)
+    assert "K = M = 1 has no plateau" in message and "below" not in message
+    assert "has no plateau, so no default escape target" in refusal(**TS, N=2, K=1, M=1, start="random")
+
+
+def test_a_refusal_is_not_preceded_by_numpy_warnings(tmp_path):
+    """--output-noise 1e10 printed RuntimeWarnings (divide by zero in the solver) before its refusal."""
+    config = EscapeConfig(**TS, output_noise=1e10, m=(1,), trials=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ConfigError, match="no plateau") as info:
+            run_escape(config, out=tmp_path / "x")
+    assert [w for w in caught if issubclass(w.category, RuntimeWarning)] == []
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "redirect, rc",
+    [(">&-", 1), (">/dev/full", 1), ("2>&-", 0), ("2>/dev/full", 0)],
+    ids=["stdout closed", "stdout full", "stderr closed", "stderr full"],
+)
+def test_a_closed_or_full_stream_keeps_the_results_and_a_meaningful_status(redirect, rc, tmp_path):
+    """Each used to end a finished run in a traceback (or, with stderr closed, exit 1 before running)."""
+    command = (
+        f"'{sys.executable}' -m saddle.experiments escape --m 4 --trials 20 --d 5 --max-steps 200 --no-plot "
+        f"--out x {redirect}"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == rc, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert (tmp_path / "x" / "trials.csv").is_file() and (tmp_path / "x" / "summary.csv").is_file()
+    if rc:
+        assert "error: " in proc.stderr and "every trial is stored in x" in proc.stderr
+    else:
+        assert "results in x/" in proc.stdout
