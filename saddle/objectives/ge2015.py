@@ -124,7 +124,7 @@ class GeTensorDecomposition(Objective):
     @classmethod
     def traps(cls, config: Settings) -> list[str]:
         """Shared samples keep u_1 = u_2 for every optimiser without noise of its own (sgd, momentum,
-        nesterov, gd, cnc-pgd: SPEC 2.2, the symmetry trap)."""
+        nesterov, gd, cnc-pgd: the symmetry trap of docs/objectives.md, ge2015)."""
         if config.sampling == "shared" and not config.optimizer_class.own_noise:
             return [
                 f"the collision saddle is a fixed point of shared-sample {config.optimizer}: u_1 = u_2 stays "

@@ -570,7 +570,7 @@ def spike_saddle(
 ) -> SaddleQuantities:
     """SaddleQuantities of the spike's order-s saddle u_0 = (a_1 + ... + a_s) / sqrt(s), exactly.
 
-    SPEC 2.1: gamma = 8 / s with s - 1 escape directions, stable eigenvalues 4 / s.
+    The saddle of docs/objectives.md (spike): gamma = 8 / s with s - 1 escape directions, stable eigenvalues 4 / s.
     The noise moments are exact Fractions (:func:`spike_noise_moments`) turned into
     floats at the end, so a zero (rademacher at s = 2) is exactly 0.0:
 
@@ -600,8 +600,8 @@ def spike_saddle(
     if warn and q.cnc == 0.0:
         warnings.warn(
             f"the CNC condition fails at the spike's s = {s} saddle with {dist} data: the per-sample gradient has "
-            "exactly zero variance along the escape directions (SPEC 2.1 note), so the linear theory predicts no "
-            "escape; SGD leaves only through nonlinear terms",
+            "exactly zero variance along the escape directions (docs/objectives.md, spike), so the linear theory "
+            "predicts no escape; SGD leaves only through nonlinear terms",
             UserWarning,
             stacklevel=2,
         )

@@ -1,4 +1,4 @@
-"""The spike's data and its moments, exactly (SPEC 2.1 and 5): the ICA model's distributions and the
+"""The spike's data and its moments, exactly (docs/objectives.md, docs/theory.md): the ICA model's distributions and the
 noise moments of the per-sample gradient.
 
 At the order-s saddle u_0 = (a_1 + ... + a_s) / sqrt(s) the per-sample gradient's moments are

@@ -146,7 +146,10 @@ class TeacherStudentObjective(Objective):
                 f"M = {M}; use --start random"
             )
         if opts["start"] == "plateau" and K < 2:
-            raise ConfigError("K = M = 1 has no plateau (SPEC 2.6): use K >= 2, or --start random with --target")
+            raise ConfigError(
+                "K = M = 1 has no plateau (docs/objectives.md, teacher-student): use K >= 2, "
+                "or --start random with --target"
+            )
         if opts["start"] == "plateau" and K > MAX_PLATEAU_K:
             raise ConfigError(
                 f"the plateau start is computed for K = M <= {MAX_PLATEAU_K} (its solver's cost grows as K^6: "
