@@ -333,15 +333,17 @@ RUN = {
         "from saddle.objectives.base import load_file\nload_file(EXAMPLE)\n",
     ),
     ("docs/objectives.md", "class Averaged(Optimizer):"): (
-        [  # run the example optimiser through the escape pipeline, then leave the registry as it was
+        [  # the example optimiser is registered and its option checked (tests/test_optimizer_registry.py
+            # runs a test-defined optimiser through the kernel); then the registry is left as it was
             (
                 "    step = staticmethod(averaged_step)",
                 "    step = staticmethod(averaged_step)\n\n"
-                "from saddle.escape import run_escape\n"
-                "from saddle.optimizers import unregister\n"
+                "from saddle.config import EscapeConfig\n"
+                "from saddle.optimizers import get, unregister\n"
                 "try:\n"
-                "    _r = run_escape(optimizer='averaged', weight=0.7, m=(4,), trials=20, max_steps=3000, seed=0)\n"
-                "    assert _r.config.weight == 0.7 and _r.summary[0]['escaped'] == 20, _r.summary\n"
+                "    assert get('averaged') is Averaged and Averaged.state_vectors == 1\n"
+                "    _c = EscapeConfig(optimizer='averaged', weight=0.7)\n"
+                "    assert _c.weight == 0.7 and _c.to_dict()['weight'] == 0.7\n"
                 "finally:\n"
                 "    unregister('averaged')",
             )
