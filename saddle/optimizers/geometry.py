@@ -18,7 +18,8 @@ from saddle._numba import inline_njit, njit
 
 @inline_njit
 def riemannian(sphere: bool, bs: int, u: np.ndarray, g: np.ndarray, out: np.ndarray) -> float:
-    """out = g - (u_b . g_b) u_b on each sphere block b (out = g on R^n); returns ||out||."""
+    """out = g - (u_b . g_b) u_b on each sphere block b (out = g on R^n); returns ||out||.  ``out`` may be
+    ``g`` itself (projection in place): each block's u_b . g_b is summed before any of its entries is written."""
     d = u.shape[0]
     norm2 = 0.0
     for lo in range(0, d, bs):

@@ -30,9 +30,7 @@ def momentum_step(run: Any, tr: Any, t: int, m: int, eta: float, u: np.ndarray, 
     for k in range(d):
         state[k] = beta * state[k] + tr.p[k]
     retract(tr.sphere, tr.bs, u, state, -eta)
-    riemannian(tr.sphere, tr.bs, u, state, tr.x)  # transport: project onto the new tangent space
-    for k in range(d):
-        state[k] = tr.x[k]
+    riemannian(tr.sphere, tr.bs, u, state, state)  # transport: project onto the new tangent space, in place
     return False
 
 

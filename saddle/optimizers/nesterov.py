@@ -32,9 +32,7 @@ def nesterov_step(run: Any, tr: Any, t: int, m: int, eta: float, u: np.ndarray, 
         state[k] = beta * state[k] + tr.p[k]
         tr.p[k] = tr.p[k] + beta * state[k]
     retract(tr.sphere, tr.bs, u, tr.p, -eta)
-    riemannian(tr.sphere, tr.bs, u, state, tr.x)  # transport: project onto the new tangent space
-    for k in range(d):
-        state[k] = tr.x[k]
+    riemannian(tr.sphere, tr.bs, u, state, state)  # transport: project onto the new tangent space, in place
     return False
 
 
