@@ -251,6 +251,72 @@ def stream_blocks(seed: _Int, trial: _Int, t: _Int, m: _Int, purpose: _Int, j0: 
         out[4 * b + 3] = c3
 
 
+TWO52_BITS = np.uint64(0x4330000000000000)
+"""The bits of the double 2**52: a 32-bit word h or'ed into them is the double 2**52 + h, exactly."""
+_TWO52 = 2.0**52
+
+
+@njit
+def stream_word_doubles(
+    seed: _Int, trial: _Int, t: _Int, m: _Int, purpose: _Int, j0: _Int, nb: _Int, out: np.ndarray
+) -> None:
+    """Blocks j0 .. j0 + nb - 1 of the stream into out[0 : 4 nb] (uint64), word l of block j0 + b at
+    out[4 b + l], each word h stored as the bits of the double 2**52 + h (``h | TWO52_BITS``).
+
+    The words of :func:`stream_blocks`, ready to become variates without an integer-to-double
+    conversion: out.view(float64)[q] - 2**52 is word q exactly, in vector registers (AVX2 has no
+    vector conversion of 64-bit integers to doubles; this is an or, a bit cast and a subtraction).
+    :func:`data_variates_in_place` turns them into data variates.
+    """
+    seed = np.uint64(seed)
+    k0s = seed & _LOW32
+    k1s = seed >> np.uint64(32)
+    c1s = np.uint64(trial)
+    c2s = np.uint64(t)
+    c3s = counter_word3(m, purpose)
+    first = np.uint64(j0) + np.uint64(1)
+    for b in range(nb):
+        c0 = first + np.uint64(b)
+        c1, c2, c3 = c1s, c2s, c3s
+        k0, k1 = k0s, k1s
+        for r in range(_ROUNDS):
+            if r > 0:
+                k0 = (k0 + _W0) & _LOW32
+                k1 = (k1 + _W1) & _LOW32
+            p0 = _M0 * c0
+            p1 = _M1 * c2
+            c0, c1, c2, c3 = (
+                (p1 >> np.uint64(32)) ^ c1 ^ k0,
+                p1 & _LOW32,
+                (p0 >> np.uint64(32)) ^ c3 ^ k1,
+                p0 & _LOW32,
+            )
+        out[4 * b] = c0 | TWO52_BITS
+        out[4 * b + 1] = c1 | TWO52_BITS
+        out[4 * b + 2] = c2 | TWO52_BITS
+        out[4 * b + 3] = c3 | TWO52_BITS
+
+
+@njit
+def data_variates_in_place(x: np.ndarray, n: _Int, dist: _Int) -> None:
+    """x[q] = data_variate(h_q, dist) for q < n, where x[q] holds the double 2**52 + h_q
+    (:func:`stream_word_doubles`, viewed as float64): the same numbers as :func:`data_variate`, bit for
+    bit (2**52 + h - 2**52 is h exactly), in a loop per distribution that vectorises."""
+    if dist == RADEMACHER:  # h >> 31 is 1 exactly when h >= 2**31
+        for q in range(n):
+            x[q] = -1.0 if x[q] - _TWO52 >= 2147483648.0 else 1.0
+    elif dist == UNIFORM:
+        for q in range(n):
+            x[q] = _SQRT3 * (2.0 * ((x[q] - _TWO52 + 0.5) * _TWO_M32) - 1.0)
+    else:  # LAPLACE with scale 1/sqrt 2
+        for q in range(n):
+            v = (x[q] - _TWO52 + 0.5) * _TWO_M32 - 0.5
+            if v < 0.0:
+                x[q] = _INV_SQRT2 * math.log(1.0 + 2.0 * v)
+            else:
+                x[q] = -_INV_SQRT2 * math.log(1.0 - 2.0 * v)
+
+
 @inline_njit
 def open_uniform(w: np.uint64) -> float:
     """Uniform variate on (0, 1) from the top 53 bits of the 64-bit word w (uint64)."""
@@ -264,11 +330,18 @@ def double_word(block: np.ndarray, q: int) -> np.uint64:
 
 
 @inline_njit
+def word_value(h: np.uint64) -> float:
+    """float(h) for a 32-bit word h (uint64), computed as the double 2**52 + h minus 2**52 (exact): an or,
+    a bit cast and a subtraction, which vectorise on AVX2, where a 64-bit integer's conversion does not."""
+    return _bits_float(np.int64(h | TWO52_BITS)) - _TWO52  # type: ignore[call-arg]
+
+
+@inline_njit
 def data_variate(h: np.uint64, dist: int) -> float:
     """Mean-0, variance-1 variate of distribution code ``dist`` from a 32-bit word h."""
-    if dist == RADEMACHER:
-        return 1.0 - 2.0 * float(h >> np.uint64(31))
-    u = (float(h) + 0.5) * _TWO_M32
+    if dist == RADEMACHER:  # 1 - 2 (h >> 31)
+        return -1.0 if h >> np.uint64(31) != np.uint64(0) else 1.0
+    u = (word_value(h) + 0.5) * _TWO_M32
     if dist == UNIFORM:
         return _SQRT3 * (2.0 * u - 1.0)
     # LAPLACE with scale 1/sqrt 2

@@ -19,7 +19,7 @@ CASES = [
     ("uniform", "noisy-sgd", 4, 0.05, 0.3, False, None),
     ("rademacher", "noisy-sgd", 2, 0.05, 0.5, True, None),
     ("uniform", "sgd", 16, 0.05, 0.0, False, 0.3),
-    ("laplace", "sgd", 37, 0.05, 0.0, True, None),  # m >= 16: whole groups of 8 samples (d = 5), then a tail of 5
+    ("laplace", "sgd", 37, 0.05, 0.0, True, None),  # 185 words: a tile that ends inside a Philox block
     ("rademacher", "noisy-sgd", 64, 0.05, 0.2, False, None),
     ("laplace", "gd", 1, 0.05, 0.0, True, None),
 ]

@@ -139,6 +139,35 @@ def test_streams_of_different_keys_steps_and_purposes_differ():
         assert not np.any(rng.words(*other, 8) == base)
 
 
+@given(
+    seed=u64,
+    trial=st.integers(0, rng.MAX_TRIAL),
+    t=st.integers(0, rng.MAX_STEP),
+    m=st.integers(1, rng.MAX_M),
+    j=st.integers(0, 40),
+    n=st.integers(1, 23),
+)
+def test_word_doubles_are_the_stream_words(seed, trial, t, m, j, n):
+    """stream_word_doubles stores the words of stream_blocks as the doubles 2**52 + h, exactly."""
+    words = np.empty(4 * n, np.uint64)
+    rng.stream_blocks(np.uint64(seed), np.uint64(trial), t, m, rng.DATA, j, words)
+    doubles = np.empty(4 * n, np.uint64)
+    rng.stream_word_doubles(np.uint64(seed), np.uint64(trial), t, m, rng.DATA, j, n, doubles)
+    np.testing.assert_array_equal(doubles.view(np.float64) - 2.0**52, words.astype(np.float64))
+
+
+@pytest.mark.parametrize("code", [rng.UNIFORM, rng.RADEMACHER, rng.LAPLACE])
+def test_variates_in_place_equal_data_variate_bit_for_bit(code):
+    """data_variates_in_place (the gradients' tile loop) gives data_variate's numbers, bit for bit, on
+    4096 stream words and the edge words 0, 1, 2**31 - 1, 2**31, 2**32 - 1."""
+    words = rng.words(7, 8, 9, 10, rng.DATA, 4096).astype(np.uint64)
+    words = np.concatenate([words, np.array([0, 1, 2**31 - 1, 2**31, 2**32 - 1], dtype=np.uint64)])
+    x = (words | rng.TWO52_BITS).view(np.float64).copy()
+    rng.data_variates_in_place(x, x.shape[0], code)
+    want = np.array([rng.data_variate(h, code) for h in words])
+    np.testing.assert_array_equal(x.view(np.uint64), want.view(np.uint64))
+
+
 @pytest.mark.parametrize("dist", ["uniform", "rademacher", "laplace"])
 def test_kernel_variate_transform_equals_reference_transform(dist):
     code = {"uniform": rng.UNIFORM, "rademacher": rng.RADEMACHER, "laplace": rng.LAPLACE}[dist]

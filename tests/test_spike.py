@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from saddle import rng
 from saddle.manifolds import Sphere, check_gradient, check_hessian
-from saddle.objectives.spike import DISTRIBUTIONS, SpikeTensor, data_distribution, minibatch_gradient
+from saddle.objectives.spike import DISTRIBUTIONS, SpikeTensor, data_distribution, minibatch_gradient, scratch_words
 
 dists = st.sampled_from(sorted(DISTRIBUTIONS))
 
@@ -112,7 +112,7 @@ def _minibatch_gradients(obj, u, m, n_draws, seed, dist_code):
     d = obj.d
     out = np.empty((n_draws, d))
     z, x, g = np.empty(d), np.empty(d), np.empty(d)
-    block = np.empty(4, np.uint64)
+    block = np.empty(scratch_words(0, d, np.zeros(2, np.int64)), np.uint64)  # one tile of samples' words
     rotated = not obj.is_identity_frame
     for t in range(1, n_draws + 1):
         minibatch_gradient(u, obj.A, rotated, obj.kappa, dist_code, np.uint64(seed), np.uint64(0), t, m, z, x, block, g)
@@ -129,6 +129,44 @@ def test_kernel_minibatch_gradient_is_unbiased(case, m):
     se = G.std(axis=0, ddof=1) / np.sqrt(G.shape[0])
     err = np.abs(G.mean(axis=0) - obj.egrad(u))
     assert np.all(err <= 5 * se + 1e-12)
+
+
+@pytest.mark.parametrize(("d", "m", "rotated"), [(100, 37, False), (100, 25, True), (6, 1, False), (10, 300, False)])
+def test_tiled_minibatch_gradient_is_the_sum_in_sample_order_bit_for_bit(d, m, rotated):
+    """The kernel's gradient, drawn in tiles (d = 100: 12 samples a tile, so m = 37 is three tiles and
+    one sample; d = 10, m = 300: 128, 128, 44), equals the documented order computed here one float
+    at a time: samples in order, each u.x in coordinate order, c**3 x added coordinate by coordinate,
+    then (-4 / (m kappa)) g + (12 / kappa) ||u||^2 u.  No tolerance."""
+    g0 = np.random.default_rng(d + m)
+    A = scipy.stats.ortho_group.rvs(d, random_state=g0) if rotated else None
+    obj = SpikeTensor(d, "laplace", A)
+    u = Sphere(d).random_point(g0)
+    seed, trial, t = 11, 3, 17
+    z, x, g = np.empty(d), np.empty(d), np.empty(d)
+    block = np.empty(scratch_words(0, d, np.zeros(2, np.int64)), np.uint64)
+    key0, key1 = np.uint64(seed), np.uint64(trial)
+    minibatch_gradient(u, obj.A, rotated, obj.kappa, rng.LAPLACE, key0, key1, t, m, z, x, block, g)
+    words = rng.words(seed, trial, t, m, rng.DATA, m * d).astype(np.uint64)
+    latent = np.array([rng.data_variate(h, rng.LAPLACE) for h in words]).reshape(m, d)
+    acc = [0.0] * d
+    for i in range(m):
+        xi = [float(v) for v in latent[i]]
+        if rotated:
+            xi = [sum_in_order(obj.A[k, l] * xi[l] for l in range(d)) for k in range(d)]
+        c = sum_in_order(u[k] * xi[k] for k in range(d))
+        c3 = c * c * c
+        acc = [acc[k] + c3 * xi[k] for k in range(d)]
+    norm2 = sum_in_order(u[k] * u[k] for k in range(d))
+    want = [(-4.0 / (m * obj.kappa)) * acc[k] + (12.0 / obj.kappa) * norm2 * u[k] for k in range(d)]
+    np.testing.assert_array_equal(g, np.array(want))
+
+
+def sum_in_order(terms):
+    """0.0 + t_0 + t_1 + ..., left to right (Python floats are IEEE doubles: no reordering)."""
+    total = 0.0
+    for term in terms:
+        total += term
+    return total
 
 
 @pytest.mark.parametrize("m", [1, 4, 16])

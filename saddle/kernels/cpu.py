@@ -75,6 +75,7 @@ def _record(rec_row: np.ndarray, count: int, stride: int, t: int, value: float) 
 # The template's hooks, bound for each (objective, optimiser) by ``specialise``.
 objective_value: Callable[..., Any] = unbound_hook
 block_size: Callable[..., Any] = unbound_hook
+scratch_words: Callable[..., Any] = unbound_hook
 random_start_hook: Callable[..., Any] = unbound_hook
 lane_value: Callable[..., Any] = unbound_hook
 lane_gradient: Callable[..., Any] = unbound_hook
@@ -140,7 +141,7 @@ def run_trial(
     record = trial < out.rec_f.shape[0]
     rec_row = out.rec_f[trial] if record else out.rec_f[0:0].reshape(0)
     d = u0.shape[0]
-    u = out.final_u[r] if out.final_u.shape[0] > 0 else np.empty(d)
+    u = np.empty(d)  # (its own array, not a row of out.final_u: the compiler then knows it aliases no scratch)
     start = u0.copy()
     tr = Trial(
         run.objective,
@@ -156,7 +157,7 @@ def run_trial(
         np.empty(d),
         np.empty(d),
         np.empty(d),
-        np.empty(4, dtype=np.uint64),
+        np.empty(scratch_words(run.objective, d, pi), dtype=np.uint64),
     )
     m = run.m
     start_point(tr, run.random_start, m, start)
@@ -201,6 +202,9 @@ def run_trial(
         if frozen:
             steps, status = t, FROZEN
             break
+    if out.final_u.shape[0] > 0:
+        for k in range(d):
+            out.final_u[r, k] = u[k]
     out.drop_steps[r] = dropped
     out.steps[r] = steps
     out.status[r] = status
@@ -442,6 +446,7 @@ def specialise(hooks: Any, optimizer: type[Optimizer], cache: bool = True, lanes
             f"run_trial_{name}",
             objective_value=hooks.value,
             block_size=hooks.block_size,
+            scratch_words=hooks.scratch_words,
             start_point=start,
             optimizer_step=step,
             STATE_VECTORS=optimizer.state_vectors,

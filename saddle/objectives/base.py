@@ -80,6 +80,12 @@ def whole_block(objective: int, n: int, pi: np.ndarray) -> int:
     return n
 
 
+@inline_njit
+def one_block(objective: int, n: int, pi: np.ndarray) -> int:
+    """scratch_words hook of a gradient that needs no more than one Philox block of scratch: 4 words."""
+    return 4
+
+
 @njit
 def manifold_uniform_start(
     objective: int,
@@ -123,7 +129,12 @@ class KernelHooks:
     ``gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g)``
         Into g: the exact gradient when ``optimizer`` is ``EXACT_GRADIENT``, else the mean of the m per-sample
         gradients of step t, drawn from the streams of key (key0, key1) (saddle.rng); ``eta`` is
-        the step size of the step; z, x are scratch arrays of len(u), block the generator's scratch.
+        the step size of the step; z, x are scratch arrays of len(u), block a uint64 scratch array of
+        ``scratch_words`` words (at least 4: one Philox block).
+    ``scratch_words(objective, n, pi) -> int``
+        The length of ``block`` that ``gradient`` needs for a state of length n (default 4).  The
+        template allocates it once per trial, so a gradient can draw its samples' words in tiles
+        without allocating in the step loop.
     ``block_size(objective, n, pi) -> int``
         The length of each sphere block of a state of length n (n itself for one sphere or R^n).
     ``random_start(objective, sphere, bs, pf, pa, pi, key0, key1, m, start, noise, block)``
@@ -148,6 +159,7 @@ class KernelHooks:
     block_size: Callable[..., int] = whole_block
     random_start: Callable[..., None] = manifold_uniform_start
     name: str = ""
+    scratch_words: Callable[..., int] = one_block
     lane_gradient: Callable[..., None] | None = None
     lane_value: Callable[..., None] | None = None
     lanes_below_m: int = 0

@@ -31,7 +31,7 @@ from saddle import rng
 from saddle._numba import inline_njit, njit
 from saddle.manifolds import ProductSpheres
 from saddle.objectives.base import EXACT_GRADIENT, KernelHooks, Objective, ParamLayout, register
-from saddle.objectives.spike import DIST, ROTATION_SEED, data_distribution, rotate_sample, rotation, sample_group_size
+from saddle.objectives.spike import DIST, ROTATION_SEED, data_distribution, rotate_sample, rotation, tile_samples
 from saddle.options import ConfigError, Option
 
 if TYPE_CHECKING:
@@ -326,74 +326,11 @@ def exact_gradient(u: np.ndarray, A: np.ndarray, rotated: bool, k: int, work: np
 
 
 @inline_njit
-def _draw_sample(A, rotated, dist, key0, key1, c_t, c_m, j, lane, block, z, x, d):
-    """Next sample x = A z of the DATA stream (continuing at word ``lane`` of the block drawn last,
-    j blocks drawn so far); returns (j, lane).
-
-    The same draw is written out inside spike.minibatch_gradient: there, sharing this helper
-    (inlined) made the spike kernel 1.7x slower at m = 1024 (measured), so the hot copy stays.
-    """
-    for r in range(d):
-        if lane == 4:
-            rng.stream_block(key0, key1, c_t, c_m, rng.DATA, j, block)
-            j += 1
-            lane = 0
-        z[r] = rng.data_variate(block[lane], dist)
-        lane += 1
-    for r in range(d):
-        if rotated:
-            acc = 0.0
-            for l in range(d):
-                acc += A[r, l] * z[l]
-            x[r] = acc
-        else:
-            x[r] = z[r]
-    return j, lane
-
-
-@njit
-def _whole_sample_groups(u, A, rotated, dist, k, total, m, per_column, key0, key1, t, z, g):
-    """Add c_i (S - c_i^2) x to column i's g over the first samples of the step, in groups of gsz
-    samples that fill whole Philox blocks (gsz d words, a multiple of 4); returns how many samples it
-    took (a multiple of gsz, at most ``total``).
-
-    The same variates, arithmetic and order of additions as the sample-by-sample loop of
-    ``minibatch_gradient``, without its branch per variate: a group's blocks are drawn together
-    (``rng.stream_blocks``, several blocks per SIMD instruction) and turned into variates in one loop
-    (110 -> 74 microseconds a step at d = k = 10, m = 1024, one thread).  Accumulating c = U^T x over
-    all columns at once from a transposed U (the same sums, in the same order) was slower, 85
-    microseconds: with k = 10 its loops are too short to vectorise.  Not inlined: it runs only for
-    m >= 16, where one call per step costs nothing (as spike._whole_sample_groups).
-    """
-    d = u.shape[0] // k
-    gsz = sample_group_size(d, total)
-    words = np.empty(gsz * d, dtype=np.uint64)
-    buf = np.empty(gsz * d)
-    c = np.empty(k)
-    for grp in range(total // gsz):
-        rng.stream_blocks(key0, key1, t, m, rng.DATA, grp * (gsz * d // 4), words)
-        for q in range(gsz * d):
-            buf[q] = rng.data_variate(words[q], dist)
-        for s in range(gsz):
-            off = s * d
-            if rotated:  # x = A z
-                rotate_sample(A, buf, off, z[:d])
-            S = 0.0
-            for i in range(k):
-                ci = 0.0
-                for q in range(d):
-                    ci += u[i * d + q] * buf[off + q]
-                c[i] = ci
-                S += ci * ci
-            lo, hi = 0, k
-            if per_column:  # sample number grp gsz + s belongs to column (grp gsz + s) // m
-                lo = (grp * gsz + s) // m
-                hi = lo + 1
-            for i in range(lo, hi):
-                w = c[i] * (S - c[i] * c[i])
-                for q in range(d):
-                    g[i * d + q] += w * buf[off + q]
-    return total // gsz * gsz
+def scratch_words(objective: int, n: int, pi: np.ndarray) -> int:
+    """The scratch (``block``) ge2015's gradient needs: one tile of samples' words (spike.tile_samples),
+    U and the data term transposed (n each), the Gram matrix (k x k), c and w (k each)."""
+    k = pi[_K]
+    return tile_samples(n // k) * (n // k) + 2 * n + k * k + 2 * k
 
 
 @njit
@@ -414,61 +351,90 @@ def minibatch_gradient(
     block: np.ndarray,
     g: np.ndarray,
 ) -> None:
-    """Mean per-sample gradient (SPEC 2.2) of a mini-batch of step t, for every column.
+    """Mean per-sample gradient (docs/objectives.md, ge2015) of a mini-batch of step t, for every column:
 
-    shared: samples 0..m-1 of the step's DATA stream serve every column;
-    per-column: column i uses samples i m .. (i + 1) m - 1 (sample q,
-    coordinate r is 32-bit word q d + r).  ``z`` and ``x`` are scratch arrays of
-    length >= d + k (x[d:d+k] holds c = U^T x).
+        g_i = (4/kappa) [ (1/m) sum_s c_i (S - c_i^2) x_s - (N - n_i) u_i - 2 sum_{j != i} (u_i.u_j) u_j ],
+
+    c = U^T x_s, S = sum_i c_i^2, n_i = ||u_i||^2, N = sum_i n_i.  shared: samples 0..m-1 of the step's
+    DATA stream serve every column; per-column: column i uses samples i m .. (i + 1) m - 1 (sample q,
+    coordinate r is 32-bit word q d + r).
+
+    The order of every sum: each c_i over coordinates in order, S over columns in order, the data term
+    of each entry over samples in order, the Gram entries (u_i.u_j, the same number for (i, j) and
+    (j, i)) over coordinates in order, the cross term over j in order.  The samples come in tiles
+    (``rng.stream_word_doubles``, ``rng.data_variates_in_place``), and U and the data term are held
+    transposed (column index fastest) so that the loops over columns run in vector instructions; none
+    of this changes a sum's order.  ``block`` (uint64) holds the scratch, at least
+    ``scratch_words(0, n, pi)`` words; ``z`` (length >= d) is scratch for a rotated frame; ``x`` is unused.
     """
     n = u.shape[0]
     d = n // k
-    for q in range(n):
-        g[q] = 0.0
-    c_t = np.uint64(t)
-    c_m = np.uint64(m)
+    tile = tile_samples(d)
+    base = tile * d
+    if block.shape[0] < base + 2 * n + k * k + 2 * k:
+        raise ValueError("ge2015's gradient needs scratch_words(n) words of scratch in block")
+    buf = block.view(np.float64)  # the tile's variates, sample by sample, in place of their words
+    Ut = buf[base : base + n]  # Ut[q k + i] = u_i[q]
+    Gt = buf[base + n : base + 2 * n]  # Gt[q k + i]: the data term of u_i[q], summed over samples
+    gram = buf[base + 2 * n : base + 2 * n + k * k]
+    c = buf[base + 2 * n + k * k : base + 2 * n + k * k + k]
+    w = buf[base + 2 * n + k * k + k : base + 2 * n + k * k + 2 * k]
+    for i in range(k):
+        for q in range(d):
+            Ut[q * k + i] = u[i * d + q]
+            Gt[q * k + i] = 0.0
     per_column = sampling == PER_COLUMN
     total = k * m if per_column else m  # samples drawn this step
-    first = 0
-    if m >= 16:  # whole groups of samples first, several blocks at a time (the same numbers, faster)
-        first = _whole_sample_groups(u, A, rotated, dist, k, total, m, per_column, key0, key1, t, z, g)
-    j = first * d // 4  # the blocks used so far (whole ones: first d is a multiple of 4)
-    lane = 4
-    for sample in range(first, total):
-        j, lane = _draw_sample(A, rotated, dist, key0, key1, c_t, c_m, j, lane, block, z, x, d)
-        S = 0.0
-        for i in range(k):
-            c = 0.0
-            for q in range(d):
-                c += u[i * d + q] * x[q]
-            x[d + i] = c
-            S += c * c
-        lo = sample // m if per_column else 0
-        hi = lo + 1 if per_column else k
-        for i in range(lo, hi):
-            c = x[d + i]
-            w = c * (S - c * c)
-            for q in range(d):
-                g[i * d + q] += w * x[q]
+    for i0 in range(0, total, tile):
+        nw = min(tile, total - i0) * d
+        rng.stream_word_doubles(key0, key1, t, m, rng.DATA, i0 * d // 4, (nw + 3) // 4, block)
+        rng.data_variates_in_place(buf, nw, dist)
+        for off in range(0, nw, d):
+            if rotated:  # x = A z
+                rotate_sample(A, buf, off, z[:d])
+            for i in range(k):
+                c[i] = 0.0
+            for q in range(d):  # c_i = u_i . x, coordinate by coordinate, all columns at once
+                xq = buf[off + q]
+                for i in range(k):
+                    c[i] += Ut[q * k + i] * xq
+            S = 0.0
+            for i in range(k):
+                S += c[i] * c[i]
+            if per_column:  # sample number i0 + off / d belongs to column (i0 + off / d) // m alone
+                i = (i0 + off // d) // m
+                wi = c[i] * (S - c[i] * c[i])
+                for q in range(d):
+                    Gt[q * k + i] += wi * buf[off + q]
+            else:
+                for i in range(k):
+                    w[i] = c[i] * (S - c[i] * c[i])
+                for q in range(d):
+                    xq = buf[off + q]
+                    for i in range(k):
+                        Gt[q * k + i] += w[i] * xq
     # g_i = (4/kappa) [G_i / m - (N - n_i) u_i - 2 sum_{j != i} (u_i.u_j) u_j]
+    for i in range(k):
+        for j in range(i, k):
+            dot = 0.0
+            for q in range(d):
+                dot += u[i * d + q] * u[j * d + q]
+            gram[i * k + j] = dot
+            gram[j * k + i] = dot
     N = 0.0
     for q in range(n):
         N += u[q] * u[q]
     scale = 4.0 / kappa
     for i in range(k):
-        n_i = 0.0
+        rest = N - gram[i * k + i]
         for q in range(d):
-            n_i += u[i * d + q] * u[i * d + q]
-        for q in range(d):
-            g[i * d + q] = g[i * d + q] / m - (N - n_i) * u[i * d + q]
-        for jj in range(k):
-            if jj == i:
+            g[i * d + q] = Gt[q * k + i] / m - rest * u[i * d + q]
+        for j in range(k):
+            if j == i:
                 continue
-            dot = 0.0
+            two_dot = 2.0 * gram[i * k + j]
             for q in range(d):
-                dot += u[i * d + q] * u[jj * d + q]
-            for q in range(d):
-                g[i * d + q] -= 2.0 * dot * u[jj * d + q]
+                g[i * d + q] -= two_dot * u[j * d + q]
         for q in range(d):
             g[i * d + q] *= scale
 
@@ -522,4 +488,6 @@ def kernel_gradient(
         )
 
 
-GeTensorDecomposition.kernel = KernelHooks(kernel_value, kernel_gradient, kernel_block, name="ge2015")
+GeTensorDecomposition.kernel = KernelHooks(
+    kernel_value, kernel_gradient, kernel_block, name="ge2015", scratch_words=scratch_words
+)

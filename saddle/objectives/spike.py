@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from saddle import rng
-from saddle._numba import inline_njit, njit
+from saddle._numba import inline_njit
 from saddle.manifolds import Sphere
 from saddle.objectives.base import EXACT_GRADIENT, KernelHooks, Objective, ParamLayout, register
 from saddle.objectives.spike_moments import (
@@ -298,17 +298,22 @@ def exact_gradient(u: np.ndarray, A: np.ndarray, rotated: bool, work: np.ndarray
     frame_matvec(A, rotated, False, work, g)
 
 
+TILE_WORDS = 1280
+"""About how many 32-bit words (variates) of a step's samples the spike's gradient draws at a time: a
+tile of whole samples (a multiple of 4 samples, so that every tile starts on a whole Philox block) that
+stays in the L1 cache, 128 samples at d = 10."""
+
+
 @inline_njit
-def sample_group_size(d: int, total: int) -> int:
-    """Samples per group for a step of ``total`` samples of d words each: the smallest group that fills
-    whole Philox blocks (a multiple of 4 words), doubled while the step has that many samples and the
-    group is under 256 words (long vector loops)."""
-    gsz = 4
-    while gsz > 1 and (gsz // 2) * d % 4 == 0:
-        gsz //= 2
-    while 2 * gsz <= total and gsz * d < 256:
-        gsz *= 2
-    return gsz
+def tile_samples(d: int) -> int:
+    """Samples per tile of the gradient's draws at dimension d: a multiple of 4, at least 4."""
+    return max(4, TILE_WORDS // d // 4 * 4)
+
+
+@inline_njit
+def scratch_words(objective: int, n: int, pi: np.ndarray) -> int:
+    """The scratch (``block``) the spike's gradient needs: one tile of samples' words."""
+    return tile_samples(n) * n
 
 
 @inline_njit
@@ -322,39 +327,6 @@ def rotate_sample(A: np.ndarray, buf: np.ndarray, off: int, z: np.ndarray) -> No
         z[k] = acc
     for k in range(d):
         buf[off + k] = z[k]
-
-
-@njit
-def _whole_sample_groups(u, A, rotated, dist, key0, key1, t, m, z, block, g):
-    """Add c^3 x over the first samples of the step, in groups of gsz samples that fill whole Philox
-    blocks (gsz d words, a multiple of 4); returns how many samples it took (a multiple of gsz).
-
-    The same variates, arithmetic and order as the sample-by-sample loop of ``minibatch_gradient``,
-    without its branch per variate: a group's blocks are drawn together (``rng.stream_blocks``, several
-    blocks per SIMD instruction) and turned into variates in one loop.  It allocates its own buffers,
-    which the compiler then knows alias nothing.  Not inlined: it runs only for m >= 16, where one call
-    per step costs nothing, and inlined it would add 3 s to the kernel's first compile
-    (docs/performance.md).
-    """
-    d = u.shape[0]
-    gsz = sample_group_size(d, m)
-    words = np.empty(gsz * d, dtype=np.uint64)
-    buf = np.empty(gsz * d)
-    for grp in range(m // gsz):
-        rng.stream_blocks(key0, key1, t, m, rng.DATA, grp * (gsz * d // 4), words)
-        for q in range(gsz * d):
-            buf[q] = rng.data_variate(words[q], dist)
-        for s in range(gsz):
-            off = s * d
-            if rotated:
-                rotate_sample(A, buf, off, z)
-            c = 0.0
-            for k in range(d):
-                c += u[k] * buf[off + k]
-            c3 = c * c * c
-            for k in range(d):
-                g[k] += c3 * buf[off + k]
-    return m // gsz * gsz
 
 
 @inline_njit
@@ -375,46 +347,38 @@ def minibatch_gradient(
 ) -> None:
     """Mean of m per-sample gradients (12||u||^2 u - 4 (u.x)^3 x) / kappa.
 
-    The m samples x = A z are drawn for step t from the DATA stream of key
-    (key0, key1) (see saddle.rng).
-    Sample generation and accumulation are fused: nothing of size m x d is
-    stored.  Sample i, coordinate k is the 32-bit word i * d + k of the
-    stream.  ``z``, ``x`` (length d) and ``block`` (uint64, length 4) are
-    scratch arrays.
+    The m samples x = A z are drawn for step t from the DATA stream of key (key0, key1) (see
+    saddle.rng): sample i, coordinate k is the 32-bit word i * d + k of the stream.  The sum over
+    samples is in sample order, each u.x in coordinate order (docs/performance.md).
+
+    The samples are drawn in tiles of ``tile_samples(d)`` (nothing of size m x d is stored): a tile's
+    Philox blocks in one loop that vectorises across blocks, its words turned into variates in one
+    loop per distribution (``rng.stream_word_doubles``, ``rng.data_variates_in_place``), then each
+    sample's u.x and c**3 x.  ``block`` (uint64) is the tile's scratch, at least
+    ``scratch_words(0, d, pi)`` words; ``z`` (length d) is scratch for a rotated frame; ``x`` is unused.
     """
     d = u.shape[0]
+    tile = tile_samples(d)
+    if block.shape[0] < tile * d:
+        raise ValueError("the spike's gradient needs scratch_words(d) words of scratch in block")
+    buf = block.view(np.float64)  # the tile's variates, sample by sample, in place of their words
     norm2 = 0.0
     for k in range(d):
         norm2 += u[k] * u[k]
         g[k] = 0.0
-    first = 0
-    if m >= 16:  # whole groups of samples first, block by block (the same numbers, faster)
-        first = _whole_sample_groups(u, A, rotated, dist, key0, key1, t, m, z, block, g)
-    j = first * d // 4  # the blocks used so far (whole ones: first d is a multiple of 4)
-    lane = 4
-    for _ in range(first, m):
-        for k in range(d):
-            if lane == 4:
-                rng.stream_block(key0, key1, t, m, rng.DATA, j, block)
-                j += 1
-                lane = 0
-            z[k] = rng.data_variate(block[lane], dist)
-            lane += 1
-        if rotated:  # x = A z, written out here: this loop is the hot path
+    for i0 in range(0, m, tile):
+        nw = min(tile, m - i0) * d
+        rng.stream_word_doubles(key0, key1, t, m, rng.DATA, i0 * d // 4, (nw + 3) // 4, block)
+        rng.data_variates_in_place(buf, nw, dist)
+        for off in range(0, nw, d):
+            if rotated:  # x = A z
+                rotate_sample(A, buf, off, z)
+            c = 0.0
             for k in range(d):
-                acc = 0.0
-                for l in range(d):
-                    acc += A[k, l] * z[l]
-                x[k] = acc
-        else:
+                c += u[k] * buf[off + k]
+            c3 = c * c * c
             for k in range(d):
-                x[k] = z[k]
-        c = 0.0
-        for k in range(d):
-            c += u[k] * x[k]
-        c3 = c * c * c
-        for k in range(d):
-            g[k] += c3 * x[k]
+                g[k] += c3 * buf[off + k]
     scale = -4.0 / (m * kappa)
     for k in range(d):
         g[k] = scale * g[k] + (12.0 / kappa) * norm2 * u[k]
@@ -492,7 +456,7 @@ def lane_gradient(
     G: np.ndarray,
 ) -> None:
     """minibatch_gradient for every lane r of U (saddle.kernels.cpu.run_lanes), sample by sample as its
-    sample-by-sample loop (m < 16): the same words, the same operations in the same order."""
+    tiled loop: the same words, the same operations in the same order."""
     d = U.shape[0]
     A = pa
     rotated = pi[_ROTATED] != 0
@@ -508,7 +472,7 @@ def lane_gradient(
     for i in range(m):
         for k in range(d):  # coordinate k of sample i is word i d + k of each lane's DATA stream
             h = i * d + k
-            if k == 0 or h % 4 == 0:
+            if h % 4 == 0:  # (a sample that starts inside a block continues the block drawn last)
                 rng.lane_blocks(key0, keys, ts, m, rng.DATA, h // 4, words)
             for r in range(L):
                 Z[k, r] = rng.data_variate(words[h % 4, r], dist)
@@ -553,7 +517,13 @@ def lane_value(
 
 
 SpikeTensor.kernel = KernelHooks(
-    kernel_value, kernel_gradient, name="spike", lane_gradient=lane_gradient, lane_value=lane_value, lanes_below_m=16
+    kernel_value,
+    kernel_gradient,
+    name="spike",
+    scratch_words=scratch_words,
+    lane_gradient=lane_gradient,
+    lane_value=lane_value,
+    lanes_below_m=5,  # from m = 5 on, one trial at a time with tiled draws is faster (benchmarks/yardstick.py)
 )
 
 
