@@ -217,57 +217,13 @@ def stream_block(seed: _Int, trial: _Int, t: _Int, m: _Int, purpose: _Int, j: _I
     )
 
 
-@njit
-def stream_blocks(seed: _Int, trial: _Int, t: _Int, m: _Int, purpose: _Int, j0: _Int, out: np.ndarray) -> None:
-    """Blocks j0, j0 + 1, ... of the stream into out (uint64, length a multiple of 4): block j0 + b is
-    out[4 b : 4 b + 4].  Written as one loop over blocks of lane-wise 32 x 32 -> 64-bit arithmetic,
-    which LLVM vectorises (several blocks per instruction)."""
-    seed = np.uint64(seed)
-    k0s = seed & _LOW32
-    k1s = seed >> np.uint64(32)
-    c1s = np.uint64(trial)
-    c2s = np.uint64(t)
-    c3s = counter_word3(m, purpose)
-    first = np.uint64(j0) + np.uint64(1)
-    for b in range(out.shape[0] // 4):
-        c0 = first + np.uint64(b)
-        c1, c2, c3 = c1s, c2s, c3s
-        k0, k1 = k0s, k1s
-        for r in range(_ROUNDS):
-            if r > 0:
-                k0 = (k0 + _W0) & _LOW32
-                k1 = (k1 + _W1) & _LOW32
-            p0 = _M0 * c0
-            p1 = _M1 * c2
-            c0, c1, c2, c3 = (
-                (p1 >> np.uint64(32)) ^ c1 ^ k0,
-                p1 & _LOW32,
-                (p0 >> np.uint64(32)) ^ c3 ^ k1,
-                p0 & _LOW32,
-            )
-        out[4 * b] = c0
-        out[4 * b + 1] = c1
-        out[4 * b + 2] = c2
-        out[4 * b + 3] = c3
-
-
-TWO52_BITS = np.uint64(0x4330000000000000)
-"""The bits of the double 2**52: a 32-bit word h or'ed into them is the double 2**52 + h, exactly."""
-_TWO52 = 2.0**52
-
-
-@njit
-def stream_word_doubles(
-    seed: _Int, trial: _Int, t: _Int, m: _Int, purpose: _Int, j0: _Int, nb: _Int, out: np.ndarray
+@inline_njit
+def _blocks_into(
+    seed: _Int, trial: _Int, t: _Int, m: _Int, purpose: _Int, j0: _Int, nb: _Int, out: np.ndarray, bits: np.uint64
 ) -> None:
-    """Blocks j0 .. j0 + nb - 1 of the stream into out[0 : 4 nb] (uint64), word l of block j0 + b at
-    out[4 b + l], each word h stored as the bits of the double 2**52 + h (``h | TWO52_BITS``).
-
-    The words of :func:`stream_blocks`, ready to become variates without an integer-to-double
-    conversion: out.view(float64)[q] - 2**52 is word q exactly, in vector registers (AVX2 has no
-    vector conversion of 64-bit integers to doubles; this is an or, a bit cast and a subtraction).
-    :func:`data_variates_in_place` turns them into data variates.
-    """
+    """Blocks j0 .. j0 + nb - 1 of the stream into out[0 : 4 nb], word l of block j0 + b at out[4 b + l],
+    or'ed with ``bits``: one loop over blocks of lane-wise 32 x 32 -> 64-bit arithmetic, which LLVM
+    vectorises (several blocks per instruction)."""
     seed = np.uint64(seed)
     k0s = seed & _LOW32
     k1s = seed >> np.uint64(32)
@@ -291,10 +247,37 @@ def stream_word_doubles(
                 (p0 >> np.uint64(32)) ^ c3 ^ k1,
                 p0 & _LOW32,
             )
-        out[4 * b] = c0 | TWO52_BITS
-        out[4 * b + 1] = c1 | TWO52_BITS
-        out[4 * b + 2] = c2 | TWO52_BITS
-        out[4 * b + 3] = c3 | TWO52_BITS
+        out[4 * b] = c0 | bits
+        out[4 * b + 1] = c1 | bits
+        out[4 * b + 2] = c2 | bits
+        out[4 * b + 3] = c3 | bits
+
+
+@njit
+def stream_blocks(seed: _Int, trial: _Int, t: _Int, m: _Int, purpose: _Int, j0: _Int, out: np.ndarray) -> None:
+    """Blocks j0, j0 + 1, ... of the stream into out (uint64, length a multiple of 4): block j0 + b is
+    out[4 b : 4 b + 4]; the blocks' loop vectorises (several blocks per SIMD instruction)."""
+    _blocks_into(seed, trial, t, m, purpose, j0, out.shape[0] // 4, out, np.uint64(0))
+
+
+TWO52_BITS = np.uint64(0x4330000000000000)
+"""The bits of the double 2**52: a 32-bit word h or'ed into them is the double 2**52 + h, exactly."""
+_TWO52 = 2.0**52
+
+
+@njit
+def stream_word_doubles(
+    seed: _Int, trial: _Int, t: _Int, m: _Int, purpose: _Int, j0: _Int, nb: _Int, out: np.ndarray
+) -> None:
+    """Blocks j0 .. j0 + nb - 1 of the stream into out[0 : 4 nb] (uint64), word l of block j0 + b at
+    out[4 b + l], each word h stored as the bits of the double 2**52 + h (``h | TWO52_BITS``).
+
+    The words of :func:`stream_blocks`, ready to become variates without an integer-to-double
+    conversion: out.view(float64)[q] - 2**52 is word q exactly, in vector registers (AVX2 has no
+    vector conversion of 64-bit integers to doubles; this is an or, a bit cast and a subtraction).
+    :func:`data_variates_in_place` turns them into data variates.
+    """
+    _blocks_into(seed, trial, t, m, purpose, j0, nb, out, TWO52_BITS)
 
 
 @njit
