@@ -1,30 +1,36 @@
 """The yardstick: a small hand-tuned escape kernel for the default spike experiment, on saddle's generator.
 
-    python benchmarks/yardstick.py            # yardstick and saddle side by side, 2000 trials per m
-    python benchmarks/yardstick.py --check    # also: its words equal saddle.rng's, its escapes saddle's
+    python benchmarks/yardstick.py    # yardstick and saddle side by side, 2000 trials per m, in one run
+
+(benchmarks/escape_bench.py runs the same comparison among its figures.)
 
 What it runs is the default experiment of ``python -m saddle.experiments escape``: mini-batch SGD on the
 spike objective (docs/objectives.md) with uniform data, A = I, from the s = 2 saddle, step size eta,
 escape at the first f(u_t) <= f(u_0) - delta, censored at max_steps.  It uses the same generator
 (Philox4x32-10 with key (seed, trial) and the stream layout of saddle.rng: coordinate k of sample i
 is 32-bit word i d + k of step t's DATA stream, u = (h + 0.5) 2**-32) and the same order of every sum
-as saddle's kernel (docs/performance.md), so its escape steps equal saddle's trial by trial
-(``--check``).  It is written for speed and nothing else: no objective but this one, no options, no
-recording, no validation.
+as saddle's kernel (docs/performance.md), so its escape steps and final f equal saddle's trial by
+trial, bit for bit (checked before every timing).  It is written for speed and nothing else: no
+objective but this one, no options, no recording, no validation.
 
 Its structure, per trial and step:
 
 - the m samples in tiles of TILE = 128 that stay in the L1 cache;
-- a tile's Philox blocks in one loop over blocks, each block's four words stored to four contiguous
-  planes, a loop that LLVM vectorises across blocks (several blocks per SIMD instruction);
-- the tile's variates written transposed (coordinate-major), so that the dot products u.x of all
-  the tile's samples are computed together, coordinate by coordinate, in vector instructions across
-  samples (each dot product still summed in coordinate order);
-- c**3 x reduced into eight partial sums per coordinate, sample i into partial sum i mod 8, combined
-  as ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7));
+- a tile's Philox blocks in one loop over blocks, which LLVM vectorises across blocks (several
+  blocks per SIMD instruction);
+- each word stored as the bits of the double 2**52 + h, so that it becomes a variate by an
+  or, a bit cast and a subtraction in vector registers (AVX2 has no vector conversion of 64-bit
+  integers to doubles);
+- the dot products u.x of four samples at a time, four independent chains of additions that the
+  CPU overlaps, each in coordinate order; then c**3 x added into g sample by sample;
 - no allocation inside the step loop; trials split over threads (the kernel releases the GIL).
 
 Plain ``numba.njit`` (no fastmath: no fused multiply-adds, no reassociation), as saddle's kernels.
+
+A second variant, ``gradient_partials``, sums over samples in eight partial sums with the tile's
+variates transposed, so that the dot products and partial sums run in vector instructions across
+samples (the layout that suits AVX-512).  Its order differs from saddle's, so its escapes equal
+saddle's in law only; it is timed beside the first as the evidence for the order saddle keeps.
 """
 
 import argparse
@@ -85,7 +91,8 @@ def philox_words(k0s, k1s, trial, t, m, j0, nb, out):
 @jit
 def gradient(u, k0s, k1s, trial, t, m, words, C, P, g):
     """g = the mean over the m samples of step t of (12 ||u||^2 u - 4 (u.x)^3 x) / kappa: the sum over
-    samples in sample order, each u.x in coordinate order (saddle's order)."""
+    samples in sample order, each u.x in coordinate order (saddle's order); the dot products of four
+    samples at a time (four independent chains that the CPU overlaps)."""
     d = u.shape[0]
     x = words.view(np.float64)  # the tile's variates, sample-major, in place of their words
     norm2 = 0.0
@@ -93,17 +100,36 @@ def gradient(u, k0s, k1s, trial, t, m, words, C, P, g):
         norm2 += u[k] * u[k]
         g[k] = 0.0
     for i0 in range(0, m, TILE):
-        nw = min(TILE, m - i0) * d
+        nt = min(TILE, m - i0)
+        nw = nt * d
         philox_words(k0s, k1s, trial, t, m, i0 * d // 4, (nw + 3) // 4, words)
         for q in range(nw):
             x[q] = _SQRT3 * (2.0 * ((x[q] - _TWO52 + 0.5) * _TWO_M32) - 1.0)
-        for off in range(0, nw, d):
+        n4 = nt - nt % 4
+        for s in range(0, n4, 4):
+            o = s * d
+            c0 = c1 = c2 = c3 = 0.0
+            for k in range(d):
+                uk = u[k]
+                c0 += uk * x[o + k]
+                c1 += uk * x[o + d + k]
+                c2 += uk * x[o + 2 * d + k]
+                c3 += uk * x[o + 3 * d + k]
+            C[s] = c0 * c0 * c0
+            C[s + 1] = c1 * c1 * c1
+            C[s + 2] = c2 * c2 * c2
+            C[s + 3] = c3 * c3 * c3
+        for s in range(n4):
+            o = s * d
+            for k in range(d):
+                g[k] += C[s] * x[o + k]
+        for o in range(n4 * d, nw, d):
             c = 0.0
             for k in range(d):
-                c += u[k] * x[off + k]
-            c3 = c * c * c
+                c += u[k] * x[o + k]
+            cube = c * c * c
             for k in range(d):
-                g[k] += c3 * x[off + k]
+                g[k] += cube * x[o + k]
     scale = -4.0 / (m * _KAPPA)
     for k in range(d):
         g[k] = scale * g[k] + (12.0 / _KAPPA) * norm2 * u[k]
