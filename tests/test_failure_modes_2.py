@@ -29,7 +29,7 @@ from saddle.escape import ConfigError, EscapeConfig, run_escape
 from saddle.manifolds import Euclidean
 from saddle.objectives.base import KernelHooks, Objective, register, unregister
 from saddle.objectives.teacher_student.objective import MAX_PLATEAU_K, MAX_THEORY_K
-from tests.test_failure_modes import REPO_ROOT, assert_one_clear_line, run_main
+from tests.test_failure_modes import REPO_ROOT, assert_one_clear_line, normalized, run_main
 
 TS = dict(objective="teacher-student")
 SPIKE = dict(d=5, m=(1, 4), trials=4, max_steps=20)
@@ -200,3 +200,89 @@ def test_a_closed_or_full_stream_keeps_the_results_and_a_meaningful_status(redir
         assert "error: " in proc.stderr and "every trial is stored in x" in proc.stderr
     else:
         assert "results in x/" in proc.stdout
+
+
+# ------------------------------------------------------------ 7: the errors of a user's own code (--load)
+
+USER_OBJECTIVE = """
+import math
+
+import numba
+import numpy as np
+
+from saddle.manifolds import Euclidean
+from saddle.objectives.base import KernelHooks, Objective, register
+
+
+@numba.njit
+def value(objective, u, pf, pa, pi, work):
+    return np.sum(np.cos(u))
+
+
+@numba.njit
+def gradient(objective, optimizer, u, pf, pa, pi, key0, key1, t, m, eta, z, x, block, g):
+    for k in range(u.shape[0]):
+        g[k] = -math.sin(u[k])  # GRADIENT
+
+
+@register
+class Broken(Objective):
+    name = "NAME"
+    title = "a user's objective with a fault"
+    kernel = KernelHooks(value, gradient)
+
+    def __init__(self, d):
+        self.d, self.manifold = d, Euclidean(d)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config.d)
+
+    def start_point(self, config):
+        return np.zeros(self.d)
+
+    def f(self, u):
+        return float(np.sum(np.cos(u)))  # F
+
+    def kernel_params(self):
+        return np.zeros(1), np.zeros((1, 1)), np.zeros(1, dtype=np.int64)  # PARAMS
+"""
+
+USER_FAULTS = {
+    # name: (the line replaced, its faulty version, what the one line must say)
+    "f": (
+        "return float(np.sum(np.cos(u)))  # F",
+        "raise RuntimeError('f failed here')",
+        [r"line \d+, in f", "f failed here"],
+    ),
+    "params": (
+        "return np.zeros(1), np.zeros((1, 1)), np.zeros(1, dtype=np.int64)  # PARAMS",
+        "return None",
+        [r"kernel.params\(\) must return three numpy arrays", "none"],
+    ),
+    "typing": (
+        "g[k] = -math.sin(u[k])  # GRADIENT",
+        "g[k] = -math.sin(u[k]) + len('a' + 1)",
+        [r"line \d+", "numba cannot compile it", "add"],
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(USER_FAULTS))
+def test_an_error_in_a_loaded_objective_names_its_place_in_one_line(fault, capsys, tmp_path):
+    """A --load objective whose f raises, whose kernel_params returns None, or whose gradient Numba cannot
+    type: one line naming the user's file and line (or what their method must return), exit 2, no
+    traceback (the 47-line TypingError and the tracebacks of the first round)."""
+    name = f"broken-{fault}"
+    old, new, fragments = USER_FAULTS[fault]
+    source = USER_OBJECTIVE.replace('"NAME"', repr(name)).replace(old, new)
+    file = tmp_path / f"broken_{fault}.py"
+    file.write_text(source)
+    try:
+        argv = ["--load", file, "escape", "--objective", name, "--d", 2, "--m", 1, "--trials", 2]
+        rc, _, err = run_main([*argv, "--max-steps", 5, "--no-plot", "--quiet", "--out", tmp_path / "run"], capsys)
+    finally:
+        unregister(name)
+    line = assert_one_clear_line(rc, err, fragments)
+    if fault != "params":
+        assert file.name.replace("_", "-") in normalized(line)

@@ -26,6 +26,7 @@ from saddle.experiments.common import (
     emit,
     say,
 )
+from saddle.options import ConfigError
 from saddle.store import StoreError
 
 COMMANDS = {
@@ -60,6 +61,10 @@ def build_parser() -> Parser:
     for module in modules.values():
         module.add_parser(sub)
     return parser
+
+
+class UserCodeError(ValueError):
+    """An error raised by the code of a ``--load`` file, with its place (exit status 2, one line)."""
 
 
 def _load_objectives(argv: list[str]) -> list[str]:
@@ -130,7 +135,17 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command is None:
             emit(parser.format_help().rstrip("\n"))
             return 0
-        rc = _module(args.command).run(args)
+        try:
+            rc = _module(args.command).run(args)
+        except (UsageError, OutputError, BrokenPipeError, StoreError, ConfigError):
+            raise  # saddle's own refusals: one line each, below
+        except Exception as err:  # an error of a --load file's code: where it is, in a line or two
+            from saddle.objectives.base import user_code_error
+
+            where = user_code_error(err)
+            if where is None:
+                raise
+            raise UserCodeError(f"your code failed: {where}") from None
         sys.stdout.flush()  # block-buffered output to a full file fails here (an OutputError), not at exit
         return rc
     except UsageError as err:

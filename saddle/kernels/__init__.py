@@ -20,7 +20,7 @@ from saddle.kernels import cpu, gpu
 from saddle.kernels.cpu import CENSORED, DIVERGED, ESCAPED, FROZEN, TrialOutputs
 from saddle.kernels.gpu import BackendUnavailable  # noqa: F401 (re-exported)
 from saddle.kernels.outputs import Recorder, TrialBlock
-from saddle.kernels.record import run_record
+from saddle.kernels.record import checked_params, run_record
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
 from saddle.objectives.user import UserObjective
 from saddle.optimizers import OptimizerParams
@@ -134,7 +134,7 @@ def run_trials(
             random_start=random_start,
             keep_final_u=keep_final_u,
         )
-    pf, pa, pi = objective.kernel_params()
+    pf, pa, pi = checked_params(objective)
     hooks = objective.kernel
     spec = optimizers.get(optimizer)
     if lanes is None:

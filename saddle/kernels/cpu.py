@@ -87,8 +87,7 @@ LANES_BELOW_M = 0
 """Runs with m below this run in lockstep (``run_lanes``); bound by ``specialise`` for an optimiser that
 has lanes and hooks with lane hooks, 0 in a kernel compiled without lanes."""
 LANE_GROUP = 64
-"""Trials per lockstep group: ``run_lanes`` runs them TRIAL_LANES at a time, a lane that finishes taking
-the group's next trial."""
+"""The granularity of :func:`run_parallel`'s chunks of trials (a multiple of TRIAL_LANES)."""
 
 
 def objective_gradient(tr: Any, kind: int, u: np.ndarray, t: int, m: int, eta: float) -> None:
@@ -230,7 +229,8 @@ def escape_rows(
 
     Each trial runs alone (``run_trial``), except in a kernel compiled with lanes (LANES_BELOW_M > 0):
     with m below it, no batch size after the drop and max_steps >= 1, the trials that are not recorded
-    run in groups of LANE_GROUP, TRIAL_LANES at a time in lockstep (``run_lanes``).  Every trial writes
+    run TRIAL_LANES at a time in lockstep (``run_lanes``), a lane whose trial ends taking the next of the
+    rows (one group for all the rows: lanes idle only at the end of the rows).  Every trial writes
     only its own row, and its numbers do not depend on which rows run together, so any split of the
     rows over threads (:func:`run_parallel`) gives the same outputs bit for bit.
     """
@@ -239,13 +239,13 @@ def escape_rows(
         first = min(hi, max(lo, out.rec_f.shape[0] - trial0))  # recorded trials run alone (run_trial records)
     for r in range(lo, first):
         run_trial(r, trial0, u0, run, pf, pa, pi, out)
-    for g in range(first, hi, LANE_GROUP):
-        run_lanes(g, min(hi, g + LANE_GROUP), trial0, u0, run, pf, pa, pi, out)
+    if first < hi:
+        run_lanes(first, hi, trial0, u0, run, pf, pa, pi, out)
 
 
 def run_parallel(kernel: Any, n: int, *args: Any) -> None:
     """``kernel(lo, hi, *args)`` over rows 0 .. n - 1, split into chunks run by Numba's thread count of
-    Python threads (the kernel releases the GIL): whole LANE_GROUPs, about four chunks a thread so that
+    Python threads (the kernel releases the GIL): multiples of LANE_GROUP, about four chunks a thread so that
     the threads finish together.  One thread (``numba.set_num_threads(1)``) runs it in one call."""
     threads = max(1, numba.get_num_threads())
     if threads == 1 or n <= LANE_GROUP:

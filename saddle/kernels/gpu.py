@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from saddle import optimizers
 from saddle.kernels.outputs import Recorder, TrialBlock
+from saddle.kernels.record import checked_params
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
 
 if TYPE_CHECKING:
@@ -490,7 +491,7 @@ def run_trials_on(
     """
     check_supported(objective, optimizer)
     xp = device.xp
-    pf, pa, pi = objective.kernel_params()
+    pf, pa, pi = checked_params(objective)
     manifold = SPHERE if isinstance(objective.manifold, (Sphere, ProductSpheres)) else EUCLIDEAN
     u0 = np.ascontiguousarray(u0, dtype=np.float64)
     n_state = u0.shape[0]

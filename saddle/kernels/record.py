@@ -55,3 +55,15 @@ def run_record(optimizer: type[Optimizer], values: Mapping[str, Any]) -> np.ndar
             value = 0
         record[name] = value
     return record
+
+
+def checked_params(objective: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``objective.kernel_params()``, refused in one line (ValueError) unless it is three NumPy arrays
+    (pf, pa, pi): the kernel would otherwise fail with a Numba typing error, or take other numbers."""
+    params = objective.kernel_params()
+    if not (isinstance(params, tuple | list) and len(params) == 3 and all(isinstance(a, np.ndarray) for a in params)):
+        got = type(params).__name__ if not isinstance(params, tuple | list) else f"{len(params)} items"
+        raise ValueError(
+            f"{type(objective).__name__}.kernel_params() must return three NumPy arrays (pf, pa, pi); it returned {got}"
+        )
+    return params[0], params[1], params[2]

@@ -22,8 +22,11 @@ A user's objective (docs/objectives.md) is such a class in the user's own file.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+import re
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -398,7 +401,6 @@ def load_file(path: str) -> None:
     """
     import importlib.util
     import sys
-    from pathlib import Path
 
     file = Path(path)
     if not file.is_file():
@@ -413,8 +415,53 @@ def load_file(path: str) -> None:
         spec.loader.exec_module(module)
     except Exception as err:  # the user's code: any error becomes one line
         sys.modules.pop(name, None)
-        first = str(err).splitlines()[0] if str(err) else ""
-        raise ConfigError(f"--load: {path} failed: {type(err).__name__}: {first}") from None
+        where = user_code_error(err, [file])
+        raise ConfigError(f"--load: {path} failed: {where or _first_line(err)}") from None
+    LOADED_FILES.append(file.resolve())
+
+
+LOADED_FILES: list[Path] = []
+"""The files ``load_file`` imported (resolved), whose errors :func:`user_code_error` reports as the user's."""
+
+
+def _first_line(err: BaseException) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()  # (Numba colours its messages)
+    first = text.splitlines()[0].strip() if text else ""
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def user_code_error(err: BaseException, files: Sequence[Path] | None = None) -> str | None:
+    """Where ``err`` comes from in a loaded file (``--load``), in one line: "FILE, line N, in FUNCTION:
+    TYPE: MESSAGE", or None when it does not come from one.
+
+    The place is the innermost frame of the traceback in one of the files; for an error of Numba's
+    compiler (a hook that cannot be compiled) it is the first place in one of the files that the
+    compiler's message names.  ``files``: the files to look for (default: every loaded file)."""
+    paths = [Path(f).resolve() for f in (LOADED_FILES if files is None else files)]
+    if not paths:
+        return None
+    names = {str(p) for p in paths}
+    place = None
+    for frame in traceback.extract_tb(err.__traceback__):
+        if str(Path(frame.filename).resolve()) in names:
+            place = f"{frame.filename}, line {frame.lineno}, in {frame.name}"
+    if place is None and type(err).__module__.startswith("numba"):
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+        for match in re.finditer(r'File "([^"]+)", line (\d+)', text):
+            found = [p for p in paths if p.name == Path(match.group(1)).name]
+            if found:
+                place = f"{found[0]}, line {match.group(2)}"
+                break
+        if place is not None:  # the compiler's own first line says what failed to compile
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            at = next((i for i, ln in enumerate(lines) if not ln.startswith(("Failed in", "During:", "File "))), 0)
+            what = lines[at]
+            if what.endswith(":") and at + 1 < len(lines):  # "... found for signature:" and the signature
+                what = f"{what} {lines[at + 1]}"
+            return f"{place}: Numba cannot compile it: {what}"
+    if place is None:
+        return None
+    return f"{place}: {_first_line(err)}"
 
 
 def option_owners(name: str) -> list[str]:
