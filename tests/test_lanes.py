@@ -12,6 +12,7 @@ import scipy.stats
 
 from saddle import rng
 from saddle.kernels import CENSORED, DIVERGED, ESCAPED, LANES_MIN_WORK, Recorder, cpu, run_trials
+from saddle.objectives.ge2015 import GeTensorDecomposition
 from saddle.objectives.quadratic import QuadraticSaddle
 from saddle.objectives.spike import SpikeTensor
 from saddle.optimizers import OptimizerParams
@@ -90,6 +91,33 @@ def test_quadratic_lanes_diverge_where_one_trial_diverges():
     q = QuadraticSaddle(1, 1.0, [], 1.0, 1.0)
     block = _both(q, q.start(), batch_size=1, eta=3.0, delta=10.0, max_steps=200, random_start=True)
     assert np.count_nonzero(block.status == DIVERGED) > 0
+
+
+GE_CASES = [
+    # d, k, dist, sampling, rotated, m, eta, extra
+    (5, 5, "uniform", "per-column", False, 1, 0.0005, {"radius": 0.3}),
+    (5, 3, "laplace", "per-column", True, 2, 0.001, {"radius": 0.3}),
+    (4, 4, "laplace", "shared", False, 1, 0.0005, {"random_start": True, "radius": 0.3}),
+    (6, 3, "uniform", "shared", True, 3, 0.005, {"start_perturbation": 0.05, "keep_final_u": True}),
+    # m = 130 at d = 10: several of the lanes' tiles (16 samples) and two of the one-trial path's (128);
+    # per-column, columns change inside a tile
+    (10, 4, "uniform", "per-column", True, 130, 0.005, {}),
+    (10, 4, "rademacher", "shared", False, 130, 0.005, {"random_start": True}),
+]
+
+
+@pytest.mark.parametrize(
+    "case", GE_CASES, ids=[f"d{c[0]}k{c[1]}-{c[3]}-m{c[5]}" + ("-rot" if c[4] else "") for c in GE_CASES]
+)
+def test_ge2015_lanes_equal_one_trial_at_a_time(case):
+    """Shared and per-column samples, rotated frames, sums of k columns that are not a multiple of the
+    intrinsics' row block, samples over several tiles: every trial as alone, bit for bit."""
+    d, k, dist, sampling, rotated, m, eta, extra = case
+    A = scipy.stats.ortho_group.rvs(d, random_state=5) if rotated else None
+    obj = GeTensorDecomposition(d, k, dist, A, sampling)
+    u0 = obj.flatten(obj.collision_saddle())
+    block = _both(obj, u0, batch_size=m, eta=eta, delta=0.2, max_steps=3000, **extra)
+    assert np.count_nonzero(block.status == ESCAPED) >= TRIALS * 0.8
 
 
 def test_lanes_are_chosen_by_the_size_of_the_run(monkeypatch):

@@ -79,6 +79,7 @@ scratch_words: Callable[..., Any] = unbound_hook
 random_start_hook: Callable[..., Any] = unbound_hook
 lane_value: Callable[..., Any] = unbound_hook
 lane_gradient: Callable[..., Any] = unbound_hook
+lane_scratch_rows: Callable[..., Any] = unbound_hook
 optimizer_step: Callable[..., Any] = unbound_hook
 objective_gradient_hook: Callable[..., Any] = unbound_hook
 STATE_VECTORS = STATE_SCALARS = 0
@@ -292,7 +293,7 @@ def run_lanes(
     ug = np.empty(L)
     norm2 = np.empty(L)
     scale = np.empty(L)
-    words = np.empty((4, L), dtype=np.uint64)
+    words = np.empty((lane_scratch_rows(run.objective, d, pi), L), dtype=np.uint64)
     keys = np.zeros(L, dtype=np.uint64)
     ts = np.zeros(L, dtype=np.uint64)
     T = np.zeros(L, dtype=np.int64)
@@ -464,6 +465,7 @@ def specialise(hooks: Any, optimizer: type[Optimizer], cache: bool = True, lanes
             objective_value=hooks.value,
             lane_value=hooks.lane_value,
             lane_gradient=hooks.lane_gradient,
+            lane_scratch_rows=hooks.lane_scratch_rows,
             block_size=hooks.block_size,
             start_point=start,
         )

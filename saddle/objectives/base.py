@@ -123,6 +123,12 @@ def manifold_uniform_start(
             start[k] *= inv
 
 
+@inline_njit
+def one_block_a_lane(objective: int, n: int, pi: np.ndarray) -> int:
+    """lane_scratch_rows hook of lane hooks that need one Philox block a lane: 4 rows."""
+    return 4
+
+
 @dataclass(frozen=True)
 class KernelHooks:
     """The Numba functions through which the fused escape kernel sees an objective.
@@ -150,8 +156,12 @@ class KernelHooks:
         (saddle.kernels.cpu.run_lanes).  Column r of the (d, TRIAL_LANES) arrays U, G is one trial:
         into G[:, r] its mini-batch gradient of step ts[r] from the streams of key (key0, keys[r]),
         into F[r] its f; Z, X (d, TRIAL_LANES) and V (4, TRIAL_LANES) are float scratch, words
-        (4, TRIAL_LANES) uint64 scratch.  Each lane's numbers must be those of ``gradient`` and
-        ``value`` bit for bit (the same draws, the same operations in the same order).
+        (``lane_scratch_rows``, TRIAL_LANES) uint64 scratch.  Each lane's numbers must be those of
+        ``gradient`` and ``value`` bit for bit (the same draws, the same operations in the same order).
+    ``lane_scratch_rows(objective, n, pi) -> int``
+        The rows of ``words`` that ``lane_gradient`` needs for a state of length n (default 4: one
+        Philox block a lane); allocated once per group of lanes, so a lane gradient can draw and keep
+        its samples' words in tiles without allocating in the step loop.
 
     ``objective`` is an unused integer kept for the signature; ``specialise`` in
     :mod:`saddle.kernels.cpu` binds the hooks into the kernel at compile time, so calls cost nothing.
@@ -166,6 +176,7 @@ class KernelHooks:
     lane_gradient: Callable[..., None] | None = None
     lane_value: Callable[..., None] | None = None
     lanes_below_m: int = 0
+    lane_scratch_rows: Callable[..., int] = one_block_a_lane
 
 
 # --------------------------------------------------------------------------------------- objectives

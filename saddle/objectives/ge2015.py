@@ -21,17 +21,30 @@ mini-batches never leave it: u_1 = u_2 is invariant (SPEC 2.2, the symmetry trap
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from saddle import rng
 from saddle._numba import inline_njit, njit
 from saddle.manifolds import ProductSpheres
 from saddle.objectives.base import EXACT_GRADIENT, KernelHooks, Objective, ParamLayout, register
-from saddle.objectives.spike import DIST, ROTATION_SEED, data_distribution, rotate_sample, rotation, tile_samples
+from saddle.objectives.spike import (
+    DIST,
+    ROTATION_SEED,
+    TILE_WORDS,
+    data_distribution,
+    rotate_sample,
+    rotation,
+    tile_samples,
+)
 from saddle.options import ConfigError, Option
 
 if TYPE_CHECKING:
@@ -488,6 +501,352 @@ def kernel_gradient(
         )
 
 
+# -- lockstep lanes (saddle.kernels.cpu.run_lanes) ----------------------------------------------------
+#
+# Lane r of a (rows, TRIAL_LANES) array is one trial.  Numba leaves LLVM's SLP vectoriser off, and LLVM
+# unrolls a loop over the TRIAL_LANES lanes (a constant trip count) before its loop vectoriser could see
+# it, so a Python loop over lanes runs one lane at a time.  The intrinsics below do whole rows (every
+# lane) in vector instructions instead: the same multiplications and additions in the same order, lane
+# by lane, as the scalar loops of minibatch_gradient (IEEE arithmetic, no fused multiply-add).
+
+_LANE_ROW = ir.VectorType(ir.DoubleType(), rng.TRIAL_LANES)
+_ROW_BLOCK = 4
+"""Rows whose sums the intrinsics run at once (independent accumulators in vector registers)."""
+
+
+def _lane_row(context: Any, builder: Any, aryty: Any, ary: Any, row: Any) -> Any:
+    """A pointer to row ``row`` of the (rows, TRIAL_LANES) float64 array ``ary``, as one vector."""
+    zero = context.get_constant(types.intp, 0)
+    ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [row, zero])
+    return builder.bitcast(ptr, _LANE_ROW.as_pointer())
+
+
+def _lane_args(context: Any, builder: Any, signature: Any, args: Any) -> list[Any]:
+    """An intrinsic's arguments: each array as a function of its row (a vector pointer), integers as intp."""
+    values: list[Any] = []
+    for ty, value in zip(signature.args, args, strict=True):
+        if isinstance(ty, types.Array):
+            ary = context.make_array(ty)(context, builder, value)
+            values.append(lambda row, ty=ty, ary=ary: _lane_row(context, builder, ty, ary, row))
+        else:
+            values.append(value if isinstance(ty, types.Float) else context.cast(builder, value, ty, types.intp))
+    return values
+
+
+def _splat(builder: Any, value: Any) -> Any:
+    """The double ``value`` in every lane of a row."""
+    row = ir.Constant(_LANE_ROW, ir.Undefined)
+    for r in range(rng.TRIAL_LANES):
+        row = builder.insert_element(row, value, ir.Constant(ir.IntType(32), r))
+    return row
+
+
+def _lane_signature(*args: Any) -> Any:
+    if any(isinstance(a, types.Array) and (a.ndim != 2 or a.dtype != types.float64) for a in args):
+        raise TypeError("lane rows live in 2-d float64 arrays of TRIAL_LANES columns")
+    return types.void(*args)
+
+
+def _lane_intrinsic(codegen_of: Callable[..., Any]) -> Callable[..., None]:
+    """Numba's ``@intrinsic``, typed as its callers see it (Numba passes the typing context itself)."""
+    return intrinsic(codegen_of)
+
+
+def _row_sums(builder: Any, rows: Any, count: Any, first: Any, term: Any, finish: Any) -> None:
+    """For each j < rows: acc = first(j); acc += term(j, s) for s = 0 .. count - 1 in order; finish(j, acc).
+    _ROW_BLOCK rows at a time (their sums interleaved, each still in order of s), then one at a time."""
+    intp = rows.type
+    blocks = builder.sdiv(rows, ir.Constant(intp, _ROW_BLOCK))
+
+    def sums(j0: Any, width: int) -> None:
+        js = [builder.add(j0, ir.Constant(intp, t)) for t in range(width)]
+        accs = [cgutils.alloca_once(builder, _LANE_ROW) for _ in js]
+        for j, acc in zip(js, accs, strict=True):
+            builder.store(first(j), acc)
+        with cgutils.for_range(builder, count) as loop:
+            for j, acc in zip(js, accs, strict=True):
+                builder.store(builder.fadd(builder.load(acc), term(j, loop.index)), acc)
+        for j, acc in zip(js, accs, strict=True):
+            finish(j, builder.load(acc))
+
+    with cgutils.for_range(builder, blocks) as block:
+        sums(builder.mul(block.index, ir.Constant(intp, _ROW_BLOCK)), _ROW_BLOCK)
+    done = builder.mul(blocks, ir.Constant(intp, _ROW_BLOCK))
+    with cgutils.for_range(builder, builder.sub(rows, done)) as rest:
+        sums(builder.add(done, rest.index), 1)
+
+
+@_lane_intrinsic
+def lane_dots(
+    typingctx: Any, out: Any, o: Any, a: Any, a0: Any, a_step: Any, b: Any, b0: Any, b_step: Any, rows: Any, count: Any
+) -> Any:
+    """out[o + j] = sum_{q < count} a[a0 + j a_step + q] b[b0 + j b_step + q] for j < rows, lane by lane:
+    each sum from 0.0, one product added at a time in the order of q (a scalar loop's numbers)."""
+    sig = _lane_signature(out, o, a, a0, a_step, b, b0, b_step, rows, count)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        out_, o_, a_, a0_, a_step_, b_, b0_, b_step_, rows_, count_ = _lane_args(context, builder, signature, args)
+
+        def term(j: Any, q: Any) -> Any:
+            va = builder.load(a_(builder.add(builder.add(a0_, builder.mul(j, a_step_)), q)), align=8)
+            vb = builder.load(b_(builder.add(builder.add(b0_, builder.mul(j, b_step_)), q)), align=8)
+            return builder.fmul(va, vb)
+
+        _row_sums(
+            builder,
+            rows_,
+            count_,
+            lambda j: ir.Constant(_LANE_ROW, [0.0] * rng.TRIAL_LANES),
+            term,
+            lambda j, acc: builder.store(acc, out_(builder.add(o_, j)), align=8),
+        )
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@_lane_intrinsic
+def lane_outer(
+    typingctx: Any, y: Any, y0: Any, w: Any, w0: Any, w_step: Any, x: Any, x0: Any, x_step: Any, rows: Any, count: Any
+) -> Any:
+    """y[y0 + q] += w[w0 + s w_step] x[x0 + s x_step + q] for s = 0 .. count - 1 in order, for q < rows,
+    lane by lane: each row of y gets its terms one at a time in the order of s (as a loop over s that
+    adds to every row)."""
+    sig = _lane_signature(y, y0, w, w0, w_step, x, x0, x_step, rows, count)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        y_, y0_, w_, w0_, w_step_, x_, x0_, x_step_, rows_, count_ = _lane_args(context, builder, signature, args)
+
+        def term(q: Any, s: Any) -> Any:
+            vw = builder.load(w_(builder.add(w0_, builder.mul(s, w_step_))), align=8)
+            vx = builder.load(x_(builder.add(builder.add(x0_, builder.mul(s, x_step_)), q)), align=8)
+            return builder.fmul(vw, vx)
+
+        _row_sums(
+            builder,
+            rows_,
+            count_,
+            lambda q: builder.load(y_(builder.add(y0_, q)), align=8),
+            term,
+            lambda q, acc: builder.store(acc, y_(builder.add(y0_, q)), align=8),
+        )
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@_lane_intrinsic
+def lane_weights(typingctx: Any, c: Any, c0: Any, s: Any, si: Any, count: Any) -> Any:
+    """c[c0 + i] <- c[c0 + i] (s[si] - c[c0 + i] c[c0 + i]) for i < count, lane by lane (w_i = c_i (S - c_i^2))."""
+    sig = _lane_signature(c, c0, s, si, count)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        c_, c0_, s_, si_, count_ = _lane_args(context, builder, signature, args)
+        vs = builder.load(s_(si_), align=8)
+        with cgutils.for_range(builder, count_) as loop:
+            ptr = c_(builder.add(c0_, loop.index))
+            vc = builder.load(ptr, align=8)
+            builder.store(builder.fmul(vc, builder.fsub(vs, builder.fmul(vc, vc))), ptr, align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@_lane_intrinsic
+def lane_scale(typingctx: Any, y: Any, y0: Any, x: Any, x0: Any, count: Any, c: Any) -> Any:
+    """y[y0 + q] = c x[x0 + q] for q < count, lane by lane (y may be x)."""
+    sig = _lane_signature(y, y0, x, x0, count, types.float64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        y_, y0_, x_, x0_, count_, _ = _lane_args(context, builder, signature, args)
+        vc = _splat(builder, args[5])
+        with cgutils.for_range(builder, count_) as loop:
+            vx = builder.load(x_(builder.add(x0_, loop.index)), align=8)
+            builder.store(builder.fmul(vx, vc), y_(builder.add(y0_, loop.index)), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@_lane_intrinsic
+def lane_mean_minus(typingctx: Any, y: Any, y0: Any, m: Any, v: Any, vi: Any, x: Any, x0: Any, count: Any) -> Any:
+    """y[y0 + q] = y[y0 + q] / m - v[vi] x[x0 + q] for q < count, lane by lane."""
+    sig = _lane_signature(y, y0, types.float64, v, vi, x, x0, count)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        y_, y0_, _, v_, vi_, x_, x0_, count_ = _lane_args(context, builder, signature, args)
+        vm = _splat(builder, args[2])
+        vv = builder.load(v_(vi_), align=8)
+        with cgutils.for_range(builder, count_) as loop:
+            py = y_(builder.add(y0_, loop.index))
+            vx = builder.load(x_(builder.add(x0_, loop.index)), align=8)
+            mean = builder.fdiv(builder.load(py, align=8), vm)
+            builder.store(builder.fsub(mean, builder.fmul(vv, vx)), py, align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@inline_njit
+def lane_tile_samples(d: int) -> int:
+    """Samples per tile of the lanes' draws: TILE_WORDS words for all lanes together, a multiple of 4."""
+    return max(4, TILE_WORDS // rng.TRIAL_LANES // d // 4 * 4)
+
+
+@inline_njit
+def lane_scratch_rows(objective: int, n: int, pi: np.ndarray) -> int:
+    """The rows of the lanes' scratch (``words``, uint64 (rows, TRIAL_LANES)) that lane_gradient needs: a
+    tile's words lane by lane and its samples transposed (T d rows each, T = lane_tile_samples(d)), c
+    then w (T k) and S (T) of its samples, the Gram matrix and -2 u_i.u_j (k k each), N and N - n_i."""
+    k = pi[_K]
+    d = n // k
+    tile = lane_tile_samples(d)
+    return 2 * tile * d + tile * k + tile + 2 * k * k + 2
+
+
+@inline_njit
+def lane_gradient(
+    objective: int,
+    U: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    keys: np.ndarray,
+    ts: np.ndarray,
+    m: int,
+    Z: np.ndarray,
+    X: np.ndarray,
+    V: np.ndarray,
+    words: np.ndarray,
+    G: np.ndarray,
+) -> None:
+    """minibatch_gradient for every lane r of U (saddle.kernels.cpu.run_lanes): the same words, the same
+    operations, every sum in the same order.  Each lane draws a tile of its samples as minibatch_gradient
+    does (``rng.stream_word_doubles``, ``rng.data_variates_in_place``, ``rotate_sample``), the tile is
+    transposed into rows of lanes, and the sums run in the row intrinsics (lane_dots, lane_weights,
+    lane_outer).  ``words`` has lane_scratch_rows(0, n, pi) rows; X's first d numbers are scratch for a
+    rotated frame."""
+    n = U.shape[0]
+    A = pa
+    rotated = pi[_ROTATED] != 0
+    dist = pi[_DIST]
+    kappa = pf[_KAPPA]
+    k = pi[_K]
+    d = n // k
+    per_column = pi[_SAMPLING] == PER_COLUMN
+    L = rng.TRIAL_LANES
+    tile = lane_tile_samples(d)
+    lane_words = tile * d  # each lane's tile of words: rows 0 .. tile d - 1, lane by lane
+    flat = words.reshape(words.size)
+    rows = words.view(np.float64)
+    raw = flat.view(np.float64)
+    xr = lane_words  # the tile's samples, sample s coordinate q at row xr + s d + q
+    cr = xr + tile * d  # c_i then w_i of sample s at row cr + s k + i
+    sr = cr + tile * k  # S of sample s at row sr + s
+    gr = sr + tile  # the Gram matrix, u_i.u_j at row gr + i k + j
+    tr = gr + k * k  # -2 u_i.u_j at row tr + i k + j
+    nr = tr + k * k  # N, then N - n_i at nr + 1
+    z = X.reshape(X.size)[:d]
+    scale = 4.0 / kappa
+    lane_dots(G, 0, G, 0, 0, G, 0, 0, n, 0)  # G = 0 (empty sums)
+    total = k * m if per_column else m  # samples drawn this step
+    for i0 in range(0, total, tile):
+        ns = min(tile, total - i0)
+        nw = ns * d
+        for r in range(L):  # lane r's tile, as minibatch_gradient draws it
+            buf = raw[r * lane_words : (r + 1) * lane_words]
+            rng.stream_word_doubles(
+                key0, keys[r], ts[r], m, rng.DATA, i0 * d // 4, (nw + 3) // 4, flat[r * lane_words :]
+            )
+            rng.data_variates_in_place(buf, nw, dist)
+            if rotated:  # x = A z
+                for off in range(0, nw, d):
+                    rotate_sample(A, buf, off, z)
+        for e in range(nw):
+            for r in range(L):
+                rows[xr + e, r] = raw[r * lane_words + e]
+        for s in range(ns):
+            lane_dots(rows, cr + s * k, U, 0, d, rows, xr + s * d, 0, k, d)  # c_i = u_i . x
+            lane_dots(rows, sr + s, rows, cr + s * k, 0, rows, cr + s * k, 0, 1, k)  # S = sum_i c_i^2
+            lane_weights(rows, cr + s * k, rows, sr + s, k)  # w_i = c_i (S - c_i^2)
+        if per_column:  # sample i0 + s belongs to column (i0 + s) // m alone
+            s = 0
+            while s < ns:
+                i = (i0 + s) // m
+                run = min(ns, (i + 1) * m - i0) - s
+                lane_outer(G, i * d, rows, cr + s * k + i, k, rows, xr + s * d, d, d, run)
+                s += run
+        else:
+            for i in range(k):
+                lane_outer(G, i * d, rows, cr + i, k, rows, xr, d, d, ns)
+    # G <- (4/kappa) [G / m - (N - n_i) u_i - 2 sum_{j != i} (u_i.u_j) u_j], as minibatch_gradient ends
+    for i in range(k):  # u_i.u_j for j >= i; then -2 u_i.u_j at (i, j) and (j, i)
+        lane_dots(rows, gr + i * k + i, U, i * d, 0, U, i * d, d, k - i, d)
+        for j in range(i + 1, k):  # (g - t u is g + (-t) u exactly)
+            lane_scale(rows, tr + i * k + j, rows, gr + i * k + j, 1, -2.0)
+            lane_scale(rows, tr + j * k + i, rows, gr + i * k + j, 1, -2.0)
+    lane_dots(rows, nr, U, 0, 0, U, 0, 0, 1, n)  # N
+    for i in range(k):
+        for r in range(L):
+            rows[nr + 1, r] = rows[nr, r] - rows[gr + i * k + i, r]  # N - n_i
+        lane_mean_minus(G, i * d, float(m), rows, nr + 1, U, i * d, d)
+        lane_outer(G, i * d, rows, tr + i * k, 1, U, 0, d, d, i)  # j < i
+        lane_outer(G, i * d, rows, tr + i * k + i + 1, 1, U, (i + 1) * d, d, d, k - i - 1)  # j > i
+        lane_scale(G, i * d, G, i * d, d, scale)
+
+
+@inline_njit
+def lane_value(
+    objective: int,
+    U: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    X: np.ndarray,
+    V: np.ndarray,
+    F: np.ndarray,
+) -> None:
+    """objective_value for every lane r of U: F[r] = sum_l [(sum_i c_li^2)^2 - sum_i c_li^4], as
+    objective_value computes it (V[0]: S, V[1]: Q, V[2]: c_li)."""
+    n = U.shape[0]
+    A = pa
+    rotated = pi[_ROTATED] != 0
+    k = pi[_K]
+    d = n // k
+    L = rng.TRIAL_LANES
+    for r in range(L):
+        F[r] = 0.0
+    for l in range(d):
+        for r in range(L):
+            V[0, r] = 0.0
+            V[1, r] = 0.0
+        for i in range(k):
+            if rotated:
+                for r in range(L):
+                    V[2, r] = 0.0
+                for q in range(d):
+                    for r in range(L):
+                        V[2, r] += A[q, l] * U[i * d + q, r]
+            else:
+                for r in range(L):
+                    V[2, r] = U[i * d + l, r]
+            for r in range(L):
+                c2 = V[2, r] * V[2, r]
+                V[0, r] += c2
+                V[1, r] += c2 * c2
+        for r in range(L):
+            F[r] += V[0, r] * V[0, r] - V[1, r]
+
+
 GeTensorDecomposition.kernel = KernelHooks(
-    kernel_value, kernel_gradient, kernel_block, name="ge2015", scratch_words=scratch_words
+    kernel_value,
+    kernel_gradient,
+    kernel_block,
+    name="ge2015",
+    scratch_words=scratch_words,
+    lane_gradient=lane_gradient,
+    lane_value=lane_value,
+    lanes_below_m=rng.MAX_M + 1,  # lanes are faster at every m measured (1 to 1024: 2.2x to 3x, d = k = 10)
+    lane_scratch_rows=lane_scratch_rows,
 )
