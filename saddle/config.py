@@ -19,6 +19,7 @@ from saddle import optimizers
 from saddle.objectives import base
 from saddle.objectives.base import Objective
 from saddle.options import ConfigError, integer, real
+from saddle.stats import BOOTSTRAP_BYTES, STATISTICS_BYTES_PER_TRIAL
 
 __all__ = ["ConfigError", "EscapeConfig", "GENERIC_FIELDS", "LR_SCALINGS", "scaled_eta"]
 
@@ -33,10 +34,12 @@ MAX_TRIALS = 2**32
 MAX_WORDS_PER_STEP = 4 * (2**32 - 1)
 """32-bit random words one step may draw for one purpose (saddle.rng.MAX_WORDS)."""
 MAX_D = 100_000
-BYTES_PER_TRIAL = 450
+BYTES_PER_TRIAL = 450 + STATISTICS_BYTES_PER_TRIAL
 """Memory per trial and batch size at the peak of a run: the kernel outputs (25 bytes), the trials
-table and its CSV text.  Measured: peak RSS 403 MB at 250,000 trials and 728 MB at 1,000,000 (one
-batch size, max_steps 1, 2026-11-29), i.e. 433 bytes a trial above the imports."""
+table and its CSV text (measured: peak RSS 403 MB at 250,000 trials and 728 MB at 1,000,000, one
+batch size, max_steps 1, 2026-11-29, i.e. 433 bytes a trial above the imports; those runs had no
+escapes, hence no bootstrap), and the statistics' copies of the trials (saddle.stats); their
+bootstrap adds at most BOOTSTRAP_BYTES, whatever the number of trials."""
 
 
 def scaled_eta(eta: float, m: int, rule: str, m_ref: int = M_REF) -> float:
@@ -234,7 +237,7 @@ class EscapeConfig(_Fields):
         if self.record_points % 2:
             raise ConfigError("record_points must be even")
         need = len(ms) * (self.trials * BYTES_PER_TRIAL + min(self.record_trials, self.trials) * self.record_points * 8)
-        need += cls.memory_bytes(self)
+        need += cls.memory_bytes(self) + BOOTSTRAP_BYTES
         limit, source = available_memory()
         if need > limit // 2:
             sizes = cls.size_options()

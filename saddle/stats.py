@@ -28,6 +28,27 @@ from saddle.kernels import DIVERGED, ESCAPED, FROZEN
 
 CONFIDENCE_LEVEL = 0.95
 N_BOOTSTRAP = 2000
+BOOTSTRAP_ELEMENTS = 2**22
+"""The most resampled values the bootstrap holds at once (32 MiB of float64): above n = 2097 trials its
+resamples are drawn and reduced in batches of BOOTSTRAP_ELEMENTS // n (scipy.stats.bootstrap's
+``batch``), so its memory does not grow with the number of trials.  The batches draw the same resamples
+from the same generator, so the interval does not depend on the batch size."""
+BOOTSTRAP_BYTES = 4 * 8 * BOOTSTRAP_ELEMENTS
+"""The bootstrap's peak memory at most: a batch of resampled indices and values, and the partition's copy."""
+STATISTICS_BYTES_PER_TRIAL = 40
+"""The statistics' own copies of a batch size's trials: the ranked times, a partition's or a sort's copy,
+and the masks (float64, float64, float64 and two booleans' worth)."""
+
+
+BOOTSTRAP_MAX_TRIALS = 100_000
+"""Above this many trials the median's interval is the distribution-free order-statistic interval
+(scipy.stats.quantile_test), which the bootstrap approximates there: 2000 resamples of n trials would
+draw 2000 n random indices (2e10 at ten million trials)."""
+
+
+def bootstrap_batch(n: int) -> int | None:
+    """Resamples per batch of the bootstrap of n trials (None: all 2000 at once)."""
+    return None if n * N_BOOTSTRAP <= BOOTSTRAP_ELEMENTS else max(1, BOOTSTRAP_ELEMENTS // n)
 
 
 def ranked_times(steps: np.ndarray, status: np.ndarray, max_steps: int) -> np.ndarray:
@@ -82,7 +103,9 @@ def summarize(steps: np.ndarray, status: np.ndarray, max_steps: int, seed: int =
     """Counts, median with a 95% percentile-bootstrap interval, and mean of the escape steps.
 
     The bootstrap (scipy.stats.bootstrap, percentile method, 2000 resamples,
-    seeded by ``seed``) resamples whole trials, escaped or not.  An interval
+    seeded by ``seed``; in batches of :func:`bootstrap_batch` resamples above 2097 trials, so its memory
+    stays under BOOTSTRAP_BYTES) resamples whole trials, escaped or not; above BOOTSTRAP_MAX_TRIALS
+    trials the interval is the order-statistic one of scipy.stats.quantile_test instead.  An interval
     end that is not reached by half of the resampled trials is +inf.  The mean
     is over escape steps when every trial escaped; otherwise non-escaped trials
     count as max_steps and the mean is flagged as a lower bound.
@@ -96,12 +119,16 @@ def summarize(steps: np.ndarray, status: np.ndarray, max_steps: int, seed: int =
     median = float(lower_median(ranked))
     if np.all(ranked == ranked[0]):
         lo = hi = median
+    elif n > BOOTSTRAP_MAX_TRIALS:
+        ci = scipy.stats.quantile_test(ranked, q=median, p=0.5).confidence_interval(CONFIDENCE_LEVEL)
+        lo, hi = float(ci.low), float(ci.high)
     else:
         res = scipy.stats.bootstrap(
             (ranked,),
             lower_median,
             vectorized=True,
             n_resamples=N_BOOTSTRAP,
+            batch=bootstrap_batch(ranked.size),
             confidence_level=CONFIDENCE_LEVEL,
             method="percentile",
             rng=np.random.default_rng(seed),

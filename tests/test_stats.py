@@ -79,3 +79,42 @@ def test_ranked_times_put_non_escaped_trials_last():
     r = ranked_times(np.array([5, 10, 2]), np.array([ESCAPED, CENSORED, DIVERGED]), max_steps=10)
     np.testing.assert_array_equal(r, [5, 11, 11])
     assert scipy.stats.rankdata(r)[0] == 1
+
+
+def test_the_bootstrap_in_batches_gives_the_same_interval(monkeypatch):
+    """Above 2097 trials the 2000 resamples are drawn in batches (memory bounded by BOOTSTRAP_BYTES,
+    whatever the number of trials): the same resamples from the same generator, so the same interval
+    as all at once (3000 trials: batches of 1398, against one batch of 2000)."""
+    from saddle import stats
+
+    gen = np.random.default_rng(4)
+    steps = gen.geometric(0.002, 3000)
+    status = np.where(steps > 1500, CENSORED, ESCAPED)
+    batched = summarize(steps, status, 1500, seed=9)
+    assert stats.bootstrap_batch(3000) == 1398
+    monkeypatch.setattr(stats, "BOOTSTRAP_ELEMENTS", 2000 * 3000)
+    assert stats.bootstrap_batch(3000) is None
+    whole = summarize(steps, status, 1500, seed=9)
+    assert (batched.median_steps_lo, batched.median_steps_hi) == (whole.median_steps_lo, whole.median_steps_hi)
+
+
+def test_a_million_trials_are_summarised_in_bounded_memory_and_time():
+    """The 95% interval of a million trials' median is the order-statistic interval (scipy.stats.quantile_test),
+    not 2000 resamples of a million (16 GB at once, or 2e9 draws in batches): under BOOTSTRAP_BYTES + 40
+    bytes a trial of traced memory, and it covers the true median of the law (a
+    geometric law with p = 1e-3: median 693; a 95% interval, seeded, misses it with probability 0.05)."""
+    import tracemalloc
+
+    from saddle.stats import BOOTSTRAP_BYTES, BOOTSTRAP_MAX_TRIALS, STATISTICS_BYTES_PER_TRIAL
+
+    n = 1_000_000
+    assert n > BOOTSTRAP_MAX_TRIALS
+    steps = np.random.default_rng(5).geometric(1e-3, n)
+    status = np.where(steps > 5000, CENSORED, ESCAPED)
+    tracemalloc.start()
+    s = summarize(steps, status, 5000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < BOOTSTRAP_BYTES + STATISTICS_BYTES_PER_TRIAL * n
+    true_median = np.ceil(np.log(0.5) / np.log(1 - 1e-3))
+    assert s.median_steps_lo <= true_median <= s.median_steps_hi
