@@ -255,16 +255,18 @@ def check_words():
         raise RuntimeError("the yardstick's words differ from saddle.rng.words")
 
 
-def saddle_run(n_trials, m, *, eta=0.01, delta=0.1, max_steps=10_000, seed=0):
-    """saddle's kernel on the same experiment, as the main job runs it (saddle.kernels.run_trials, its
-    default lanes, Numba's thread count): (steps, final_f)."""
+def saddle_run(n_trials, m, *, eta=0.01, delta=0.1, max_steps=10_000, seed=0, lanes=None):
+    """saddle's kernel on the same experiment (saddle.kernels.run_trials, Numba's thread count):
+    (steps, final_f).  ``lanes`` None: as the main job runs it (lanes only for runs of at least
+    LANES_MIN_WORK trial-steps, so one trial at a time here); True: in lockstep lanes where the
+    objective has them (the spike below m = 5)."""
     from saddle.kernels import run_trials
     from saddle.objectives.spike import SpikeTensor
 
     obj = SpikeTensor(10, "uniform")
     block = run_trials(
         obj, obj.saddle(2), optimizer="sgd", batch_size=m, eta=eta, sigma_iso=0.0, delta=delta, radius=None,
-        max_steps=max_steps, seed=seed, trial_start=0, n_trials=n_trials,
+        max_steps=max_steps, seed=seed, trial_start=0, n_trials=n_trials, lanes=lanes,
     )  # fmt: skip
     return block.steps, block.final_f
 
@@ -287,6 +289,11 @@ def compare(ms=(1, 4, 32, 1024), trials=2000, repeats=5, log=print):
             "partials_s": lambda m=m: run(trials, m, order="8 partial sums"),
             "saddle_s": lambda m=m: saddle_run(trials, m),
         }
+        if m < 5:  # the spike's lanes (saddle.objectives.spike: lanes_below_m)
+            ls, lf = saddle_run(trials, m, lanes=True)
+            if not (np.array_equal(ls, ss) and np.array_equal(lf, sf)):
+                raise RuntimeError(f"m = {m}: saddle's lanes differ from its one-trial path")
+            fns["saddle_lanes_s"] = lambda m=m: saddle_run(trials, m, lanes=True)
         walls = {key: [] for key in fns}
         for _ in range(repeats):
             for key, fn in fns.items():
@@ -296,6 +303,8 @@ def compare(ms=(1, 4, 32, 1024), trials=2000, repeats=5, log=print):
         row = {"m": m, "trials": trials, "median_steps": float(np.median(ys)), "equal_trial_by_trial": True}
         row.update({key: float(np.median(w)) for key, w in walls.items()})
         row["ratio"] = row["saddle_s"] / row["yardstick_s"]
+        if "saddle_lanes_s" in row:
+            row["lanes_ratio"] = row["saddle_lanes_s"] / row["yardstick_s"]
         rows.append(row)
         log(f"yardstick m={m}: saddle {row['saddle_s']:.3f} s, yardstick {row['yardstick_s']:.3f} s")
     return rows
@@ -310,10 +319,12 @@ def main(argv=None):
     print(f"{args.trials} trials per m, median of {args.repeats}, {numba.get_num_threads()} threads")
     load0 = os.getloadavg()[0]
     rows = compare(args.m, args.trials, args.repeats, log=lambda _: None)
-    print(f"{'m':>5}  {'saddle':>8}  {'yardstick':>9}  {'saddle/yardstick':>16}  {'8 partial sums':>14}  median steps")
+    head = f"{'m':>5}  {'saddle':>8}  {'yardstick':>9}  {'saddle/yardstick':>16}  {'in lanes':>14}"
+    print(f"{head}  {'8 partial sums':>14}  median steps")
     for r in rows:
+        lanes = f"{r['saddle_lanes_s']:.3f}s ({r['lanes_ratio']:.2f}x)" if "lanes_ratio" in r else "-"
         print(
-            f"{r['m']:>5}  {r['saddle_s']:>7.3f}s  {r['yardstick_s']:>8.3f}s  {r['ratio']:>15.2f}x  "
+            f"{r['m']:>5}  {r['saddle_s']:>7.3f}s  {r['yardstick_s']:>8.3f}s  {r['ratio']:>15.2f}x  {lanes:>14}  "
             f"{r['partials_s']:>13.3f}s  {r['median_steps']:.0f}"
         )
     load1 = os.getloadavg()[0]
