@@ -23,9 +23,9 @@ from saddle._numba import cache_enabled
 from saddle.config import LR_SCALINGS, EscapeConfig, scaled_eta
 from saddle.kernels import BACKENDS, LANES_MIN_WORK, Recorder, gpu, run_trials
 from saddle.objectives.base import Objective
-from saddle.options import ConfigError, integer
+from saddle.options import ConfigError, StatisticsError, integer
 from saddle.records import EscapeResult, MResult
-from saddle.stats import lower_median, summarize
+from saddle.stats import EscapeSummary, counts_only, lower_median, summarize
 from saddle.store.escape import ResultsFolder
 from saddle.theory.columns import TheoryColumns, saddle_theory, theory_applies
 
@@ -44,8 +44,9 @@ __all__ = [
 ]
 
 CHUNK_TRIALS = {"cpu": 128, "cupy": 1 << 17}
-"""Trials per kernel call: small on the CPU (Ctrl-C and the progress bar act between calls), large on a
-GPU (one thread per trial: a call needs tens of thousands of trials to fill the device)."""
+"""Trials per kernel call: small on the CPU (the progress bar and the time estimate act between calls;
+Ctrl-C acts within a step), large on a GPU (one thread per trial: a call needs tens of thousands of
+trials to fill the device)."""
 BACKEND_ENV = "SADDLE_BACKEND"
 
 
@@ -89,9 +90,14 @@ def _median_samples(mres: MResult, s: Any) -> dict[str, float]:
     return {"median_samples": median, "median_samples_lo": float("nan"), "median_samples_hi": float("nan")}
 
 
-def summary_row(config: EscapeConfig, mres: MResult, theory: TheoryColumns | None = None) -> dict[str, Any]:
-    """One row of summary.csv for a batch size (the theory columns from ``theory``, NaN without)."""
-    s = summarize(mres.steps, mres.status, config.max_steps, seed=config.seed + mres.m)
+def summary_row(
+    config: EscapeConfig, mres: MResult, theory: TheoryColumns | None = None, summary: EscapeSummary | None = None
+) -> dict[str, Any]:
+    """One row of summary.csv for a batch size (the theory columns from ``theory``, NaN without; the
+    statistics from ``summary``, computed here without)."""
+    s = summary
+    if s is None:
+        s = summarize(mres.steps, mres.status, config.max_steps, seed=config.seed + mres.m)
     row = {
         "m": mres.m,
         "eta": mres.eta,
@@ -228,8 +234,14 @@ def run_escape(
     kept = list(by_m)  # the batch sizes whose trials are stored (or, without a folder, computed)
     try:
         for m in todo:
-            by_m[m] = _run_batch_size(config, objective, starts[m], m, backend, bar)
-            rows[m] = summary_row(config, by_m[m], theory)
+            by_m[m] = _run_batch_size(config, objective, starts[m], m, backend, bar, announce)
+            failed = None
+            try:
+                rows[m] = summary_row(config, by_m[m], theory)
+            except Exception as err:  # the trials are stored all the same, with empty statistics, then said so
+                failed = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
+                empty = counts_only(by_m[m].steps, by_m[m].status, config.max_steps)
+                rows[m] = summary_row(config, by_m[m], theory, summary=empty)
             if announce is not None:
                 announce(
                     f"m = {m}: {rows[m]['escaped']} of {config.trials} trials escaped, median "
@@ -243,6 +255,14 @@ def run_escape(
                     kept.append(m)
                     raise
             kept.append(m)
+            if failed is not None:
+                where = (
+                    f"its trials are stored in {store.path} (summary.csv leaves its statistics empty; saddle.load "
+                    "reads them, and running the same command again recomputes them)"
+                    if store is not None
+                    else "no results folder was given, so nothing is stored"
+                )
+                raise StatisticsError(f"computing the statistics of m = {m} failed ({failed}); {where}")
     except KeyboardInterrupt:
         raise Interrupted([k for k in config.m if k in kept], None if store is None else store.path) from None
     finally:
@@ -318,8 +338,18 @@ def _trial_options(config: EscapeConfig, m: int, backend: str) -> dict[str, Any]
     )
 
 
+ESTIMATE_AFTER_S = 60.0
+"""A batch size whose trials are expected to take longer than this says so after its first chunk."""
+
+
 def _run_batch_size(
-    config: EscapeConfig, objective: Objective, u0: np.ndarray, m: int, backend: str, bar: Any
+    config: EscapeConfig,
+    objective: Objective,
+    u0: np.ndarray,
+    m: int,
+    backend: str,
+    bar: Any,
+    announce: Callable[[str], None] | None = None,
 ) -> MResult:
     eta_m = config.eta_for(m)
     n_rec = min(config.record_trials, config.trials)
@@ -341,6 +371,13 @@ def _run_batch_size(
             drop_steps[lo : lo + n] = block.drop_steps
         if bar is not None:
             bar.update(n)
+        if lo == 0 and announce is not None and n < config.trials:
+            expected = (time.perf_counter() - start) * config.trials / n
+            if expected > ESTIMATE_AFTER_S:
+                announce(
+                    f"m = {m}: about {expected / 60:.0f} min for its {config.trials} trials (from the first {n}; "
+                    "Ctrl-C stops the run and keeps the batch sizes finished)"
+                )
     wall = time.perf_counter() - start
     traj = []
     for r in range(n_rec):

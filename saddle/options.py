@@ -20,6 +20,10 @@ class ConfigError(ValueError):
     """An invalid experiment option; its message is one line meant for the user."""
 
 
+class StatisticsError(RuntimeError):
+    """Computing a batch size's statistics failed after its trials were stored (the message says where)."""
+
+
 class Settings(Protocol):
     """What an objective, an optimiser or an option reads of an experiment's configuration: its options
     by name (``config.d``, ``config.eta``, ``config.s``).  :class:`saddle.config.EscapeConfig` is one;

@@ -99,6 +99,19 @@ class EscapeSummary:
     mean_is_lower_bound: bool
 
 
+def counts_only(steps: np.ndarray, status: np.ndarray, max_steps: int) -> EscapeSummary:
+    """The counts of a batch size's trials, every statistic NaN: the summary stored when the statistics
+    themselves failed, so that the trials stay stored and loadable."""
+    status = np.asarray(status)
+    n = status.size
+    escaped = int(np.count_nonzero(status == ESCAPED))
+    diverged = int(np.count_nonzero(status == DIVERGED))
+    frozen = int(np.count_nonzero(status == FROZEN))
+    nan = float("nan")
+    others = n - escaped - diverged - frozen
+    return EscapeSummary(n, escaped, others, diverged, frozen, nan, nan, nan, False, nan, False)
+
+
 def summarize(steps: np.ndarray, status: np.ndarray, max_steps: int, seed: int = 0) -> EscapeSummary:
     """Counts, median with a 95% percentile-bootstrap interval, and mean of the escape steps.
 

@@ -286,3 +286,74 @@ def test_an_error_in_a_loaded_objective_names_its_place_in_one_line(fault, capsy
     line = assert_one_clear_line(rc, err, fragments)
     if fault != "params":
         assert file.name.replace("_", "-") in normalized(line)
+
+
+# ------------------------------------------------------------ 4: interrupts reach a running kernel
+
+
+def test_ctrl_c_stops_a_running_kernel_at_once_and_keeps_what_finished(tmp_path):
+    """SIGINT while m = 1024's 64 trials of 40,000 steps run (about 20 s of kernel on two cores): the
+    kernel polls a stop flag every step, so the run ends within seconds (it waited for the whole chunk
+    before), with exit 130, one line, and m = 2's trials kept for a resume."""
+    import signal
+
+    argv = ["escape", "--d", 5, "--m", 2, 1024, "--trials", 64, "--max-steps", 40_000, "--delta", 0.45]
+    argv += ["--eta", 1e-6, "--no-plot", "--out", tmp_path / "run"]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "saddle.experiments", *map(str, argv)],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in proc.stderr:  # (the compile announcement, then m = 2's line when its trials are stored)
+            if line.startswith("m = 2:"):
+                break
+        time.sleep(0.5)  # m = 1024's kernel is running
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        rc = proc.wait(timeout=60)
+        waited = time.perf_counter() - sent
+    finally:
+        proc.kill()
+    assert rc == 130, rest
+    assert "Traceback" not in rest
+    assert rest.strip().startswith("interrupted: kept the trials of m = 2 in"), rest
+    assert waited < 10.0, f"the run went on {waited:.1f} s after Ctrl-C"
+
+
+# ------------------------------------------------------------ 2: a statistic that fails keeps the trials
+
+
+def test_a_failing_statistic_keeps_the_trials_stored_loadable_and_says_so(monkeypatch, tmp_path):
+    """The statistics of m = 4 fail (a MemoryError injected into the summary): its trials are stored all
+    the same, summary.csv leaves its statistics empty, saddle.load reads the folder, the error says so in
+    one line, and the same run again recomputes the statistics from the stored trials."""
+    from saddle import load
+    from saddle.options import StatisticsError
+
+    real = escape_module.summarize
+
+    def failing(steps, status, max_steps, seed=0):
+        if seed == 4:  # config.seed (0) + m
+            raise MemoryError("Unable to allocate 149. GiB")
+        return real(steps, status, max_steps, seed=seed)
+
+    monkeypatch.setattr(escape_module, "summarize", failing)
+    out = tmp_path / "run"
+    with pytest.raises(StatisticsError) as info:
+        run_escape(**SPIKE, out=out)
+    message = str(info.value)
+    assert "\n" not in message and "m = 4" in message and "MemoryError" in message and str(out) in message
+    stored = load(out)
+    assert sorted(stored.by_m) == [1, 4] and len(stored.by_m[4].steps) == SPIKE["trials"]
+    row4 = [r for r in stored.summary if r["m"] == 4][0]
+    assert math.isnan(row4["median_steps"]) and row4["trials"] == SPIKE["trials"]
+    monkeypatch.setattr(escape_module, "summarize", real)
+    again = run_escape(**SPIKE, out=out)  # resumed: nothing simulated again, the statistics recomputed
+    assert not math.isnan([r for r in again.summary if r["m"] == 4][0]["median_steps"])
+    np.testing.assert_array_equal(again.by_m[4].steps, stored.by_m[4].steps)

@@ -26,7 +26,7 @@ from saddle.experiments.common import (
     emit,
     say,
 )
-from saddle.options import ConfigError
+from saddle.options import ConfigError, StatisticsError
 from saddle.store import StoreError
 
 COMMANDS = {
@@ -137,7 +137,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return 0
         try:
             rc = _module(args.command).run(args)
-        except (UsageError, OutputError, BrokenPipeError, StoreError, ConfigError):
+        except (UsageError, OutputError, BrokenPipeError, StoreError, ConfigError, StatisticsError):
             raise  # saddle's own refusals: one line each, below
         except Exception as err:  # an error of a --load file's code: where it is, in a line or two
             from saddle.objectives.base import user_code_error
@@ -158,7 +158,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except ValueError as err:  # ConfigError and other invalid-option errors from the API
         say(f"python -m saddle.experiments: error: {err}")
         return EXIT_USAGE
-    except StoreError as err:  # the machine refused a write (disk full, permissions): what failed, what was kept
+    except (StoreError, StatisticsError) as err:  # a write refused, or statistics failed: what failed, what was kept
         say(f"python -m saddle.experiments: error: {err}")
         return 1
     except KeyboardInterrupt:

@@ -152,6 +152,7 @@ def run_trials(
         rec_f=recorder.f,
         rec_count=recorder.count,
         rec_stride=recorder.stride,
+        stop=np.zeros(1, np.int64),
     )
     values = dict(params)
     values.update(

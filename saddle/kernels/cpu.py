@@ -25,7 +25,7 @@ import math
 import types
 from collections import namedtuple
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import numba
@@ -43,12 +43,14 @@ iteration (gd with a constant step: u_t == u_{t-1} bit for bit) before escaping;
 repeat it, so the trial can never escape (e.g. the octopus once its waiting coordinates underflow,
 Du et al. 2017)."""
 
-TrialOutputs = namedtuple("TrialOutputs", "steps status final_f drop_steps final_u rec_f rec_count rec_stride")
+TrialOutputs = namedtuple("TrialOutputs", "steps status final_f drop_steps final_u rec_f rec_count rec_stride stop")
 """The kernel's outputs, one entry (row) per trial of the block: ``steps`` (int64: the escape step,
 max_steps if censored, the step of divergence or of freezing), ``status`` (int8), ``final_f``,
 ``drop_steps`` (int64: the first step with f <= f(u_0) - delta, 0 if none), ``final_u`` (n x d, or
-0 x d when not wanted), and the recorder's ``rec_f`` (f(u_t) of the experiment's first rec_f.shape[0]
-trials), ``rec_count`` and ``rec_stride`` (indexed by the global trial index)."""
+0 x d when not wanted), the recorder's ``rec_f`` (f(u_t) of the experiment's first rec_f.shape[0]
+trials), ``rec_count`` and ``rec_stride`` (indexed by the global trial index), and ``stop`` (int64, one
+entry): the kernel polls it every step and returns early once it is not 0 (:func:`run_parallel` sets
+it on Ctrl-C); the rows of a stopped call are then not results."""
 
 
 @inline_njit
@@ -174,6 +176,8 @@ def run_trial(
     f = f0
     steps, status = max_steps, CENSORED
     for t in range(1, max_steps + 1):
+        if out.stop[0] != 0:  # Ctrl-C: this call's rows are discarded
+            break
         if dropped > 0 and m_after > 0:
             m = m_after
         step = eta / (1.0 + t / lr_decay) if lr_decay > 0.0 else eta
@@ -246,17 +250,38 @@ def escape_rows(
 
 def run_parallel(kernel: Any, n: int, *args: Any) -> None:
     """``kernel(lo, hi, *args)`` over rows 0 .. n - 1, split into chunks run by Numba's thread count of
-    Python threads (the kernel releases the GIL): multiples of LANE_GROUP, about four chunks a thread so that
-    the threads finish together.  One thread (``numba.set_num_threads(1)``) runs it in one call."""
+    Python threads (the kernel releases the GIL): multiples of LANE_GROUP, about four chunks a thread so
+    that the threads finish together.  ``args[-1]`` is the :class:`TrialOutputs`.
+
+    The calling thread only waits, waking every tenth of a second, so that Ctrl-C reaches it at once
+    (a thread blocked in a compiled kernel would notice it only when the kernel returns): it then sets
+    the outputs' ``stop`` flag, which every running trial polls each step, waits for the chunks to
+    return, and raises KeyboardInterrupt."""
     threads = max(1, numba.get_num_threads())
-    if threads == 1 or n <= LANE_GROUP:
-        kernel(0, n, *args)
+    chunk = n
+    if threads > 1 and n > LANE_GROUP:
+        chunk = -(-n // (4 * threads))
+        chunk = -(-chunk // LANE_GROUP) * LANE_GROUP
+    kernel(0, 0, *args)  # no rows: compiles the kernel if need be, here, where Ctrl-C can stop it
+    if n == 0:
         return
-    chunk = -(-n // (4 * threads))
-    chunk = -(-chunk // LANE_GROUP) * LANE_GROUP
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for done in [pool.submit(kernel, lo, min(n, lo + chunk), *args) for lo in range(0, n, chunk)]:
-            done.result()
+    stop = args[-1].stop
+    pool = ThreadPoolExecutor(max_workers=threads)
+    try:
+        jobs = [pool.submit(kernel, lo, min(n, lo + chunk), *args) for lo in range(0, n, chunk)]
+        try:
+            while wait(jobs, timeout=0.1).not_done:
+                pass
+        except KeyboardInterrupt:
+            stop[0] = 1
+            for job in jobs:
+                job.cancel()
+            wait(jobs)
+            raise
+        for job in jobs:
+            job.result()
+    finally:
+        pool.shutdown(wait=True)
 
 
 def run_lanes(
@@ -334,7 +359,7 @@ def run_lanes(
             keys[r] = np.uint64(trial)
             T[r] = 0
             dropped[r] = 0
-        if live == 0:
+        if live == 0 or out.stop[0] != 0:  # (Ctrl-C: this call's rows are discarded)
             break
         for r in range(L):
             T[r] += 1
