@@ -357,3 +357,19 @@ def test_a_failing_statistic_keeps_the_trials_stored_loadable_and_says_so(monkey
     again = run_escape(**SPIKE, out=out)  # resumed: nothing simulated again, the statistics recomputed
     assert not math.isnan([r for r in again.summary if r["m"] == 4][0]["median_steps"])
     np.testing.assert_array_equal(again.by_m[4].steps, stored.by_m[4].steps)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("argv", [["--help"], ["escape", "--help"]])
+def test_help_into_a_full_stdout_is_an_error(argv, tmp_path):
+    """argparse ignores a failed write of its help and exits 0; the text never arrived, so: one line, exit 1."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "saddle.experiments", *argv], stdout=full, stderr=subprocess.PIPE, text=True,
+            cwd=tmp_path, env=env, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot write to stdout" in lines[0], done.stderr

@@ -131,7 +131,15 @@ def _main(argv: Sequence[str] | None) -> int:
         check_environment()
         argv = _load_objectives(sys.argv[1:] if argv is None else list(argv))
         parser = build_parser()
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as done:
+            if done.code in (0, None):  # --help: its text must reach stdout (a full disk is an error, exit 1)
+                sys.stdout.flush()
+                failed = getattr(sys.stdout, "error", None)  # (argparse ignores a failed write of the help)
+                if failed is not None:
+                    raise failed from None
+            raise
         if args.command is None:
             emit(parser.format_help().rstrip("\n"))
             return 0

@@ -47,11 +47,14 @@ class GuardedStdout:
 
     def __init__(self, stream: Any) -> None:
         self.stream = stream
+        self.error: OutputError | None = None  # the first failure (argparse's help swallows the exception)
 
     def _failed(self, err: Exception | None) -> OutputError:
-        if err is None:
-            return OutputError("stdout is closed")
-        return OutputError(f"cannot write to stdout: {getattr(err, 'strerror', None) or err}")
+        failure = OutputError(
+            "stdout is closed" if err is None else f"cannot write to stdout: {getattr(err, 'strerror', None) or err}"
+        )
+        self.error = self.error or failure
+        return failure
 
     def write(self, text: str) -> int:
         if self.stream is None:
