@@ -307,6 +307,9 @@ def test_ctrl_c_stops_a_running_kernel_at_once_and_keeps_what_finished(tmp_path)
         env=env,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a shell that runs the tests in the background has SIGINT ignored, which the child
+        # would inherit (and Python then installs no KeyboardInterrupt handler)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         for line in proc.stderr:  # (the compile announcement, then m = 2's line when its trials are stored)
