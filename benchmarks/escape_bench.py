@@ -56,7 +56,7 @@ from numba import prange  # noqa: E402
 
 from saddle import rng  # noqa: E402
 from saddle.kernels import CENSORED, run_trials  # noqa: E402
-from saddle.objectives.spike import SpikeTensor  # noqa: E402
+from saddle.objectives.spike import SpikeTensor, tile_samples  # noqa: E402
 from saddle.store.load import load as load_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -335,7 +335,7 @@ def _draw_like_minibatch(key0, key1, steps, m, d, dist, sums):
     drawn as spike.minibatch_gradient draws them: in tiles of spike.tile_samples(d) samples, a tile's
     blocks by rng.stream_word_doubles and its variates by rng.data_variates_in_place.  Each variate is
     added to sums[k] (one add, as the kernel's g[k] += c^3 x[k]), so nothing can be optimised away."""
-    tile = max(4, 1280 // d // 4 * 4)  # spike.tile_samples(d)
+    tile = tile_samples(d)
     block = np.empty(tile * d, dtype=np.uint64)
     buf = block.view(np.float64)
     for t in range(1, steps + 1):

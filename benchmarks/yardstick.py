@@ -276,6 +276,8 @@ def compare(ms=(1, 4, 32, 1024), trials=2000, repeats=5, log=print):
     ``repeats`` times in the same run (median wall seconds), after checking that the yardstick's words
     are saddle.rng's and that its escapes in sample order equal saddle's trial by trial (steps and
     final f, bit for bit).  Returns one dict per m."""
+    from saddle.objectives.spike import SpikeTensor
+
     check_words()
     rows = []
     for m in ms:
@@ -289,7 +291,7 @@ def compare(ms=(1, 4, 32, 1024), trials=2000, repeats=5, log=print):
             "partials_s": lambda m=m: run(trials, m, order="8 partial sums"),
             "saddle_s": lambda m=m: saddle_run(trials, m),
         }
-        if m < 5:  # the spike's lanes (saddle.objectives.spike: lanes_below_m)
+        if m < SpikeTensor.kernel.lanes_below_m:  # where the spike has lockstep lanes
             ls, lf = saddle_run(trials, m, lanes=True)
             if not (np.array_equal(ls, ss) and np.array_equal(lf, sf)):
                 raise RuntimeError(f"m = {m}: saddle's lanes differ from its one-trial path")
