@@ -1,7 +1,9 @@
 """saddle: how mini-batch SGD escapes saddle points, measured.
 
 The main entry points are :func:`saddle.escape.run_escape` (Python) and
-``python -m saddle.experiments escape`` (command line); :func:`saddle.load` reads a results folder back
+``python -m saddle.experiments escape`` (command line); :func:`saddle.frontier.run.run_frontier` and
+``python -m saddle.experiments frontier`` tune the step size for every batch size (docs/frontier.md);
+:func:`saddle.load` reads a results folder back
 (``python -m saddle.experiments plot FOLDER`` redraws its figure).
 """
 
@@ -14,6 +16,10 @@ def __getattr__(name):
         from saddle import escape
 
         return getattr(escape, name)
+    if name in ("run_frontier", "FrontierConfig", "FrontierResult"):
+        from saddle.frontier import config, result, run
+
+        return getattr({"run_frontier": run, "FrontierConfig": config, "FrontierResult": result}[name], name)
     if name == "load":
         from saddle.store.load import load
 
@@ -21,4 +27,13 @@ def __getattr__(name):
     raise AttributeError(f"module 'saddle' has no attribute {name!r}")
 
 
-__all__ = ["run_escape", "load", "EscapeConfig", "EscapeResult", "__version__"]
+__all__ = [
+    "run_escape",
+    "run_frontier",
+    "load",
+    "EscapeConfig",
+    "EscapeResult",
+    "FrontierConfig",
+    "FrontierResult",
+    "__version__",
+]

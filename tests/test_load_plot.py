@@ -186,7 +186,7 @@ def test_plot_refuses_mixed_kinds(runs, tmp_path, capsys):
         json.dumps({"command": "sweep", "sweep": {"name": "s", "seed": 0}, "grid": {"m": [1, 2]}, "fixed": {}})
     )
     assert main(["plot", str(runs["uniform"].out), str(sweep)]) == 2
-    assert "not both kinds" in capsys.readouterr().err
+    assert "not several kinds" in capsys.readouterr().err
 
 
 def test_plot_compiles_and_imports_no_kernel(runs, tmp_path):

@@ -35,6 +35,7 @@ COMMANDS = {
     "theory": "theory_cmd",
     "info": "info_cmd",
     "sweep": "sweep_cmd",
+    "frontier": "frontier_cmd",
     "plot": "plot_cmd",
 }
 

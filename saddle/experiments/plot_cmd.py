@@ -16,7 +16,7 @@ from saddle.experiments.common import Parser
 if TYPE_CHECKING:
     from saddle.store.sweep import SweepResult
 
-HELP = "redraw the figure of stored results (escape or sweep folders), overlaying several; runs nothing"
+HELP = "redraw the figure of stored results (escape, sweep or frontier folders), overlaying escapes; runs nothing"
 FORMATS = ("pdf", "png", "svg", "eps")
 
 
@@ -98,12 +98,21 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--dpi must be between 10 and 2400, got {args.dpi:g}")
     dpi = args.dpi if args.dpi is not None else STYLES[args.style]["savefig.dpi"]
     results = [load(folder) for folder in args.folders]
-    kinds = {"sweep" if hasattr(r, "sweep") else "escape" for r in results}
+    kinds = {"sweep" if hasattr(r, "sweep") else "frontier" if hasattr(r, "frontier") else "escape" for r in results}
     if len(kinds) > 1:
-        raise ConfigError("plot: give escape folders or one sweep folder, not both kinds")
+        raise ConfigError("plot: give escape folders, one sweep folder or one frontier folder, not several kinds")
     paths = []
     with style(args.style):
-        if kinds == {"sweep"}:
+        if kinds == {"frontier"}:
+            if len(results) > 1:
+                raise ConfigError("plot: one frontier folder at a time")
+            from saddle.plotting.frontier import frontier_figure
+
+            stem = Path(args.out) if args.out is not None else Path(args.folders[0]) / "frontier"
+            if not stem.parent.is_dir():
+                raise ConfigError(f"--out: no such folder: {str(stem.parent)!r}")
+            paths = list(frontier_figure(results[0], out=stem, width=width, style=args.style))
+        elif kinds == {"sweep"}:
             if len(results) > 1:
                 raise ConfigError("plot: one sweep folder at a time (its figures overlay its cells already)")
             paths = _sweep_figures(cast("SweepResult", results[0]), args, width, dpi)

@@ -48,3 +48,13 @@ class FrontierResult:
     theory: dict[str, np.ndarray] | None = None
     out: Any = None
     notes: list[str] = field(default_factory=list)
+
+    def to_pandas(self) -> tuple[Any, Any]:
+        """(tuning, frontier) as pandas DataFrames: one row per cell tried, one row per batch size.
+
+        Needs pandas (``pip install 'saddle[pandas]'``); without it an ImportError says so in one line.
+        """
+        from saddle.records import _pandas
+
+        pd = _pandas()
+        return pd.DataFrame(self.tuning), pd.DataFrame(self.frontier)

@@ -87,9 +87,11 @@ STORE_FORMAT = 2
 A marker without it was written by a saddle from before: with a ``checksums.json`` listing the tables
 only, or (earlier still) with none.  Only such a folder is adopted without checksums.
 """
-MARKERS = {"escape": "config.json", "sweep": "sweep.json"}
+MARKERS = {"escape": "config.json", "sweep": "sweep.json", "frontier": "frontier.json"}
 """The file that says what a folder holds (its ``"command"`` names the kind)."""
-KIND_WORDS = {"escape": "an escape run", "sweep": "a sweep"}
+KIND_WORDS = {"escape": "an escape run", "sweep": "a sweep", "frontier": "a batch-size frontier"}
+MARKER_TABLE = {"escape": "config", "sweep": "grid", "frontier": "frontier"}
+"""The dict every marker of a kind holds (what makes it saddle's)."""
 LOG = logging.getLogger("saddle")
 
 
@@ -369,7 +371,7 @@ def read_marker(folder: Path, kind: str) -> dict[str, Any] | None:
 def _parse_marker(path: Path, kind: str, raw: bytes) -> dict[str, Any]:
     try:
         meta = json.loads(raw)
-        if not isinstance(meta, dict) or not isinstance(meta.get("config" if kind == "escape" else "grid"), dict):
+        if not isinstance(meta, dict) or not isinstance(meta.get(MARKER_TABLE[kind]), dict):
             raise TypeError
         if meta.get("command", "escape" if kind == "escape" else None) != kind:
             raise TypeError
@@ -446,7 +448,7 @@ def folder_kind(folder: Path) -> str | None:
     if len(kinds) == 1:
         return kinds[0]
     if kinds:
-        raise ConfigError(f"{folder} holds both config.json and sweep.json; choose another --out")
+        raise ConfigError(f"{folder} holds {' and '.join(MARKERS[k] for k in kinds)}; choose another --out")
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     raise ConfigError(
         f"{folder} holds files that are not saddle results ({shown}); choose another --out (an empty or new folder)"
@@ -743,7 +745,7 @@ class ResultsStore:
         if differ:
             raise ConfigError(
                 f"{self.path} holds results of a different "
-                f"{'configuration' if self.kind == 'escape' else 'sweep'} "
+                f"{ {'escape': 'configuration'}.get(self.kind, self.kind)} "
                 f"(differs in {', '.join(differ)}); choose another --out"
             )
 

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -116,7 +116,7 @@ class SweepFolder(ResultsStore):
     """The results folder of one sweep (layout: the module docstring and docs/sweeps.md)."""
 
     kind = "sweep"
-    tables = ("trials.csv", "summary.csv")
+    tables: ClassVar[tuple[str, ...]] = ("trials.csv", "summary.csv")
     also_written = ("cells", *(f"sweep-{f}.{e}" for f in ("heatmap", "lines") for e in ("pdf", "png")))
     temporaries = (".*.tmp", "cells/*/.*.tmp")
 
@@ -225,8 +225,16 @@ class SweepFolder(ResultsStore):
             raise ConfigError(
                 f"the stored cell {folder} is damaged ({reason}); delete that folder to recompute the cell"
             ) from None
-        self.tidy.add(cell, texts)
+        self.loaded(cell, texts)
         return True
+
+    def loaded(self, cell: Cell, texts: Mapping[str, str]) -> None:
+        """A stored or just-stored cell's texts (``{"trials": ..., "summary": ...}``) join the tidy tables."""
+        self.tidy.add(cell, texts)
+
+    def cell_texts(self, cell: Cell, mres: MResult, row: Mapping[str, Any]) -> tuple[str, str]:
+        """The texts of a cell's trials.csv and summary.csv (:func:`cell_files`)."""
+        return cell_files(cell, mres, row)
 
     def record_legacy(self) -> None:
         """Record the checksums of the cells stored before checksums (one line says so), when writable."""
@@ -253,7 +261,7 @@ class SweepFolder(ResultsStore):
         stays stored) when the machine refuses a write.
         """
         self.require_writable("cells are still to be run")
-        trials, summary = cell_files(cell, mres, row)
+        trials, summary = self.cell_texts(cell, mres, row)
         folder = self.cell_dir(cell)
         with interrupts_deferred():
             try:
@@ -284,7 +292,7 @@ class SweepFolder(ResultsStore):
                     err.errno_,
                 ) from None
             self.stored = True
-            self.tidy.add(cell, {"trials": trials, "summary": summary})
+            self.loaded(cell, {"trials": trials, "summary": summary})
             self.write_tables(all_trials=False)
 
     def write_tables(self, all_trials: bool = True) -> None:
