@@ -216,3 +216,20 @@ def test_frontier_json_names_the_search(tmp_path):
     assert meta["frontier"]["success"] == 0.95 and meta["frontier"]["target"] == pytest.approx(-0.95)
     with pytest.raises(ConfigError, match="different"):
         run_frontier(FrontierConfig(EscapeConfig(m=(64,), trials=50), success=0.9), out=out, noise=False)
+
+
+def test_a_search_that_finds_nothing_says_so(tmp_path):
+    """max_steps far too small for the target: no step size meets the rule at any m; one line names the
+    closest step size tried (exit 2 on the command line), and the cells tried stay stored."""
+    out = tmp_path / "f"
+    proc = subprocess.run(
+        [sys.executable, "-m", "saddle.experiments", "frontier", "--m", "1", "--trials", "20", "--max-steps", "30"]
+        + ["--max-cells", "6", "--out", str(out), "--quiet", "--no-noise"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "meets the success rule" in lines[0] and "closest" in lines[0]
+    assert len(list((out / "cells").iterdir())) == 6

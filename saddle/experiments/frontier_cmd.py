@@ -89,6 +89,13 @@ def _g(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+_FITTED = (("S_min", " steps"), ("E_min", " samples"), ("B_crit", ""))
+
+
+def _interval(fit: dict[str, Any], name: str) -> str:
+    return f"{_g(fit[name])} [{_g(fit[name + '_lo'])}, {_g(fit[name + '_hi'])}]"
+
+
 def format_table(result: FrontierResult) -> str:
     """The frontier as a text table, then the fitted model and the best batch sizes."""
     t, fit = result.frontier, result.fit
@@ -120,9 +127,8 @@ def format_table(result: FrontierResult) -> str:
     )
     if "S_min" in fit:
         out.append(
-            f"model S = S_min (1 + B_crit/m): "
-            f"S_min = {_g(fit['S_min'])} [{_g(fit['S_min_lo'])}, {_g(fit['S_min_hi'])}] steps, E_min = {_g(fit['E_min'])} [{_g(fit['E_min_lo'])}, {_g(fit['E_min_hi'])}] samples, "
-            f"B_crit = {_g(fit['B_crit'])} [{_g(fit['B_crit_lo'])}, {_g(fit['B_crit_hi'])}]"
+            "model S = S_min (1 + B_crit/m): "
+            + ", ".join(f"{name} = {_interval(fit, name)}{unit}" for name, unit in _FITTED)
             + ("" if fit.get("fits") else " (the model misses some m: see below)")
         )
     if fit.get("B_noise_mean") is not None:

@@ -13,7 +13,8 @@
 
     m, eta_star, eta_lo, eta_hi (the bracket: the nearest step sizes tried on either side, NaN where
     none), edge ('' or which search bound eta* sits on), S, S_lo, S_hi, E, E_lo, E_hi (samples),
-    escape_steps, converge_steps, reached, seconds, seconds_lo, seconds_hi, step_seconds,
+    escape_steps, converge_steps, reached, seconds, seconds_lo, seconds_hi, step_seconds (pooled over the
+    batch size's cells: their kernel seconds over the steps their trials ran),
     model_S (the fitted model's S at m), regime ('perfect scaling', 'diminishing returns' or
     'maximal data parallelism').
 
@@ -21,9 +22,10 @@
 B_crit_hi, fits (bool), misfit (list of m where the model leaves the measured interval),
 best_m_steps, best_m_samples, best_m_seconds.
 
-``noise`` (or None) is a dict: f, B_simple, B_noise (arrays along the noiseless path from just past the
-saddle to the target), B_simple_mean, B_noise_mean (their averages over the path's time), method
-('exact' or 'monte carlo').
+``noise`` (or None) is :func:`saddle.frontier.noise.noise_scale_path`'s dict: f, B_simple, B_noise (arrays
+along the noiseless path from the f-drop past the saddle to the target), B_simple_mean (its average over
+the path's time), B_noise_mean (weighted by the optimally tuned steps, G^T H G / |G|^2 dt, where that is
+positive), method ('exact' or 'monte carlo').
 """
 
 from __future__ import annotations

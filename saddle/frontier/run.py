@@ -256,7 +256,8 @@ def run_frontier(
                 outcome = search_step_size(evaluate_for(m), start, lower, upper, max_cells=int(frontier.max_cells))
                 outcomes[m] = outcome
                 if outcome.best is None:
-                    break
+                    say(f"m = {m}: no step size meets the success rule")
+                    continue  # the next batch size starts from the last one that met it
                 start, previous_m = outcome.best, m
                 say(f"m = {m}: eta* = {frontier.eta(outcome.best):.4g}, {outcome.tried[outcome.best].steps:g} steps")
         except KeyboardInterrupt:
@@ -270,20 +271,13 @@ def run_frontier(
         result.out = folder.path
         folder.set_results(_tables(result))
         folder.write_tables()
-        if failed:
-            m = failed[0]
-            o = outcomes[m]
-            c = o.tried[o.closest] if o.closest is not None else None
-            best = (
-                f"; the closest, eta = {frontier.eta(c.k):.4g}, reached the target in {100 * c.reached:.0f}% of trials"
-                if c is not None
-                else ""
-            )
+        if len(failed) == len(outcomes):
             raise FrontierSearchError(
-                f"no step size in [{frontier.eta_min:g}, {frontier.eta_max:g}] meets the success rule at m = {m} "
+                f"no step size in [{frontier.eta_min:g}, {frontier.eta_max:g}] meets the success rule at any m "
                 f"(at least {100 * frontier.success:g}% of trials reach f <= {frontier.target:.6g} within "
-                f"{frontier.escape.max_steps} steps, none diverging) after {len(o.tried)} step sizes{best}; "
-                f"the cells are stored in {folder.path}: raise --max-steps or the target"
+                f"{frontier.escape.max_steps} steps, none diverging); "
+                + _closest_text(frontier, outcomes[failed[0]], failed[0])
+                + f"; the cells are stored in {folder.path}: raise --max-steps or the target"
             )
         return result
     finally:
@@ -302,6 +296,17 @@ def _frontier_from(options: dict[str, Any]) -> FrontierConfig:
     if isinstance(escape["m"], int):
         escape["m"] = (escape["m"],)
     return FrontierConfig(EscapeConfig(**{**escape, "m": tuple(escape["m"])}), **search)
+
+
+def _closest_text(frontier: FrontierConfig, outcome: SearchOutcome, m: int) -> str:
+    """Where the search at m came closest to the success rule, in words."""
+    if outcome.closest is None:
+        return f"at m = {m} no step size was tried"
+    c = outcome.tried[outcome.closest]
+    return (
+        f"at m = {m} the closest, eta = {frontier.eta(c.k):.4g}, reached the target in {100 * c.reached:.0f}% "
+        f"of trials ({len(outcome.tried)} step sizes tried)"
+    )
 
 
 def _run_cells(cells: list[Cell], client: Any, threads: int | None) -> dict[str, tuple[MResult, dict[str, Any]]]:
@@ -324,6 +329,15 @@ def _column(rows: list[dict[str, Any]], name: str) -> np.ndarray:
     if all(isinstance(v, (int, float, np.floating, np.integer)) for v in values):
         return np.array(values, float)
     return np.array(values, dtype=object)
+
+
+def _pooled_step_seconds(rows: list[dict[str, Any]]) -> float:
+    """The cost of one step of one trial at a batch size: the kernel's wall seconds over the steps its
+    trials ran, pooled over every cell of that batch size (a cell near S_min runs too few steps to time
+    alone)."""
+    wall = sum(r["wall_seconds"] for r in rows if math.isfinite(r["wall_seconds"]))
+    steps = sum(r["wall_seconds"] / r["step_seconds"] for r in rows if r["step_seconds"] > 0)
+    return wall / steps if steps > 0 else math.nan
 
 
 def _assemble(
@@ -349,7 +363,7 @@ def _assemble(
         below, above = o.bracket()
         rec = records[(m, o.best)]
         per_step = best["median_samples"] / best["median_steps"] if best["median_steps"] > 0 else m
-        step_s = best["step_seconds"]
+        step_s = _pooled_step_seconds([r for r in tuning_rows if r["m"] == m])
         per_m.append(
             {
                 "m": m,
@@ -408,6 +422,9 @@ def _assemble(
     for key, col in (("best_m_steps", "S"), ("best_m_samples", "E"), ("best_m_seconds", "seconds")):
         vals = [(r[col], r["m"]) for r in per_m if math.isfinite(r[col])]
         fit[key] = min(vals)[1] if vals else None
+    for m, o in outcomes.items():
+        if o.best is None:
+            notes.append(f"m = {m}: no step size meets the success rule; {_closest_text(frontier, o, m)}")
     for r in per_m:
         if r["edge"]:
             notes.append(f"m = {r['m']}: eta* = {r['eta_star']:.4g} sits on the search's {r['edge']} bound")
@@ -478,9 +495,7 @@ def _tables(result: FrontierResult) -> dict[str, bytes]:
     fit = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.fit.items()}
     if result.noise is not None:
         fit["noise"] = {  # the path's states ("u") stay out: the curves are what the figures draw
-            k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v)
-            for k, v in result.noise.items()
-            if k != "u"
+            k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in result.noise.items() if k != "u"
         }
     if result.theory is not None:
         fit["theory"] = {k: np.asarray(v).tolist() for k, v in result.theory.items()}

@@ -664,6 +664,8 @@ def frontier_title(result: Any) -> str:
     cfg = getattr(result, "config", None)
     if cfg is None:
         return "batch-size frontier"
+    target = _number(getattr(cfg, "target", None))  # a FrontierConfig holds the target, its escape the rest
+    cfg = getattr(cfg, "escape", cfg)
     describe = getattr(cfg, "describe", None)
     if callable(describe):
         text = describe()
@@ -672,7 +674,8 @@ def frontier_title(result: Any) -> str:
         if getattr(cfg, "d", None) is not None:
             text += f" d={cfg.d}"
     text = mathtext(text)
-    target = _number(getattr(cfg, "target", None))
+    if not math.isfinite(target):
+        target = _number(getattr(cfg, "target", None))
     if math.isfinite(target):
         text += f"; target $f \\leq {target:.4g}$"
     extra = []
