@@ -42,12 +42,8 @@ def add_parser(sub: argparse._SubParsersAction[Parser]) -> Parser:
         default=defaults["target_fraction"],
         help="without --target: f_target = f(u_0) - FRACTION (f(u_0) - f_min) (default %(default)s)",
     )
-    search.add_argument(
-        "--eta-min", type=finite_float, default=defaults["eta_min"], help="lower search bound (default %(default)s)"
-    )
-    search.add_argument(
-        "--eta-max", type=finite_float, default=defaults["eta_max"], help="upper search bound (default %(default)s)"
-    )
+    search.add_argument("--eta-min", type=finite_float, default=None, help="lower search bound (default: --eta / 1000)")
+    search.add_argument("--eta-max", type=finite_float, default=None, help="upper search bound (default: --eta x 1000)")
     search.add_argument(
         "--success",
         type=finite_float,

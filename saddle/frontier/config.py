@@ -20,10 +20,12 @@ from saddle.frontier.search import eta_index, eta_of
 from saddle.options import ConfigError
 from saddle.sweep.config import Cell, cell_key, cell_seed
 
-__all__ = ["DEFAULT_M", "FrontierConfig"]
+__all__ = ["BOUND_FACTOR", "DEFAULT_M", "FrontierConfig"]
 
 DEFAULT_M = tuple(2**i for i in range(13))
 """The default batch sizes: 1, 2, 4, ..., 4096."""
+BOUND_FACTOR = 1000.0
+"""The default search bounds lie this factor below and above the configured eta (1e-5 to 10 at 0.01)."""
 CELL_INDEX_STRIDE = 100_000
 """A cell's index (the order of the tidy tables) is ``m position * CELL_INDEX_STRIDE + k + CELL_INDEX_STRIDE // 2``."""
 
@@ -37,12 +39,15 @@ class FrontierConfig:
     escape : EscapeConfig
         The escape options every cell shares (objective, its options, d, optimizer, delta, trials,
         max_steps, seed); its ``m`` is the list of batch sizes, its ``eta`` the step size the search starts
-        from at the smallest m, and its ``target`` (when given) the goal.
+        from at the smallest m, and its ``target`` (when given) the goal.  Its ``delta`` marks the escape
+        phase (the f-drop); where the generic default 0.1 is beyond the objective's scale and the
+        objective has an escape criterion of its own (the teacher-student's eps*/2), that criterion
+        marks it instead.
     target_fraction : float
         Without a target: f_target = f(u_0) - target_fraction (f(u_0) - f_min), a fraction of the way from
         the start to the minimum (default 0.9: escape and convergence both count).
-    eta_min, eta_max : float
-        The search bounds.
+    eta_min, eta_max : float, optional
+        The search bounds (default: the configured eta / BOUND_FACTOR and eta * BOUND_FACTOR).
     success : float
         The success rule: at least this fraction of trials reach the target by max_steps, and none diverges.
     max_cells : int
@@ -51,13 +56,16 @@ class FrontierConfig:
 
     escape: EscapeConfig
     target_fraction: float = 0.9
-    eta_min: float = 1e-5
-    eta_max: float = 10.0
+    eta_min: float | None = None
+    eta_max: float | None = None
     success: float = 0.95
     max_cells: int = 24
     target: float = field(init=False, default=math.nan)
     f0: float = field(init=False, default=math.nan)
     f_min: float | None = field(init=False, default=None)
+    drop_level: float | None = field(init=False, default=None)
+    """The f that marks the escape phase when it is the objective's own criterion (each cell's delta is
+    then f(u_0) of its own start less this level: a start that depends on eta / m moves f(u_0))."""
 
     def __post_init__(self) -> None:
         esc = self.escape
@@ -72,6 +80,10 @@ class FrontierConfig:
             raise ConfigError(
                 "a frontier starts every trial at the saddle: --random-start and --start-perturbation do not apply"
             )
+        if self.eta_min is None:
+            self.eta_min = float(f"{esc.eta / BOUND_FACTOR:.12g}")
+        if self.eta_max is None:
+            self.eta_max = float(f"{esc.eta * BOUND_FACTOR:.12g}")
         for name, value in (("eta-min", self.eta_min), ("eta-max", self.eta_max)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"--{name} must be a finite number > 0, got {value!r}")
@@ -106,6 +118,15 @@ class FrontierConfig:
             raise ConfigError(
                 f"the {esc.objective} objective's minimum is not known in closed form: give the goal with --target"
             )
+        own = type(objective).default_target(esc)  # the objective's own escape criterion, if it has one
+        if (
+            not target < self.f0 - esc.delta
+            and esc.delta == EscapeConfig.defaults()["delta"]
+            and own is not None
+            and target < own < self.f0
+        ):  # the generic delta is beyond the objective's scale: its own escape criterion marks the f-drop
+            self.escape = esc = dataclasses.replace(esc, delta=float(f"{self.f0 - own:.12g}"))
+            self.drop_level = own
         if not target < self.f0 - esc.delta:
             raise ConfigError(
                 f"target = {target:g} is not past the saddle: "
@@ -141,6 +162,14 @@ class FrontierConfig:
         base = dataclasses.replace(
             self.escape, m=(int(m),), eta=self.eta(k), target=self.target, record_trials=0, seed=0
         )
+        if self.drop_level is not None:
+            try:
+                objective = base.build_objective()
+                f0 = float(objective.f(np.asarray(objective.start_point_for(base, int(m)), dtype=float)))
+            except ConfigError:  # no start at this eta / m: the cell's run says so (a refused cell)
+                f0 = math.nan
+            if f0 > self.drop_level:
+                base = dataclasses.replace(base, delta=float(f"{f0 - self.drop_level:.12g}"))
         key = cell_key(base)
         config = dataclasses.replace(base, seed=cell_seed(self.escape.seed, key))
         index = self.ms.index(m) * CELL_INDEX_STRIDE + k + CELL_INDEX_STRIDE // 2

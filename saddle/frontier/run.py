@@ -136,6 +136,16 @@ def cell_row(frontier: FrontierConfig, cell: Cell, k: int, rec: CellRecord) -> d
     }
 
 
+def refused_row(cell: Cell, k: int) -> dict[str, Any]:
+    """The tuning table's row of a cell whose configuration was refused (no trial ran)."""
+    nan = math.nan
+    return {
+        **dict.fromkeys(TUNING_COLUMNS, nan),
+        **{"m": cell.config.m[0], "eta": cell.config.eta, "k": k, "cell": cell.key, "trials": 0},
+        **{"reached": 0.0, "diverged": 0, "success": False, "median_steps": math.inf},
+    }
+
+
 def _ranked(rec: CellRecord) -> np.ndarray:
     return np.where(rec.status == "escaped", rec.steps, np.inf).astype(float)
 
@@ -208,6 +218,7 @@ def run_frontier(
     rows: list[dict[str, Any]] = []
     outcomes: dict[int, SearchOutcome] = {}
     records: dict[tuple[int, int], CellRecord] = {}
+    refused: dict[int, str] = {}  # the first refusal of a cell's configuration at each batch size
     interrupted = False
     stack = contextlib.ExitStack()
     try:
@@ -230,10 +241,19 @@ def run_frontier(
                         prepared = True
                     results = _run_cells([cells[k] for k in todo], client, threads)
                     for k in todo:
-                        mres, row = results[cells[k].key]
-                        folder.store(cells[k], mres, row)
+                        done = results[cells[k].key]
+                        if not isinstance(done, ConfigError):
+                            folder.store(cells[k], *done)
                     out_ = []
                     for k, cell in cells.items():
+                        refusal = results.get(cell.key)
+                        if isinstance(refusal, ConfigError):  # this eta is refused at this m: it fails the rule
+                            reason = str(refusal).splitlines()[0]
+                            refused.setdefault(m, f"eta = {frontier.eta(k):.4g}: {reason}")
+                            rows.append(refused_row(cell, k))
+                            say(f"m = {m}, eta = {frontier.eta(k):.4g}: refused ({reason})")
+                            out_.append(Evaluation(k, math.inf, 0.0, False))
+                            continue
                         rec = folder.records[cell.key]
                         records[(m, k)] = rec
                         row = cell_row(frontier, cell, k, rec)
@@ -268,6 +288,7 @@ def run_frontier(
             raise FrontierInterrupted(len(folder.tidy.chunks), folder.path)
         failed = [m for m, o in outcomes.items() if o.best is None]
         result = _assemble(frontier, rows, outcomes, records, noise=noise, theory=theory, n_bootstrap=n_bootstrap)
+        result.notes += [f"m = {m}: a step size refused ({text})" for m, text in refused.items()]
         result.out = folder.path
         folder.set_results(_tables(result))
         folder.write_tables()
@@ -309,15 +330,32 @@ def _closest_text(frontier: FrontierConfig, outcome: SearchOutcome, m: int) -> s
     )
 
 
-def _run_cells(cells: list[Cell], client: Any, threads: int | None) -> dict[str, tuple[MResult, dict[str, Any]]]:
+CellOutcome = tuple[MResult, dict[str, Any]] | ConfigError
+
+
+def _run_one(cell: Cell, threads: int | None) -> CellOutcome:
+    try:
+        return run_cell(cell.config, threads)
+    except ConfigError as err:  # a step size this objective refuses at this m (a start that needs eta/m small)
+        return err
+
+
+def _run_cells(cells: list[Cell], client: Any, threads: int | None) -> dict[str, CellOutcome]:
+    """Each cell's (MResult, summary row), or the ConfigError that refused its configuration."""
     if not cells:
         return {}
     if client is None:
-        return {c.key: run_cell(c.config, threads) for c in cells}
+        return {c.key: _run_one(c, threads) for c in cells}
     futures = [
         client.submit(_run_cell_task, c.config, threads, key=f"saddle-frontier-{c.key}", pure=False) for c in cells
     ]
-    return {c.key: f.result() for c, f in zip(cells, futures)}
+    out: dict[str, CellOutcome] = {}
+    for c, f in zip(cells, futures):
+        try:
+            out[c.key] = f.result()
+        except ConfigError as err:
+            out[c.key] = err
+    return out
 
 
 def _column(rows: list[dict[str, Any]], name: str) -> np.ndarray:
@@ -395,6 +433,8 @@ def _assemble(
         f = fit_frontier(ms, S)
         ci = bootstrap_fit(ms, ranked, n_resamples=n_bootstrap, seed=int(frontier.escape.seed))
         bad = misfits(ms, S, np.array([r["S_lo"] for r in per_m]), np.array([r["S_hi"] for r in per_m]), f)
+        # samples per step per unit of m (1; k for ge2015's per-column sampling): E_min in samples
+        unit = per_m[0]["E"] / (per_m[0]["S"] * per_m[0]["m"]) if per_m[0]["S"] > 0 else 1.0
         fit.update(
             S_min=f.s_min,
             S_min_lo=ci["S_min"][0],
@@ -402,9 +442,9 @@ def _assemble(
             B_crit=f.b_crit,
             B_crit_lo=ci["B_crit"][0],
             B_crit_hi=ci["B_crit"][1],
-            E_min=f.e_min,
-            E_min_lo=ci["E_min"][0],
-            E_min_hi=ci["E_min"][1],
+            E_min=f.e_min * unit,
+            E_min_lo=ci["E_min"][0] * unit,
+            E_min_hi=ci["E_min"][1] * unit,
             fits=not bad,
             misfit=bad,
         )
