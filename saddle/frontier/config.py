@@ -150,6 +150,7 @@ class FrontierConfig:
 
     def bounds(self) -> tuple[int, int]:
         """The grid points of the search bounds (the inner grid points of [eta_min, eta_max])."""
+        assert self.eta_min is not None and self.eta_max is not None  # set by __post_init__
         lo = math.ceil(eta_index(self.eta_min, self.eta_ref) - 1e-9)
         hi = math.floor(eta_index(self.eta_max, self.eta_ref) + 1e-9)
         return lo, hi
