@@ -1,8 +1,9 @@
 """Which batch size? The batch-size frontier of four objectives, with the step size tuned for every m.
 
-Regenerates docs/results/frontier-<objective>/ (each a frontier's results folder: frontier.csv,
-tuning.csv, fit.json, the cells, frontier.pdf/png) and docs/results/frontier-answer.md, the tables that
-docs/frontier.md quotes.  For every objective it also
+Runs each frontier into saddle-results/frontier-<objective>/ (its whole results folder, cells included:
+rerunning resumes it) and publishes its tables and figure (frontier.json, frontier.csv, tuning.csv,
+fit.json, frontier.pdf/png) in docs/results/frontier-<objective>/, beside docs/results/frontier-answer.md,
+the tables that docs/frontier.md quotes.  For every objective it also
 
 * confirms eta*(m) with a fresh seed through ``run_escape`` (the median steps to the target at eta*(m),
   seed + 1, against the frontier's interval and the neighbouring step sizes' medians), and
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -30,6 +32,8 @@ from saddle.plotting.frontier import frontier_figure
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
+
+PUBLISHED = ("frontier.json", "frontier.csv", "tuning.csv", "fit.json", "frontier.pdf", "frontier.png")
 
 CASES: dict[str, dict] = {
     # the default: spike d = 10, uniform data, target 90% of the way from the saddle (f = -1/2) to f_min = -1
@@ -187,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--trials", type=int, default=None, help="trials per cell (default: each case's)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="where the folders go (default docs/results)")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "saddle-results", help="where the folders go (default saddle-results)"
+    )
     args = parser.parse_args(argv)
     parts = [
         "# The batch-size frontier: results",
@@ -204,12 +210,17 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         result = run_frontier(frontier, out=args.out / f"frontier-{name}", progress=None)
         seconds = time.perf_counter() - start
-        frontier_figure(result, out=args.out / f"frontier-{name}" / "frontier")
+        folder = args.out / f"frontier-{name}"
+        frontier_figure(result, out=folder / "frontier")
+        publish = RESULTS / f"frontier-{name}"
+        publish.mkdir(parents=True, exist_ok=True)
+        for file in PUBLISHED:
+            shutil.copyfile(folder / file, publish / file)
         confirmed = confirm(frontier, result)
         fixed = fixed_eta(frontier, eta_fixed)
         parts.append(markdown(name, frontier, result, confirmed, fixed, eta_fixed, seconds))
         print(parts[-1], flush=True)
-    if args.only == list(CASES) and args.out == RESULTS:
+    if args.only == list(CASES):
         (RESULTS / "frontier-answer.md").write_text("\n".join(parts), encoding="utf-8")
     return 0
 
