@@ -63,6 +63,24 @@ def test_search_finds_the_optimum_of_a_parabola(optimum, start, width):
     assert out.edge == ""
 
 
+def test_search_crosses_a_valley_of_failures():
+    """The spike at m = 1: large steps reach the tight target now and then by a fluctuation (0.2% of
+    trials), a wide band reaches it never, and only small steps meet the rule; the search, started in the
+    valley, still finds the optimum far below."""
+
+    def evaluate(ks):
+        out = []
+        for k in ks:
+            if k <= -12:
+                out.append(Evaluation(k, 2000.0 + 50 * (k + 15) ** 2, 1.0, True))
+            else:
+                out.append(Evaluation(k, math.inf, 0.002 if 4 <= k <= 8 else 0.0, False))
+        return out
+
+    out = search_step_size(evaluate, 0, -40, 40)
+    assert out.best == -15
+
+
 def test_search_stops_at_a_bound_and_says_so():
     """An optimum beyond the upper bound: eta* is the bound, and the outcome names the edge."""
     calls: list[int] = []

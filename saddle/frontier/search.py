@@ -7,9 +7,10 @@ cell (m, eta_k) is named by an integer and the search never runs a step size twi
 neighbouring batch size's search already ran at the same m.  The search:
 
 1. starts at a seed k0 and its two coarse neighbours k0 - 2 and k0 + 2 (a factor 2^(1/2) apart);
-2. while no step size tried meets the success rule, widens by a factor 2 towards the side where more
-   trials reached the target (both sides while none reached it), within the bounds, and gives up when
-   the fraction reaching the target peaks inside the range tried (it fails the rule at its best);
+2. while no step size tried meets the success rule, widens by a factor 2: towards the side where more
+   trials reached the target when the most reached it at an end of the range tried, on both sides
+   otherwise (the fraction reaching the target need not have one peak: at small m a large step reaches a
+   tight target now and then by a fluctuation, while the step sizes that meet the rule lie far below);
 3. once one meets it, widens from the best (fewest median steps among those meeting the rule) until both
    its coarse neighbours have been tried, or a bound stops it: eta* is then interior, or bracketed by a
    step size that fails the rule;
@@ -148,8 +149,6 @@ def search_step_size(
         if best is None:  # widen towards success, by a factor 2
             lo, hi = min(tried), max(tried)
             closest = _closest(tried)
-            if tried[closest].reached > 0 and lo < closest < hi:
-                break  # the fraction reaching the target peaks inside the range tried, and fails the rule there
             if tried[closest].reached > 0 and closest == lo:
                 ks = [lo - 2 * COARSE]
             elif tried[closest].reached > 0 and closest == hi:
