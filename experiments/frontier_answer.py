@@ -129,10 +129,11 @@ def markdown(name: str, frontier, result, confirmed, fixed, eta_fixed, seconds: 
         "",
         f"{frontier.escape.describe()}; target f ≤ {frontier.target:.4g} (f(u₀) = {frontier.f0:.4g}); "
         f"{frontier.escape.trials} trials per cell, at most {frontier.escape.max_steps} steps; "
-        f"{len(result.tuning['cell'])} cells, {seconds:.0f} s on this machine. "
+        f"{len(result.tuning['cell'])} cells, {np.nansum(result.tuning['wall_seconds']):.0f} s in the kernel "
+        f"({seconds:.0f} s for this run, stored cells read back). "
         f"Folder: [frontier-{name}/](frontier-{name}/frontier.csv).",
         "",
-        "| m | η*(m) | bracket | S [95% CI] | E = mS | escape | converge | s to target | regime "
+        "| m | η*(m) | bracket | S [95% CI] | E (samples) | escape | converge | s to target | regime "
         f"| S at η* with seed + 1 | S at η = {eta_fixed:g} (reached) |",
         "|---:|---:|:---:|---:|---:|---:|---:|---:|:---|---:|---:|",
     ]

@@ -18,10 +18,15 @@ Every call does bounded work: the escape path and the model are followed for at 
 MODEL_MAX_STEPS steps; where a prediction is out of reach or outside the theory (:func:`applicability`) the
 value is NaN and a note or ``reason`` says why.  Times are never below 1 step.
 
+5. **The noise floor near a minimum** (:mod:`saddle.theory.floor`): the stationary excess of f at
+   (eta, m) from the discrete-time Lyapunov equation of the linearised dynamics, its law (a weighted
+   chi-square) and its small-eta limit eta tr(Sigma) / (4 m) (:func:`noise_floor`).
+
 :mod:`saddle.theory.columns` turns these into the theory columns of an escape run's summary.
 Everything is plain NumPy/SciPy; nothing here runs a kernel, and nothing here names an objective.
 """
 
+from saddle.theory.floor import QUANTILE_LEVELS, FloorPrediction, WeightedChi2, local_minimum, noise_floor
 from saddle.theory.linear import (
     EULER_GAMMA,
     FIRST_STEP_TOLERANCE,
@@ -60,6 +65,11 @@ from saddle.theory.regimes import (
 )
 
 __all__ = [
+    "QUANTILE_LEVELS",
+    "FloorPrediction",
+    "WeightedChi2",
+    "local_minimum",
+    "noise_floor",
     "DEFAULT_M_GRID",
     "EULER_GAMMA",
     "FIRST_STEP_TOLERANCE",
