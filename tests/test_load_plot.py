@@ -138,6 +138,15 @@ def test_plot_redraws_one_folder_in_the_formats_asked(runs, tmp_path, capsys):
     assert not (tmp_path / "one.pdf").exists()
 
 
+def test_pdfs_embed_truetype_fonts_in_every_style(runs, tmp_path, capsys):
+    """Journals refuse Type 3 fonts: the PDF of every style embeds TrueType (Type 42) fonts."""
+    for style in ("default", "paper", "talk"):
+        stem = tmp_path / style
+        assert main(["plot", str(runs["uniform"].out), "--out", str(stem), "--style", style, "--quiet"]) == 0
+        pdf = (tmp_path / f"{style}.pdf").read_bytes()
+        assert b"/Subtype /Type3" not in pdf and b"/FontFile2" in pdf, style
+
+
 def test_plot_overlays_folders_labelled_by_what_differs(runs, tmp_path):
     from saddle.plotting.escape import escape_figure, run_labels
 

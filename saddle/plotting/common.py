@@ -163,13 +163,21 @@ def readable_log_axis(axis: Any, lo: float, hi: float) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+EMBEDDED_FONTS = {"pdf.fonttype": 42, "ps.fonttype": 42}
+"""Fonts embedded as TrueType (Type 42) in PDF and PostScript, whatever the style: many journals refuse
+matplotlib's default Type 3 fonts."""
+
+
 def save_figure(
     fig: Figure, path_stem: str | Path, formats: Sequence[str] = ("pdf", "png"), dpi: float | None = None
 ) -> tuple[Path, ...]:
-    """Write ``path_stem``.pdf (vector) and ``path_stem``.png (200 dpi, or the style's), each atomically.
+    """Write ``path_stem``.pdf (vector, TrueType fonts: :data:`EMBEDDED_FONTS`) and ``path_stem``.png (200 dpi,
+    or the style's), each atomically.
 
     ``formats`` picks others (``svg``, ``eps``, ...); returns the paths written, in that order.
     """
+    import matplotlib
+
     stem = Path(path_stem)
     paths = []
     engine = fig.get_layout_engine()
@@ -182,7 +190,8 @@ def save_figure(
         elif dpi is not None:
             kw["dpi"] = dpi  # the resolution of the rasterised parts (trajectories)
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext, **kw)
+        with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):  # EMBEDDED_FONTS
+            fig.savefig(buf, format=ext, **kw)
         path = stem.with_name(f"{stem.name}.{ext}")
         atomic_write_bytes(path, buf.getvalue())
         paths.append(path)
