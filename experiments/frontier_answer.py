@@ -16,6 +16,7 @@ Run from the repository root: ``python experiments/frontier_answer.py`` (about 1
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shutil
 import sys
@@ -105,6 +106,27 @@ def fixed_eta(frontier, eta: float) -> dict[int, tuple[float, float]]:
         median = float(row["median_steps"])
         out[int(row["m"])] = (math.inf if row["median_is_lower_bound"] else median, row["escaped"] / row["trials"])
     return out
+
+
+def checks(path: Path, frontier, result, eta_fixed: float) -> tuple[list[dict], dict[int, tuple[float, float]]]:
+    """confirm() and fixed_eta(), read back from ``path`` when it holds them for this frontier and these
+    eta*(m) (a rerun that only redraws or recomputes the theory runs no simulation again)."""
+    key = json.dumps(
+        {
+            "frontier": frontier.identity(),
+            "eta_star": [float(e) for e in result.frontier["eta_star"]],
+            "eta": eta_fixed,
+        },
+        sort_keys=True,
+    )
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored.get("key") == key:
+            return stored["confirmed"], {int(m): tuple(v) for m, v in stored["fixed"].items()}
+    confirmed = confirm(frontier, result)
+    fixed = fixed_eta(frontier, eta_fixed)
+    path.write_text(json.dumps({"key": key, "confirmed": confirmed, "fixed": fixed}), encoding="utf-8")
+    return confirmed, fixed
 
 
 def _escape_options(frontier) -> dict:
@@ -217,8 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         publish.mkdir(parents=True, exist_ok=True)
         for file in PUBLISHED:
             shutil.copyfile(folder / file, publish / file)
-        confirmed = confirm(frontier, result)
-        fixed = fixed_eta(frontier, eta_fixed)
+        confirmed, fixed = checks(args.out / f"frontier-{name}-checks.json", frontier, result, eta_fixed)
         parts.append(markdown(name, frontier, result, confirmed, fixed, eta_fixed, seconds))
         print(parts[-1], flush=True)
     if args.only == list(CASES):
