@@ -303,7 +303,13 @@ def steps_panel(result: Any, ax: Any = None, *, legend: bool = True) -> Any:
     handles: list[Any] = [_measured_handle()]
     texts = [r"$S(m)$ at $\eta^*(m)$, 95% CI"]
     drawn = [S, f["S_lo"], f["S_hi"]]
-    grid = np.geomspace(min(ms), max(ms), 200) if len(ms) > 1 else m.astype(float)
+    noise_means = getattr(result, "noise", None) or {}
+    marks = [_fit(result, k) for k in ("B_crit", "B_crit_hi")]
+    marks += [_number(noise_means.get(f"{k}_mean", math.nan)) for k in NOISE_STYLES]
+    marks = [x for x in marks if math.isfinite(x) and x > 0]
+    # the axis reaches B_crit and the noise scales when they lie beyond the largest m (up to 64 times it)
+    right = max([*ms, *(min(x, 64 * max(ms)) for x in marks)]) if ms else 1.0
+    grid = np.geomspace(min(ms), right, 200) if len(ms) > 1 else m.astype(float)
     ok = np.isfinite(S) & (S > 0)
     if ok.any():
         m0, s0 = m[ok][0], S[ok][0]
@@ -356,6 +362,8 @@ def steps_panel(result: Any, ax: Any = None, *, legend: bool = True) -> Any:
         handles.append(_proxy(marker="^", mfc="none", mec="0.3", ls="none", ms=5))
         texts.append(r"no $\eta$ reached the target")
     _m_axis(ax, ms)
+    if ms and right > max(ms):
+        ax.set_xlim(right=right * 1.5)
     _log_limits(ax, "y", _positive(*drawn))
     ax.set_ylabel(r"steps to target $S(m)$ (steps)")
     ax.set_title(r"steps at the tuned $\eta^*(m)$")

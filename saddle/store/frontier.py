@@ -76,6 +76,15 @@ def _record(texts: Mapping[str, str]) -> CellRecord:
     )
 
 
+def _without_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Escape options less those at their default: an option that a later saddle adds (at its default,
+    changing no number) leaves a stored frontier's identity as it was, as it leaves a sweep's cell keys."""
+    from saddle.config import EscapeConfig
+
+    defaults = json.loads(json.dumps(EscapeConfig.defaults()))
+    return {k: v for k, v in options.items() if k not in defaults or v != defaults[k]}
+
+
 class FrontierFolder(SweepFolder):
     """The results folder of one frontier (layout: the module docstring)."""
 
@@ -111,6 +120,9 @@ class FrontierFolder(SweepFolder):
                 f"{self.path / 'frontier.json'} is not a saddle frontier.json; choose another --out"
             ) from None
         new = json.loads(json.dumps(self.frontier.identity()))
+        if isinstance(old.get("escape"), dict) and isinstance(new.get("escape"), dict):
+            old = {**old, "escape": _without_defaults(old["escape"])}
+            new = {**new, "escape": _without_defaults(new["escape"])}
         return differences(old, new, prefix="frontier")
 
     def marker(self) -> dict[str, Any]:
