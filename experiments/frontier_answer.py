@@ -54,9 +54,10 @@ CASES: dict[str, dict] = {
         fixed_eta=0.005,
     ),
     # the teacher-student network's plateau (K = M = 2, N = 50, reduced simulation), target 90% of the
-    # way from the plateau to zero error
+    # way from the plateau to zero error; m up to 64 (at m = 256 the tuned eta is near N and the cells
+    # that fail the rule run minutes each on 2 cores)
     "teacher-student": dict(
-        objective="teacher-student", m=tuple(4**i for i in range(5)), trials=200, max_steps=20_000, fixed_eta=1.0
+        objective="teacher-student", m=tuple(4**i for i in range(4)), trials=200, max_steps=20_000, fixed_eta=1.0
     ),
 }
 
