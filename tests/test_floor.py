@@ -278,3 +278,20 @@ def test_spike_floor_fails_at_small_batches():
     )
     ratio = _stationary_excess(config, 64).mean() / noise_floor(config, 0.1, 64).mean_excess
     assert 1.4 < ratio < 2.0
+
+
+def test_theory_command_prints_the_floor(capsys):
+    """``theory`` prints the floor at each m: the Lyapunov mean beside the small-eta limit, as noise_floor
+    computes them (the spike default, m = 1 and 32)."""
+    from saddle.config import EscapeConfig
+    from saddle.experiments.cli import main
+    from saddle.theory.floor import noise_floor
+
+    assert main(["theory", "--m", "1", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "noise floor near the minimum (f_min = -1)" in out
+    for m in (1, 32):
+        fl = noise_floor(EscapeConfig(m=(m,)), 0.01, m)
+        floor = out[out.index("noise floor near the minimum") :].splitlines()
+        row = next(line.split() for line in floor if line.split()[:2] == [str(m), "0.01"])
+        assert f"{fl.mean_excess:.4g}" in row and f"{fl.small_eta_excess:.4g}" in row

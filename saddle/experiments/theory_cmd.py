@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         "* = noise-dominated: the linear median should not be trusted (docs/theory.md); "
         "- = no prediction (the note says why)"
     )
+    _print_floor(config)
     if config.lr_scaling == "none":
         best = theory.optimal_batch_size(q, config.eta, **crit)
         edge = lambda b: " (the smallest m where the model is valid; the optimum may lie below)" if b else ""  # noqa: E731
@@ -91,3 +92,42 @@ def run(args: argparse.Namespace) -> int:
                 f"{best.m_samples:g} in samples{edge(best.m_samples_at_edge)}"
             )
     return 0
+
+
+def _print_floor(config: Any) -> None:
+    """The noise floor near the minimum at each m: the stationary excess of f over f_min of the linearised
+    dynamics (the discrete-time Lyapunov equation) beside its small-eta limit eta tr(Sigma) / (4 m)."""
+    from saddle.theory.floor import noise_floor
+
+    rows = []
+    f_min = None
+    for m in config.m:
+        eta = config.eta_for(m)
+        try:
+            fl = noise_floor(config, eta, m)
+        except ValueError as err:
+            rows.append((str(m), f"{eta:g}", "-", "-", "-", "-", str(err).splitlines()[0]))
+            continue
+        f_min = fl.f_min
+        q = fl.quantiles
+        rows.append(
+            (
+                str(m),
+                f"{eta:g}",
+                f"{fl.mean_excess:.4g}",
+                f"{fl.small_eta_excess:.4g}",
+                f"{q[0.5]:.4g}",
+                f"{q[0.95]:.4g}",
+                "" if fl.method == "exact" else "Monte Carlo",
+            )
+        )
+    if all(r[2] == "-" for r in rows):
+        print(f"noise floor: {rows[0][6]}" if rows else "noise floor: no batch size")
+        return
+    at = f" (f_min = {f_min:.6g})" if f_min is not None else ""
+    print(f"noise floor near the minimum{at}: the stationary excess f - f_min of the linearised dynamics")
+    head = ("m", "eta", "mean", "eta tr(Sigma)/(4m)", "median", "95%", "note")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    print("  ".join(h.rjust(w) if i < 6 else h for i, (h, w) in enumerate(zip(head, widths))))
+    for r in rows:
+        print("  ".join(c.rjust(w) if i < 6 else c for i, (c, w) in enumerate(zip(r, widths))))
