@@ -21,9 +21,12 @@ from saddle.objectives.base import Objective
 from saddle.options import ConfigError, integer, real
 from saddle.stats import BOOTSTRAP_BYTES, STATISTICS_BYTES_PER_TRIAL
 
-__all__ = ["ConfigError", "EscapeConfig", "GENERIC_FIELDS", "LR_SCALINGS", "scaled_eta"]
+__all__ = ["BATCH_NOISES", "ConfigError", "EscapeConfig", "GENERIC_FIELDS", "LR_SCALINGS", "scaled_eta"]
 
 LR_SCALINGS = ("none", "linear", "sqrt")
+BATCH_NOISES = ("exact", "gaussian")
+"""How a step's mini-batch mean gradient is drawn: from m samples ('exact'), or as the exact gradient plus
+N(0, Sigma(u) / m), its central limit ('gaussian', docs/escape.md)."""
 M_REF = 1
 MAX_BATCH_SIZE = 2**30
 """The largest batch size of the random streams' layout (saddle.rng.MAX_M)."""
@@ -81,6 +84,7 @@ class _Fields:
     optimizer: str = "sgd"
     lr_decay: float | None = None
     batch_after_drop: int | None = None
+    batch_noise: str = "exact"
     delta: float = 0.1
     radius: float | None = None
     target: float | None = None
@@ -135,6 +139,13 @@ class EscapeConfig(_Fields):
     batch_after_drop : int or None
         Batch-size schedule: after a trial's first f(u_t) <= f(u_0) - delta its steps draw this
         many samples (needs ``target``: the run then measures the time to reach f <= target).
+    batch_noise : str
+        'exact' (the default): each step averages m per-sample gradients of m fresh samples.
+        'gaussian': each step takes the exact gradient plus N(0, Sigma(u) / m), Sigma(u) the exact
+        per-sample gradient covariance at the current point (the central limit), at a cost that does
+        not grow with m; exact in law for the quadratic's Gaussian noise, an approximation for the
+        spike (docs/escape.md).  Objectives that declare it (spike, quadratic), optimisers that draw
+        mini-batches, the cpu backend.
     delta : float
         f-drop escape threshold: escaped when f(u_t) <= f(u_0) - delta.
     radius : float or None
@@ -228,6 +239,7 @@ class EscapeConfig(_Fields):
         if self.lr_scaling not in LR_SCALINGS:
             raise ConfigError(f"unknown lr scaling {self.lr_scaling!r}; choose one of {', '.join(LR_SCALINGS)}")
         self._check_schedules()
+        self._check_batch_noise(cls, opt)
         self._check_escape_and_start(cls)
         self._set("trials", integer("trials", self.trials, 1, MAX_TRIALS))
         self._set("max_steps", integer("max_steps", self.max_steps, 1, MAX_STEPS))
@@ -318,6 +330,24 @@ class EscapeConfig(_Fields):
                 raise ConfigError(
                     "batch_after_drop needs a target: the run continues past the f-drop until f <= target"
                 )
+
+    def _check_batch_noise(self, cls: type[Objective], opt: type[optimizers.Optimizer]) -> None:
+        if self.batch_noise not in BATCH_NOISES:
+            raise ConfigError(f"unknown batch_noise {self.batch_noise!r}; choose one of {', '.join(BATCH_NOISES)}")
+        if self.batch_noise == "exact":
+            return
+        if cls.gaussian_kernel is None:
+            names = [o.name for o in base.registered().values() if o.gaussian_kernel is not None]
+            raise ConfigError(
+                f"batch_noise 'gaussian' is not implemented for the {cls.name} objective (its kernel has no exact "
+                f"per-sample gradient covariance); objectives with it: {', '.join(names)}"
+            )
+        if not opt.minibatch:
+            names = [name for name, o in optimizers.registered().items() if o.minibatch]
+            raise ConfigError(
+                f"batch_noise 'gaussian' replaces the mini-batch gradient, which the {opt.name} optimizer does not "
+                f"draw; optimizers that draw it: {', '.join(names)}"
+            )
 
     def _check_escape_and_start(self, cls: type[Objective]) -> None:
         self._set("delta", real("delta", self.delta))
@@ -438,5 +468,7 @@ class EscapeConfig(_Fields):
         return out
 
     def describe(self) -> str:
-        """A one-line description of the objective and start, for tables and figures."""
-        return self.objective_class.describe(self)
+        """A one-line description of the objective and start, for tables and figures (and the Gaussian
+        batch noise, where a run uses it)."""
+        text = self.objective_class.describe(self)
+        return text + (", Gaussian batch noise" if self.batch_noise == "gaussian" else "")

@@ -190,6 +190,12 @@ def run_escape(
         )
     import numba
 
+    requested = backend or os.environ.get(BACKEND_ENV) or "cpu"
+    if config.batch_noise != "exact" and requested != "cpu":  # (said before cupy is looked for)
+        raise ConfigError(
+            f"batch_noise {config.batch_noise!r} is not supported on {requested} (escape.cu has no such mode); "
+            "use the cpu backend"
+        )
     backend = resolve_backend(backend)
     if threads is not None:
         threads = integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
@@ -335,6 +341,7 @@ def _trial_options(config: EscapeConfig, m: int, backend: str) -> dict[str, Any]
         random_start=config.random_start,
         start_perturbation=config.start_perturbation or 0.0,
         lanes=config.trials * config.max_steps >= LANES_MIN_WORK,  # the whole run's work, not a chunk's
+        batch_noise=config.batch_noise,
     )
 
 

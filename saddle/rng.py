@@ -32,8 +32,12 @@ share a block, over the ranges (checked at the boundary, :func:`check_ranges`):
 
 Purposes: ``DATA`` (the mini-batch samples), ``NOISE`` (the isotropic direction
 of noisy SGD and of PGD's perturbation), ``PERTURB`` (the radius of PGD's
-perturbation, uniform 0) and ``START`` (a random start: the d normals, or the d
-uniforms, of step t = 0).
+perturbation, uniform 0), ``START`` (a random start: the d normals, or the d
+uniforms, of step t = 0) and ``BATCH_NOISE`` (the d normals of step t >= 1 that
+the Gaussian batch-noise mode draws in place of the samples, docs/escape.md).
+The counter has room for four purpose codes; ``BATCH_NOISE`` takes START's code
+at the steps t >= 1, where START never draws, so that its streams meet no
+other purpose's.
 
 Data variates use one 32-bit word each: coordinate ``k`` of sample ``i`` is
 word ``i * d + k``.  From a word ``h``:
@@ -76,6 +80,8 @@ DATA = 0
 NOISE = 1
 PERTURB = 2
 START = 3
+BATCH_NOISE = START
+"""The Gaussian batch-noise mode's normals: START's code, at steps t >= 1 only (START draws at t = 0)."""
 
 UNIFORM, RADEMACHER, LAPLACE = 0, 1, 2
 """Integer codes of the data distributions inside kernels."""

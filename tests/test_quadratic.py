@@ -6,6 +6,7 @@ import scipy.stats
 from hypothesis import given
 from hypothesis import strategies as st
 
+from saddle import rng
 from saddle.kernels import DIVERGED, ESCAPED, FROZEN, Recorder, run_trials
 from saddle.objectives import QuadraticSaddle
 from saddle.objectives.quadratic import minibatch_gradient
@@ -70,7 +71,7 @@ def test_kernel_minibatch_noise_is_unbiased_with_covariance_sigma_over_m(m):
     xi, block, g = np.empty(3), np.empty(4, np.uint64), np.empty(3)
     G = np.empty((6000, 3))
     for t in range(1, 6001):
-        minibatch_gradient(x, pf, pa, pi, np.uint64(4), np.uint64(0), t, m, xi, block, g)
+        minibatch_gradient(x, pf, pa, pi, np.uint64(4), np.uint64(0), t, m, xi, block, g, rng.DATA)
         G[t - 1] = g
     se = G.std(axis=0, ddof=1) / np.sqrt(len(G))
     assert np.all(np.abs(G.mean(axis=0) - obj.egrad(x)) <= 5 * se)

@@ -99,7 +99,7 @@ def _option_argument(group: argparse._ActionsContainer, option: Option, help_tex
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that define a configuration (shared by ``escape`` and ``theory``): the generic ones,
     one group per registered objective (from its declared options) and the optimisers' (from their table)."""
-    from saddle.config import LR_SCALINGS
+    from saddle.config import BATCH_NOISES, LR_SCALINGS
     from saddle.objectives.base import option_owners, registered
 
     parser.add_argument(
@@ -159,6 +159,15 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="after a trial's first f-drop by delta, draw this many samples a step "
         "(needs --target: the time to reach f <= target from the start)",
+    )
+    gaussian = " and ".join(name for name, cls in registered().items() if cls.gaussian_kernel is not None)
+    parser.add_argument(
+        "--batch-noise",
+        choices=BATCH_NOISES,
+        default=_default("batch_noise"),
+        help="exact: each step averages m sampled per-sample gradients; gaussian: the exact gradient plus "
+        f"N(0, Sigma(u)/m), the central limit, at the same cost for every m ({gaussian}, cpu; "
+        f"docs/escape.md) (default {_default('batch_noise')})",
     )
     parser.add_argument(
         "--delta",
@@ -292,6 +301,7 @@ def config_from_args(args: argparse.Namespace, **more: Any) -> EscapeConfig:
         "optimizer",
         "lr_decay",
         "batch_after_drop",
+        "batch_noise",
         "delta",
         "radius",
         "target",

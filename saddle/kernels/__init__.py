@@ -48,6 +48,25 @@ def as_objective(objective: Any) -> Any:
     return objective
 
 
+def _batch_noise_hooks(objective: Any, optimizer: str, batch_noise: str, backend: str) -> Any:
+    """The kernel hooks of ``batch_noise``: the objective's own for 'exact', its ``gaussian_kernel`` for
+    'gaussian'; ValueError (one line) for another mode, or a 'gaussian' run it has no kernel for."""
+    if batch_noise == "exact":
+        return objective.kernel
+    if batch_noise != "gaussian":
+        raise ValueError(f"unknown batch_noise {batch_noise!r}; choose one of exact, gaussian")
+    if backend != "cpu":
+        raise ValueError(
+            f"batch_noise 'gaussian' is not supported on {backend} (escape.cu has no such mode); use the cpu backend"
+        )
+    hooks = getattr(type(objective), "gaussian_kernel", None)
+    if hooks is None:
+        raise ValueError(f"batch_noise 'gaussian' is not implemented for the {objective.name} objective")
+    if not optimizers.get(optimizer).minibatch:
+        raise ValueError(f"batch_noise 'gaussian' needs an optimizer that draws mini-batches, not {optimizer}")
+    return hooks
+
+
 LANES_MIN_WORK = 10**8
 """Trial-steps (trials x max_steps) from which ``run_trials`` runs sgd in lockstep lanes by default: the
 lanes save about 60 ns a trial-step at small m, so at this size they can repay the 5 s of their first
@@ -76,6 +95,7 @@ def run_trials(
     start_perturbation: float = 0.0,
     keep_final_u: bool = False,
     lanes: bool | None = None,
+    batch_noise: str = "exact",
 ) -> TrialBlock:
     """Run n_trials escape trials of ``objective`` from u0 on ``backend``.
 
@@ -96,11 +116,16 @@ def run_trials(
     m, with the same results bit for bit, for a kernel that takes about 5 s longer to compile the first
     time (then it is on disk).  None (the default) chooses them when n_trials x max_steps is at least
     ``LANES_MIN_WORK``, where the saving can repay the compile.
+
+    ``batch_noise`` 'gaussian' (cpu, an objective with a ``gaussian_kernel``, an optimiser that draws
+    mini-batches): each mini-batch gradient is the exact gradient plus N(0, Sigma(u) / m) instead of the
+    mean of m samples (docs/escape.md), in a kernel of its own, never in lanes.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     objective = as_objective(objective)
     params = OptimizerParams() if params is None else OptimizerParams(params)
+    hooks = _batch_noise_hooks(objective, optimizer, batch_noise, backend)
 
     m_most = max(int(batch_size), int(params.batch_after_drop or 0))
     rng.check_ranges(seed, int(trial_start) + int(n_trials), max_steps, m_most, max(m_most, 2) * len(u0))
@@ -135,7 +160,6 @@ def run_trials(
             keep_final_u=keep_final_u,
         )
     pf, pa, pi = checked_params(objective)
-    hooks = objective.kernel
     spec = optimizers.get(optimizer)
     if lanes is None:
         lanes = int(n_trials) * int(max_steps) >= LANES_MIN_WORK

@@ -202,6 +202,11 @@ class Objective:
         What ``random_start=True`` draws (None: not supported).
     kernel : KernelHooks
         Its Numba hooks.
+    gaussian_kernel : KernelHooks or None
+        The hooks of its Gaussian batch-noise mode (``batch_noise='gaussian'``, docs/escape.md), whose
+        ``gradient`` gives the exact gradient plus N(0, Sigma(u) / m), Sigma(u) its exact per-sample
+        gradient covariance at u, from the ``saddle.rng.BATCH_NOISE`` stream of the step; None: the
+        mode is refused for it.
     gpu_code : int or None
         The code of its section in saddle/kernels/escape.cu (None: not on the GPU, ``gpu_refusal`` says why).
     diverged_note : str
@@ -227,6 +232,7 @@ class Objective:
     uses_d: ClassVar[bool] = True
     random_start: ClassVar[str | None] = None
     kernel: ClassVar[KernelHooks]
+    gaussian_kernel: ClassVar[KernelHooks | None] = None
     gpu_code: ClassVar[int | None] = None
     gpu_refusal: ClassVar[str] = "escape.cu has no section for it yet"
     diverged_note: ClassVar[str] = ""

@@ -223,8 +223,10 @@ def minibatch_gradient(
     xi: np.ndarray,
     block: np.ndarray,
     g: np.ndarray,
+    purpose: int,
 ) -> None:
-    """grad f(x) + L xi / sqrt(m), xi standard normal from the DATA stream of step t.
+    """grad f(x) + L xi / sqrt(m), xi standard normal from the stream of ``purpose`` (DATA; BATCH_NOISE in
+    the Gaussian batch-noise mode) of step t.
 
     xi_k is normal k of the stream (saddle.rng.fill_normals); this is the mean of m per-sample noises
     N(0, Sigma) in law.  A diagonal L (a diagonal Sigma, the default) skips the zeros of the triangular
@@ -232,7 +234,7 @@ def minibatch_gradient(
     the same.
     """
     d = x.shape[0]
-    rng.normals_at(key0, key1, t, m, rng.DATA, 0, xi, block)  # inlined: the per-step draw
+    rng.normals_at(key0, key1, t, m, purpose, 0, xi, block)  # inlined: the per-step draw
     exact_gradient(x, pf, pa, g)
     scale = 1.0 / math.sqrt(m)
     if pi[_DIAGONAL] != 0:
@@ -277,7 +279,34 @@ def kernel_gradient(
     if optimizer == EXACT_GRADIENT:
         exact_gradient(u, pf, pa, g)
     else:
-        minibatch_gradient(u, pf, pa, pi, key0, key1, t, m, z, block, g)
+        minibatch_gradient(u, pf, pa, pi, key0, key1, t, m, z, block, g, rng.DATA)
+
+
+@inline_njit
+def gaussian_gradient(
+    objective: int,
+    optimizer: int,
+    u: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    key1: int,
+    t: int,
+    m: int,
+    eta: float,
+    z: np.ndarray,
+    x: np.ndarray,
+    block: np.ndarray,
+    g: np.ndarray,
+) -> None:
+    """The gradient hook of the Gaussian batch-noise mode: ``kernel_gradient`` with its normals from the
+    BATCH_NOISE stream.  Sigma is constant, so this is the law of ``kernel_gradient`` exactly (its draws
+    independent of the DATA stream's)."""
+    if optimizer == EXACT_GRADIENT:
+        exact_gradient(u, pf, pa, g)
+    else:
+        minibatch_gradient(u, pf, pa, pi, key0, key1, t, m, z, block, g, rng.BATCH_NOISE)
 
 
 @inline_njit
@@ -361,3 +390,4 @@ QuadraticSaddle.kernel = KernelHooks(
     lane_value=lane_value,
     lanes_below_m=rng.MAX_M + 1,  # its step costs the same at every m: lanes always
 )
+QuadraticSaddle.gaussian_kernel = KernelHooks(kernel_value, gaussian_gradient, name="quadratic_gaussian")

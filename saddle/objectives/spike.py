@@ -22,6 +22,7 @@ per-sample gradient that the Numba kernels call (``minibatch_gradient``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from saddle.objectives.base import EXACT_GRADIENT, KernelHooks, Objective, Param
 from saddle.objectives.spike_moments import (
     DISTRIBUTIONS,
     data_distribution,
+    latent_cumulants,
     latent_sample,
     spike_gradient_covariance_at,
     spike_noise_moments,
@@ -193,9 +195,11 @@ class SpikeTensor(Objective):
         return self.saddle(s)
 
     def kernel_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(pf, pa, pi) for the kernel hooks: kappa; A; the distribution's code and whether A is not I."""
+        """(pf, pa, pi) for the kernel hooks: kappa and the 6th and 8th cumulants of the data coordinates
+        (:func:`latent_cumulants`); A; the distribution's code and whether A is not I."""
         code, kappa = data_distribution(self.dist)
-        return LAYOUT.pack(self.A, kappa=kappa, dist=code, rotated=0 if self.is_identity_frame else 1)
+        _, k6, k8 = latent_cumulants(self.dist)
+        return LAYOUT.pack(self.A, kappa=kappa, k6=k6, k8=k8, dist=code, rotated=0 if self.is_identity_frame else 1)
 
     @property
     def kappa(self) -> float:
@@ -412,8 +416,10 @@ def minibatch_gradient(
 
 # -- the kernel hooks (saddle.objectives.base.KernelHooks) ----------------------------------------------
 
-LAYOUT = ParamLayout(floats=("kappa",), ints=("dist", "rotated"))
+LAYOUT = ParamLayout(floats=("kappa", "k6", "k8"), ints=("dist", "rotated"))
 _KAPPA = LAYOUT.float_index("kappa")
+_K6 = LAYOUT.float_index("k6")
+_K8 = LAYOUT.float_index("k8")
 _DIST = LAYOUT.int_index("dist")
 _ROTATED = LAYOUT.int_index("rotated")
 
@@ -447,6 +453,122 @@ def kernel_gradient(
         exact_gradient(u, pa, pi[_ROTATED] != 0, z, g)
     else:
         minibatch_gradient(u, pa, pi[_ROTATED] != 0, pf[_KAPPA], pi[_DIST], key0, key1, t, m, z, x, block, g)
+
+
+@inline_njit
+def gaussian_gradient(
+    objective: int,
+    optimizer: int,
+    u: np.ndarray,
+    pf: np.ndarray,
+    pa: np.ndarray,
+    pi: np.ndarray,
+    key0: int,
+    key1: int,
+    t: int,
+    m: int,
+    eta: float,
+    z: np.ndarray,
+    x: np.ndarray,
+    block: np.ndarray,
+    g: np.ndarray,
+) -> None:
+    """The gradient hook of the Gaussian batch-noise mode (``SpikeTensor.gaussian_kernel``)."""
+    if optimizer == EXACT_GRADIENT:
+        exact_gradient(u, pa, pi[_ROTATED] != 0, z, g)
+    else:
+        gaussian_minibatch_gradient(
+            u, pa, pi[_ROTATED] != 0, pf[_KAPPA], pf[_K6], pf[_K8], key0, key1, t, m, z, x, block, g
+        )
+
+
+PIVOT_TOLERANCE = 1e-12
+"""Pivots of the covariance's Cholesky factor at or below this times E[(u.x)^6] are zero (a direction
+of zero variance, such as the escape direction of rademacher data at the s = 2 saddle)."""
+
+
+@inline_njit
+def gaussian_minibatch_gradient(
+    u: np.ndarray,
+    A: np.ndarray,
+    rotated: bool,
+    kappa: float,
+    k6: float,
+    k8: float,
+    key0: int,
+    key1: int,
+    t: int,
+    m: int,
+    w: np.ndarray,
+    y: np.ndarray,
+    block: np.ndarray,
+    g: np.ndarray,
+) -> None:
+    """The exact gradient plus N(0, Sigma(u) / m), Sigma(u) the exact per-sample gradient covariance at u
+    (the central limit of the mean of m per-sample gradients; docs/escape.md, Gaussian batch noise).
+
+    In the frame w = A^T u, with n_p = sum_l w_l^p, E4 = 3 n_2^2 + kappa n_4 and
+    E6 = 15 n_2^3 + 15 kappa n_2 n_4 + k6 n_6 (the 4th and 6th moments of c = w.z; kappa, k6, k8 the
+    cumulants of a data coordinate), the cumulant expansion E[z_j F(z)] = sum_n k_{n+1} / n! E[d_j^n F]
+    gives, exactly,
+
+        Sigma_w = (16 / kappa^2) (diag(D) + V C V^T),   V = [w, w^3, w^5] (powers entrywise),
+        D_j = E6 + 15 kappa E4 w_j^2 + 15 k6 n_2 w_j^4 + k8 w_j^6,
+        C = [[30 E4 - 9 n_2^2, 57 kappa n_2, 6 k6], [57 kappa n_2, 19 kappa^2, 0], [6 k6, 0, 0]],
+
+    and Sigma(u) = A Sigma_w A^T (:func:`saddle.objectives.spike_moments.spike_gradient_covariance_at`
+    computes the same matrix by power series).  A diagonal plus rank 3 has a Cholesky factor
+    L = diag(l) + strictly_lower(V G^T) whose columns come from a 3 x 3 Schur complement M
+    (M <- C, then per coordinate j in order: q = M v_j, l_j^2 = D_j + v_j.q, g_j = q / l_j,
+    M <- M - g_j g_j^T), so the noise L xi costs O(d) and the factor is never stored:
+    (L xi)_j = l_j xi_j + v_j . (sum_{i<j} g_i xi_i).  xi are the step's d normals of the BATCH_NOISE
+    stream; a pivot l_j^2 <= PIVOT_TOLERANCE E6 is a zero-variance direction (its column of L is 0).
+    Then g = A (-4 w^3 + 4 L xi / (|kappa| sqrt(m))).  ``w``, ``y`` are length-d scratch, ``block``
+    4 words of generator scratch.
+    """
+    d = u.shape[0]
+    frame_matvec(A, rotated, True, u, w)
+    n2 = n4 = n6 = 0.0
+    for l in range(d):
+        w2 = w[l] * w[l]
+        n2 += w2
+        n4 += w2 * w2
+        n6 += w2 * w2 * w2
+    e4 = 3.0 * n2 * n2 + kappa * n4
+    e6 = 15.0 * n2 * n2 * n2 + 15.0 * kappa * n2 * n4 + k6 * n6
+    m00, m01, m02 = 30.0 * e4 - 9.0 * n2 * n2, 57.0 * kappa * n2, 6.0 * k6
+    m11, m12, m22 = 19.0 * kappa * kappa, 0.0, 0.0
+    rng.normals_at(key0, key1, t, m, rng.BATCH_NOISE, 0, y, block)  # xi, replaced by the gradient below
+    scale = 4.0 / (abs(kappa) * math.sqrt(m))
+    tol = PIVOT_TOLERANCE * e6
+    d1, d2 = 15.0 * kappa * e4, 15.0 * k6 * n2  # D_j = e6 + w_j^2 (d1 + w_j^2 (d2 + w_j^2 k8))
+    h0 = h1 = h2 = 0.0  # sum_{i<j} g_i xi_i
+    for j in range(d):
+        v0 = w[j]
+        sq = v0 * v0
+        v1 = sq * v0
+        v2 = v1 * sq
+        q0 = m00 * v0 + m01 * v1 + m02 * v2
+        q1 = m01 * v0 + m11 * v1 + m12 * v2
+        q2 = m02 * v0 + m12 * v1 + m22 * v2
+        pivot = e6 + sq * (d1 + sq * (d2 + sq * k8)) + (v0 * q0 + v1 * q1 + v2 * q2)
+        xi = y[j]
+        noise = v0 * h0 + v1 * h1 + v2 * h2
+        if pivot > tol:
+            inv = 1.0 / math.sqrt(pivot)
+            noise += pivot * inv * xi
+            g0, g1, g2 = q0 * inv, q1 * inv, q2 * inv
+            h0 += g0 * xi
+            h1 += g1 * xi
+            h2 += g2 * xi
+            m00 -= g0 * g0
+            m01 -= g0 * g1
+            m02 -= g0 * g2
+            m11 -= g1 * g1
+            m12 -= g1 * g2
+            m22 -= g2 * g2
+        y[j] = -4.0 * v1 + scale * noise
+    frame_matvec(A, rotated, False, y, g)
 
 
 @inline_njit
@@ -551,6 +673,7 @@ SpikeTensor.kernel = KernelHooks(
     lane_value=lane_value,
     lanes_below_m=5,  # from m = 5 on, one trial at a time with tiled draws is faster (benchmarks/yardstick.py)
 )
+SpikeTensor.gaussian_kernel = KernelHooks(kernel_value, gaussian_gradient, name="spike_gaussian")
 
 
 # ------------------------------------------------------------------- the saddle's exact quantities

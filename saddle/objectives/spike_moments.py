@@ -70,6 +70,23 @@ def latent_moment(dist: str, n: int) -> Fraction:
     return Fraction(math.factorial(2 * k), 2**k)  # laplace
 
 
+def latent_cumulants(dist: str) -> tuple[float, float, float]:
+    """(kappa_4, kappa_6, kappa_8): the 4th, 6th and 8th cumulants of one latent coordinate (mean 0,
+    variance 1, symmetric), from its exact moments mu_n (:func:`latent_moment`):
+
+        kappa_4 = mu_4 - 3,   kappa_6 = mu_6 - 15 mu_4 + 30,
+        kappa_8 = mu_8 - 28 kappa_6 - 35 kappa_4^2 - 210 kappa_4 - 105.
+
+    kappa_4 is the excess kurtosis kappa.  Uniform: -6/5, 48/7, -432/5; rademacher: -2, 16, -272;
+    laplace: 3, 30, 630.
+    """
+    mu = [latent_moment(dist, n) for n in (4, 6, 8)]
+    k4 = mu[0] - 3
+    k6 = mu[1] - 15 * mu[0] + 30
+    k8 = mu[2] - 28 * k6 - 35 * k4 * k4 - 210 * k4 - 105
+    return float(k4), float(k6), float(k8)
+
+
 def _series_pow_product(factors: list[list[Fraction]], degree: int) -> list[Fraction | int]:
     """Product of truncated power series (lists of coefficients), exact for Fractions or floats."""
     out: list[Fraction | int] = [Fraction(1), *[Fraction(0)] * degree]
