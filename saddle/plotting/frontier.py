@@ -277,7 +277,7 @@ def steps_panel(result: Any, ax: Any = None, *, legend: bool = True) -> Any:
     Drawn: S(m) with its 95% interval (one colour per m); the perfect-scaling guide S ~ 1/m through the
     smallest m; the fitted model S_min (1 + B_crit / m) (McCandlish et al. 2018), with the batch sizes
     where it leaves the measured interval in squares; B_crit (vertical line, its interval shaded); the
-    noise scales B_noise and B_simple averaged over the noiseless path (dotted; McCandlish et al. 2018, docs/frontier.md), when the result
+    noise scales B_noise and B_simple averaged over the noiseless path (dotted; docs/frontier.md), when the result
     has them; a theory's frontier (dashed), when it has one.  Log-log axes.
 
     Parameters
@@ -620,7 +620,7 @@ def tuning_panel(result: Any, ax: Any = None, *, legend: bool = True, batch_key:
 
 
 def seconds_panel(result: Any, ax: Any = None, *, legend: bool = True) -> Any:
-    """The wall time to the target, seconds(m) = S(m) x the measured cost of one step at m (docs/frontier.md, seconds), with its
+    """The wall time to the target, seconds(m) = S(m) x the measured cost of one step at m, with its
     95% interval, against m; the best m in wall time ringed and named.
 
     Parameters and returns as for :func:`steps_panel`.
