@@ -8,8 +8,7 @@ Prints the throughput table and one table of figures with their targets
 benchmarks/results/latest.json, written atomically).  docs/performance.md
 holds a run and explains the figures.
 
-What is measured (the issue "Performance: a benchmark suite, a cost model, and
-kernels near the machine's limit"):
+What is measured:
 
 - throughput of the escape kernel in sample-gradients per second
   (trials x steps x m / wall) at m = 1, 32, 1024, with 1 and 2 Numba threads;
@@ -18,7 +17,7 @@ kernels near the machine's limit"):
 - the floor: nanoseconds per random variate of saddle's own generator
   (saddle.rng) drawn the way the spike kernel draws them, without the gradient;
 - the same configurations through a plain-NumPy reference vectorised over
-  trials (trials as rows, SPEC 2.1 and 3), timed in the same run;
+  trials (trials as rows; the spike and sgd of docs/escape.md, "What is simulated"), timed in the same run;
 - cold start: interpreter, ``import saddle.escape``, the first kernel call with
   an empty and with a warm Numba cache, and the main job cold and warm, with
   the number of compiled specialisations it triggers;
@@ -71,16 +70,16 @@ MAIN_JOB = ["escape", "--m", "1", "4", "32", "1024", "--quiet", "--no-plot"]
 MAIN_JOB_WITH_FIGURE = ["escape", "--m", "1", "4", "32", "1024", "--quiet"]
 
 TARGETS = {
-    "floor_fraction": 0.70,  # m = 1024, d = 10: kernel throughput / generator floor, at least (issue 14; was 0.4)
+    "floor_fraction": 0.70,  # m = 1024, d = 10: kernel throughput / generator floor, at least (was 0.4)
     "yardstick_ratio": 1.2,  # spike d = 10, m = 1, 4, 32, 1024: saddle / the same-generator yardstick, at most
-    "numpy_ratio": 20.0,  # m = 1024, d = 10: kernel / NumPy reference, at least (issue 14; was 15)
-    "quadratic_numpy_ratio": 5.0,  # quadratic d = 10, m = 1: kernel / NumPy reference, at least (issue 14)
-    "ge2015_numpy_ratio": 8.0,  # ge2015 d = 10 at m = 1 and m = 1024: kernel / NumPy reference, at least (issue 14)
-    "step_overhead_ns": 80.0,  # m = 1, d = 10: ns per trial-step beyond the generator, under (issue 14; was 100)
+    "numpy_ratio": 20.0,  # m = 1024, d = 10: kernel / NumPy reference, at least (was 15)
+    "quadratic_numpy_ratio": 5.0,  # quadratic d = 10, m = 1: kernel / NumPy reference, at least
+    "ge2015_numpy_ratio": 8.0,  # ge2015 d = 10 at m = 1 and m = 1024: kernel / NumPy reference, at least
+    "step_overhead_ns": 80.0,  # m = 1, d = 10: ns per trial-step beyond the generator, under (was 100)
     "thread_scaling": 1.7,  # 1 -> 2 threads at 2000 trials, at least
     "cold_main_s": 15.0,  # main job with an empty Numba cache, under
     "warm_main_s": 3.0,  # main job again (warm cache), under
-    "main_overhead_s": 1.5,  # warm main job with its figure: wall minus the kernel's time, under (issue 14)
+    "main_overhead_s": 1.5,  # warm main job with its figure: wall minus the kernel's time, under
     "warm_compiles": 0,  # kernels compiled by the warm main job
     "exponent": 1.1,  # time against trials, m (m >= 32) and d: at most linear
     "memory_growth_mib": 1.0,  # peak memory growth with 100x the steps, or 2048x the batch size
@@ -146,7 +145,7 @@ def _spike(d):
 
 
 def numpy_spike_step(u, gen, m, eta, kappa=-6.0 / 5.0):
-    """One SGD step of every row of u (SPEC 2.1 and 3), uniform data, frame A = I.
+    """One SGD step of every row of u (docs/escape.md, "What is simulated"), uniform data, frame A = I.
 
     g = mean over m samples of (12 ||u||^2 u - 4 (u.x)^3 x) / kappa, p = g - (u.g) u,
     w = u - eta p, u = w / ||w||.
@@ -175,7 +174,7 @@ OBJECTIVES = {
     ),
 }
 
-# ---- quadratic (SPEC 2.3) -------------------------------------------------------------------
+# ---- quadratic (docs/objectives.md, quadratic) ----------------------------------------------
 # The quadratic testbed draws the batch mean directly (d normals per step, whatever m), so its
 # sample-gradients per second grow with m by construction; compare its ns per trial-step.
 try:
@@ -211,7 +210,7 @@ if QuadraticSaddle is not None:
         "d normals per step, whatever m (the batch mean in law)",
     )
 
-# ---- ge2015 (SPEC 2.2), k = d columns from the collision saddle, shared samples ---------------
+# ---- ge2015 (Ge et al. 2015), k = d columns from the collision saddle, shared samples ---------------
 # Benchmarked when the kernel accepts it (see kernel_supports); U is held flat, column by column.
 try:
     from saddle.objectives.ge2015 import GeTensorDecomposition
@@ -225,7 +224,7 @@ if GeTensorDecomposition is not None:
         return objective, objective.flatten(objective.collision_saddle())
 
     def numpy_ge2015_step(u, gen, m, eta, kappa=-6.0 / 5.0):
-        """SPEC 2.2 per-sample gradient averaged over m shared samples; step and retraction per column.
+        """ge2015's per-sample gradient averaged over m shared samples; step and retraction per column.
 
         Rows of u are U flattened column by column (k = d columns of length d).
         """
@@ -933,7 +932,7 @@ def verdict(ok):
 
 
 def target_rows(res):
-    """(figure, measured, target, verdict) for every figure of the issue."""
+    """(figure, measured, target, verdict) for every figure with a target (TARGETS)."""
     rows = []
     tp = {(r["objective"], r["d"], r["m"]): r for r in res["throughput"]}
     fl, cs, sc, mem = res["floor"], res["cold_start"], res["scaling"], res["memory"]

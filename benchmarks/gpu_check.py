@@ -16,7 +16,7 @@ and says so.  In order it
    as distributions (two-sample Kolmogorov-Smirnov p-value);
 5. measures throughput, in sample-gradients per second (the sum over trials of escape steps x m,
    over the wall time), of the default configuration at m = 1 and m = 1024: the GPU on 10^5
-   trials; the CPU backend with 2 Numba threads (the 2-core machine of the issue's target) and
+   trials; the CPU backend with 2 Numba threads (the project's 2-core reference machine) and
    with every core, on fewer trials (4000 at m = 1, 400 at m = 1024: its throughput does not
    depend on the number of trials, and 10^5 trials at m = 1024 would take minutes), said so in
    the output;

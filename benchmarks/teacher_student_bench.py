@@ -1,4 +1,6 @@
-"""Per-step cost of the teacher-student simulations, full and reduced, against N and m (issue 15).
+"""Per-step cost of the teacher-student simulations, full and reduced, against N and m.
+
+The recorded run is in docs/objectives.md, "teacher-student: cost per step".
 
 Both modes run through the package kernel (saddle.kernels.run_trials), sgd with K = M = 2 from the
 plateau fixed point, with an unreachable target (eps_g <= -1) so that every trial runs exactly

@@ -1,4 +1,4 @@
-"""The CNC condition at the spike's s = 2 saddle: rademacher against uniform data (SPEC 2.1 note).
+"""The CNC condition at the spike's s = 2 saddle: rademacher against uniform data (docs/experiments.md).
 
 With rademacher data the per-sample gradient has exactly zero variance along the escape direction
 (a_1 - a_2)/sqrt 2 at u_0 = (a_1 + a_2)/sqrt 2: the correlated-negative-curvature condition of

@@ -1,4 +1,4 @@
-"""Du et al. (2017): gradient descent against perturbed gradient descent on the octopus (SPEC 2.4).
+"""Du et al. (2017): gradient descent against perturbed gradient descent on the octopus (docs/objectives.md, octopus).
 
 Iterations to reach f - f_min < 0.01 from uniform starts in [-1, 1]^d, for d = 3 .. 10, with the
 paper's constants L = e, gamma = 1, tau = e and eta = 1 / (4 L).  Three series:

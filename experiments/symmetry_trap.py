@@ -1,4 +1,4 @@
-"""The symmetry trap of SPEC 2.2: leaving ge2015's collision saddle, against the batch size.
+"""The symmetry trap (docs/objectives.md, ge2015): leaving ge2015's collision saddle, against the batch size.
 
 From u_1 = u_2 = (a_1 + a_2)/sqrt 2, u_i = a_i (d = k = 5, uniform data,
 eta = 0.005, f-drop delta = 0.2), for m = 4 ... 1024:

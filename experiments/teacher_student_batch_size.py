@@ -1,4 +1,4 @@
-"""Is a small batch better for leaving the symmetric plateau of a two-layer network? (SPEC 2.6, issue 15)
+"""Is a small batch better for leaving the symmetric plateau of a two-layer network? (docs/experiments.md)
 
 The teacher-student objective with K = M = 2 (T = I, no label noise), sgd, the exact reduced chain,
 escape at eps_g <= eps*/2 (eps* = 0.0116108, the eta -> 0 plateau height), m = 1, 2, 4, ..., 64:
@@ -6,9 +6,10 @@ escape at eps_g <= eps*/2 (eps* = 0.0116108, the eta -> 0 plateau height), m = 1
 - fixed step size eta = 1 (lr_scaling none), N = 100, from the plateau fixed point of each m's eta/m
   (only SGD noise breaks the symmetry) and from random starts w_k ~ N(0, 0.1 I_N) (random starts at
   m = 1, 4, 16, 64 only, in every series);
-- linear scaling eta_m = m / 8 (eta/m = 1/8 at every m: SPEC 2.6 says samples/N is then m-independent
-  up to O(eta^2 m / N)), plateau and random starts at N = 100 (the plateau start also at m = 128 ... 4096,
-  eta_m up to 512, to find where that breaks), and plateau starts at N = 400;
+- linear scaling eta_m = m / 8 (eta/m = 1/8 at every m: in the ODE limit samples/N is then m-independent,
+  up to corrections of relative order eta_m / N and m / N at finite N, docs/theory.md, "The ODE"), plateau
+  and random starts at N = 100 (the plateau start also at m = 128 ... 4096, eta_m up to 512, to find where
+  that breaks), and plateau starts at N = 400;
 - square-root scaling eta_m = sqrt(m) / 2, plateau and random starts at N = 100.
 
 Every series is one run_escape (seed SEED), with the theory column of the objective

@@ -1,4 +1,4 @@
-"""The plateau's length against N (log growth) and against eta, with the prediction (SPEC 2.6, issue 15).
+"""The plateau's length against N (log growth) and against eta, with the prediction (docs/experiments.md).
 
 The teacher-student objective with K = M = 2 (T = I, no label noise), sgd with m = 1 on the exact reduced
 chain, from the plateau fixed point of the run's eta (only SGD noise breaks the symmetry), escape at

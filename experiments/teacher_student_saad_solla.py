@@ -1,4 +1,4 @@
-"""Saad and Solla's picture: eps_g against alpha = steps / N, simulation and ODE (SPEC 2.6, issue 15).
+"""Saad and Solla's picture: eps_g against alpha = steps / N, simulation and ODE (docs/experiments.md).
 
 The teacher-student objective with K = M = 2 and K = M = 3 (T = I, no label noise), sgd with m = 1 from
 small random weights w_k ~ N(0, sigma0^2 I_N), sigma0^2 = 0.1, at N = 2000 (the exact reduced chain on

@@ -2,7 +2,7 @@
 
 1. quadratic_vs_theory: the quadratic testbed (d = 1, beta = 0.01) at two (eta, gamma) pairs,
    5000 trials per m in {1, 4, 16, 64, 256}: measured median and mean escape steps against the
-   linear theory of SPEC 5, and the SD, which the theory says does not depend on m.
+   linear theory of docs/theory.md (sections 1-2), and the SD, which the theory says does not depend on m.
 2. lr_scaling: the spike default and the quadratic with fixed eta (steps grow like log m) and with
    linear scaling eta = eta_0 m (samples m x steps flat in m while eta gamma is small).
 3. spike_default: the spike default over m = 1, 2, 4, ..., 1024 against the linear theory and the

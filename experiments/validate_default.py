@@ -1,4 +1,4 @@
-"""Check the main job's medians against an independent implementation of SPEC 2.1.
+"""Check the main job's medians against an independent implementation of the spike experiment.
 
 Runs the default escape configuration (spike, d = 10, s = 2, uniform data,
 eta = 0.01, delta = 0.1, max_steps = 10000) with 2000 trials per batch size

@@ -1,4 +1,4 @@
-"""``theory``: what the linear theory (SPEC 5) and the heat-path model predict, without simulating."""
+"""``theory``: what the linear theory and the heat-path model (docs/theory.md) predict, without simulating."""
 
 from __future__ import annotations
 

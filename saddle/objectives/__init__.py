@@ -2,9 +2,9 @@
 
 Every module of this package is imported with the package (:func:`discover`), so a new built-in
 objective is one new module here (or a subpackage): nothing else lists it.  The
-built-in ones are spike (SPEC 2.1), ge2015 (2.2), quadratic (2.3), octopus (2.4), teacher-student
-(2.6) and the ``user`` adapter (2.5); a user's objective registers itself when its own file is
-imported (docs/objectives.md).
+built-in ones are spike, ge2015, quadratic, octopus, teacher-student and the ``user`` adapter (each
+described in docs/objectives.md); a user's objective registers itself when its own file is imported
+(docs/objectives.md, "Adding your own objective").
 """
 
 import importlib

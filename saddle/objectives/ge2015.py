@@ -1,4 +1,4 @@
-"""ge2015: k-component orthogonal tensor decomposition (Ge, Huang, Jin, Yuan, COLT 2015; SPEC 2.2).
+"""ge2015: k-component orthogonal tensor decomposition (Ge, Huang, Jin, Yuan, COLT 2015).
 
 Variables U = [u_1 .. u_k] (k <= d), each column on the unit sphere, and
 
@@ -15,7 +15,7 @@ unbiased per-sample gradient is
 The canonical "collision" saddle u_1 = u_2 = (a_1 + a_2)/sqrt 2, u_i = a_i
 (i >= 3) has f = 1 and, for d = k = 5, a Riemannian Hessian with one
 eigenvalue -4, six +2 and thirteen +4 (an index-1 strict saddle).  Shared
-mini-batches never leave it: u_1 = u_2 is invariant (SPEC 2.2, the symmetry trap).
+mini-batches never leave it: u_1 = u_2 is invariant (the symmetry trap: docs/objectives.md, ge2015).
 """
 
 from __future__ import annotations
@@ -82,9 +82,7 @@ class GeTensorDecomposition(Objective):
 
     name = "ge2015"
     rank = 1
-    title = (
-        "ge2015 objective (SPEC 2.2, Ge et al. 2015): k components on a product of spheres, from the collision saddle"
-    )
+    title = "ge2015 objective (Ge et al. 2015): k components on a product of spheres, from the collision saddle"
     options = (
         Option("k", "number of components", "int", default=lambda config: config.d, low=2, default_text="d"),
         Option(
@@ -116,7 +114,7 @@ class GeTensorDecomposition(Objective):
 
     @classmethod
     def min_value(cls, config: Settings) -> float:
-        """0: f is a sum of squares, zero at the signed permutations of A (SPEC 2.2)."""
+        """0: f is a sum of squares, zero at the signed permutations of A (docs/objectives.md, ge2015)."""
         return 0.0
 
     @classmethod
@@ -230,7 +228,7 @@ class GeTensorDecomposition(Objective):
         return np.asarray(z) @ self.A.T
 
     def per_sample_grad(self, U: np.ndarray, x: npt.ArrayLike) -> np.ndarray:
-        """The SPEC 2.2 per-sample gradient for each row of x: an n x d x k array."""
+        """The per-sample gradient (docs/objectives.md, ge2015) for each row of x: an n x d x k array."""
         x = np.atleast_2d(x)
         c = x @ U  # n x k
         S = np.sum(c**2, axis=1, keepdims=True)
@@ -242,7 +240,7 @@ class GeTensorDecomposition(Objective):
 
     # -- start points and success metrics ----------------------------------------------
     def collision_saddle(self) -> np.ndarray:
-        """u_1 = u_2 = (a_1 + a_2)/sqrt 2, u_i = a_i for i >= 3 (SPEC 2.2)."""
+        """u_1 = u_2 = (a_1 + a_2)/sqrt 2, u_i = a_i for i >= 3 (the collision saddle: docs/objectives.md, ge2015)."""
         U = self.A[:, : self.k].copy()
         U[:, 0] = U[:, 1] = (self.A[:, 0] + self.A[:, 1]) / np.sqrt(2.0)
         return U

@@ -1,4 +1,4 @@
-"""octopus: Du, Jin, Lee, Jordan, Poczos and Singh's chained saddles (NeurIPS 2017; SPEC section 2.4).
+"""octopus: Du, Jin, Lee, Jordan, Poczos and Singh's chained saddles (NeurIPS 2017).
 
 "Gradient descent can take exponential time to escape saddle points" builds a
 function on R^d with d strict saddles in a row, on which gradient descent from
@@ -103,7 +103,7 @@ class Octopus(AdditiveNoiseOnRd):
 
     name = "octopus"
     rank = 3
-    title = "octopus objective (SPEC 2.4, Du et al. 2017): d saddles in a row, from saddle 1"
+    title = "octopus objective (Du et al. 2017): d saddles in a row, from saddle 1"
     options = (
         Option("L", "positive curvature", "real", default=E),
         Option("tau", "length scale", "real", default=E),

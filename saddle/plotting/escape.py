@@ -165,9 +165,10 @@ def batch_size_panel(
     cost : 'steps' or 'samples'
         The escape time in steps, or in samples drawn (samples per step x steps: what a step costs).
     theory : bool
-        Draw the linear theory (SPEC 5: median and 25-75% band) only over the batch sizes where the
-        summary trusts it (``theory_trusted``; the rows it does not trust are left out, as the legend
-        says), the heat-path model's medians (crosses), or an objective's own prediction (diamonds).
+        Draw the linear theory (docs/theory.md, sections 1-2: median and 25-75% band) only over the
+        batch sizes where the summary trusts it (``theory_trusted``; the rows it does not trust are left
+        out, as the legend says), the heat-path model's medians (crosses), or an objective's own
+        prediction (diamonds).
     """
     if cost not in ("steps", "samples"):
         raise ValueError(f"cost must be 'steps' or 'samples', got {cost!r}")

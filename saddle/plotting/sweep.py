@@ -54,7 +54,7 @@ VALUE_LABELS = {
     "censored": "censored trials",
     "diverged": "diverged trials",
     "wall_seconds": "wall time (s)",
-    "theory_median_steps": "median steps, linear theory (SPEC 5)",
+    "theory_median_steps": "median steps, linear theory",
     "theory_model_median_steps": "median steps, heat-path model",
 }
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")

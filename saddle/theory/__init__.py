@@ -1,4 +1,4 @@
-"""What the linear theory predicts for the escape from a strict saddle (SPEC section 5).
+"""What the linear theory predicts for the escape from a strict saddle (docs/theory.md).
 
 Four layers, each usable on its own (the derivations are in docs/theory.md):
 

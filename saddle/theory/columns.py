@@ -24,9 +24,9 @@ EMPTY = {
 
 
 def theory_applies(config: Settings) -> bool:
-    """Whether the linear theory (SPEC 5) describes this configuration's start: sgd from the saddle
-    itself, by plain mini-batch steps (the objective must also provide its saddle quantities:
-    :func:`saddle_theory`)."""
+    """Whether the linear theory (docs/theory.md, sections 1-2) describes this configuration's start:
+    sgd from the saddle itself, by plain mini-batch steps (the objective must also provide its saddle
+    quantities: :func:`saddle_theory`)."""
     optimizer = config.optimizer_class
     return (
         optimizer.plain_step
@@ -49,9 +49,9 @@ def saddle_theory(config: Settings, objective: Objective | None = None) -> Saddl
 class TheoryColumns:
     """The theory columns of summary.csv for one configuration, batch size by batch size.
 
-    theory_median_steps is the linear law of SPEC 5; theory_model_median_steps the heat-path model
-    of docs/theory.md (NaN where that model is invalid); theory_regime 'linear' or
-    'noise-dominated' ('n/a' where the theory gives no prediction at this step size:
+    theory_median_steps is the linear law of docs/theory.md, sections 1-2; theory_model_median_steps
+    the heat-path model of docs/theory.md, section 5 (NaN where that model is invalid); theory_regime
+    'linear' or 'noise-dominated' ('n/a' where the theory gives no prediction at this step size:
     :func:`~saddle.theory.regimes.applicability`); theory_trusted whether the linear median should be
     trusted.  The noise-free escape path is followed once per saddle and step size
     (:func:`~saddle.theory.regimes.escape_path_end` remembers it), in bounded time.

@@ -1,4 +1,6 @@
-"""The noise floor at a minimum: how far above f_min SGD's iterate stays at a fixed eta and m (SPEC 8).
+"""The noise floor at a minimum: how far above f_min SGD's iterate stays at a fixed eta and m.
+
+docs/theory.md section 8 derives it and compares it with simulation.
 
 Near a strict minimum u* (Riemannian Hessian H*, per-sample gradient covariance Sigma*, both on the
 tangent space at u*) the tangent coordinate y of SGD with step eta and batch m follows, to first order,

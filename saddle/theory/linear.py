@@ -1,4 +1,4 @@
-"""The linear escape-time law of SPEC section 5 (layer 1 of :mod:`saddle.theory`).
+"""The linear escape-time law of docs/theory.md, sections 1-2 (layer 1 of :mod:`saddle.theory`).
 
 Along an escape direction v with Hessian eigenvalue -gamma, the coordinate z_t = v.(u_t - u_0)
 follows z_{t+1} = rho z_t + eta xi_t / sqrt(m), rho = 1 + eta gamma, xi ~ (0, sigma_v^2), z_0 = 0,
@@ -20,7 +20,7 @@ import scipy.special
 import scipy.stats
 
 NORMAL_MEDIAN_ABS = float(scipy.stats.norm.ppf(0.75))
-"""Median of |N(0, 1)|: Phi^{-1}(3/4) = 0.6744897501960817 (SPEC's 0.6745)."""
+"""Median of |N(0, 1)|: Phi^{-1}(3/4) = 0.6744897501960817 (0.6745 to four places)."""
 
 EULER_GAMMA = float(np.euler_gamma)
 """Euler's constant 0.5772156649..., from E[ln |N(0,1)|] = -(EULER_GAMMA + ln 2) / 2."""
@@ -56,7 +56,7 @@ _ZERO_TOL = 1e-12  # relative: a noise variance below this times the largest one
 
 
 def growth_factor(eta: npt.ArrayLike, gamma: npt.ArrayLike) -> np.ndarray:
-    """Per-step growth of the escape coordinate: rho = 1 + eta gamma (SPEC 5).
+    """Per-step growth of the escape coordinate: rho = 1 + eta gamma (docs/theory.md section 1).
 
     Parameters
     ----------
@@ -69,7 +69,7 @@ def growth_factor(eta: npt.ArrayLike, gamma: npt.ArrayLike) -> np.ndarray:
 
 
 def z_scale(eta: npt.ArrayLike, gamma: npt.ArrayLike, sigma_v2: npt.ArrayLike, m: npt.ArrayLike) -> np.ndarray:
-    """Scale s_Z of the limit Z = lim rho^{-t} z_t of the linear recursion (SPEC 5).
+    """Scale s_Z of the limit Z = lim rho^{-t} z_t of the linear recursion (docs/theory.md section 1).
 
     z_t = sum_{k<t} rho^{t-1-k} eta xi_k / sqrt(m), so rho^{-t} z_t converges to
     Z = sum_{k>=0} rho^{-(k+1)} eta xi_k / sqrt(m), a Gaussian (exactly for Gaussian
@@ -89,7 +89,7 @@ def z_scale(eta: npt.ArrayLike, gamma: npt.ArrayLike, sigma_v2: npt.ArrayLike, m
 
 
 def fdrop_radius(delta: npt.ArrayLike, gamma: npt.ArrayLike) -> np.ndarray:
-    """Escape radius of the f-drop criterion: z* = sqrt(2 delta / gamma) (SPEC 5).
+    """Escape radius of the f-drop criterion: z* = sqrt(2 delta / gamma) (docs/theory.md section 2).
 
     Along v, f(u_0 + z v) = f(u_0) - (gamma / 2) z^2 + O(z^3), so f drops by delta
     when |z| reaches z*.
@@ -111,11 +111,11 @@ def log_chi_moments(k: int = 1) -> tuple[float, float]:
 
 @dataclass(frozen=True, eq=False)
 class LinearPrediction:
-    """The linear-theory escape-time law at one or several batch sizes (SPEC 5).
+    """The linear-theory escape-time law at one or several batch sizes (docs/theory.md section 2).
 
     tau = max(1, ceil(T)) with T = ln(R / |Z|) / ln rho, |Z| / s_Z ~ chi_k
     (k = n_escape escape directions with the same gamma and isotropic noise;
-    k = 1 is SPEC's |N(0, 1)|).  Array fields broadcast over m (and eta).
+    k = 1 is |N(0, 1)|).  Array fields broadcast over m (and eta).
 
     Attributes
     ----------
@@ -132,9 +132,9 @@ class LinearPrediction:
         c_1 = NORMAL_MEDIAN_ABS = 0.67449; this is the smallest integer t with
         P(tau <= t) >= 1/2, the same definition as :func:`saddle.stats.lower_median`.
     median_continuous : float or ndarray
-        The median of T before rounding up (SPEC's "median tau").
+        The median of T before rounding up, ln(R / (c_k s_Z)) / ln rho.
     mean : float or ndarray
-        [ln(R^2 / s_Z^2) - 2 E ln chi_k] / (2 ln rho) + 1/2; for k = 1 this is SPEC's
+        [ln(R^2 / s_Z^2) - 2 E ln chi_k] / (2 ln rho) + 1/2; for k = 1 this is
         [ln(R^2 m gamma (2 + eta gamma) / (eta sigma_v^2)) + 0.5772 + ln 2] / (2 ln rho) + 1/2.
         The +1/2 is E[ceil(T)] - E[T] (the fractional part of T is uniform because
         T spreads over many steps).  Where the first step may already reach R
@@ -215,7 +215,7 @@ def linear_prediction(
     radius: float | None = None,
     n_escape: int = 1,
 ) -> LinearPrediction:
-    """Linear-theory escape-time law from a strict saddle (SPEC section 5).
+    """Linear-theory escape-time law from a strict saddle (docs/theory.md, sections 1-2).
 
     Parameters
     ----------
@@ -251,8 +251,8 @@ def linear_prediction(
         SD tau     = sqrt((pi / sqrt 8)^2 / ln^2 rho + 1/12),
         d median / d log2 m = ln 2 / (2 ln rho).
 
-    Source: SPEC section 5; the moments of ln|Z| are those of the log-chi
-    distribution (:func:`log_chi_moments`).  Derivation in docs/theory.md.
+    The moments of ln|Z| are those of the log-chi distribution (:func:`log_chi_moments`).
+    Derivation in docs/theory.md, sections 1-2.
 
     Examples
     --------

@@ -3,7 +3,7 @@
 gamma, the escape directions, the stable spectrum, sigma_v^2 = Var(v . g(u_0; x)),
 tr(Sigma_stable) and the CNC constant of Daneshmand et al. (2018) at a strict saddle: from an
 objective's Riemannian Hessian and its per-sample gradient covariance, exactly where the covariance
-is known (the quadratic testbed, SPEC 2.3) and by Monte Carlo with a standard error otherwise
+is known (the quadratic testbed, docs/objectives.md) and by Monte Carlo with a standard error otherwise
 (:func:`saddle_quantities`).  An objective's own exact quantities live beside it
 (:mod:`saddle.objectives.spike_moments` for the spike).
 """
@@ -99,7 +99,7 @@ class SaddleQuantities:
 
 
 def stable_heat(trace_stable: float, eta: npt.ArrayLike, m: npt.ArrayLike) -> np.ndarray:
-    """Stable-direction heat H(m) = eta tr(Sigma_stable) / (4 m) (SPEC 5).
+    """Stable-direction heat H(m) = eta tr(Sigma_stable) / (4 m) (docs/theory.md section 4(a)).
 
     A stable coordinate y with curvature lambda and noise variance Sigma_kk follows
     y_{t+1} = (1 - eta lambda) y_t + eta xi_t / sqrt(m); its stationary variance is
@@ -337,10 +337,11 @@ def _replace(q: SaddleQuantities, **changes: Any) -> SaddleQuantities:
 
 @dataclass(frozen=True)
 class _Quadratic:
-    """f(x) = 1/2 sum_i h_i x_i^2 + beta/4 ||x||^4 on R^d with constant noise covariance (SPEC 2.3), from
-    plain arrays: any diagonal with a negative entry and beta >= 0 (the quadratic objective itself needs
-    H = diag(-gamma, lambda > 0) and beta > 0, and gives its quantities from its own methods; this serves
-    :func:`quadratic_saddle`, e.g. the octopus's quadratic neighbourhood of saddle 1, where beta = 0)."""
+    """f(x) = 1/2 sum_i h_i x_i^2 + beta/4 ||x||^4 on R^d with constant noise covariance
+    (docs/objectives.md, quadratic), from plain arrays: any diagonal with a negative entry and beta >= 0
+    (the quadratic objective itself needs H = diag(-gamma, lambda > 0) and beta > 0, and gives its
+    quantities from its own methods; this serves :func:`quadratic_saddle`, e.g. the octopus's quadratic
+    neighbourhood of saddle 1, where beta = 0)."""
 
     h: np.ndarray
     Sigma: np.ndarray
@@ -369,7 +370,7 @@ class _Quadratic:
 def quadratic_saddle(
     H_diag: npt.ArrayLike, Sigma: npt.ArrayLike, beta: float = 0.0, warn: bool = True
 ) -> SaddleQuantities:
-    """SaddleQuantities of the quadratic testbed at x = 0 (SPEC 2.3), from plain arrays.
+    """SaddleQuantities of the quadratic testbed at x = 0 (docs/objectives.md, quadratic), from plain arrays.
 
     f(x) = 1/2 x^T diag(H_diag) x + beta/4 ||x||^4, per-sample noise N(0, Sigma):
     gamma = -min(H_diag), v = e_i (i = argmin), sigma_v^2 = Sigma_ii, stable

@@ -344,7 +344,7 @@ def regime(
     -----
     Three checks, each derived in docs/theory.md:
 
-    * **heat against delta** (SPEC 5).  The stable directions' stationary spread
+    * **heat against delta** (section 4(a)).  The stable directions' stationary spread
       raises f by H(m) = eta tr(Sigma_stable) / (4 m), so reaching f(u_0) - delta
       needs (gamma / 2) z^2 >= delta + H: the median moves by
       ln(1 + H / delta) / (2 ln rho) steps, 0.45 ln(1 + H / delta) standard

@@ -1,4 +1,4 @@
-"""teacher-student: the symmetric plateau of a two-layer network (SPEC section 2.6).
+"""teacher-student: the symmetric plateau of a two-layer network (docs/objectives.md, teacher-student).
 
 ``model`` holds the maths in plain NumPy, ``kernels`` the Numba hooks of the escape kernel (a full
 simulation of W and the exact reduced Markov chain on (Q, R)), ``ode`` the N -> infinity theory of

@@ -1,4 +1,4 @@
-"""teacher-student: the Numba hooks of the escape kernel (SPEC 2.6), in two modes.
+"""teacher-student: the Numba hooks of the escape kernel (docs/objectives.md, teacher-student), in two modes.
 
 Each mode is a (value, gradient, block_size, random_start) quadruple with the kernel's signatures
 
@@ -11,12 +11,12 @@ and the kernel steps u <- u - eta g.  ``optimizer`` is SGD (0, m fresh samples o
 exact population gradient of eps_g, i.e. the m -> infinity step).
 
 **full** -- u = W flattened row-major (K N floats).  g = the mean of the m per-sample gradients
--Delta_s g'(lambda_{k,s}) x_s / sqrt(N), so u - eta g is SPEC 2.6's step
+-Delta_s g'(lambda_{k,s}) x_s / sqrt(N), so u - eta g is the sgd step
 w_k <- w_k + (eta / (m sqrt N)) sum_s Delta_s g'(lambda_{k,s}) x_s.  GD: g = (2/N) A W + (1/N) H V with
 (A, H) the derivatives of the eps_g formula (``model.generalisation_error_gradient``).
 
-**reduced** -- u = concat(Q.ravel(), R.ravel()) (K^2 + K M floats), the exact Markov chain on (Q, R) of
-SPEC 2.6, at a cost per step independent of N.  With the teacher first, C = [[T, R^T], [R, Q]] = L L^T,
+**reduced** -- u = concat(Q.ravel(), R.ravel()) (K^2 + K M floats), the exact Markov chain on (Q, R),
+at a cost per step independent of N.  With the teacher first, C = [[T, R^T], [R, Q]] = L L^T,
 L = [[L_T, 0], [L_21, L_22]], L_T = chol(T) (packed), L_21 = R L_T^{-T}, L_22 L_22^T = Q - L_21 L_21^T
 (a Cholesky factor that tolerates a singular Schur complement: a student in the teacher's span).  Per
 sample s, z_s ~ N(0, I_{M+K}), rho_s = L_T z_s[:M], lambda_s = L_21 z_s[:M] + L_22 z_s[M:],

@@ -1,4 +1,4 @@
-"""teacher-student: the symmetric plateau of a two-layer network, in plain NumPy (SPEC section 2.6).
+"""teacher-student: the symmetric plateau of a two-layer network, in plain NumPy (docs/objectives.md, teacher-student).
 
 Saad and Solla, "On-line learning in soft committee machines", Phys. Rev. E 52, 4225 (1995);
 Goldt, Advani, Saxe, Krzakala and Zdeborova, "Dynamics of stochastic gradient descent for two-layer
@@ -63,7 +63,7 @@ def teacher_error(T: npt.ArrayLike) -> float:
 
 
 def generalisation_error(Q: npt.ArrayLike, R: npt.ArrayLike, T: npt.ArrayLike) -> float:
-    """Exact eps_g(Q, R, T) of Saad and Solla (1995), SPEC 2.6 (the formula of the module docstring).
+    """Exact eps_g(Q, R, T) of Saad and Solla (1995): the formula of the module docstring.
 
     Parameters
     ----------
@@ -131,7 +131,7 @@ def symmetric_order_parameters(K: int, M: int, q: float, c: float, r: float) -> 
 
 @dataclass(frozen=True)
 class TeacherStudent:
-    """The teacher-student problem of SPEC 2.6 (soft committee machine, g = erf(z / sqrt 2)).
+    """The teacher-student problem (Saad & Solla 1995; soft committee machine, g = erf(z / sqrt 2)).
 
     Parameters
     ----------
@@ -248,7 +248,7 @@ class TeacherStudent:
         generator: np.random.Generator | np.random.BitGenerator | np.random.SeedSequence | int | Sequence[int] | None,
         sigma0_sq: float = 0.1,
     ) -> np.ndarray:
-        """W with i.i.d. N(0, sigma0^2) entries (SPEC 2.6's small random start, sigma0^2 = 0.1).
+        """W with i.i.d. N(0, sigma0^2) entries (the small random start, by default sigma0^2 = 0.1).
 
         ``generator`` is a numpy.random.Generator or anything numpy.random.default_rng accepts.
         """

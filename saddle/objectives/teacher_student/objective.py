@@ -1,7 +1,7 @@
-"""teacher-student as a registered objective: ``--objective teacher-student`` (SPEC 2.6).
+"""teacher-student as a registered objective: ``--objective teacher-student`` (docs/objectives.md, teacher-student).
 
 The state is the student W (K x N, flattened row by row; the *full* simulation) or its order parameters
-(Q, R) (the *reduced* simulation: the exact Markov chain of SPEC 2.6, whose cost per step does not grow
+(Q, R) (the *reduced* simulation: an exact Markov chain, whose cost per step does not grow
 with N); f is the exact generalisation error eps_g.  A run starts on the symmetric plateau fixed point of
 its eta/m (``start = 'plateau'``, K = M: only the SGD noise can break the students' symmetry) or from
 small random weights w_k ~ N(0, sigma0^2 I_N) (``start = 'random'``); a trial escapes at the first step
@@ -66,7 +66,7 @@ def _sgd_like(config: Settings) -> bool:
 
 @register
 class TeacherStudentObjective(Objective):
-    """The symmetric plateau of a two-layer network learning from a teacher (Saad & Solla 1995; SPEC 2.6).
+    """The symmetric plateau of a two-layer network learning from a teacher (Saad & Solla 1995).
 
     Options: N (input dimension), K and M (student and teacher hidden units), sigma0 (the random start's
     weight scale), output_noise (the label noise sigma), start ('plateau' or 'random') and simulation
@@ -76,7 +76,7 @@ class TeacherStudentObjective(Objective):
     name = "teacher-student"
     rank = 4
     title = (
-        "teacher-student objective (SPEC 2.6, Saad & Solla 1995): a two-layer network's symmetric plateau, "
+        "teacher-student objective (Saad & Solla 1995): a two-layer network's symmetric plateau, "
         "escape at eps_g <= eps*/2"
     )
     options = (
@@ -142,8 +142,8 @@ class TeacherStudentObjective(Objective):
             raise ConfigError(f"sigma0 must be <= {MAX_SIGMA0:g}, got {config.sigma0:g}")
         if opts["start"] == "plateau" and K != M:
             raise ConfigError(
-                f"the plateau start needs K = M (the symmetric plateau of SPEC 2.6), got K = {K}, "
-                f"M = {M}; use --start random"
+                f"the plateau start needs K = M (the symmetric plateau: docs/objectives.md, teacher-student), "
+                f"got K = {K}, M = {M}; use --start random"
             )
         if opts["start"] == "plateau" and K < 2:
             raise ConfigError(

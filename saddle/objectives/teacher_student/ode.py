@@ -1,4 +1,4 @@
-"""The N -> infinity theory of the teacher-student problem (SPEC section 2.6).
+"""The N -> infinity theory of the teacher-student problem (docs/theory.md, "Teacher-student: the ODE").
 
 Saad and Solla, "Exact solution for on-line learning in multilayer neural networks", Phys. Rev. Lett. 74,
 4337 (1995) and "On-line learning in soft committee machines", Phys. Rev. E 52, 4225 (1995); Goldt,
@@ -19,7 +19,7 @@ C of the fields involved (1 + C_aa comes from the activation's sqrt 2):
 
 (each is checked against Monte Carlo in tests/test_teacher_student_ode.py).  With Delta = y - phi =
 sum_a s_a g(f_a) over the fields f = (lambda_1..lambda_K, rho_1..rho_M), s_a = -1 for a student field
-and +1 for a teacher field, and alpha = steps / N, the ODE of SPEC 2.6 reads
+and +1 for a teacher field, and alpha = steps / N, the ODE reads
 
     dR_in/dalpha = eta sum_a s_a I3(lambda_i, rho_n, f_a),
     dQ_ik/dalpha = eta sum_a s_a [I3(lambda_i, lambda_k, f_a) + I3(lambda_k, lambda_i, f_a)]
@@ -149,7 +149,7 @@ def averages(
 def rhs(
     Q: np.ndarray, R: np.ndarray, T: np.ndarray, eta: float, m: float, sigma: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(dQ/dalpha, dR/dalpha) of SPEC 2.6's ODE (alpha = steps / N)."""
+    """(dQ/dalpha, dR/dalpha) of the ODE of the module docstring (alpha = steps / N)."""
     D_R, D_Q, N_Q = averages(Q, R, T, sigma)
     dR = eta * D_R
     dQ = eta * (D_Q + D_Q.T) + (eta * eta / m) * N_Q
@@ -285,7 +285,7 @@ def _symmetric_residual(p: np.ndarray, K: int, eta_over_m: float, sigma: float) 
     Variables p = (gamma, delta, rho) with e = eta/m: c = c0 + e gamma, q = c + e delta, r = r0 + e rho,
     (c0, r0) the closed form.  Returns [dQ_11, (dQ_11 - dQ_12) / (q - c), dR_11] / e.  Dividing by
     q - c removes the branch q = c of identical students (an invariant set: identical students get
-    identical updates, even from SGD, for ever), so the root is the plateau with q > c of SPEC 2.6;
+    identical updates, even from SGD, for ever), so the root is the plateau with q > c;
     the scaling by e resolves the degeneracy of the eta -> 0 limit (a curve of fixed points through
     the closed form), where the fixed point moves linearly in e.
     """
@@ -416,7 +416,7 @@ def _eig(J: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class ExitPrediction:
-    """Predicted plateau exit (SPEC 2.6 with the linear theory of SPEC section 5).
+    """Predicted plateau exit (docs/theory.md, "The exit-time prediction").
 
     steps, alpha (= steps / N) and samples_over_N (= m steps / N) are medians over the predicted law; NaN (never
     negative or infinite) with ``reason`` when no prediction can be made.  rate_alpha: the escape rate per unit
@@ -424,11 +424,11 @@ class ExitPrediction:
     unstable_dim: the multiplicity of the top eigenvalue ((K - 1)^2 for K = M, from the permutations of students
     and of teachers: 1 for K = 2, 4 for K = 3); noise_cov: the per-step covariance of the unstable coordinates,
     MEASURED from one-step moments of the exact reduced chain at the fixed point (seeded Monte Carlo,
-    ``n_noise`` steps), not derived; s_Z: the RMS of the stationary amplitude Z (SPEC 5: Z ~ N(0, noise_cov /
-    (rho^2 - 1))); z_star: the effective escape radius in the unstable coordinates, calibrated on the
-    deterministic ODE: started at amplitude delta along the unstable direction it reaches eps_g <= target at
-    alpha_exit, and z_star = delta exp(rate_alpha alpha_exit); alpha_arrival: random start only, when the
-    symmetric ODE from the mean start comes within 5 % of eps*.
+    ``n_noise`` steps), not derived; s_Z: the RMS of the stationary amplitude Z (docs/theory.md section 1:
+    Z ~ N(0, noise_cov / (rho^2 - 1))); z_star: the effective escape radius in the unstable coordinates,
+    calibrated on the deterministic ODE: started at amplitude delta along the unstable direction it reaches
+    eps_g <= target at alpha_exit, and z_star = delta exp(rate_alpha alpha_exit); alpha_arrival: random start
+    only, when the symmetric ODE from the mean start comes within 5 % of eps*.
     """
 
     K: int
@@ -477,8 +477,9 @@ def predict_exit(
 ) -> ExitPrediction:
     """Predict the plateau exit time of SGD on the teacher-student problem with K = M, T = I.
 
-    In the spirit of SPEC section 5: near the fixed point X* (``plateau(K, eta/m)``) the unstable
-    coordinates z = l.(X - X*) (l the left eigenvectors of the ODE's top eigenvalue) follow
+    In the spirit of the linear theory (docs/theory.md, sections 1-2): near the fixed point X*
+    (``plateau(K, eta/m)``) the unstable coordinates z = l.(X - X*) (l the left eigenvectors of the ODE's
+    top eigenvalue) follow
     z_{t+1} = rho z_t + xi_t, rho = 1 + eta lambda / N, so z_t ~ rho^t Z and the exit comes when |Z| rho^t
     reaches z_star.  Ingredients:
 
@@ -494,8 +495,9 @@ def predict_exit(
 
     The median over ``n_mc`` draws of log(z_star / |Z|) / log rho gives the steps.  Ignored: the shift of
     the fixed point at finite N (O(eta / N)), the noise in the stable directions (it raises eps_g a
-    little, SPEC 5), the nonlinearity of the noise-driven phase.  Returns NaN with a reason when there
-    is no plateau, no unstable direction, or the noise already reaches the escape radius.
+    little, as the stable heat does at a saddle: docs/theory.md section 4), the nonlinearity of the
+    noise-driven phase.  Returns NaN with a reason when there is no plateau, no unstable direction, or the
+    noise already reaches the escape radius.
     """
     from saddle.objectives.teacher_student import kernels
     from saddle.objectives.teacher_student.model import TeacherStudent
