@@ -369,6 +369,9 @@ def _objective_and_start(source: Any) -> tuple[Any, Any, np.ndarray | None]:
 class FloorPrediction:
     """The stationary excess f - f_min of SGD at a minimum, for the linearised dynamics (:func:`noise_floor`).
 
+    The law of the excess is :attr:`law` (a :class:`WeightedChi2`); :meth:`cdf`, :meth:`quantile` and
+    :attr:`quantiles` use it.
+
     Attributes
     ----------
     eta, m : float
@@ -394,9 +397,6 @@ class FloorPrediction:
         Monte Carlo standard errors (0 when exact).
     note : str
         Where the minimum is not the objective's global minimum, a line saying so.
-
-    The law of the excess is :attr:`law` (a :class:`WeightedChi2`); :meth:`cdf`, :meth:`quantile` and
-    :attr:`quantiles` use it.
     """
 
     eta: float
