@@ -46,7 +46,7 @@ bootstrap adds at most BOOTSTRAP_BYTES, whatever the number of trials."""
 
 
 def scaled_eta(eta: float, m: int, rule: str, m_ref: int = M_REF) -> float:
-    """eta_m = eta (none), eta m / m_ref (linear) or eta sqrt(m / m_ref) (sqrt); SPEC section 3."""
+    """eta_m = eta (none), eta m / m_ref (linear) or eta sqrt(m / m_ref) (sqrt); docs/escape.md, options."""
     if rule == "none":
         return eta
     if rule == "linear":
@@ -118,7 +118,7 @@ class EscapeConfig(_Fields):
     m : tuple of int
         Batch sizes, one configuration each.
     objective : str
-        A registered objective: spike (SPEC 2.1, the default), ge2015 (2.2), quadratic (2.3),
+        A registered objective: spike (the default), ge2015, quadratic,
         octopus (2.4), a user's (2.5, docs/objectives.md).
     d : int
         Dimension.
@@ -429,7 +429,7 @@ class EscapeConfig(_Fields):
         return self.objective_class.samples_per_step(self, m)
 
     def start_warnings(self) -> list[str]:
-        """Known cases where the start is a fixed point of the noise given (SPEC 2.1, 2.2).
+        """Known cases where the start is a fixed point of the noise given (docs/objectives.md: spike, ge2015).
 
         Returns one-line messages; every trial of such a run is expected to be censored (or to
         escape only through higher-order effects), which the caller should say, not hide.

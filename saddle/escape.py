@@ -3,7 +3,7 @@
 A trial starts at the objective's saddle u_0 (or at its own perturbed or random start), escapes at
 the first t >= 1 with f(u_t) <= f(u_0) - delta (or ||u_t - u_0|| >= radius, or f(u_t) <= target),
 is censored if it has not escaped after max_steps, and diverged if its iterate became non-finite
-(SPEC section 4).  ``run_escape`` is the Python API; ``python -m saddle.experiments escape`` is a
+(docs/escape.md).  ``run_escape`` is the Python API; ``python -m saddle.experiments escape`` is a
 thin layer over it.  The configuration is :class:`saddle.config.EscapeConfig`, the records
 :mod:`saddle.records`, the results folder :mod:`saddle.store.escape`; the first two are re-exported here.
 """

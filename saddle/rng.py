@@ -2,7 +2,7 @@
 
 Every random number of an experiment is a pure function of its position, so
 results do not depend on threads, chunking, backend or cluster size
-(SPEC section 6).  The generator is Philox4x32-10 (Salmon, Moraes, Dror and
+(docs/escape.md, random streams).  The generator is Philox4x32-10 (Salmon, Moraes, Dror and
 Shaw, "Parallel random numbers: as easy as 1, 2, 3", SC 2011), the bijection of
 cuRAND's ``Philox4_32_10`` and of randomgen's ``Philox(number=4, width=32)``:
 four 32-bit counter words, two 32-bit key words, ten rounds of two

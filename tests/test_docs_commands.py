@@ -351,7 +351,10 @@ RUN = {
         "",
     ),
     ("docs/sweeps.md", "summary = read_table("): ([], ""),
-    ("docs/frontier.md", "result = saddle.run_frontier("): ([("m=(1, 4, 16, 64), trials=200", "m=(16, 64), trials=40")], ""),
+    ("docs/frontier.md", "result = saddle.run_frontier("): (
+        [("m=(1, 4, 16, 64), trials=200", "m=(16, 64), trials=40")],
+        "",
+    ),
     ("docs/figures.md", 'result = saddle.load("saddle-results/escape-20261129-120000")'): (
         [('"saddle-results/escape-20261129-120000"', '"docs/results/default"')],  # the docs' illustrative folder
         "",

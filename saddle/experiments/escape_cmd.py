@@ -216,7 +216,7 @@ def _default_out() -> Path:
 
 
 def _fmt_theory(row: dict[str, Any]) -> str:
-    """Linear-theory median (SPEC 5), '*' where it should not be trusted, and the heat-path model's."""
+    """Linear-theory median (docs/theory.md), '*' where it should not be trusted, and the heat-path model's."""
     lin, model = row.get("theory_median_steps", math.nan), row.get("theory_model_median_steps", math.nan)
     if not math.isfinite(lin) and not math.isfinite(model):
         return "-"

@@ -241,7 +241,7 @@ class Objective:
     generic_defaults: ClassVar[dict[str, Any]] = {}
     table_columns: ClassVar[tuple[tuple[str, str, str], ...]] = ()
     theory_footnote: ClassVar[str] = (
-        "theory: linear median (SPEC 5; * = noise-dominated, not to be trusted) / heat-path model (docs/theory.md)"
+        "theory: linear median (docs/theory.md; * = noise-dominated, not to be trusted) / heat-path model"
     )
     cache_kernel: ClassVar[bool] = True
 
@@ -283,12 +283,12 @@ class Objective:
         raise NotImplementedError
 
     def saddle_theory(self, config: Settings) -> SaddleQuantities | None:
-        """The linear theory's quantities at the start (SPEC 5), or None where it has none."""
+        """The linear theory's quantities at the start (docs/theory.md), or None where it has none."""
         return None
 
     def theory_prediction(self, config: Settings, m: int) -> dict[str, Any] | None:
         """Its own theory columns for batch size m (theory_median_steps, theory_model_median_steps,
-        theory_regime, theory_trusted), for an objective whose prediction is not SPEC 5's linear law
+        theory_regime, theory_trusted), for an objective whose prediction is not the linear escape law of docs/theory.md
         at a saddle of f; None: the linear law from ``saddle_theory`` (or no theory)."""
         return None
 
@@ -315,7 +315,8 @@ class Objective:
 
     @classmethod
     def start_warnings(cls, config: Settings) -> list[str]:
-        """One line for each known way the start is a fixed point of the noise given (SPEC 2.1, 2.2)."""
+        """One line for each known way the start is a fixed point of the noise given (docs/objectives.md:
+        spike, ge2015)."""
         return []
 
     trap_exits: ClassVar[str] = ""
@@ -324,7 +325,7 @@ class Objective:
     @classmethod
     def traps(cls, config: Settings) -> list[str]:
         """One line for each reason the start is a fixed point of the noise given, so that no trial can
-        escape at any m; the configuration refuses such a run unless ``allow_trap`` (SPEC 2.2)."""
+        escape at any m; the configuration refuses such a run unless ``allow_trap`` (docs/objectives.md, ge2015)."""
         return []
 
     @classmethod

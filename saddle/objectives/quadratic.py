@@ -1,4 +1,4 @@
-"""quadratic: the exactly solvable testbed (SPEC section 2.3).
+"""quadratic: the exactly solvable testbed (docs/objectives.md, quadratic).
 
 On R^d,
 
@@ -12,7 +12,7 @@ m per-sample noises.  Near 0 the coordinate along e_1 follows
 
     z_{t+1} = (1 + eta gamma) z_t + eta xi_t / sqrt(m),  xi ~ N(0, Sigma_11),
 
-so the linear theory (SPEC section 5) is exact up to the quartic term.
+so the linear theory (docs/theory.md) is exact up to the quartic term.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class QuadraticSaddle(AdditiveNoiseOnRd):
 
     name = "quadratic"
     rank = 2
-    title = "quadratic objective (SPEC 2.3): f = x'Hx/2 + beta|x|^4/4, H = diag(-gamma, lam), from x = 0"
+    title = "quadratic objective: f = x'Hx/2 + beta|x|^4/4, H = diag(-gamma, lam), from x = 0"
     options = (
         GAMMA,
         Option(

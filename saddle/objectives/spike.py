@@ -1,4 +1,4 @@
-"""spike: the single-component orthogonal 4th-order tensor (SPEC section 2.1).
+"""spike: the single-component orthogonal 4th-order tensor (docs/objectives.md, spike).
 
 T = sum_l a_l^{(x)4} with A = [a_1 .. a_d] orthogonal, and on the unit sphere
 
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 
 def distribution_option(value: Any) -> str:
-    """The ``dist`` option's check: a known distribution with kappa != 0 (SPEC 2.1), as lower-case text."""
+    """The ``dist`` option's check: a known distribution with kappa != 0, as lower-case text."""
     data_distribution(value)
     return str(value).lower()
 
@@ -107,7 +107,7 @@ class SpikeTensor(Objective):
 
     name = "spike"
     rank = 0
-    title = "spike objective (SPEC 2.1): f(u) = -sum_l (a_l.u)^4 on the sphere, from the index-(s-1) saddle"
+    title = "spike objective: f(u) = -sum_l (a_l.u)^4 on the sphere, from the index-(s-1) saddle"
     options = (
         Option("s", "saddle order: start at (a_1+..+a_s)/sqrt(s), a saddle of index s-1", "int", default=2, low=2),
         DIST,
@@ -136,7 +136,7 @@ class SpikeTensor(Objective):
 
     @classmethod
     def min_value(cls, config: Settings) -> float:
-        """-1, at the components +-a_l (SPEC 2.1)."""
+        """-1, at the components +-a_l."""
         return -1.0
 
     @classmethod
@@ -261,7 +261,7 @@ class SpikeTensor(Objective):
 
     @staticmethod
     def critical_spectrum(d: int, s: int) -> tuple[float, np.ndarray]:
-        """SPEC 2.1: f = -1/s; s-1 eigenvalues -8/s and d-s eigenvalues +4/s on the tangent space."""
+        """f = -1/s; s-1 eigenvalues -8/s and d-s eigenvalues +4/s on the tangent space."""
         return -1.0 / s, np.concatenate([np.full(s - 1, -8.0 / s), np.full(d - s, 4.0 / s)])
 
 

@@ -53,7 +53,7 @@ def data_distribution(name: str) -> tuple[int, float]:
 
 
 def latent_moment(dist: str, n: int) -> Fraction:
-    """E[z^n] of one latent coordinate of the ICA model (SPEC 2.1), as an exact Fraction.
+    """E[z^n] of one latent coordinate of the ICA model, as an exact Fraction.
 
     Odd moments vanish; E[z^{2k}] = 3^k / (2k + 1) (uniform on [-sqrt3, sqrt3]),
     1 (rademacher), (2k)! / 2^k (laplace with scale 1/sqrt2).
@@ -143,7 +143,7 @@ def spike_gradient_covariance(d: int, s: int, dist: str = "uniform", exact: bool
         Sigma_kk = (16/kappa^2) E6  for k not in S,  all other entries 0
 
     (:func:`spike_noise_moments`).  In another frame A the covariance is
-    A Sigma A^T (the dynamics are rotation-equivariant, SPEC 2.1).
+    A Sigma A^T (the dynamics are rotation-equivariant).
 
     Parameters
     ----------

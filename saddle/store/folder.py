@@ -745,7 +745,7 @@ class ResultsStore:
         if differ:
             raise ConfigError(
                 f"{self.path} holds results of a different "
-                f"{ {'escape': 'configuration'}.get(self.kind, self.kind)} "
+                f"{ {'escape': 'configuration'}.get(self.kind, self.kind) } "
                 f"(differs in {', '.join(differ)}); choose another --out"
             )
 
