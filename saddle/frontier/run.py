@@ -507,10 +507,39 @@ def _theory(frontier: FrontierConfig, notes: list[str]) -> dict[str, np.ndarray]
     except ImportError:
         return None
     try:
-        return theory_frontier(frontier.escape, frontier.ms, frontier.target)
+        out = theory_frontier(frontier.escape, frontier.ms, frontier.target)
     except (ValueError, ConfigError) as err:
         notes.append(f"theory frontier not computed: {str(err).splitlines()[0]}")
         return None
+    if out is None:
+        return None
+    return _within_validity(frontier, out, notes)
+
+
+def _within_validity(frontier: FrontierConfig, theory: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """The theory's frontier where its tuned eta is its own optimum: where the next larger step size lies
+    outside the theory's range of validity (the teacher-student ODE's eta/N bound), eta* is that bound, not
+    an optimum, and S there is no prediction of the tuned frontier: S and eta_star become NaN, and a note
+    says where the predicted frontier stops."""
+    from saddle.frontier.theory import predict_cell
+
+    eta = np.asarray(theory["eta_star"], dtype=float).copy()
+    S = np.asarray(theory["S"], dtype=float).copy()
+    cut = []
+    for i, m in enumerate(np.asarray(theory["m"])):
+        if not np.isfinite(eta[i]):
+            continue
+        above = predict_cell(frontier.escape, int(m), float(eta[i] * 2 ** (1 / STEPS_PER_OCTAVE)), frontier.target)
+        if above.reason.startswith("outside"):
+            cut.append(int(m))
+            eta[i] = S[i] = math.nan
+    if cut:
+        reason = above.reason.split(":")[0]
+        notes.append(
+            f"the theory's frontier stops below m = {cut[0]}: its tuned eta reaches the theory's range there "
+            f"({reason}), so S there predicts no tuned frontier"
+        )
+    return {**theory, "eta_star": eta, "S": S}
 
 
 def _text(value: Any) -> Any:
