@@ -536,8 +536,8 @@ def _within_validity(frontier: FrontierConfig, theory: dict[str, Any], notes: li
     if cut:
         reason = above.reason.split(":")[0]
         notes.append(
-            f"the theory's frontier stops below m = {cut[0]}: its tuned eta reaches the theory's range there "
-            f"({reason}), so S there predicts no tuned frontier"
+            f"the theory's frontier ends before m = {cut[0]}: from there on its tuned eta sits at the edge of "
+            f"the theory's range ({reason}), and S there predicts no tuned frontier"
         )
     return {**theory, "eta_star": eta, "S": S}
 
