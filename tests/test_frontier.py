@@ -251,3 +251,13 @@ def test_a_search_that_finds_nothing_says_so(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "meets the success rule" in lines[0] and "closest" in lines[0]
     assert len(list((out / "cells").iterdir())) == 6
+
+
+def test_a_local_cluster_gives_the_same_frontier(tmp_path):
+    """Cells run on a Dask LocalCluster of two workers: the same cells, trial for trial, as in-process."""
+    pytest.importorskip("distributed")
+    config = FrontierConfig(EscapeConfig(m=(64,), trials=50))
+    here = run_frontier(config, out=tmp_path / "here", noise=False, theory=False, n_bootstrap=20)
+    there = run_frontier(config, out=tmp_path / "dask", workers=2, noise=False, theory=False, n_bootstrap=20)
+    assert list(here.tuning["cell"]) == list(there.tuning["cell"])
+    assert (tmp_path / "here" / "trials.csv").read_bytes() == (tmp_path / "dask" / "trials.csv").read_bytes()
