@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from saddle import optimizers
 from saddle._numba import cache_enabled
 from saddle.config import LR_SCALINGS, EscapeConfig, scaled_eta
 from saddle.kernels import BACKENDS, LANES_MIN_WORK, Recorder, gpu, run_trials
@@ -213,7 +214,15 @@ def run_escape(
         by_m = dict(store.load_finished()) if store is not None else {}
         todo = [m for m in config.m if m not in by_m]
         if todo and backend == "cpu":  # compile (or load from the disk cache) now, so wall_seconds times trials only
-            how = "once: Numba keeps it on disk for later runs" if cache_enabled() else "no disk cache here"
+            classes = (type(objective), optimizers.get(config.optimizer))
+            own = [c for c in classes if not c.__module__.startswith("saddle.")]
+            if own:  # a loaded objective's or optimiser's kernel is compiled in memory, for this process only
+                what = "objective" if own[0] is classes[0] else "optimiser"
+                how = f"for this run only: the kernel of a loaded {what} is not cached on disk"
+            elif cache_enabled():
+                how = "once: Numba keeps it on disk for later runs"
+            else:
+                how = "no disk cache here"
             line = f"compiling the {config.objective} kernel ({how}) ..."
             timer = threading.Timer(1.0, announce, (line,)) if announce is not None else None
             if timer is not None:

@@ -38,6 +38,7 @@ def test_a_first_compile_of_over_a_second_is_announced_before_the_first_trial():
             EscapeConfig(objective="test-fresh", d=2, m=(2,), eta=0.1, delta=0.2, trials=4), announce=lines.append
         )
         assert lines[0].startswith("compiling the test-fresh kernel"), lines
+        assert "for this run only: the kernel of a loaded objective is not cached on disk" in lines[0]  # true
         assert lines[1].startswith("m = 2:")
     finally:
         unregister("test-fresh")
