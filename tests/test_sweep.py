@@ -338,11 +338,16 @@ def test_cells_stored_by_another_version_with_other_summary_columns_still_resume
         run_sweep(SweepConfig.from_toml(config), out=folder, on_cell=lambda cell, row: _stop())
     (stored,) = (folder / "cells").iterdir()
     text = (stored / "summary.csv").read_text().splitlines()
-    # as if an older saddle had written it: without the last column, and without checksums in its cell.json
+    # as if an older saddle had written it: without the last column, without checksums in its cell.json,
+    # the folder's sweep.json without "store_format" and no checksums.json
     (stored / "summary.csv").write_text("\n".join(line.rsplit(",", 1)[0] for line in text) + "\n")
     meta = json.loads((stored / "cell.json").read_text())
     del meta["sha256"]
     (stored / "cell.json").write_text(json.dumps(meta))
+    marker = json.loads((folder / "sweep.json").read_text())
+    del marker["store_format"]
+    (folder / "sweep.json").write_text(json.dumps(marker, indent=2) + "\n")
+    (folder / "checksums.json").unlink()
     run_sweep(SweepConfig.from_toml(config), out=folder)
     assert (folder / "trials.csv").read_bytes() == (fresh / "trials.csv").read_bytes()
     with open(folder / "summary.csv", newline="") as fh:
@@ -353,6 +358,23 @@ def test_cells_stored_by_another_version_with_other_summary_columns_still_resume
 
 def _stop():
     raise KeyboardInterrupt
+
+
+def test_a_cell_without_checksums_in_a_folder_written_with_them_is_refused(small, tmp_path):
+    """A cell.json stripped of its checksums in a folder whose sweep.json says saddle wrote it with them is
+    an edit after the fact: refused in one line naming the file, never adopted as a cell from before
+    checksums (whose tables would then be recorded as they are, forged or not)."""
+    config, _, _ = small
+    folder = tmp_path / "forged"
+    with pytest.raises(SweepInterrupted):
+        run_sweep(SweepConfig.from_toml(config), out=folder, on_cell=lambda cell, row: _stop())
+    (stored,) = (folder / "cells").iterdir()
+    meta = json.loads((stored / "cell.json").read_text())
+    del meta["sha256"]
+    (stored / "cell.json").write_text(json.dumps(meta))
+    (stored / "trials.csv").write_text((stored / "trials.csv").read_text().replace(",escaped,", ",censored,", 1))
+    with pytest.raises(ConfigError, match="cell.json has no checksums"):
+        run_sweep(SweepConfig.from_toml(config), out=folder)
 
 
 # ----------------------------------------------------------------------------- refusing what does not fit

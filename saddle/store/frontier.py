@@ -99,6 +99,7 @@ class FrontierFolder(SweepFolder):
         self._trials_cost = 0.0
         self._trials_at = -float("inf")
         self._legacy: list[str] = []
+        self._writes: bool | None = None
         self.records: dict[str, CellRecord] = {}
         self.extra_tables: dict[str, bytes] = {}
 

@@ -41,6 +41,7 @@ from saddle.options import ConfigError
 from saddle.records import TRIAL_COLUMNS, MResult, trials_columns
 from saddle.store.folder import (
     MANIFEST_NAME,
+    MARKERS,
     Manifest,
     ResultsStore,
     StoreError,
@@ -54,6 +55,7 @@ from saddle.store.folder import (
     sha256,
     verify_marker,
     versions,
+    writes_checksums,
 )
 from saddle.sweep.config import KEY_ALWAYS, KEY_DIGITS, KEY_EXCLUDED, Cell, SweepConfig, _text, cell_options
 
@@ -127,6 +129,7 @@ class SweepFolder(ResultsStore):
         self._trials_cost = 0.0
         self._trials_at = -math.inf
         self._legacy: list[str] = []  # tables of cells stored before checksums, to record in the manifest
+        self._writes: bool | None = None  # the marker says saddle wrote the folder with checksums
 
     @classmethod
     def open(cls, path: str | Path, sweep: SweepConfig, *, create: bool = True) -> SweepFolder:
@@ -206,6 +209,11 @@ class SweepFolder(ResultsStore):
             elif any(self.manifest.accepted(f"{rel}/{name}") for name in raw):
                 for name, data in raw.items():
                     self.manifest.check(f"{rel}/{name}", data)
+            elif self._marker_writes_checksums():  # a folder this saddle's format wrote: a cell without its
+                raise ConfigError(  # checksums is a cell.json edited after saddle wrote it
+                    f"{folder / 'cell.json'} has no checksums, though {MARKERS[self.kind]} says saddle wrote this "
+                    f"folder with them: it was changed after saddle wrote it; delete {folder} to recompute the cell"
+                )
             else:  # stored before checksums
                 self._legacy += [f"{rel}/{name}" for name in raw]
             texts = {t.removesuffix(".csv"): data.decode("utf-8") for t, data in raw.items()}
@@ -227,6 +235,13 @@ class SweepFolder(ResultsStore):
             ) from None
         self.loaded(cell, texts)
         return True
+
+    def _marker_writes_checksums(self) -> bool:
+        """Whether the folder's marker says that saddle wrote it with checksums (every cell.json then has them)."""
+        if self._writes is None:
+            meta = read_marker(self.path, self.kind)
+            self._writes = meta is not None and writes_checksums(meta)
+        return self._writes
 
     def loaded(self, cell: Cell, texts: Mapping[str, str]) -> None:
         """A stored or just-stored cell's texts (``{"trials": ..., "summary": ...}``) join the tidy tables."""
