@@ -45,6 +45,11 @@ escapes, hence no bootstrap), and the statistics' copies of the trials (saddle.s
 bootstrap adds at most BOOTSTRAP_BYTES, whatever the number of trials."""
 
 
+GAUSSIAN_TRUSTED_M = 32
+"""The smallest batch size at which the Gaussian batch noise was indistinguishable from exact sampling on the
+spike (uniform data, 8000 trials; docs/escape.md): below it a run says so."""
+
+
 def scaled_eta(eta: float, m: int, rule: str, m_ref: int = M_REF) -> float:
     """eta_m = eta (none), eta m / m_ref (linear) or eta sqrt(m / m_ref) (sqrt); docs/escape.md, options."""
     if rule == "none":
@@ -434,15 +439,22 @@ class EscapeConfig(_Fields):
         Returns one-line messages; every trial of such a run is expected to be censored (or to
         escape only through higher-order effects), which the caller should say, not hide.
         """
-        if self.random_start or self.start_perturbation is not None:
-            return []
         out = []
+        cls = self.objective_class
+        small = [m for m in self.m if m < GAUSSIAN_TRUSTED_M]
+        if self.batch_noise == "gaussian" and not cls.gaussian_exact and small:
+            out.append(
+                f"Gaussian batch noise approximates the {cls.name} objective's mini-batch mean by its central limit; "
+                f"below m = {GAUSSIAN_TRUSTED_M} (here m = {', '.join(map(str, small))}) it is measurably wrong "
+                "(docs/escape.md, Gaussian batch noise)"
+            )
+        if self.random_start or self.start_perturbation is not None:
+            return out
         if self.optimizer == "gd" and self.radius is None:
             out.append(
                 "gd starts exactly at a saddle, where the exact gradient vanishes: no trial can escape "
                 "(this is the control)"
             )
-        cls = self.objective_class
         return out + (cls.traps(self) if self.allow_trap else []) + cls.start_warnings(self)
 
     def to_dict(self) -> dict[str, Any]:

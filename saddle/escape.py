@@ -128,6 +128,17 @@ def _tidy(value: Any) -> Any:
     return value
 
 
+def check_backend_options(config: EscapeConfig, backend: str | None) -> None:
+    """Refuse (ConfigError, one line) the options the requested backend (``backend``, else $SADDLE_BACKEND,
+    else cpu) cannot run, before CuPy is looked for: the Gaussian batch noise runs on the cpu only."""
+    requested = backend or os.environ.get(BACKEND_ENV) or "cpu"
+    if config.batch_noise != "exact" and requested != "cpu":
+        raise ConfigError(
+            f"batch_noise {config.batch_noise!r} is not supported on {requested} (escape.cu has no such mode); "
+            "use the cpu backend"
+        )
+
+
 def run_escape(
     config: EscapeConfig | None = None,
     *,
@@ -191,12 +202,7 @@ def run_escape(
         )
     import numba
 
-    requested = backend or os.environ.get(BACKEND_ENV) or "cpu"
-    if config.batch_noise != "exact" and requested != "cpu":  # (said before cupy is looked for)
-        raise ConfigError(
-            f"batch_noise {config.batch_noise!r} is not supported on {requested} (escape.cu has no such mode); "
-            "use the cpu backend"
-        )
+    check_backend_options(config, backend)  # (said before cupy is looked for)
     backend = resolve_backend(backend)
     if threads is not None:
         threads = integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]

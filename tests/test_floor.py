@@ -295,3 +295,18 @@ def test_theory_command_prints_the_floor(capsys):
         floor = out[out.index("noise floor near the minimum") :].splitlines()
         row = next(line.split() for line in floor if line.split()[:2] == [str(m), "0.01"])
         assert f"{fl.mean_excess:.4g}" in row and f"{fl.small_eta_excess:.4g}" in row
+
+
+def test_theory_refuses_schedules_and_flags_a_floor_beyond_the_linearisation(capsys):
+    """A step-size or batch-size schedule is refused in one line (the theory assumes both constant); a floor
+    above a tenth of the well's depth is printed with a note that it is not to be trusted (the spike at
+    m = 1: 0.98 against a depth of 0.5)."""
+    from saddle.experiments.cli import main
+
+    assert main(["theory", "--m", "32", "--lr-decay", "10"]) == 2
+    assert "do not apply to theory" in capsys.readouterr().err
+    assert main(["theory", "--m", "1", "32"]) == 0
+    floor = capsys.readouterr().out.split("noise floor near the minimum")[1].splitlines()
+    one = next(line for line in floor if line.split()[:1] == ["1"])
+    big = next(line for line in floor if line.split()[:1] == ["32"])
+    assert "not to be trusted" in one and "not to be trusted" not in big

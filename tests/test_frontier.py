@@ -204,10 +204,12 @@ def test_interrupted_frontier_keeps_its_cells(tmp_path):
         (dict(eta_min=0.1, eta_max=0.1), "empty or inverted"),
         (dict(success=0.0), "--success"),
         (dict(lr_scaling="sqrt"), "tunes eta"),
+        (dict(optimizer="pgd"), "does not draw"),
+        (dict(target=-0.9, target_fraction=0.5), "once"),
     ],
 )
 def test_bad_input_is_refused_in_one_line(options, message):
-    own = {k: options.pop(k) for k in ("eta_min", "eta_max", "success") if k in options}
+    own = {k: options.pop(k) for k in ("eta_min", "eta_max", "success", "target_fraction") if k in options}
     with pytest.raises(ConfigError, match=message):
         FrontierConfig(EscapeConfig(**{**SMALL, **options}), **own)
 
@@ -261,3 +263,41 @@ def test_a_local_cluster_gives_the_same_frontier(tmp_path):
     there = run_frontier(config, out=tmp_path / "dask", workers=2, noise=False, theory=False, n_bootstrap=20)
     assert list(here.tuning["cell"]) == list(there.tuning["cell"])
     assert (tmp_path / "here" / "trials.csv").read_bytes() == (tmp_path / "dask" / "trials.csv").read_bytes()
+
+
+def test_workers_below_one_are_refused_before_anything_is_written(tmp_path):
+    """--workers 0 (or threads 0) is one line, and no folder (a LocalCluster of no workers would wait forever)."""
+    with pytest.raises(ConfigError, match="workers must be an integer >= 1"):
+        run_frontier(FrontierConfig(EscapeConfig(m=(64,), trials=20)), out=tmp_path / "w", workers=0)
+    assert not (tmp_path / "w").exists()
+
+
+def test_load_verifies_every_cell(tmp_path):
+    """saddle.load checks each cell's files against its cell.json, as a rerun does: a truncated cell table
+    is refused in one line naming it."""
+    out = tmp_path / "f"
+    run_frontier(FrontierConfig(EscapeConfig(m=(64,), trials=30)), out=out, noise=False, theory=False)
+    cell = sorted((out / "cells").iterdir())[0]
+    (cell / "trials.csv").write_text((cell / "trials.csv").read_text()[:100])
+    with pytest.raises(ConfigError, match="does not match its checksum"):
+        saddle.load(out)
+
+
+def test_ctrl_c_during_the_fit_keeps_every_cell(tmp_path, monkeypatch):
+    """Ctrl-C after the last cell (during the fit): FrontierInterrupted counts every stored cell, and a rerun
+    runs none."""
+    from saddle.frontier import run as frontier_run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    config = FrontierConfig(EscapeConfig(m=(16, 64), trials=30))
+    monkeypatch.setattr(frontier_run, "bootstrap_fit", interrupted)
+    with pytest.raises(FrontierInterrupted) as info:
+        run_frontier(config, out=tmp_path / "f", noise=False, theory=False)
+    stored = len(list((tmp_path / "f" / "cells").iterdir()))
+    assert info.value.kept == stored > 0
+    monkeypatch.undo()
+    lines: list[str] = []
+    run_frontier(config, out=tmp_path / "f", noise=False, theory=False, n_bootstrap=20, progress=lines.append)
+    assert all(line.endswith("(stored)") for line in lines if "reached the target" in line)

@@ -329,6 +329,9 @@ def run(args: argparse.Namespace) -> int:
     from saddle.escape import Interrupted, run_escape
 
     config = config_from_args(args, trials=args.trials, max_steps=args.max_steps, seed=args.seed)
+    from saddle.escape import check_backend_options
+
+    check_backend_options(config, args.backend)  # a run the backend refuses says so alone, with no warning
     for message in config.start_warnings():
         say(f"warning: {message}")
     from saddle.store.escape import ResultsFolder
@@ -341,11 +344,14 @@ def run(args: argparse.Namespace) -> int:
             config, out=out, threads=args.threads, progress=progress, backend=args.backend, announce=announce
         )
     except Interrupted as stop:
-        kept = ", ".join(map(str, stop.kept)) or "none"
-        say(
-            f"interrupted: kept the trials of m = {kept} in {stop.out}; "
-            f"run the same command with --out {stop.out} to resume"
-        )
+        if not stop.kept:
+            say("interrupted before any batch size finished; nothing was stored")
+        else:
+            kept = ", ".join(map(str, stop.kept))
+            say(
+                f"interrupted: kept the trials of m = {kept} in {stop.out}; "
+                f"run the same command with --out {stop.out} to resume"
+            )
         return EXIT_INTERRUPTED
     if not args.no_plot:
         from saddle.plotting import escape_figure, save_figure

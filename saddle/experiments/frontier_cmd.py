@@ -39,8 +39,8 @@ def add_parser(sub: argparse._SubParsersAction[Parser]) -> Parser:
     search.add_argument(
         "--target-fraction",
         type=finite_float,
-        default=defaults["target_fraction"],
-        help="without --target: f_target = f(u_0) - FRACTION (f(u_0) - f_min) (default %(default)s)",
+        default=None,
+        help="without --target: f_target = f(u_0) - FRACTION (f(u_0) - f_min) (default 0.9)",
     )
     search.add_argument("--eta-min", type=finite_float, default=None, help="lower search bound (default: --eta / 1000)")
     search.add_argument("--eta-max", type=finite_float, default=None, help="upper search bound (default: --eta x 1000)")
@@ -161,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
     from saddle.store.frontier import FrontierFolder
 
     frontier = frontier_config_from_args(args)
+    for message in frontier.escape.start_warnings():
+        say(f"warning: {message}")
     out = (
         FrontierFolder.checked_path(args.out)
         if args.out is not None

@@ -32,6 +32,11 @@ def run(args: argparse.Namespace) -> int:
     from saddle.theory.columns import saddle_theory, theory_applies
 
     config = config_from_args(args)
+    if config.lr_decay or config.batch_after_drop:
+        raise ConfigError(
+            "the linear theory and the noise floor assume a constant step size and batch size: "
+            "--lr-decay and --batch-after-drop do not apply to theory"
+        )
     q = saddle_theory(config) if theory_applies(config) else None
     if q is None:
         covered = [name for name, cls in registered().items() if cls.saddle_theory is not Objective.saddle_theory]
@@ -101,6 +106,7 @@ def _print_floor(config: Any) -> None:
 
     rows = []
     f_min = None
+    depth = config.objective_class.max_drop(config)  # f(u_0) - f_min: the well the floor must sit deep inside
     for m in config.m:
         eta = config.eta_for(m)
         try:
@@ -118,7 +124,7 @@ def _print_floor(config: Any) -> None:
                 f"{fl.small_eta_excess:.4g}",
                 f"{q[0.5]:.4g}",
                 f"{q[0.95]:.4g}",
-                "" if fl.method == "exact" else "Monte Carlo",
+                _floor_note(fl, depth),
             )
         )
     if all(r[2] == "-" for r in rows):
@@ -131,3 +137,18 @@ def _print_floor(config: Any) -> None:
     print("  ".join(h.rjust(w) if i < 6 else h for i, (h, w) in enumerate(zip(head, widths))))
     for r in rows:
         print("  ".join(c.rjust(w) if i < 6 else c for i, (c, w) in enumerate(zip(r, widths))))
+
+
+FLOOR_DEPTH_FRACTION = 0.1
+"""A floor above this fraction of the well's depth f(u_0) - f_min is outside the linearisation (the
+iterate leaves the minimum's neighbourhood): docs/theory.md, section 8."""
+
+
+def _floor_note(fl: Any, depth: float | None) -> str:
+    notes = [] if fl.method == "exact" else ["Monte Carlo"]
+    if depth is not None and depth > 0 and fl.mean_excess > FLOOR_DEPTH_FRACTION * depth:
+        notes.append(
+            f"not to be trusted: the excess is {100 * fl.mean_excess / depth:.0f}% of the depth "
+            f"f(u_0) - f_min = {depth:.3g}, outside the linearisation (docs/theory.md section 8)"
+        )
+    return "; ".join(notes)

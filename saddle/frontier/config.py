@@ -43,9 +43,9 @@ class FrontierConfig:
         phase (the f-drop); where the generic default 0.1 is beyond the objective's scale and the
         objective has an escape criterion of its own (the teacher-student's eps*/2), that criterion
         marks it instead.
-    target_fraction : float
+    target_fraction : float, optional
         Without a target: f_target = f(u_0) - target_fraction (f(u_0) - f_min), a fraction of the way from
-        the start to the minimum (default 0.9: escape and convergence both count).
+        the start to the minimum (default 0.9: escape and convergence both count); refused beside a target.
     eta_min, eta_max : float, optional
         The search bounds (default: the configured eta / BOUND_FACTOR and eta * BOUND_FACTOR).
     success : float
@@ -55,7 +55,7 @@ class FrontierConfig:
     """
 
     escape: EscapeConfig
-    target_fraction: float = 0.9
+    target_fraction: float | None = None
     eta_min: float | None = None
     eta_max: float | None = None
     success: float = 0.95
@@ -72,6 +72,23 @@ class FrontierConfig:
         ms = list(esc.m)
         if any(b <= a for a, b in zip(ms, ms[1:])):
             raise ConfigError(f"m must be increasing, each batch size once, got {' '.join(map(str, ms))}")
+        from saddle import optimizers
+
+        opt = optimizers.get(esc.optimizer)
+        if not opt.minibatch:
+            names = [name for name, o in optimizers.registered().items() if o.minibatch]
+            raise ConfigError(
+                f"a frontier tunes eta against the batch size, which the {opt.name} optimizer does not draw "
+                f"(m changes none of its trials); optimizers that draw it: {', '.join(names)}"
+            )
+        if (
+            self.target_fraction is not None
+            and esc.target is not None
+            and esc.target != type(esc.build_objective()).default_target(esc)
+        ):
+            raise ConfigError("give the goal once: --target or --target-fraction, not both")
+        if self.target_fraction is None:
+            self.target_fraction = 0.9
         if esc.lr_scaling != "none":
             raise ConfigError("a frontier tunes eta for every m: --lr-scaling does not apply")
         if esc.radius is not None:
@@ -113,7 +130,7 @@ class FrontierConfig:
         if esc.target is not None and (given or self.f_min is None):
             target = float(esc.target)
         elif self.f_min is not None:
-            target = self.f0 - self.target_fraction * (self.f0 - self.f_min)
+            target = self.f0 - float(self.target_fraction or 0.9) * (self.f0 - self.f_min)
         else:
             raise ConfigError(
                 f"the {esc.objective} objective's minimum is not known in closed form: give the goal with --target"

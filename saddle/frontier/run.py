@@ -27,7 +27,15 @@ from saddle.records import MResult
 from saddle.store.folder import csv_text
 from saddle.store.frontier import CellRecord, FrontierFolder
 from saddle.sweep.config import Cell
-from saddle.sweep.run import _check_dask, _prepare_worker, _run_cell_task, dask_client, probe_scheduler, run_cell
+from saddle.sweep.run import (
+    _check_dask,
+    _int_option,
+    _prepare_worker,
+    _run_cell_task,
+    dask_client,
+    probe_scheduler,
+    run_cell,
+)
 
 __all__ = ["FrontierInterrupted", "FrontierSearchError", "run_frontier", "TUNING_COLUMNS", "FRONTIER_COLUMNS"]
 
@@ -204,6 +212,10 @@ def run_frontier(
         raise TypeError(f"run_frontier: give a FrontierConfig or options, not both ({', '.join(options)})")
     if workers is not None and scheduler is not None:
         raise ConfigError("give either workers (a local cluster) or a scheduler address, not both")
+    if workers is not None:
+        workers = _int_option("workers", workers)
+    if threads is not None:
+        threads = _int_option("threads", threads)
     if workers is not None or scheduler is not None:
         _check_dask()
     if scheduler is not None:
@@ -287,11 +299,14 @@ def run_frontier(
                 folder.write_tables()
             raise FrontierInterrupted(len(folder.tidy.chunks), folder.path)
         failed = [m for m, o in outcomes.items() if o.best is None]
-        result = _assemble(frontier, rows, outcomes, records, noise=noise, theory=theory, n_bootstrap=n_bootstrap)
-        result.notes += [f"m = {m}: a step size refused ({text})" for m, text in refused.items()]
-        result.out = folder.path
-        folder.set_results(_tables(result))
-        folder.write_tables()
+        try:  # every cell is stored by now: Ctrl-C during the fit or the noise scale keeps them (rerun: no cell runs)
+            result = _assemble(frontier, rows, outcomes, records, noise=noise, theory=theory, n_bootstrap=n_bootstrap)
+            result.notes += [f"m = {m}: a step size refused ({text})" for m, text in refused.items()]
+            result.out = folder.path
+            folder.set_results(_tables(result))
+            folder.write_tables()
+        except KeyboardInterrupt:
+            raise FrontierInterrupted(len(folder.tidy.chunks), folder.path) from None
         if len(failed) == len(outcomes):
             raise FrontierSearchError(
                 f"no step size in [{frontier.eta_min:g}, {frontier.eta_max:g}] meets the success rule at any m "

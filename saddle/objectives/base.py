@@ -233,6 +233,8 @@ class Objective:
     random_start: ClassVar[str | None] = None
     kernel: ClassVar[KernelHooks]
     gaussian_kernel: ClassVar[KernelHooks | None] = None
+    gaussian_exact: ClassVar[bool] = False
+    """Whether the Gaussian batch-noise mode is exact in law for it (Gaussian per-sample noise)."""
     gpu_code: ClassVar[int | None] = None
     gpu_refusal: ClassVar[str] = "escape.cu has no section for it yet"
     diverged_note: ClassVar[str] = ""

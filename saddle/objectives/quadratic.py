@@ -391,3 +391,4 @@ QuadraticSaddle.kernel = KernelHooks(
     lanes_below_m=rng.MAX_M + 1,  # its step costs the same at every m: lanes always
 )
 QuadraticSaddle.gaussian_kernel = KernelHooks(kernel_value, gaussian_gradient, name="quadratic_gaussian")
+QuadraticSaddle.gaussian_exact = True  # its per-sample noise is Gaussian: the mode has the law of the sampled mean

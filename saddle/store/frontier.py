@@ -185,8 +185,9 @@ def read_frontier_tables(path: str | Path) -> tuple[dict[str, np.ndarray], dict[
 
 
 def load_frontier(path: str | Path) -> FrontierResult:
-    """A frontier's folder read back, read-only, checksums verified, as the :class:`FrontierResult` of
-    ``run_frontier`` (its tables, fit, noise scale and theory; the cells stay in the folder).
+    """A frontier's folder read back, read-only, checksums verified (its tables and every cell's files and
+    cell.json, as a rerun checks them), as the :class:`FrontierResult` of ``run_frontier`` (its tables, fit,
+    noise scale and theory; the cells' trials stay in the folder).
 
     Raises ConfigError (one line) for a folder that holds no frontier, a damaged one, or one whose
     tables were not written yet (a search that was interrupted: rerun it to finish).
@@ -201,7 +202,7 @@ def load_frontier(path: str | Path) -> FrontierResult:
         escape = EscapeConfig(**{**identity["escape"], "m": tuple(meta["m"])})
         frontier = FrontierConfig(
             escape,
-            target_fraction=identity["target_fraction"],
+            target_fraction=identity["target_fraction"] if escape.target is None else None,
             eta_min=identity["eta_min"],
             eta_max=identity["eta_max"],
             success=identity["success"],
@@ -218,7 +219,15 @@ def load_frontier(path: str | Path) -> FrontierResult:
                 f"{folder_path} holds no finished frontier (no {', '.join(FRONTIER_TABLES)} yet): "
                 "run the same frontier again to finish it"
             )
+        store.verify_tables()
         tuning, table, fit = read_frontier_tables(folder_path)
+        for m, k, key in zip(tuning["m"], tuning["k"], tuning["cell"]):  # every cell: its files, checksums, config
+            cell = frontier.cell(int(m), int(k))
+            if cell.key != str(key) or not store.load(cell):
+                raise ConfigError(
+                    f"the cell {store.cell_dir(cell)} (m = {int(m)}, eta = {cell.config.eta:.4g}) that tuning.csv "
+                    "lists is missing or is another cell; rerun the frontier to recompute it"
+                )
     finally:
         store.close()
     noise = fit.pop("noise", None)
