@@ -326,7 +326,7 @@ SADDLE_DEVICE void fill_normals(u64 key0, u64 key1, i64 t, i64 m, i64 purpose, d
 }
 
 /* ---------------------------------------------------------------------------------------------
- * spike (SPEC 2.1): f(u) = -sum_l (a_l.u)^4; pf = [kappa], pa = A (d x d, row-major),
+ * spike (docs/objectives.md): f(u) = -sum_l (a_l.u)^4; pf = [kappa], pa = A (d x d, row-major),
  * pi = [distribution code, rotated].  saddle/objectives/spike.py.
  * ------------------------------------------------------------------------------------------- */
 
@@ -420,7 +420,7 @@ SADDLE_DEVICE void spike_minibatch_gradient(const double *u, const double *A, in
 }
 
 /* ---------------------------------------------------------------------------------------------
- * quadratic (SPEC 2.3): f(x) = 1/2 sum_i h_i x_i^2 + beta/4 ||x||^4; pf = [beta], pa = rows [h; L]
+ * quadratic (docs/objectives.md): f(x) = 1/2 sum_i h_i x_i^2 + beta/4 ||x||^4; pf = [beta], pa = rows [h; L]
  * ((d + 1) x d, row-major, L the lower Cholesky factor of Sigma).  saddle/objectives/quadratic.py.
  * ------------------------------------------------------------------------------------------- */
 
@@ -462,7 +462,7 @@ SADDLE_DEVICE void quadratic_minibatch_gradient(const double *x, const double *p
 }
 
 /* ---------------------------------------------------------------------------------------------
- * ge2015 (SPEC 2.2): f(U) = sum_l [(sum_i c_li^2)^2 - sum_i c_li^4], c_li = a_l.u_i, on the product
+ * ge2015 (docs/objectives.md): f(U) = sum_l [(sum_i c_li^2)^2 - sum_i c_li^4], c_li = a_l.u_i, on the product
  * of k spheres; the state is U flat column by column (u_i = u[i dc .. (i + 1) dc - 1], n = dc k).
  * pf = [kappa], pa = A (dc x dc), pi = [distribution code, rotated, k, sampling].
  * saddle/objectives/ge2015.py.
@@ -528,7 +528,7 @@ SADDLE_DEVICE void ge_exact_gradient(const double *u, const double *A, int rotat
         }
 }
 
-/* Mean per-sample gradient (SPEC 2.2) of the mini-batch of step t, every column.  shared: samples
+/* Mean per-sample gradient (docs/objectives.md, ge2015) of the mini-batch of step t, every column.  shared: samples
  * 0 .. m - 1 of the DATA stream serve every column; per-column: column i uses samples i m .. (i + 1) m - 1
  * (sample q, coordinate r is half-word q dc + r).  x[dc .. dc + k - 1] holds c = U^T x. */
 SADDLE_DEVICE void ge_minibatch_gradient(const double *u, const double *A, int rotated, double kappa, i64 dist,
