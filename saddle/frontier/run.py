@@ -202,7 +202,8 @@ def run_frontier(
     Raises
     ------
     FrontierSearchError
-        When no step size meets the success rule at some batch size (every cell stays stored).
+        When no step size meets the success rule at any batch size (every cell stays stored; a batch size
+        where none meets it, among others that do, is named in the result's notes).
     FrontierInterrupted
         On Ctrl-C; every finished cell is stored.
     """
