@@ -257,7 +257,7 @@ def test_a_search_that_finds_nothing_says_so(tmp_path):
 
 def test_a_local_cluster_gives_the_same_frontier(tmp_path):
     """Cells run on a Dask LocalCluster of two workers: the same cells, trial for trial, as in-process."""
-    pytest.importorskip("distributed")
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'saddle[cluster]')")
     config = FrontierConfig(EscapeConfig(m=(64,), trials=50))
     here = run_frontier(config, out=tmp_path / "here", noise=False, theory=False, n_bootstrap=20)
     there = run_frontier(config, out=tmp_path / "dask", workers=2, noise=False, theory=False, n_bootstrap=20)

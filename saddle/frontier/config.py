@@ -84,7 +84,7 @@ class FrontierConfig:
         if (
             self.target_fraction is not None
             and esc.target is not None
-            and esc.target != type(esc.build_objective()).default_target(esc)
+            and esc.target != esc.objective_class.default_target(esc)
         ):
             raise ConfigError("give the goal once: --target or --target-fraction, not both")
         if self.target_fraction is None:

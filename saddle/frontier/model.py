@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from saddle.stats import lower_median
+
 __all__ = [
     "REGIME_FACTOR",
     "MISFIT_TOLERANCE",
@@ -106,9 +108,7 @@ def bootstrap_fit(
     for _ in range(n_resamples):
         for i, x in enumerate(ranked_steps):
             x = np.asarray(x, dtype=float)
-            draw = x[gen.integers(0, x.size, x.size)]
-            k = (x.size + 1) // 2 - 1
-            medians[i] = np.partition(draw, k)[k]
+            medians[i] = lower_median(x[gen.integers(0, x.size, x.size)])
         try:
             f = fit_frontier(m, medians)
         except ValueError:

@@ -24,6 +24,7 @@ from saddle.frontier.result import FrontierResult
 from saddle.frontier.search import STEPS_PER_OCTAVE, Evaluation, SearchOutcome, search_step_size
 from saddle.options import ConfigError
 from saddle.records import MResult
+from saddle.stats import lower_median
 from saddle.store.folder import csv_text
 from saddle.store.frontier import CellRecord, FrontierFolder
 from saddle.sweep.config import Cell
@@ -95,10 +96,8 @@ class FrontierSearchError(ConfigError):
 
 
 def _lower_median(x: np.ndarray) -> float:
-    if x.size == 0:
-        return math.inf
-    k = (x.size + 1) // 2 - 1
-    return float(np.partition(x, k)[k])
+    """:func:`saddle.stats.lower_median`, inf for no values."""
+    return float(lower_median(x)) if x.size else math.inf
 
 
 def _number(text: str) -> float:
@@ -541,16 +540,17 @@ def _within_validity(frontier: FrontierConfig, theory: dict[str, Any], notes: li
 
     eta = np.asarray(theory["eta_star"], dtype=float).copy()
     S = np.asarray(theory["S"], dtype=float).copy()
-    cut = []
+    cut: list[int] = []
+    reason = ""
     for i, m in enumerate(np.asarray(theory["m"])):
         if not np.isfinite(eta[i]):
             continue
         above = predict_cell(frontier.escape, int(m), float(eta[i] * 2 ** (1 / STEPS_PER_OCTAVE)), frontier.target)
         if above.reason.startswith("outside"):
+            reason = reason or above.reason.split(":")[0]  # the first batch size's reason
             cut.append(int(m))
             eta[i] = S[i] = math.nan
     if cut:
-        reason = above.reason.split(":")[0]
         notes.append(
             f"the theory's frontier ends before m = {cut[0]}: from there on its tuned eta sits at the edge of "
             f"the theory's range ({reason}), and S there predicts no tuned frontier"
