@@ -3,12 +3,14 @@
 Figures never re-run a simulation: they take results (an EscapeResult, ``saddle.load(folder)``, or
 tables read back from a results folder).  They use matplotlib's object-oriented API without pyplot,
 so they work on machines with no display.  Colours are the Okabe-Ito palette (safe for colour-blind
-readers), with the theory's colours kept apart from the batch sizes'; widths suit one-column (3.5 in)
-and two-column (7.2 in) papers, and :data:`STYLES` holds the font sizes (``paper``: 8 pt labels, the
-size most journals ask for).  docs/figures.md shows them.
+readers) and, for batch sizes, one fixed colour per m in every figure (:func:`batch_colour`), kept apart
+from the theory's colours; widths suit one-column (3.5 in) and two-column (7.2 in) papers, and
+:data:`STYLES` holds the font sizes (``paper``: 8 pt labels, the size most journals ask for).
+docs/figures.md shows them.
 
 - :mod:`saddle.plotting.common`: what every figure shares (palette, widths, styles, axes, :func:`save_figure`);
 - :mod:`saddle.plotting.escape`: the escape experiment's figure and its panels;
+- :mod:`saddle.plotting.escape_data`: the numbers the escape figure draws, and their tidy CSV tables;
 - :mod:`saddle.plotting.sweep`: a sweep's figures.
 
 All of :mod:`saddle.plotting.common` and the escape figure's entry points are re-exported here.
@@ -29,14 +31,19 @@ from saddle.plotting.common import (
     WIDTH_ONE_COLUMN,
     WIDTH_TWO_COLUMN,
     WIDTHS,
+    batch_colour,
     batch_palette,
     colour,
     compact_number,
     figure_width,
+    legend_grid,
+    log_uniform_indices,
     palette,
     readable_log_axis,
     save_figure,
+    step_axis,
     style,
+    text_inches,
 )
 
 _ESCAPE_PANELS = ("batch_size_panel", "escape_figure", "survival_panel", "trajectory_panel")
@@ -67,16 +74,21 @@ __all__ = [
     "WIDTHS",
     "WIDTH_ONE_COLUMN",
     "WIDTH_TWO_COLUMN",
+    "batch_colour",
     "batch_palette",
     "batch_size_panel",
     "colour",
     "compact_number",
     "escape_figure",
     "figure_width",
+    "legend_grid",
+    "log_uniform_indices",
     "palette",
     "readable_log_axis",
     "save_figure",
+    "step_axis",
     "style",
     "survival_panel",
+    "text_inches",
     "trajectory_panel",
 ]

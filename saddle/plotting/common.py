@@ -1,5 +1,7 @@
-"""What every figure shares: the palette, the widths, the named styles, log axes a reader can read, and
-:func:`save_figure` (PDF and PNG, each written atomically).  Matplotlib is imported only inside the
+"""What every figure shares: the palette (one fixed colour per batch size, :func:`batch_colour`), the widths,
+the named styles, log axes a reader can read (and the step axis, :func:`step_axis`, that starts at t = 0),
+legends that fit the figure's width (:func:`legend_columns`), and :func:`save_figure` (PDF and PNG, each
+written atomically).  Matplotlib is imported only inside the
 functions, so the command line's parser reads :data:`STYLES` and :data:`WIDTHS` without it.
 
 :mod:`saddle.plotting` re-exports all of it; docs/figures.md shows the styles.
@@ -8,8 +10,10 @@ functions, so the command line's parser reads :data:`STYLES` and :data:`WIDTHS` 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +33,13 @@ WIDTHS = {"one": WIDTH_ONE_COLUMN, "two": WIDTH_TWO_COLUMN}
 """Figure widths in inches: one column and the full page width of two-column journals (3.5 in / 7.2 in)."""
 
 BATCH_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9")
-"""The batch sizes' colours (Okabe-Ito without reddish purple, which the theory keeps for itself)."""
+"""Five colours in order (Okabe-Ito without reddish purple, which the theory keeps for itself), for
+:func:`batch_palette`.  The toolkit's figures colour batch sizes with :func:`batch_colour` instead."""
+BATCH_COLOUR_MAP = "viridis"
+"""The colormap of :func:`batch_colour` (perceptually uniform, readable by colour-blind readers and in grey)."""
+BATCH_LOG2_SPAN = 15
+""":func:`batch_colour` spreads log2 m from 0 to this over the colormap: batch sizes from 1 to 32768 a few
+percent apart or more get colours of their own (larger ones share the last)."""
 THEORY_COLOUR = "#CC79A7"
 """The linear theory's line and band (Okabe-Ito reddish purple: no batch size uses it)."""
 MODEL_COLOUR = "#882255"
@@ -112,6 +122,38 @@ def batch_palette(n: int) -> list[Colour]:
     return [colormaps["viridis"](x) for x in [0.05 + i / (n - 1) * 0.85 for i in range(n)]]
 
 
+def batch_colour(m: float) -> str:
+    """The colour of batch size ``m`` in every figure saddle draws, whatever the other batch sizes beside it.
+
+    A fixed map of log2 m onto :data:`BATCH_COLOUR_MAP` (viridis, from 0 to 0.97, the small batch sizes
+    spread a little more: position 0.97 (log2 m / :data:`BATCH_LOG2_SPAN`)^0.7), so that m = 32 is the
+    same teal in an overlay of runs with different m lists as in each run's own figure, and larger batch
+    sizes are lighter.  It never gives the theory's colours (:data:`THEORY_COLOUR`, :data:`MODEL_COLOUR`).
+
+    Returns
+    -------
+    str
+        A hex colour, ``#rrggbb``.
+    """
+    from matplotlib.colors import to_hex
+
+    if not (m >= 1 and math.isfinite(m)):
+        raise ValueError(f"a batch size is a number >= 1, got {m!r}")
+    position = 0.97 * min(1.0, math.log2(m) / BATCH_LOG2_SPAN) ** 0.7
+    return to_hex(_batch_colormap()(position))
+
+
+@functools.cache
+def _batch_colormap() -> Any:
+    """:data:`BATCH_COLOUR_MAP` interpolated finely (its 256 colours would give batch sizes a few percent
+    apart the same one)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import LinearSegmentedColormap
+
+    samples = colormaps[BATCH_COLOUR_MAP]([i / 255 for i in range(256)])
+    return LinearSegmentedColormap.from_list("saddle-batch", samples, N=4096)
+
+
 @contextlib.contextmanager
 def style(name: str | None = "default") -> Iterator[None]:
     """Draw (and save) under the named :data:`STYLES` entry: ``with style("paper"): fig = escape_figure(r)``."""
@@ -161,6 +203,167 @@ def readable_log_axis(axis: Any, lo: float, hi: float) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _: compact_number(v)))
     axis.set_minor_locator(LogLocator(base=10, subs=tuple(range(2, 10)), numticks=12))
     axis.set_minor_formatter(NullFormatter())
+
+
+def step_axis(ax: Any, t_max: float, label: str = "steps $t$") -> None:
+    """A log step axis that shows t = 0: symmetric-log (linear from 0 to 1, logarithmic beyond), starting at
+    0 on the left edge, ticked at 0 and at the decades (1, 2, 5 x 10^k when they span less than two), and
+    labelled so that a reader knows (``label`` + "(0, then log)").
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Its x axis is set.
+    t_max : float
+        The largest step drawn.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    t_max = max(float(t_max), 10.0)
+    ax.set_xscale("symlog", linthresh=1.0, linscale=0.35)
+    ax.set_xlim(0, t_max * 1.15)
+    top = math.ceil(math.log10(t_max * 1.15))
+    subs = (1.0, 2.0, 5.0) if math.log10(t_max) < 2.2 else (1.0,)
+    major = [0.0] + [b * 10.0**k for k in range(top + 1) for b in subs if b * 10.0**k <= t_max * 1.15]
+    minor = [b * 10.0**k for k in range(top + 1) for b in range(2, 10) if b * 10.0**k <= t_max * 1.15]
+    ax.xaxis.set_major_locator(FixedLocator(major))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: compact_number(v)))
+    ax.xaxis.set_minor_locator(FixedLocator([v for v in minor if v not in major]))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(f"{label} (0, then log)")
+
+
+def log_uniform_indices(steps: Any, points: int) -> Any:
+    """Indices of about ``points`` entries of the increasing ``steps``, spread evenly in log(t + 1): all of the
+    first steps, fewer and fewer later; the first (step 0) and the last always kept.
+
+    What a trajectory recorded at a uniform stride keeps when it is drawn on a log step axis
+    (:func:`step_axis`): uniform samples crowd at the right end of such an axis.
+    """
+    import numpy as np
+
+    t = np.asarray(steps, dtype=float)
+    n = t.size
+    if n <= points:
+        return np.arange(n)
+    grid = np.geomspace(1.0, t[-1] - t[0] + 1.0, points) - 1.0 + t[0]
+    picked = np.clip(np.searchsorted(t, grid), 0, n - 1)
+    return np.unique(np.concatenate([[0], picked, [n - 1]]))
+
+
+def text_inches(text: str, points: float) -> float:
+    """How wide ``text`` (one line; mathtext included) is, in inches, at a font size of ``points``, in the
+    current font family."""
+    import matplotlib
+
+    family = matplotlib.rcParams["font.family"]
+    return _text_inches(text, float(points), tuple(family) if isinstance(family, list) else (family,))
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_inches(text: str, points: float, family: tuple[str, ...]) -> float:
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    if not text:
+        return 0.0
+    prop = FontProperties(family=list(family), size=points)
+    math_text = text.count("$") >= 2 and text.count("$") % 2 == 0
+    try:
+        width = text_to_path.get_text_width_height_descent(text, prop, ismath=math_text)[0]
+    except ValueError:  # text that mathtext cannot parse is drawn as plain text
+        width = text_to_path.get_text_width_height_descent(text, prop, ismath=False)[0]
+    return float(width) / 72.0
+
+
+def legend_fontsize() -> float:
+    """The legend's font size in points under the current style."""
+    import matplotlib
+    from matplotlib.font_manager import FontProperties
+
+    return float(FontProperties(size=matplotlib.rcParams["legend.fontsize"]).get_size_in_points())
+
+
+def fill_lines(pieces: Sequence[str], inches: float, points: float) -> list[str]:
+    """``pieces`` joined by spaces into as few lines as fit ``inches`` at a font size of ``points`` (a piece
+    wider than that alone has a line of its own)."""
+    lines = [pieces[0]] if pieces else []
+    for piece in pieces[1:]:
+        joined = f"{lines[-1]} {piece}"
+        if text_inches(joined, points) <= inches:
+            lines[-1] = joined
+        else:
+            lines.append(piece)
+    return lines
+
+
+def wrap_text(text: str, inches: float, points: float) -> str | None:
+    """``text`` broken at its spaces (never inside $mathtext$) into lines at most ``inches`` wide at a
+    font size of ``points``; None when one word alone is wider."""
+    words = re.findall(r"(?:\$[^$]*\$|[^\s$])+", text)
+    if not words:
+        return text
+    lines = fill_lines(words, inches, points)
+    if any(text_inches(line, points) > inches for line in lines):
+        return None
+    return "\n".join(lines)
+
+
+def legend_grid(
+    groups: Sequence[Sequence[tuple[Any, str]]],
+    inches: float,
+    *,
+    handlelength: float = 1.8,
+    columnspacing: float = 1.0,
+) -> tuple[list[Any], list[str], int]:
+    """A legend's entries laid out as a table that fits ``inches``: each group (the batch sizes' colours,
+    say, then what the markers mean) starts a row of its own; the number of columns is the one that makes
+    the legend shortest, long texts broken into lines to fit their column (:func:`wrap_text`); blank
+    entries pad the rows.
+
+    Returns the handles and texts in the order matplotlib fills a legend (down each column first) and
+    the number of columns: ``fig.legend(handles, texts, ncols=columns, handlelength=..., columnspacing=...)``.
+    """
+    from matplotlib.lines import Line2D
+
+    groups = [list(g) for g in groups if g]
+    size = legend_fontsize()
+    em = size / 72.0
+    Cell = tuple[Any, str] | None
+
+    def table(columns: int) -> tuple[float, list[list[Cell]]] | None:
+        budget = (
+            inches - columns * (handlelength + 0.8) * em - (columns - 1) * columnspacing * em - 0.8 * em
+        ) / columns
+        rows: list[list[Cell]] = []
+        for group in groups:
+            cells: list[Cell] = []
+            for handle, text in group:
+                wrapped = wrap_text(text, budget, size) if columns > 1 else text
+                if wrapped is None:
+                    return None
+                cells.append((handle, wrapped))
+            for start in range(0, len(cells), columns):
+                row = cells[start : start + columns]
+                rows.append(row + [None] * (columns - len(row)))
+        height = sum(max(cell[1].count("\n") + 1 if cell is not None else 1 for cell in row) for row in rows)
+        return height, rows
+
+    best: tuple[float, int, list[list[Cell]]] | None = None
+    for columns in range(1, max((len(g) for g in groups), default=1) + 1):
+        laid = table(columns)
+        if laid is not None and (best is None or laid[0] <= best[0]):
+            best = (laid[0], columns, laid[1])
+    assert best is not None  # one column always fits (its texts unbroken)
+    _, columns, rows = best
+    handles: list[Any] = []
+    texts: list[str] = []
+    for c in range(columns):
+        for row in rows:
+            cell = row[c]
+            handles.append(cell[0] if cell is not None else Line2D([], [], lw=0))
+            texts.append(cell[1] if cell is not None else "")
+    return handles, texts, columns
 
 
 EMBEDDED_FONTS = {"pdf.fonttype": 42, "ps.fonttype": 42}

@@ -19,7 +19,8 @@ each returns the Axes it drew on.
 
 Missing values (NaN, inf) are left out of lines and intervals; a batch size whose search found no step size
 reaching the target (S infinite) is an open triangle on the top edge, and so is a tuning cell whose median
-trial never reached it.  Each batch size keeps one colour (:func:`batch_colours`) in every panel.
+trial never reached it.  Each batch size keeps one colour (:func:`batch_colours`) in every panel, the
+same as in the escape and sweep figures.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from saddle.plotting.common import (
     THEORY_COLOUR,
     WIDTH_ONE_COLUMN,
     Colour,
-    batch_palette,
+    batch_colour,
     compact_number,
     figure_width,
     readable_log_axis,
@@ -123,10 +124,9 @@ def _batch_sizes(result: Any) -> list[int]:
 
 
 def batch_colours(result: Any) -> dict[int, Colour]:
-    """One colour per batch size of ``result`` (:func:`~saddle.plotting.common.batch_palette`, in order of m):
-    the same in every panel."""
-    ms = _batch_sizes(result)
-    return dict(zip(ms, batch_palette(len(ms))))
+    """The colour of each batch size of ``result`` (:func:`~saddle.plotting.common.batch_colour`): the same
+    in every panel, and in every other figure saddle draws."""
+    return {m: batch_colour(m) for m in _batch_sizes(result)}
 
 
 def _own_axes(ax: Any) -> tuple[Any, bool]:

@@ -26,7 +26,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from saddle.options import ConfigError
-from saddle.plotting.common import WIDTH_TWO_COLUMN, colour, readable_log_axis, save_figure
+from saddle.plotting.common import WIDTH_TWO_COLUMN, batch_colour, colour, readable_log_axis, save_figure
 from saddle.plotting.escape import mathtext
 from saddle.store.sweep import SweepFolder, read_table
 from saddle.sweep.config import SweepConfig, _text
@@ -318,7 +318,8 @@ def sweep_lines(
             med = grid[g]
             ok = np.isfinite(med) & ~bound[g]
             label = None if by is None else str(group)
-            kw = dict(color=colour(g), marker=MARKERS[g % len(MARKERS)], ms=3.5, lw=1.1)
+            shade = batch_colour(group) if by == "m" and isinstance(group, (int, float)) else colour(g)
+            kw = dict(color=shade, marker=MARKERS[g % len(MARKERS)], ms=3.5, lw=1.1)
             if lo_hi is not None:
                 lo, hi = lo_hi[0][g], lo_hi[1][g]
                 hi = np.where(np.isfinite(hi), hi, med)
@@ -333,7 +334,7 @@ def sweep_lines(
                     linestyle="none",
                     marker="^",
                     mfc="none",
-                    mec=colour(g),
+                    mec=shade,
                     ms=6,
                     label=None if shown_bound else "> max steps (lower bound)",
                 )
