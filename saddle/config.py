@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from saddle import optimizers
+from saddle import optimizers, schedules
 from saddle.objectives import base
 from saddle.objectives.base import Objective
 from saddle.options import ConfigError, integer, real
@@ -89,6 +89,7 @@ class _Fields:
     optimizer: str = "sgd"
     lr_decay: float | None = None
     batch_after_drop: int | None = None
+    schedule: str | None = None
     batch_noise: str = "exact"
     delta: float = 0.1
     radius: float | None = None
@@ -140,10 +141,15 @@ class EscapeConfig(_Fields):
         optimiser reads as its unset value (None; 0 for sigma_iso).  ``saddle.optimizers.pgd_parameters``
         computes Jin et al.'s values from (ell, rho, epsilon, c, delta, Delta_f).
     lr_decay : float or None
-        Step-size schedule: eta_m / (1 + t / lr_decay) at step t.
+        Step-size schedule: eta_m / (1 + t / lr_decay) at step t (the same as the schedule
+        ``eta=inverse-time:LR_DECAY@start``).
     batch_after_drop : int or None
         Batch-size schedule: after a trial's first f(u_t) <= f(u_0) - delta its steps draw this
-        many samples (needs ``target``: the run then measures the time to reach f <= target).
+        many samples (the schedule ``m=BATCH_AFTER_DROP@drop``).
+    schedule : str or None
+        A schedule of the batch size and the step size (:mod:`saddle.schedules`, docs/schedules.md),
+        as text: ``'m=1@drop,budget=100000'``, ``'eta=inverse-time:500@drop'``, ...  A rule after the
+        f-drop needs trials that run on past it: a target, a radius or a budget.
     batch_noise : str
         'exact' (the default): each step averages m per-sample gradients of m fresh samples.
         'gaussian': each step takes the exact gradient plus N(0, Sigma(u) / m), Sigma(u) the exact
@@ -251,6 +257,7 @@ class EscapeConfig(_Fields):
         self._set("seed", integer("seed", self.seed, 0, 2**64 - 1))
         self._set("record_trials", integer("record_trials", self.record_trials, 0))
         self._set("record_points", integer("record_points", self.record_points, 2, 2**20))
+        self._check_schedule_acts(cls, opt)
         if self.record_points % 2:
             raise ConfigError("record_points must be even")
         need = len(ms) * (self.trials * BYTES_PER_TRIAL + min(self.record_trials, self.trials) * self.record_points * 8)
@@ -267,7 +274,8 @@ class EscapeConfig(_Fields):
         for m in ms:
             if not math.isfinite(self.eta_for(m)):
                 raise ConfigError(f"the scaled step size for m = {m} is not finite")
-            words = cls.words_per_step(self, max(m, self.batch_after_drop or 0))
+            switch = self.schedule_plan.batch
+            words = cls.words_per_step(self, max(m, switch.m if switch is not None else 0))
             if words > MAX_WORDS_PER_STEP:
                 raise ConfigError(
                     f"m = {m} draws up to {words} random words a step, more than the "
@@ -331,10 +339,33 @@ class EscapeConfig(_Fields):
             self._set("lr_decay", real("lr_decay", self.lr_decay))
         if self.batch_after_drop is not None:
             self._set("batch_after_drop", integer("batch_after_drop", self.batch_after_drop, 1, MAX_BATCH_SIZE))
-            if self.target is None:
+        if self.schedule is not None:
+            if self.lr_decay is not None or self.batch_after_drop is not None:
                 raise ConfigError(
-                    "batch_after_drop needs a target: the run continues past the f-drop until f <= target"
+                    "give the schedule either as schedule (--schedule) or as lr_decay / batch_after_drop, not both"
                 )
+            plan = schedules.Schedule.parse(self.schedule)
+            self._set("schedule", None if plan.constant else plan.text)
+
+    def _check_schedule_acts(self, cls: type[Objective], opt: type[optimizers.Optimizer]) -> None:
+        """The schedule must be able to act in this run (saddle.schedules.Schedule.check)."""
+        plan = self.schedule_plan
+        if plan.constant:
+            return
+        if plan.batch is not None and not opt.minibatch:
+            raise ConfigError(
+                f"the {opt.name} optimizer draws no mini-batch: a batch-size schedule ({plan.batch.text}) "
+                "changes none of its steps"
+            )
+        drop = cls.max_drop(self)
+        fresh = not self.random_start and self.start_perturbation is None
+        plan.check(
+            max_steps=self.max_steps,
+            f_min=cls.min_value(self),
+            target=self.target,
+            radius=self.radius,
+            drop_possible=not (fresh and drop is not None and self.delta >= drop),
+        )
 
     def _check_batch_noise(self, cls: type[Objective], opt: type[optimizers.Optimizer]) -> None:
         if self.batch_noise not in BATCH_NOISES:
@@ -366,7 +397,8 @@ class EscapeConfig(_Fields):
         if self.radius is not None:
             self._set("radius", real("radius", self.radius))
         given = self.target is not None
-        if self.target is None and self.radius is None:
+        if self.target is None and self.radius is None and self.schedule_plan.budget is None:
+            # (a run to a schedule's budget has no target unless one is given: its trials end at the budget)
             self._set("target", cls.default_target(self))
         if self.target is not None:
             self._set("target", real("target", self.target, positive=False))
@@ -423,11 +455,22 @@ class EscapeConfig(_Fields):
         return scaled_eta(self.eta, m, self.lr_scaling)
 
     def optimizer_params(self) -> optimizers.OptimizerParams:
-        """The optimiser's options and the schedules by name (:class:`saddle.optimizers.OptimizerParams`),
-        as :func:`saddle.kernels.run_trials` takes them."""
-        return optimizers.OptimizerParams(
-            self.optimizer_options, lr_decay=self.lr_decay or 0.0, batch_after_drop=self.batch_after_drop or 0
-        )
+        """The optimiser's options by name (:class:`saddle.optimizers.OptimizerParams`), as
+        :func:`saddle.kernels.run_trials` takes them (the schedule goes apart: :attr:`schedule_plan`)."""
+        return optimizers.OptimizerParams(self.optimizer_options)
+
+    @property
+    def schedule_plan(self) -> schedules.Schedule:
+        """The schedule (:class:`saddle.schedules.Schedule`): ``schedule``'s, or that of the older
+        options lr_decay and batch_after_drop (the constant schedule without any)."""
+        if self.schedule is not None:
+            return schedules.Schedule.parse(self.schedule)
+        return schedules.legacy(self.lr_decay, self.batch_after_drop)
+
+    @property
+    def samples_per_m(self) -> int:
+        """Samples a step draws per unit of m (1; k for ge2015's per-column sampling)."""
+        return self.samples_per_step(1)
 
     def samples_per_step(self, m: int) -> int:
         """Samples one step draws at batch size m (the objective says: m, or k m for ge2015's per-column sampling)."""
@@ -483,4 +526,6 @@ class EscapeConfig(_Fields):
         """A one-line description of the objective and start, for tables and figures (and the Gaussian
         batch noise, where a run uses it)."""
         text = self.objective_class.describe(self)
-        return text + (", Gaussian batch noise" if self.batch_noise == "gaussian" else "")
+        plan = self.schedule_plan
+        schedule = "" if plan.constant or self.schedule is None else f"; schedule: {plan.describe()}"
+        return text + (", Gaussian batch noise" if self.batch_noise == "gaussian" else "") + schedule

@@ -26,7 +26,7 @@ from saddle.kernels import BACKENDS, LANES_MIN_WORK, Recorder, gpu, run_trials
 from saddle.objectives.base import Objective
 from saddle.options import ConfigError, StatisticsError, integer
 from saddle.records import EscapeResult, MResult
-from saddle.stats import EscapeSummary, counts_only, lower_median, summarize
+from saddle.stats import EscapeSummary, counts_only, lower_median, median_with_interval, summarize
 from saddle.store.escape import ResultsFolder
 from saddle.theory.columns import TheoryColumns, saddle_theory, theory_applies
 
@@ -80,7 +80,7 @@ def _median_samples(mres: MResult, s: Any) -> dict[str, float]:
     """median_samples with its interval: samples per step x the steps' median and interval, or, with a
     batch-size schedule (samples not proportional to steps), the median of the trials' samples
     (non-escaped ranked last) without an interval."""
-    if mres.samples_per_step_after_drop is None:
+    if mres.samples_per_step_after is None:
         return {
             "median_samples": mres.samples_per_step * s.median_steps,
             "median_samples_lo": mres.samples_per_step * s.median_steps_lo,
@@ -89,6 +89,34 @@ def _median_samples(mres: MResult, s: Any) -> dict[str, float]:
     ranked = np.where(mres.status == 0, mres.samples, np.inf).astype(float)
     median = float(lower_median(ranked))
     return {"median_samples": median, "median_samples_lo": float("nan"), "median_samples_hi": float("nan")}
+
+
+def _budget_columns(config: EscapeConfig, mres: MResult) -> dict[str, Any]:
+    """With a schedule's sample budget: the trials that made the f-drop (and so spent it), the median of
+    their final f with its 95% interval (order statistics), and the noise floor f_min + E[f - f_min] at
+    the step size and batch size the schedule ends with (NaN with a step-size rule: no stationary law).
+    Nothing without a budget."""
+    plan = config.schedule_plan
+    if plan.budget is None:
+        return {}
+    spent = (mres.drop_steps > 0) & (mres.status == 1) if mres.drop_steps is not None else np.zeros(0, bool)
+    median, lo, hi = median_with_interval(mres.final_f[spent])
+    floor = math.nan
+    if plan.step is None:
+        from saddle.theory.floor import noise_floor
+
+        m_end = plan.batch.m if plan.batch is not None else mres.m
+        try:  # (a theory that fails is no reason to lose a run: the column is then NaN)
+            floor = noise_floor(config, mres.eta, m_end).mean_f
+        except Exception:
+            floor = math.nan
+    return {
+        "spent_budget": int(spent.sum()),
+        "median_final_f": median,
+        "median_final_f_lo": lo,
+        "median_final_f_hi": hi,
+        "floor_mean_f": floor,
+    }
 
 
 def summary_row(
@@ -116,6 +144,7 @@ def summary_row(
         **_median_samples(mres, s),
         "wall_seconds": mres.wall_seconds,
         **(theory or TheoryColumns(config, None)).row(mres.m),
+        **_budget_columns(config, mres),
     }
     row = {**row, **config.objective_class.summary_extras(config, row)}
     return {k: _tidy(v) for k, v in row.items()}
@@ -263,10 +292,17 @@ def run_escape(
                 failed = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
                 empty = counts_only(by_m[m].steps, by_m[m].status, config.max_steps)
                 rows[m] = summary_row(config, by_m[m], theory, summary=empty)
-            if announce is not None:
+            if announce is not None and "spent_budget" in rows[m]:
+                announce(
+                    f"m = {m}: {rows[m]['spent_budget']} of {config.trials} trials made the f-drop and spent the "
+                    f"budget, median final f {rows[m]['median_final_f']:.5g} ({by_m[m].wall_seconds:.1f} s)"
+                )
+            elif announce is not None:
+                median = rows[m]["median_steps"]
+                median_text = f"> {config.max_steps}" if rows[m]["median_is_lower_bound"] else f"{median:g}"
                 announce(
                     f"m = {m}: {rows[m]['escaped']} of {config.trials} trials escaped, median "
-                    f"{rows[m]['median_steps']:g} steps ({by_m[m].wall_seconds:.1f} s)"
+                    f"{median_text} steps ({by_m[m].wall_seconds:.1f} s)"
                 )
             if store is not None:
                 done = [k for k in config.m if k in by_m]
@@ -357,6 +393,8 @@ def _trial_options(config: EscapeConfig, m: int, backend: str) -> dict[str, Any]
         start_perturbation=config.start_perturbation or 0.0,
         lanes=config.trials * config.max_steps >= LANES_MIN_WORK,  # the whole run's work, not a chunk's
         batch_noise=config.batch_noise,
+        schedule=config.schedule_plan,
+        samples_per_m=config.samples_per_m,
     )
 
 
@@ -380,6 +418,7 @@ def _run_batch_size(
     status = np.empty(config.trials, np.int8)
     final_f = np.empty(config.trials)
     drop_steps = np.zeros(config.trials, np.int64)
+    switch_steps = np.zeros(config.trials, np.int64)
     start = time.perf_counter()
     chunk = CHUNK_TRIALS[backend]
     options = _trial_options(config, m, backend)
@@ -391,6 +430,8 @@ def _run_batch_size(
         final_f[lo : lo + n] = block.final_f
         if block.drop_steps is not None:
             drop_steps[lo : lo + n] = block.drop_steps
+        if block.switch_steps is not None:
+            switch_steps[lo : lo + n] = block.switch_steps
         if bar is not None:
             bar.update(n)
         if lo == 0 and announce is not None and n < config.trials:
@@ -407,5 +448,20 @@ def _run_batch_size(
         if t[-1] != steps[r]:  # close the trace at the trial's last step
             t, f = np.append(t, steps[r]), np.append(f, final_f[r])
         traj.append((t, f))
-    after = config.samples_per_step(config.batch_after_drop) if config.batch_after_drop else None
-    return MResult(m, eta_m, steps, status, final_f, wall, traj, config.samples_per_step(m), drop_steps, after)
+    switch = config.schedule_plan.batch
+    after = config.samples_per_step(switch.m) if switch is not None else None
+    switched = switch_steps if switch is not None and switch.trigger.kind != "drop" else None
+    return MResult(
+        m,
+        eta_m,
+        steps,
+        status,
+        final_f,
+        wall,
+        traj,
+        config.samples_per_step(m),
+        drop_steps,
+        after,
+        switched,
+        config.schedule_plan.budget,
+    )

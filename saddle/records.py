@@ -27,7 +27,8 @@ def _pandas() -> Any:
 
 
 TRIAL_COLUMNS = ("m", "eta", "trial", "steps", "samples", "status", "final_f")
-"""The columns of trials.csv (and ``drop_steps`` with a batch-size schedule)."""
+"""The columns of trials.csv (and ``drop_steps`` with a batch-size schedule or a budget, ``switch_steps``
+too when the batch size's trigger is not the f-drop)."""
 
 
 @dataclass
@@ -43,7 +44,9 @@ class MResult:
     trajectories: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (steps, f) of recorded trials
     samples_per_step: int | None = None  # m, or k m for ge2015's per-column sampling
     drop_steps: np.ndarray | None = None  # first step with f <= f(u_0) - delta (0: none); None where not recorded
-    samples_per_step_after_drop: int | None = None  # with a batch-size schedule: samples per step after the drop
+    samples_per_step_after: int | None = None  # with a batch-size schedule: samples per step after the switch
+    switch_steps: np.ndarray | None = None  # the step after which m switched (0: never); None: at the f-drop
+    budget: int | None = None  # with a schedule's budget: the samples each trial draws after its f-drop
 
     def __post_init__(self) -> None:
         if self.samples_per_step is None:
@@ -61,14 +64,15 @@ class MResult:
 
     @property
     def samples(self) -> np.ndarray:
-        """Samples drawn until escape (samples per step x steps; with a batch-size schedule, the
-        steps before and after the first f-drop at their own rates); gd draws none but is reported
-        on the same scale."""
+        """Samples drawn until the trial ended (samples per step x steps; with a batch-size schedule,
+        the steps before and after the switch, at the f-drop or at ``switch_steps``, at their own
+        rates); gd draws none but is reported on the same scale."""
         per_step = self.m if self.samples_per_step is None else self.samples_per_step
-        if self.samples_per_step_after_drop is None or self.drop_steps is None:
+        switch = self.switch_steps if self.switch_steps is not None else self.drop_steps
+        if self.samples_per_step_after is None or switch is None:
             return per_step * self.steps
-        before = np.where(self.drop_steps > 0, self.drop_steps, self.steps)
-        return per_step * before + self.samples_per_step_after_drop * (self.steps - before)
+        before = np.where(switch > 0, np.minimum(switch, self.steps), self.steps)
+        return per_step * before + self.samples_per_step_after * (self.steps - before)
 
 
 def trials_columns(mresults: Any) -> dict[str, np.ndarray]:
@@ -83,8 +87,10 @@ def trials_columns(mresults: Any) -> dict[str, np.ndarray]:
         "status": np.concatenate([r.status_names for r in mresults]),
         "final_f": np.concatenate([r.final_f for r in mresults]),
     }
-    if all(r.samples_per_step_after_drop is not None for r in mresults):  # a batch-size schedule
+    if all(r.samples_per_step_after is not None or r.budget is not None for r in mresults):  # (a schedule's)
         cols["drop_steps"] = np.concatenate([r.drop_steps for r in mresults])
+        if all(r.switch_steps is not None for r in mresults):  # (switching other than at the f-drop)
+            cols["switch_steps"] = np.concatenate([r.switch_steps for r in mresults])
     return cols
 
 

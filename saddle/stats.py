@@ -19,6 +19,7 @@ reported as the lower bound max_steps + 1 and flagged.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,17 @@ def lower_median(x: np.ndarray, axis: int = -1) -> np.ndarray:
     x = np.asarray(x)
     k = (x.shape[axis] + 1) // 2 - 1
     return np.take(np.partition(x, k, axis=axis), k, axis=axis)
+
+
+def median_with_interval(x: np.ndarray) -> tuple[float, float, float]:
+    """The lower median of ``x`` and its distribution-free 95% interval (order statistics, as
+    scipy.stats.quantile_test gives it); NaNs without values."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    median = float(lower_median(x))
+    ci = scipy.stats.quantile_test(x, q=median, p=0.5).confidence_interval(CONFIDENCE_LEVEL)
+    return median, float(ci.low), float(ci.high)
 
 
 def survival_curve(steps: np.ndarray, status: np.ndarray, max_steps: int) -> tuple[np.ndarray, np.ndarray]:

@@ -235,15 +235,25 @@ def reference_trial(
     lr_decay=0.0,
     m_after=0,
     target=None,
+    schedule=None,
+    samples_per_m=1,
     **options,
 ):
-    """One escape trial by SPEC 2.1, 3 and 4; returns (steps, status, final_f, f along the way).
+    """One escape trial by docs/objectives.md (the spike), the optimiser's step and docs/escape.md's
+    criteria; returns (steps, status, final_f, f along the way).
 
     The optimiser's step is REFERENCE_STEPS[optimizer], its options (momentum, perturbation_radius,
-    grad_threshold, t_threshold, cnc_eta, ...) given by name.  Schedules: step size eta / (1 + t /
-    lr_decay); after the first f-drop by delta, m_after samples a step; with a target the trial ends at
-    f <= target (the first f-drop step is then fs.drop).
+    grad_threshold, t_threshold, cnc_eta, ...) given by name.  Schedules: ``schedule`` (a
+    saddle.schedules.Schedule), or the older step size eta / (1 + t / lr_decay) and m_after samples a
+    step after the first f-drop by delta; with a target the trial ends at f <= target (the first
+    f-drop step is then fs.drop, the batch switch's step fs.switch).  Written from the schedules'
+    definitions (saddle/schedules: a trigger fired at the end of step t_s acts from step t_s + 1, tau =
+    t - t_s; the budget counts the samples of the steps after the f-drop), not from the kernel.
     """
+    from saddle.schedules import Schedule, legacy
+
+    plan = schedule if schedule is not None else legacy(lr_decay or None, m_after or None)
+    assert isinstance(plan, Schedule)
     step_of, initial = REFERENCE_STEPS[optimizer]
     tr = SpikeTrial(seed=seed, trial=trial, A=A, dist=dist, options=dict(options, sigma_iso=sigma_iso))
     u = u0.copy()
@@ -252,10 +262,28 @@ def reference_trial(
     fs = [f0]
     f = f0
     dropped = 0
+    spent = 0
+
+    def fires(rule, t, f):
+        if rule is None:
+            return None
+        kind, value = rule.trigger.kind, rule.trigger.value
+        if (
+            kind == "start"
+            or (kind == "drop" and dropped)
+            or (kind == "step" and t >= value)
+            or (kind == "f" and f <= value)
+        ):
+            return dropped if kind == "drop" else t
+        return None
+
+    m_at, eta_at = fires(plan.batch, 0, f0), fires(plan.step, 0, f0)
     for t in range(1, max_steps + 1):
-        if dropped and m_after:
-            m = m_after
-        step = eta / (1.0 + t / lr_decay) if lr_decay else eta
+        if m_at is not None:
+            m = plan.batch.m
+        step = eta * float(plan.step.factor(t - eta_at)) if eta_at is not None else eta
+        if dropped:
+            spent += m * samples_per_m
         u, state = step_of(tr, u, state, t, m, step)
         f = spike_f(u, A)
         fs.append(f)
@@ -263,23 +291,29 @@ def reference_trial(
             return t, DIVERGED, f, fs
         if not dropped and f <= f0 - delta:
             dropped = t
+        m_at = fires(plan.batch, t, f) if m_at is None else m_at
+        eta_at = fires(plan.step, t, f) if eta_at is None else eta_at
+        trace = _Trace(fs, dropped, m_at or 0)
         if target is not None:
             if f <= target:
-                return t, ESCAPED, f, _Trace(fs, dropped)
+                return t, ESCAPED, f, trace
         elif radius is not None:
             if np.linalg.norm(u - u0) >= radius:
                 return t, ESCAPED, f, fs
-        elif f <= f0 - delta:
+        elif not plan.budget and f <= f0 - delta:
             return t, ESCAPED, f, fs
-    return max_steps, CENSORED, f, _Trace(fs, dropped)
+        if plan.budget and spent >= plan.budget:
+            return t, CENSORED, f, trace
+    return max_steps, CENSORED, f, _Trace(fs, dropped, m_at or 0)
 
 
 class _Trace(list):
-    """f along the way, with the first f-drop step as ``drop``."""
+    """f along the way, with the first f-drop step as ``drop`` and the batch switch's as ``switch``."""
 
-    def __init__(self, fs, drop):
+    def __init__(self, fs, drop, switch=0):
         super().__init__(fs)
         self.drop = drop
+        self.switch = switch
 
 
 def reference_quadratic_trial(*, seed, trial, h, beta, Sigma, optimizer, m, eta, sigma_iso, delta, radius, max_steps):

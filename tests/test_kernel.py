@@ -237,6 +237,7 @@ def test_each_optimizer_has_its_own_kernel_reading_its_options_from_the_run_reco
     from saddle import optimizers
     from saddle.kernels import cpu
     from saddle.kernels.record import RUN_FIELDS, record_dtype, run_record
+    from saddle.schedules import Schedule
 
     obj = SpikeTensor(6)
     sgd, momentum = optimizers.get("sgd"), optimizers.get("momentum")
@@ -247,7 +248,8 @@ def test_each_optimizer_has_its_own_kernel_reading_its_options_from_the_run_reco
     assert list(record_dtype(momentum).names) == generic + ["momentum"]
     assert record_dtype(optimizers.get("pgd"))["t_threshold"] == np.int64
     values = dict(seed=5, objective=0, manifold=0, m=4, eta=0.05, delta=0.1, radius=0.0, target=np.nan)
-    values.update(random_start=0.0, max_steps=30, lr_decay=0.0, batch_after_drop=0, momentum=0.5)
+    values.update(random_start=0.0, max_steps=30, momentum=0.5)
+    values.update(Schedule().fields())
     record = run_record(momentum, values)
     assert record.shape == (1,) and record[0]["momentum"] == 0.5 and record[0]["seed"] == 5
     with pytest.raises(KeyError, match="eta"):

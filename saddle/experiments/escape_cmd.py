@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from saddle import optimizers
 from saddle.experiments.common import (
     EXIT_INTERRUPTED,
@@ -158,7 +160,16 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         type=integer,
         default=None,
         help="after a trial's first f-drop by delta, draw this many samples a step "
-        "(needs --target: the time to reach f <= target from the start)",
+        "(the same as --schedule m=BATCH_AFTER_DROP@drop)",
+    )
+    sched.add_argument(
+        "--schedule",
+        default=None,
+        metavar="RULES",
+        help="batch-size and step-size rules after a trigger, comma-separated (docs/schedules.md): "
+        "m=M@TRIGGER, eta=inverse-time:T0@TRIGGER, eta=step:GAMMA:EVERY@TRIGGER, budget=N (samples after "
+        "the f-drop); triggers start, drop (the default), step:N, f:LEVEL; e.g. 'm=1@drop,budget=100000'. "
+        "A rule after the f-drop needs --target or a budget, so that trials run on past it",
     )
     gaussian = " and ".join(name for name, cls in registered().items() if cls.gaussian_kernel is not None)
     parser.add_argument(
@@ -267,9 +278,14 @@ def format_table(result: EscapeResult) -> str:
                 f"{r['wall_seconds']:.2f}",
             )
         )
+    plan = result.config.schedule_plan
+    if plan.budget is not None:
+        return format_budget_table(result)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    if not plan.constant:
+        lines.append(f"schedule: {plan.describe()}")
     if any(math.isfinite(r.get("theory_median_steps", math.nan)) for r in result.summary):
         lines.append(cls.theory_footnote)
     if not draws:
@@ -283,6 +299,45 @@ def format_table(result: EscapeResult) -> str:
         lines.append("frozen: gd reached an exact float64 fixed point (u_t == u_t-1) and can never escape")
     if cls.diverged_note and any(r["diverged"] for r in result.summary):
         lines.append(f"diverged ({result.config.objective}): {cls.diverged_note}")
+    return "\n".join(lines)
+
+
+def format_budget_table(result: EscapeResult) -> str:
+    """The stdout table of a run with a schedule's sample budget: per m, the f-drop's median step, the
+    trials that made it (and so spent the budget after it), their final f (median and 95% interval),
+    and the noise floor at the schedule's last step size and batch size."""
+    from saddle.stats import summarize
+
+    plan = result.config.schedule_plan
+    head = ("m", "eta", "f-drop median [95% CI]", "spent", "final f median [95% CI]", "floor", "diverged", "wall s")
+    rows = []
+    for r in result.summary:
+        mres = result.by_m[r["m"]]
+        drop = mres.drop_steps if mres.drop_steps is not None else np.zeros_like(mres.steps)
+        s = summarize(drop, np.where(drop > 0, 0, 1), result.config.max_steps, seed=result.config.seed + mres.m)
+        ci = "" if s.median_is_lower_bound else f" [{fmt_steps(s.median_steps_lo)}, {fmt_steps(s.median_steps_hi)}]"
+        final = f"{r['median_final_f']:.5g} [{r['median_final_f_lo']:.5g}, {r['median_final_f_hi']:.5g}]"
+        rows.append(
+            (
+                str(r["m"]),
+                f"{r['eta']:g}",
+                fmt_steps(s.median_steps, s.median_is_lower_bound) + ci,
+                f"{r['spent_budget']} of {r['trials']}",
+                final if r["spent_budget"] else "-",
+                f"{r['floor_mean_f']:.5g}" if math.isfinite(r["floor_mean_f"]) else "-",
+                str(r["diverged"]),
+                f"{r['wall_seconds']:.2f}",
+            )
+        )
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    lines.append(f"schedule: {plan.describe()}")
+    lines.append(
+        f"spent: the trials that made the f-drop and drew {plan.budget} samples after it; final f: f where each "
+        "ended; floor: f_min + the stationary mean excess of f at the schedule's last eta and m (docs/theory.md, "
+        "the noise floor; '-' under a step-size rule, which has no stationary law)"
+    )
     return "\n".join(lines)
 
 
@@ -301,6 +356,7 @@ def config_from_args(args: argparse.Namespace, **more: Any) -> EscapeConfig:
         "optimizer",
         "lr_decay",
         "batch_after_drop",
+        "schedule",
         "batch_noise",
         "delta",
         "radius",

@@ -32,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from saddle.theory.columns import saddle_theory, theory_applies
 
     config = config_from_args(args)
-    if config.lr_decay or config.batch_after_drop:
+    if not config.schedule_plan.constant:
         raise ConfigError(
             "the linear theory and the noise floor assume a constant step size and batch size: "
-            "--lr-decay and --batch-after-drop do not apply to theory"
+            "--schedule, --lr-decay and --batch-after-drop do not apply to theory (give each phase's m and eta)"
         )
     q = saddle_theory(config) if theory_applies(config) else None
     if q is None:

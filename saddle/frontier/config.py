@@ -89,6 +89,11 @@ class FrontierConfig:
             raise ConfigError("give the goal once: --target or --target-fraction, not both")
         if self.target_fraction is None:
             self.target_fraction = 0.9
+        if not esc.schedule_plan.constant:
+            raise ConfigError(
+                "a frontier tunes one constant step size for each m: schedules (--schedule, --lr-decay, "
+                "--batch-after-drop) do not apply"
+            )
         if esc.lr_scaling != "none":
             raise ConfigError("a frontier tunes eta for every m: --lr-scaling does not apply")
         if esc.radius is not None:

@@ -846,7 +846,7 @@ def theory_reason(config: Any) -> str:
         return f"the {config.objective} objective has no theory of the steps to a target (quadratic, teacher-student)"
     if config.optimizer != "sgd":
         return f"the theory describes plain mini-batch sgd, not {config.optimizer}"
-    if config.lr_decay is not None or config.batch_after_drop is not None:
+    if not config.schedule_plan.constant:
         return "the theory has no schedules of eta or m"
     if config.radius is not None:
         return "the theory predicts the steps to an f target, not to a distance"

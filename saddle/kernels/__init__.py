@@ -24,6 +24,7 @@ from saddle.kernels.record import checked_params, run_record
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
 from saddle.objectives.user import UserObjective
 from saddle.optimizers import OptimizerParams
+from saddle.schedules import Schedule, legacy
 
 BACKENDS = ("cpu", "cupy")
 STATUS_NAMES = {ESCAPED: "escaped", CENSORED: "censored", DIVERGED: "diverged", FROZEN: "frozen"}
@@ -96,6 +97,8 @@ def run_trials(
     keep_final_u: bool = False,
     lanes: bool | None = None,
     batch_noise: str = "exact",
+    schedule: Schedule | str | None = None,
+    samples_per_m: int = 1,
 ) -> TrialBlock:
     """Run n_trials escape trials of ``objective`` from u0 on ``backend``.
 
@@ -103,8 +106,12 @@ def run_trials(
     ``kernel_params()`` and ``manifold``), or an object with legacy ``kernel_functions``
     (:class:`saddle.objectives.user.UserObjective`).  ``optimizer`` is a registered optimiser's name
     (:mod:`saddle.optimizers`).  ``params`` (a mapping such as :class:`saddle.optimizers.OptimizerParams`)
-    carries the optimiser's options by name (``momentum``, ``perturbation_radius``, ...) and the schedules
-    (``lr_decay``, ``batch_after_drop``); ``sigma_iso`` is noisy-sgd's.  Arguments are assumed validated
+    carries the optimiser's options by name (``momentum``, ``perturbation_radius``, ...; the older
+    schedule options ``lr_decay`` and ``batch_after_drop`` too, as :func:`saddle.schedules.legacy` reads
+    them); ``sigma_iso`` is noisy-sgd's.  ``schedule`` (a :class:`saddle.schedules.Schedule` or its
+    text) changes the batch size and the step size after its triggers, and ends trials at its sample
+    budget (``samples_per_m``: the samples a step draws per unit of m, which the budget counts).
+    Arguments are assumed validated
     (see :class:`saddle.config.EscapeConfig`).  ``radius`` of None selects the f-drop criterion
     with ``delta``; a ``target`` makes escape f(u_t) <= target.  ``random_start`` starts each
     trial at its own random point (the objective's ``random_start`` hook) instead of u0;
@@ -126,18 +133,22 @@ def run_trials(
     objective = as_objective(objective)
     params = OptimizerParams() if params is None else OptimizerParams(params)
     hooks = _batch_noise_hooks(objective, optimizer, batch_noise, backend)
+    old = legacy(params.get("lr_decay") or None, params.get("batch_after_drop") or None)
+    if schedule is not None and not old.constant:
+        raise ValueError("give the schedule either as schedule= or as lr_decay / batch_after_drop, not both")
+    plan = old if schedule is None else Schedule.parse(schedule)
 
-    m_most = max(int(batch_size), int(params.batch_after_drop or 0))
+    m_most = max(int(batch_size), plan.batch.m if plan.batch is not None else 0)
     rng.check_ranges(seed, int(trial_start) + int(n_trials), max_steps, m_most, max(m_most, 2) * len(u0))
     if backend == "cupy":  # the GPU twin (saddle/kernels/gpu.py); BackendUnavailable without CuPy or a GPU
         if start_perturbation:
             raise ValueError(
                 "perturbed starts (start_perturbation) are not supported on the GPU yet; use the cpu backend"
             )
-        if params.lr_decay or params.batch_after_drop:
+        if not plan.constant:
             raise ValueError(
-                "step-size and batch-size schedules (lr_decay, batch_after_drop) are not supported "
-                "on the GPU yet; use the cpu backend"
+                f"schedules ({plan.text}) are not supported on the GPU yet (escape.cu has no schedule "
+                "section); use the cpu backend"
             )
 
         return gpu.run_trials_cupy(
@@ -172,6 +183,7 @@ def run_trials(
         status=np.empty(n_trials, np.int8),
         final_f=np.empty(n_trials, np.float64),
         drop_steps=np.empty(n_trials, np.int64),
+        switch_steps=np.empty(n_trials, np.int64),
         final_u=np.empty((n_trials if keep_final_u else 0, len(u0)), np.float64),
         rec_f=recorder.f,
         rec_count=recorder.count,
@@ -190,10 +202,9 @@ def run_trials(
         target=np.nan if target is None else target,
         random_start=_start_code(random_start, start_perturbation),
         max_steps=max_steps,
-        lr_decay=params.get("lr_decay") or 0.0,
-        batch_after_drop=params.get("batch_after_drop") or 0,
         sigma_iso=sigma_iso,
     )
+    values.update(plan.fields(samples_per_m))
     run = run_record(spec, values)
     cpu.run_parallel(
         kernel,
@@ -207,5 +218,11 @@ def run_trials(
         out,
     )
     return TrialBlock(
-        trial_start, out.steps, out.status, out.final_f, out.final_u if keep_final_u else None, out.drop_steps
+        trial_start,
+        out.steps,
+        out.status,
+        out.final_f,
+        out.final_u if keep_final_u else None,
+        out.drop_steps,
+        out.switch_steps if plan.batch is not None else None,
     )

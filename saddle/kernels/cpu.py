@@ -36,6 +36,7 @@ from saddle._numba import JIT_OPTIONS, cache_enabled, inline_njit
 from saddle.manifolds import SPHERE
 from saddle.optimizers.base import Optimizer, Trial, unbound_hook
 from saddle.optimizers.geometry import retract, riemannian
+from saddle.schedules.trigger import DROP, LEVEL, NEVER, START, STEP
 
 ESCAPED, CENSORED, DIVERGED, FROZEN = 0, 1, 2, 3
 """Per-trial status codes.  FROZEN: the optimiser reached an exact fixed point of its float64
@@ -43,10 +44,13 @@ iteration (gd with a constant step: u_t == u_{t-1} bit for bit) before escaping;
 repeat it, so the trial can never escape (e.g. the octopus once its waiting coordinates underflow,
 Du et al. 2017)."""
 
-TrialOutputs = namedtuple("TrialOutputs", "steps status final_f drop_steps final_u rec_f rec_count rec_stride stop")
+TrialOutputs = namedtuple(
+    "TrialOutputs", "steps status final_f drop_steps switch_steps final_u rec_f rec_count rec_stride stop"
+)
 """The kernel's outputs, one entry (row) per trial of the block: ``steps`` (int64: the escape step,
 max_steps if censored, the step of divergence or of freezing), ``status`` (int8), ``final_f``,
-``drop_steps`` (int64: the first step with f <= f(u_0) - delta, 0 if none), ``final_u`` (n x d, or
+``drop_steps`` (int64: the first step with f <= f(u_0) - delta, 0 if none), ``switch_steps`` (int64:
+the step after which the schedule switched the batch size, 0 if it did not), ``final_u`` (n x d, or
 0 x d when not wanted), the recorder's ``rec_f`` (f(u_t) of the experiment's first rec_f.shape[0]
 trials), ``rec_count`` and ``rec_stride`` (indexed by the global trial index), and ``stop`` (int64, one
 entry): the kernel polls it every step and returns early once it is not 0 (:func:`run_parallel` sets
@@ -72,6 +76,33 @@ def _record(rec_row: np.ndarray, count: int, stride: int, t: int, value: float) 
             return count, stride
     rec_row[count] = value
     return count + 1, stride
+
+
+@inline_njit
+def fired_at(kind: int, value: float, t: int, f: float, dropped: int) -> int:
+    """The step a schedule's trigger (saddle.schedules.trigger) fires at, seen at the end of step t
+    with f = f(u_t) and the f-drop's step ``dropped`` (0: none yet), or -1 while it has not fired."""
+    if kind == START:
+        return t
+    if kind == DROP and dropped > 0:
+        return dropped
+    if kind == STEP and t >= value:
+        return t
+    if kind == LEVEL and f <= value:
+        return t
+    return -1
+
+
+@inline_njit
+def scheduled_eta(run: Any, tau: int) -> float:
+    """The step size tau >= 1 steps after the step-size rule's trigger fired (saddle.schedules): eta /
+    (1 + tau / t0) for inverse time (decay 1, decay_a = t0), eta x gamma^floor(tau / every) for step
+    decay (decay 2, decay_a = every, decay_b = gamma); eta when there is no rule."""
+    if run.decay == 1:
+        return run.eta / (1.0 + tau / run.decay_a)
+    if run.decay == 2:
+        return run.eta * math.pow(run.decay_b, float(tau // int(run.decay_a)))
+    return run.eta
 
 
 # The template's hooks, bound for each (objective, optimiser) by ``specialise``.
@@ -126,16 +157,19 @@ def run_trial(
     """Trial trial0 + r, one trajectory from u0, into row r of the outputs ``out`` (a
     :class:`TrialOutputs`); f(u_t) is recorded when the trial is among the first out.rec_f.shape[0].
 
-    ``run`` is the run's record (fields: seed, objective, manifold, m, eta, delta, radius, target,
-    random_start, max_steps, lr_decay, batch_after_drop and the optimiser's options).  Per step t
-    (docs/escape.md): the step size eta / (1 + t / lr_decay) when lr_decay > 0 (else eta), the
-    batch size batch_after_drop after the first f(u_t) <= f(u_0) - delta when it is > 0 (else m); the
-    optimiser's step (``optimizer_step``, bound by ``specialise``); f(u_t).
+    ``run`` is the run's record (:mod:`saddle.kernels.record`: seed, objective, manifold, m, eta, delta,
+    radius, target, random_start, max_steps, the schedule's fields and the optimiser's options).  Per
+    step t (docs/escape.md): the batch size m_after once the schedule's batch trigger has fired (else
+    m), the step size ``scheduled_eta`` tau = t - t_s steps after its step-size trigger fired at t_s
+    (else eta); the optimiser's step (``optimizer_step``, bound by ``specialise``); f(u_t); then the
+    triggers (``fired_at``).  A trigger fired at the end of step t_s acts from step t_s + 1.
 
     Escape is the first t >= 1 with f(u_t) <= f(u_0) - delta, or, when radius > 0, with
     ||u_t - u_0|| >= radius, or, when target is finite, with f(u_t) <= target (docs/escape.md); a
     non-finite f is a divergence; a step the optimiser reports as an exact fixed point ends the trial
-    FROZEN.  ``random_start`` = inf starts the trial at the objective's own random point (its
+    FROZEN.  With a budget (run.budget > 0 samples after the f-drop) the f-drop ends no trial: a trial
+    ends at the target or radius, or CENSORED once the steps after its f-drop have drawn the budget
+    (m x samples_per_m a step).  ``random_start`` = inf starts the trial at the objective's own random point (its
     ``random_start`` hook) instead of u0; 0 < random_start < inf starts it at R_{u0}(r xi),
     r = random_start, xi uniform on the tangent unit sphere; both drawn from the START stream.
     """
@@ -166,10 +200,12 @@ def run_trial(
     for k in range(d):
         u[k] = start[k]
     state = np.zeros(STATE_VECTORS * d + STATE_SCALARS)
-    eta, lr_decay, m_after = run.eta, run.lr_decay, run.batch_after_drop
+    eta, budget, per_m = run.eta, run.budget, run.samples_per_m
     delta, radius, target, max_steps = run.delta, run.radius, run.target, run.max_steps
-    dropped = 0
+    dropped, spent = 0, 0
     f0 = objective_value(run.objective, u, pf, pa, pi, tr.z)
+    m_fired = fired_at(run.m_trigger, run.m_trigger_value, 0, f0, 0)
+    eta_fired = fired_at(run.eta_trigger, run.eta_trigger_value, 0, f0, 0)
     count, stride = 0, 1
     if record:
         count, stride = _record(rec_row, count, stride, 0, f0)
@@ -178,9 +214,11 @@ def run_trial(
     for t in range(1, max_steps + 1):
         if out.stop[0] != 0:  # Ctrl-C: this call's rows are discarded
             break
-        if dropped > 0 and m_after > 0:
-            m = m_after
-        step = eta / (1.0 + t / lr_decay) if lr_decay > 0.0 else eta
+        if m_fired >= 0 and run.m_after > 0:
+            m = run.m_after
+        step = scheduled_eta(run, t - eta_fired) if eta_fired >= 0 else eta
+        if dropped > 0:
+            spent += m * per_m
         frozen = optimizer_step(run, tr, t, m, step, u, state)
         f = objective_value(run.objective, u, pf, pa, pi, tr.z)
         if not math.isfinite(f):
@@ -190,6 +228,10 @@ def run_trial(
             count, stride = _record(rec_row, count, stride, t, f)
         if dropped == 0 and f <= f0 - delta:
             dropped = t
+        if m_fired < 0:
+            m_fired = fired_at(run.m_trigger, run.m_trigger_value, t, f, dropped)
+        if eta_fired < 0:
+            eta_fired = fired_at(run.eta_trigger, run.eta_trigger_value, t, f, dropped)
         escaped = False
         if math.isfinite(target):
             escaped = f <= target
@@ -198,10 +240,13 @@ def run_trial(
             for k in range(d):
                 dist2 += (u[k] - start[k]) ** 2
             escaped = dist2 >= radius * radius
-        else:
+        elif budget == 0:
             escaped = dropped == t
         if escaped:
             steps, status = t, ESCAPED
+            break
+        if budget > 0 and spent >= budget:
+            steps, status = t, CENSORED
             break
         if frozen:
             steps, status = t, FROZEN
@@ -210,12 +255,20 @@ def run_trial(
         for k in range(d):
             out.final_u[r, k] = u[k]
     out.drop_steps[r] = dropped
+    out.switch_steps[r] = max(m_fired, 0) if run.m_after > 0 else 0
     out.steps[r] = steps
     out.status[r] = status
     out.final_f[r] = f
     if record:
         out.rec_count[trial] = count
         out.rec_stride[trial] = stride
+
+
+@inline_njit
+def lanes_schedule(run: Any) -> bool:
+    """Whether the lanes run this schedule: no batch-size rule, no budget, and a step-size rule, if
+    any, from the start (``run_lanes`` counts each lane's tau from step 0)."""
+    return run.m_trigger == NEVER and run.budget == 0 and (run.eta_trigger == NEVER or run.eta_trigger == START)
 
 
 def escape_rows(
@@ -233,14 +286,14 @@ def escape_rows(
     hi - 1 (``run``: the run record).
 
     Each trial runs alone (``run_trial``), except in a kernel compiled with lanes (LANES_BELOW_M > 0):
-    with m below it, no batch size after the drop and max_steps >= 1, the trials that are not recorded
+    with m below it, a schedule the lanes run (``lanes_schedule``) and max_steps >= 1, the trials that are not recorded
     run TRIAL_LANES at a time in lockstep (``run_lanes``), a lane whose trial ends taking the next of the
     rows (one group for all the rows: lanes idle only at the end of the rows).  Every trial writes
     only its own row, and its numbers do not depend on which rows run together, so any split of the
     rows over threads (:func:`run_parallel`) gives the same outputs bit for bit.
     """
     first = hi
-    if run.m < LANES_BELOW_M and run.batch_after_drop <= 0 and run.max_steps >= 1:
+    if run.m < LANES_BELOW_M and lanes_schedule(run) and run.max_steps >= 1:
         first = min(hi, max(lo, out.rec_f.shape[0] - trial0))  # recorded trials run alone (run_trial records)
     for r in range(lo, first):
         run_trial(r, trial0, u0, run, pf, pa, pi, out)
@@ -299,7 +352,7 @@ def run_lanes(
     lockstep: lane r of (d, TRIAL_LANES) arrays holds one trial at its own step, and a lane whose trial
     ends takes the next one.  The objective's lane hooks compute every lane's gradient and f in loops
     over lanes that vectorise; each lane's arithmetic, random numbers and stopping rule are those of
-    ``run_trial`` with sgd's step for its trial (no recording, no batch size after the drop), so the
+    ``run_trial`` with sgd's step for its trial (no recording; schedules as ``lanes_schedule`` allows), so the
     outputs are the same bit for bit (tests/test_lanes.py).  Only an optimiser that declares ``lanes``
     (sgd) is compiled with this path.  Lanes left without a trial at the end keep stepping on their
     last state until the others finish; nothing of theirs is written.
@@ -330,7 +383,7 @@ def run_lanes(
     key0 = np.uint64(run.seed)
     g, p, z, x, noise = np.empty(d), np.empty(d), np.empty(d), np.empty(d), np.empty(d)
     block = np.empty(4, dtype=np.uint64)
-    m, eta, lr_decay = run.m, run.eta, run.lr_decay
+    m, eta, decaying = run.m, run.eta, run.eta_trigger == START
     delta, radius, target, max_steps = run.delta, run.radius, run.target, run.max_steps
     keep_u = out.final_u.shape[0] > 0
     for r in range(L):
@@ -364,7 +417,7 @@ def run_lanes(
         for r in range(L):
             T[r] += 1
             ts[r] = np.uint64(T[r])
-            step = eta / (1.0 + T[r] / lr_decay) if lr_decay > 0.0 else eta
+            step = scheduled_eta(run, T[r]) if decaying else eta
             scale[r] = -step
         lane_gradient(run.objective, U, pf, pa, pi, key0, keys, ts, m, Z, X, V, words, G)
         for lo in range(0, d, bs):  # p = g - (u.g) u on each sphere block (p = g on R^d), as riemannian
@@ -422,6 +475,7 @@ def run_lanes(
             out.status[o] = code
             out.final_f[o] = f
             out.drop_steps[o] = dropped[r]
+            out.switch_steps[o] = 0
             if keep_u:
                 for k in range(d):
                     out.final_u[o, k] = U[k, r]

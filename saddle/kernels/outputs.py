@@ -21,6 +21,7 @@ class TrialBlock:
     final_f: np.ndarray  # float64: f at the last step
     final_u: np.ndarray | None = None  # float64 (n, d): the final points, when asked for
     drop_steps: np.ndarray | None = None  # int64: first step with f <= f(u_0) - delta, 0 if none (CPU backend)
+    switch_steps: np.ndarray | None = None  # int64: the step after which a schedule switched m, 0 if none
 
 
 @dataclass

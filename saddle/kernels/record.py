@@ -27,8 +27,17 @@ RUN_FIELDS: tuple[tuple[str, type], ...] = (
     ("target", np.float64),  # target criterion (NaN: off)
     ("random_start", np.float64),  # 0: u0; r > 0: R_u0(r xi); inf: the objective's random start
     ("max_steps", np.int64),
-    ("lr_decay", np.float64),  # schedule: eta / (1 + t / lr_decay) (0: constant)
-    ("batch_after_drop", np.int64),  # schedule: the batch size after the first f-drop (0: m throughout)
+    # the schedule (saddle.schedules; saddle.kernels.cpu.scheduled_eta and scheduled_m read them):
+    ("m_trigger", np.int64),  # when the batch size switches (saddle.schedules.trigger codes; 0: never)
+    ("m_trigger_value", np.float64),  # its step (step:N) or f level (f:LEVEL)
+    ("m_after", np.int64),  # the batch size after it
+    ("eta_trigger", np.int64),  # when the step size starts to decay (0: never)
+    ("eta_trigger_value", np.float64),
+    ("decay", np.int64),  # the step-size rule's code (1: inverse time, 2: step decay)
+    ("decay_a", np.float64),  # its numbers (inverse time: t0; step decay: every, gamma)
+    ("decay_b", np.float64),
+    ("budget", np.int64),  # samples after the f-drop at which a trial ends (0: no budget)
+    ("samples_per_m", np.int64),  # samples a step draws per unit of m (what the budget counts)
 )
 """The generic fields of every run record, with their types."""
 

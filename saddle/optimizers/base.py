@@ -169,9 +169,10 @@ def users(option: str) -> tuple[str, ...]:
 
 class OptimizerParams(dict[str, Any]):
     """Option values by name for :func:`saddle.kernels.run_trials`: the optimiser's own options
-    (``momentum``, ``perturbation_radius``, ...) and the schedules (``lr_decay``: the step size
-    eta / (1 + t / lr_decay); ``batch_after_drop``: the batch size after the first f-drop).  An
-    option left out is 0 (off).  Attributes read the values: ``params.lr_decay``."""
+    (``momentum``, ``perturbation_radius``, ...) and the older schedule options (``lr_decay``: the step
+    size eta / (1 + t / lr_decay); ``batch_after_drop``: the batch size after the first f-drop; a
+    schedule is :mod:`saddle.schedules`' now).  An option left out is 0 (off).  Attributes read the
+    values: ``params.momentum``."""
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):

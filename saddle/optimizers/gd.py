@@ -25,7 +25,7 @@ def gd_step(run: Any, tr: Any, t: int, m: int, eta: float, u: np.ndarray, state:
     gradient(tr, EXACT_GRADIENT, u, t, m, eta)
     riemannian(tr.sphere, tr.bs, u, tr.g, tr.p)
     d = u.shape[0]
-    can_freeze = run.lr_decay <= 0.0
+    can_freeze = run.decay == 0  # (no step-size rule: saddle.schedules)
     if can_freeze:
         for k in range(d):
             state[k] = u[k]

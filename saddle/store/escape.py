@@ -124,7 +124,7 @@ class ResultsFolder(ResultsStore):
     @staticmethod
     def _tables(mresults: Sequence[MResult], summary_rows: Sequence[dict[str, Any]]) -> dict[str, bytes]:
         cols = trials_columns(mresults)
-        columns = TRIAL_COLUMNS + (("drop_steps",) if "drop_steps" in cols else ())
+        columns = TRIAL_COLUMNS + tuple(c for c in ("drop_steps", "switch_steps") if c in cols)
         rows = zip(*(cols[c].tolist() for c in columns))
         keys = list(summary_rows[0])
         arrays = {}
@@ -182,6 +182,7 @@ class ResultsFolder(ResultsStore):
         if texts["trajectories.npz"] is not None:
             with np.load(io.BytesIO(texts["trajectories.npz"]), allow_pickle=False) as z:
                 traj = {k: z[k] for k in z.files}
+        switch = self.config.schedule_plan.batch
         for m in self.config.m:
             mine = [r for r in rows if int(r["m"]) == m]
             if len(mine) != self.config.trials or m not in wall:
@@ -206,9 +207,11 @@ class ResultsFolder(ResultsStore):
                     drop_steps=(
                         np.array([int(r["drop_steps"]) for r in mine], np.int64) if "drop_steps" in mine[0] else None
                     ),
-                    samples_per_step_after_drop=(
-                        self.config.samples_per_step(self.config.batch_after_drop)
-                        if self.config.batch_after_drop
+                    samples_per_step_after=(self.config.samples_per_step(switch.m) if switch is not None else None),
+                    budget=self.config.schedule_plan.budget,
+                    switch_steps=(
+                        np.array([int(r["switch_steps"]) for r in mine], np.int64)
+                        if "switch_steps" in mine[0]
                         else None
                     ),
                 ),

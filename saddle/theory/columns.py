@@ -34,6 +34,7 @@ def theory_applies(config: Settings) -> bool:
         and config.target is None
         and config.start_perturbation is None
         and not config.random_start
+        and getattr(getattr(config, "schedule_plan", None), "constant", True)  # (a constant eta and m)
     )
 
 

@@ -241,6 +241,10 @@ def _flat_state(u: npt.ArrayLike) -> np.ndarray:
 
 def _tangent_hessian(objective: Any, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(B, B^T Hess f(u) B): an orthonormal tangent basis at u and the Riemannian Hessian in it."""
+    if not callable(getattr(objective, "rhess", None)):
+        raise ValueError(
+            f"the noise floor needs the objective's Hessian (rhess), which {type(objective).__name__} does not have"
+        )
     B = _tangent_basis(getattr(objective, "manifold", None), u)
     H = B.T @ np.asarray(objective.rhess(u), dtype=float) @ B
     return B, 0.5 * (H + H.T)
