@@ -93,28 +93,31 @@ def _median_samples(mres: MResult, s: Any) -> dict[str, float]:
 
 def _budget_columns(config: EscapeConfig, mres: MResult) -> dict[str, Any]:
     """With a schedule's sample budget: the trials that made the f-drop (and so spent it), the median of
-    their final f with its 95% interval (order statistics), and the noise floor f_min + E[f - f_min] at
-    the step size and batch size the schedule ends with (NaN with a step-size rule: no stationary law).
-    Nothing without a budget."""
+    their final f with its 95% interval (order statistics), and the noise floor at the step size and
+    batch size the schedule ends with: the median and the mean of f at stationarity of the linearised
+    dynamics (NaN with a step-size rule, which has no stationary law, or where the objective has no
+    floor).  Nothing without a budget."""
     plan = config.schedule_plan
     if plan.budget is None:
         return {}
     spent = (mres.drop_steps > 0) & (mres.status == 1) if mres.drop_steps is not None else np.zeros(0, bool)
     median, lo, hi = median_with_interval(mres.final_f[spent])
-    floor = math.nan
+    floor = floor_median = math.nan
     if plan.step is None:
         from saddle.theory.floor import noise_floor
 
         m_end = plan.batch.m if plan.batch is not None else mres.m
         try:  # (a theory that fails is no reason to lose a run: the column is then NaN)
-            floor = noise_floor(config, mres.eta, m_end).mean_f
+            fl = noise_floor(config, mres.eta, m_end)
+            floor, floor_median = fl.mean_f, fl.f_min + fl.quantiles[0.5]
         except Exception:
-            floor = math.nan
+            floor = floor_median = math.nan
     return {
         "spent_budget": int(spent.sum()),
         "median_final_f": median,
         "median_final_f_lo": lo,
         "median_final_f_hi": hi,
+        "floor_median_f": floor_median,
         "floor_mean_f": floor,
     }
 

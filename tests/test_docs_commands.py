@@ -351,6 +351,10 @@ RUN = {
         "",
     ),
     ("docs/sweeps.md", "summary = read_table("): ([], ""),
+    ("docs/schedules.md", "plan = Schedule(batch=BatchSwitch(1, drop)"): (
+        [("run_escape(m=(32,), schedule=plan)", "run_escape(m=(32,), trials=20, schedule=plan)")],
+        "",
+    ),
     ("docs/frontier.md", "result = saddle.run_frontier("): (
         [("m=(1, 4, 16, 64), trials=200", "m=(16, 64), trials=40")],
         "",

@@ -309,7 +309,16 @@ def format_budget_table(result: EscapeResult) -> str:
     from saddle.stats import summarize
 
     plan = result.config.schedule_plan
-    head = ("m", "eta", "f-drop median [95% CI]", "spent", "final f median [95% CI]", "floor", "diverged", "wall s")
+    head = (
+        "m",
+        "eta",
+        "f-drop median [95% CI]",
+        "spent",
+        "final f median [95% CI]",
+        "floor median",
+        "diverged",
+        "wall s",
+    )
     rows = []
     for r in result.summary:
         mres = result.by_m[r["m"]]
@@ -324,7 +333,7 @@ def format_budget_table(result: EscapeResult) -> str:
                 fmt_steps(s.median_steps, s.median_is_lower_bound) + ci,
                 f"{r['spent_budget']} of {r['trials']}",
                 final if r["spent_budget"] else "-",
-                f"{r['floor_mean_f']:.5g}" if math.isfinite(r["floor_mean_f"]) else "-",
+                f"{r['floor_median_f']:.5g}" if math.isfinite(r["floor_median_f"]) else "-",
                 str(r["diverged"]),
                 f"{r['wall_seconds']:.2f}",
             )
@@ -335,8 +344,8 @@ def format_budget_table(result: EscapeResult) -> str:
     lines.append(f"schedule: {plan.describe()}")
     lines.append(
         f"spent: the trials that made the f-drop and drew {plan.budget} samples after it; final f: f where each "
-        "ended; floor: f_min + the stationary mean excess of f at the schedule's last eta and m (docs/theory.md, "
-        "the noise floor; '-' under a step-size rule, which has no stationary law)"
+        "ended; floor median: the median of f at stationarity of the linearised dynamics at the schedule's last "
+        "eta and m (docs/theory.md, the noise floor; '-' under a step-size rule, which has no stationary law)"
     )
     return "\n".join(lines)
 

@@ -486,6 +486,10 @@ def trajectory_panel(
         level(res.f0, "$f(u_0)$", ":")  # (each trial has its own f(u_0) otherwise)
         if cfg.radius is None:
             level(res.f0 - cfg.delta, r"$f(u_0) - \delta$", "--")
+    floors = {int(row["m"]): row.get("floor_median_f", math.nan) for row in res.summary or []}
+    floors = {m: float(f) for m, f in floors.items() if f is not None and math.isfinite(float(f))}
+    for m, f in floors.items():  # a schedule's budget: the noise floor at its last (eta, m), per m
+        ax.axhline(f, color=batch_colour(m), lw=1.0, ls="-.", zorder=0.6)
     step_axis(ax, t_max)
     ax.set_ylabel(r"$f(u_t)$")
     entries: list[tuple[Any, str]] = []
@@ -497,6 +501,8 @@ def trajectory_panel(
         ax.set_title(f"trajectories ({per_m} per $m$)")
     if per_m and bands:
         entries.append((Line2D([], [], color="0.35", lw=0.5), f"{per_m} of them per $m$"))
+    if floors:
+        entries.append((Line2D([], [], color="0.35", lw=1.0, ls="-."), "noise floor (theory's median), per $m$"))
     setattr(ax, _KEY, entries)
     if legend:
         ax.legend(*zip(*(_batch_key(list(res.by_m)) + entries)), loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -539,7 +545,8 @@ def escape_figure(
         The caption line (objective, optimiser, eta, trials per m, delta), a text of one's own, or none.
     panels : str or list of str, optional
         Which panels, in order, of :data:`PANELS` ("survival,median"); by default all of them (no
-        trajectories for an overlay, nor for a run that recorded none).
+        trajectories for an overlay, nor for a run that recorded none; only the trajectories, with the
+        noise floor per m, for a run whose schedule ends every trial at a sample budget).
     trajectories : 'bands', 'curves' or 'both'
         What the trajectory panel draws (:func:`trajectory_panel`).
 
@@ -563,6 +570,9 @@ def escape_figure(
     chosen = parse_panels(panels, overlay)
     if panels is None and not any(r.trajectories for r in results[0].by_m.values()):
         chosen = tuple(p for p in chosen if p != "trajectories")
+    budget = getattr(results[0].config, "schedule_plan", None)
+    if panels is None and not overlay and budget is not None and budget.budget is not None and "trajectories" in chosen:
+        chosen = ("trajectories",)  # (a run to a budget ends every trial censored: f(u_t) and its floor tell)
     costs = ["steps", "samples"] if cost == "both" else [cost]
     kinds = [k for p in chosen for k in ([f"median:{c}" for c in costs] if p == "median" else [p])]
     inches = figure_width(width)
