@@ -79,16 +79,16 @@ def test_a_start_no_trial_can_leave_is_refused_up_front_naming_the_ways_out():
             match=f"fixed point of shared-sample {optimizer}.*ways out: --sampling "
             "per-column.*noisy-sgd.*--start-perturbation.*allow_trap",
         ):
-            EscapeConfig(objective="ge2015", d=5, optimizer=optimizer)
-    trap = EscapeConfig(objective="ge2015", d=5, allow_trap=True)
+            EscapeConfig(objective="ge2015", d=5, sampling="shared", optimizer=optimizer)
+    trap = EscapeConfig(objective="ge2015", d=5, sampling="shared", allow_trap=True)
     assert any("no trial can escape" in w for w in trap.start_warnings())
+    EscapeConfig(objective="ge2015", d=5)  # (its default: per-column samples)
     for way_out in (
-        dict(sampling="per-column"),
         dict(optimizer="noisy-sgd", sigma_iso=0.1),
         dict(start_perturbation=0.01),
         dict(random_start=True),
     ):
-        EscapeConfig(objective="ge2015", d=5, **way_out)
+        EscapeConfig(objective="ge2015", d=5, sampling="shared", **way_out)
     with pytest.raises(ConfigError, match="allow_trap must be true or false"):
         EscapeConfig(allow_trap="yes")
 

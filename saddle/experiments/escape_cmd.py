@@ -235,6 +235,20 @@ def _fmt_theory(row: dict[str, Any]) -> str:
     return text + (f" / {model:.0f}" if math.isfinite(model) else "")
 
 
+def _no_theory_reason(config: Any) -> str:
+    """Why the theory column is empty, in a few words (docs/theory.md says what the theory covers)."""
+    from saddle.objectives.base import Objective
+    from saddle.theory.columns import theory_applies
+
+    if not config.schedule_plan.constant:
+        return "it assumes a constant step size and batch size"
+    if not theory_applies(config):
+        return "the linear theory covers plain sgd from the saddle itself, to an f-drop (docs/theory.md)"
+    if config.objective_class.saddle_theory is Objective.saddle_theory:
+        return f"the {config.objective} objective has no saddle quantities (docs/theory.md)"
+    return "docs/theory.md"
+
+
 def format_table(result: EscapeResult) -> str:
     """The stdout table: one row per m (and the objective's own columns, e.g. alpha = steps / N)."""
 
@@ -295,6 +309,8 @@ def format_table(result: EscapeResult) -> str:
         )
     notes = sorted({r["theory_note"] for r in result.summary if r.get("theory_note")})
     lines += [f"theory: {note}" for note in notes]
+    if not notes and all(_fmt_theory(r) == "-" for r in result.summary):
+        lines.append(f"theory: - (no escape-time theory for this run: {_no_theory_reason(result.config)})")
     if frozen:
         lines.append("frozen: gd reached an exact float64 fixed point (u_t == u_t-1) and can never escape")
     if cls.diverged_note and any(r["diverged"] for r in result.summary):
