@@ -532,13 +532,40 @@ def _heat_path_escape(
         )
         return lam, S
 
+    with np.errstate(over="ignore", invalid="ignore"):  # (a path that leaves the float range has no model)
+        return _follow_heat_path(obj, M, u0, u, W, var, local, eta, m, delta, radius, f_target, max_steps)
+
+
+def _follow_heat_path(
+    obj: Any,
+    M: Any,
+    u0: np.ndarray,
+    u: np.ndarray,
+    W: np.ndarray,
+    var: np.ndarray,
+    local: Any,
+    eta: float,
+    m: float,
+    delta: float | None,
+    radius: float | None,
+    f_target: float,
+    max_steps: int,
+) -> float:
+    """The heat-path model's steps from u (``_heat_path_escape``): NaN where the path or its variance
+    leaves the float range, or it has not escaped in max_steps; inf where it settles without escaping."""
     lam, S = local(u, W)
     for t in range(1, max_steps + 1):
         var_new = (1.0 - eta * lam) ** 2 * var + eta**2 * S / m
+        if not np.all(np.isfinite(var_new)):
+            return math.nan
         g = np.asarray(obj.rgrad(u), dtype=float)
         u_new = _retract(M, u, -eta * g)
+        if not np.all(np.isfinite(u_new)):
+            return math.nan
         W = _tangent_frame(M, u_new, W)
         lam, S = local(u_new, W)
+        if not (np.all(np.isfinite(lam)) and np.all(np.isfinite(S))):
+            return math.nan
         if delta is not None:
             if float(obj.f(u_new)) + 0.5 * float(np.sum(lam * var_new)) <= f_target:
                 return float(t)
@@ -547,7 +574,7 @@ def _heat_path_escape(
         converged = np.linalg.norm(u_new - u) <= 1e-13 * max(1.0, float(np.linalg.norm(u))) and np.all(
             np.abs(var_new - var) <= 1e-12 * np.maximum(var_new, 1e-300)
         )
-        if converged or not np.all(np.isfinite(u_new)):
+        if converged:
             return math.inf
         u, var = u_new, var_new
     return math.nan
@@ -592,7 +619,7 @@ def prediction_table(
             lin_vals = (math.inf, math.inf, math.nan)
         model = heat_path_escape(quantities, eta_i, m_i, delta=delta, radius=radius) if info.model_valid else math.nan
         if info.model_valid and math.isnan(model):
-            notes.append(f"no model: its escape lies beyond {MODEL_MAX_STEPS} steps")
+            notes.append(f"no model: its escape lies beyond {MODEL_MAX_STEPS} steps or outside the float range")
         elif info.model_valid and math.isinf(model) and quantities.sigma_v2 > 0:
             notes.append("no model: its trajectory settles without escaping (the heat keeps it above the threshold)")
         rows.append(
