@@ -197,7 +197,8 @@ def run_escape(
     threads : int, optional
         Numba threads (results do not depend on it).
     progress : bool
-        Show a tqdm progress bar on stderr.
+        Show a progress bar per batch size (tqdm.auto: on stderr, or a notebook's widget), its time left
+        that batch size's own (their costs differ by orders of magnitude).
     announce : callable, optional
         ``announce(line)`` is called with one line when the kernel takes over a second to compile (or
         load) before the first trial, and after each batch size finishes (the command line prints them
@@ -279,15 +280,18 @@ def run_escape(
         raise
 
     bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(todo) * config.trials, unit="trial", desc="escape", leave=False)
     rows = {m: summary_row(config, r, theory) for m, r in by_m.items()}
     kept = list(by_m)  # the batch sizes whose trials are stored (or, without a folder, computed)
     try:
-        for m in todo:
+        for i, m in enumerate(todo):
+            if progress:  # one bar per batch size: the batch sizes' costs differ by orders of magnitude
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=config.trials, unit="trial", desc=f"m = {m} ({i + 1}/{len(todo)})", leave=False)
             by_m[m] = _run_batch_size(config, objective, starts[m], m, backend, bar, announce)
+            if bar is not None:
+                bar.close()
+                bar = None
             failed = None
             try:
                 rows[m] = summary_row(config, by_m[m], theory)
