@@ -100,3 +100,16 @@ def test_an_optimizer_without_mini_batches_says_m_has_no_effect_and_counts_no_sa
     rows = table.splitlines()[1:3]
     assert all(row.split().count("-") == 2 for row in rows)  # the theory and median samples columns
     assert "gd draws no mini-batches: m does not change the law of its trials" in table
+
+
+def test_the_linear_theory_refuses_a_dimension_whose_quantities_take_minutes(capsys):
+    """Its saddle quantities cost O(d^4) before any trial (minutes at d = 1000): theory refuses d > 200 in
+    one line, and an escape run leaves the column empty (its table says why) instead of hanging."""
+    from saddle.experiments.cli import main
+    from saddle.theory.columns import MAX_THEORY_D, theory_applies
+
+    assert main(["theory", "--d", str(MAX_THEORY_D + 1), "--m", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "computed for d <= 200" in err[0]
+    assert not theory_applies(EscapeConfig(d=MAX_THEORY_D + 1, m=(1,)))
+    assert theory_applies(EscapeConfig(d=MAX_THEORY_D, m=(1,)))

@@ -171,5 +171,8 @@ def _main(argv: Sequence[str] | None) -> int:
         say(f"python -m saddle.experiments: error: {err}")
         return 1
     except KeyboardInterrupt:
-        say("interrupted before any trial finished; nothing was stored")
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # (a second Ctrl-C must not kill the clean exit)
+        say("interrupted; what was stored before stays stored (every file is written whole or not at all)")
         return EXIT_INTERRUPTED

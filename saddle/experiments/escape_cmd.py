@@ -238,10 +238,12 @@ def _fmt_theory(row: dict[str, Any]) -> str:
 def _no_theory_reason(config: Any) -> str:
     """Why the theory column is empty, in a few words (docs/theory.md says what the theory covers)."""
     from saddle.objectives.base import Objective
-    from saddle.theory.columns import theory_applies
+    from saddle.theory.columns import MAX_THEORY_D, theory_applies
 
     if not config.schedule_plan.constant:
         return "it assumes a constant step size and batch size"
+    if config.objective_class.uses_d and config.d > MAX_THEORY_D:
+        return f"it is computed for d <= {MAX_THEORY_D} (its cost grows as d^4)"
     if not theory_applies(config):
         return "the linear theory covers plain sgd from the saddle itself, to an f-drop (docs/theory.md)"
     if config.objective_class.saddle_theory is Objective.saddle_theory:
@@ -315,6 +317,8 @@ def format_table(result: EscapeResult) -> str:
         lines.append("frozen: gd reached an exact float64 fixed point (u_t == u_t-1) and can never escape")
     if cls.diverged_note and any(r["diverged"] for r in result.summary):
         lines.append(f"diverged ({result.config.objective}): {cls.diverged_note}")
+    if "simulation" in result.config.options:  # (an objective with more than one simulation: which ran)
+        lines.append(f"ran: {result.config.describe()}")
     return "\n".join(lines)
 
 
@@ -435,10 +439,11 @@ def run(args: argparse.Namespace) -> int:
             )
         return EXIT_INTERRUPTED
     if not args.no_plot:
-        from saddle.plotting import escape_figure, save_figure
         from saddle.store import StoreError
 
         try:
+            from saddle.plotting import escape_figure, save_figure  # (importing matplotlib takes a second)
+
             save_figure(escape_figure(result), out / "escape")
         except KeyboardInterrupt:  # every trial is stored already: say so (not cli.main's "nothing was stored")
             say(f"interrupted while drawing the figure; every trial is stored in {out}")

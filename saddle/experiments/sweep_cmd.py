@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             names = ", ".join(p.name for p in paths) or "none (no parameter varies)"
             print(f"figures in {out}/: {names}")
         return 0
-    progress = not args.quiet and sys.stderr.isatty()
+    progress = not args.quiet and sys.stderr is not None and sys.stderr.isatty()
     try:
         result = run_sweep(
             sweep, out=out, workers=args.workers, scheduler=args.scheduler, threads=args.threads, progress=progress

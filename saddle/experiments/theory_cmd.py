@@ -37,6 +37,13 @@ def run(args: argparse.Namespace) -> int:
             "the linear theory and the noise floor assume a constant step size and batch size: "
             "--schedule, --lr-decay and --batch-after-drop do not apply to theory (give each phase's m and eta)"
         )
+    from saddle.theory.columns import MAX_THEORY_D
+
+    if config.objective_class.uses_d and config.d > MAX_THEORY_D:
+        raise ConfigError(
+            f"the linear theory is computed for d <= {MAX_THEORY_D}, got d = {config.d} (its cost grows as d^4: "
+            "minutes at d = 1000)"
+        )
     q = saddle_theory(config) if theory_applies(config) else None
     if q is None:
         covered = [name for name, cls in registered().items() if cls.saddle_theory is not Objective.saddle_theory]

@@ -23,6 +23,11 @@ EMPTY = {
 }
 
 
+MAX_THEORY_D = 200
+"""The linear theory's saddle quantities are computed for d up to this: their cost grows as d^4 (16 s at
+d = 300, minutes at d = 1000, all before the first trial)."""
+
+
 def theory_applies(config: Settings) -> bool:
     """Whether the linear theory (docs/theory.md, sections 1-2) describes this configuration's start:
     sgd from the saddle itself, by plain mini-batch steps (the objective must also provide its saddle
@@ -35,6 +40,7 @@ def theory_applies(config: Settings) -> bool:
         and config.start_perturbation is None
         and not config.random_start
         and getattr(getattr(config, "schedule_plan", None), "constant", True)  # (a constant eta and m)
+        and not (config.objective_class.uses_d and config.d > MAX_THEORY_D)
     )
 
 

@@ -198,7 +198,13 @@ class TeacherStudentObjective(Objective):
         try:
             pl = plateau(K, config.eta_for(m) / m, self.model.sigma)
         except (ValueError, RuntimeError) as err:
-            raise ConfigError(f"no plateau at eta/m = {config.eta_for(m) / m:g} (m = {m}): {err}") from None
+            sigma = self.model.sigma
+            noise = f" with label noise {sigma:g}" if sigma else ""
+            smaller = "a smaller --eta" + (" or --output-noise" if sigma else "")
+            raise ConfigError(
+                f"no plateau at eta/m = {config.eta_for(m) / m:g} (m = {m}){noise}: {err}; use {smaller}, or "
+                "--start random"
+            ) from None
         if self.mode == "full":
             return self.model.plateau_student(pl.q, pl.c, pl.r).ravel()
         Q, R = symmetric_order_parameters(K, M, pl.q, pl.c, pl.r)

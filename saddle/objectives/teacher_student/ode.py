@@ -342,9 +342,10 @@ def _scaled_fixed_point(K: int, eta_over_m: float, sigma: float) -> np.ndarray:
             if not (sol.x[1] > 0 and np.max(np.abs(sol.fun)) < tol):
                 sol = root(_symmetric_residual, sol.x, args=(K, e, sigma), method="lm")
         if not (np.all(np.isfinite(sol.x)) and sol.x[1] > 0 and np.max(np.abs(sol.fun)) < tol):
+            where = f"at eta/m = {e:.4g}" if e == eta_over_m else f"past eta/m = {e:.4g} (followed from 0)"
             raise RuntimeError(
-                f"no plateau fixed point with q > c found at eta/m = {e} (for large eta/m "
-                f"the plateau may not exist: SGD no longer converges to it): {' '.join(str(sol.message).split())}"
+                f"the plateau fixed point (q > c) is lost {where}: for large eta/m the plateau may not exist "
+                "(SGD no longer converges to it)"
             )
         x = sol.x
     return x
