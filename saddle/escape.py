@@ -324,9 +324,17 @@ def run_escape(
                     f"its trials are stored in {store.path} (summary.csv leaves its statistics empty; saddle.load "
                     "reads them, and running the same command again recomputes them)"
                     if store is not None
-                    else "no results folder was given, so nothing is stored"
+                    else "no results folder was given: the trials are in this error's .partial, statistics empty"
                 )
-                raise StatisticsError(f"computing the statistics of m = {m} failed ({failed}); {where}")
+                done = [k for k in config.m if k in by_m]
+                partial = None
+                if store is None:
+                    partial = EscapeResult(
+                        config, {k: by_m[k] for k in done}, [rows[k] for k in done], None, f0, theory=quantities
+                    )
+                raise StatisticsError(
+                    f"computing the statistics of m = {m} failed ({failed}); {where}", reason=failed, partial=partial
+                )
     except KeyboardInterrupt:
         raise Interrupted([k for k in config.m if k in kept], None if store is None else store.path) from None
     finally:

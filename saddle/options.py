@@ -21,7 +21,16 @@ class ConfigError(ValueError):
 
 
 class StatisticsError(RuntimeError):
-    """Computing a batch size's statistics failed after its trials were stored (the message says where)."""
+    """Computing a batch size's statistics failed after its trials were stored (the message says where).
+
+    ``reason`` is the failure in a few words; ``partial`` (run without a results folder) the run's result
+    with that batch size's statistics left empty, so that a caller that stores trials elsewhere (a sweep's
+    or a frontier's cell) keeps them."""
+
+    def __init__(self, message: str, *, reason: str = "", partial: Any = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.partial = partial
 
 
 class Settings(Protocol):

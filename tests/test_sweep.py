@@ -655,3 +655,39 @@ def test_a_scheduler_address_that_is_not_a_scheduler_is_refused_within_the_timeo
     with pytest.raises(ConfigError, match="cannot connect"):
         run_sweep(SweepConfig.from_toml(config), out=tmp_path / "out", scheduler=f"tcp://127.0.0.1:{port}")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_cell_whose_statistics_fail_keeps_its_trials_and_the_sweep_says_so(monkeypatch, tmp_path):
+    """A MemoryError injected into one cell's statistics (the third of four): every cell's trials are
+    stored (the failing one with empty statistics), the sweep ends in one line naming the cell and the
+    folder, and the sweep read back holds all four cells, the failing one's trials equal to its own run's."""
+    import math
+
+    import saddle.escape as escape_module
+    from saddle.options import StatisticsError
+
+    real, calls = escape_module.summarize, []
+
+    def failing(steps, status, max_steps, seed=0):
+        calls.append(seed)
+        if len(calls) == 3:
+            raise MemoryError("Unable to allocate 149. GiB")
+        return real(steps, status, max_steps, seed=seed)
+
+    monkeypatch.setattr(escape_module, "summarize", failing)
+    sweep = SweepConfig.from_toml(write(tmp_path / "small.toml", SMALL.replace("trials = 50", "trials = 20")))
+    out = tmp_path / "out"
+    with pytest.raises(StatisticsError) as info:
+        run_sweep(sweep, out=out)
+    message = str(info.value)
+    assert "\n" not in message and "MemoryError" in message and str(out) in message and "1 cell(s)" in message
+    monkeypatch.setattr(escape_module, "summarize", real)
+    back = run_sweep(sweep, out=out)  # every cell stored: nothing runs again
+    assert back.computed == [] and len(back.reused) == 4
+    medians = [float(v) for v in read_table(out / "summary.csv")["median_steps"]]
+    assert sum(math.isnan(v) for v in medians) == 1
+    cell = next(c for c in sweep.cells() if c.key in message)
+    alone = run_escape(cell.config).by_m[cell.config.m[0]]
+    with open(out / "cells" / cell.key / "trials.csv") as fh:
+        stored = [int(r["steps"]) for r in csv.DictReader(fh)]
+    np.testing.assert_array_equal(stored, alone.steps)

@@ -36,6 +36,7 @@ from saddle.sweep.run import (
     dask_client,
     probe_scheduler,
     run_cell,
+    take_statistics_failure,
 )
 
 __all__ = ["FrontierInterrupted", "FrontierSearchError", "run_frontier", "TUNING_COLUMNS", "FRONTIER_COLUMNS"]
@@ -255,7 +256,13 @@ def run_frontier(
                     for k in todo:
                         done = results[cells[k].key]
                         if not isinstance(done, ConfigError):
+                            failure = take_statistics_failure(done[1])
                             folder.store(cells[k], *done)
+                            if failure is not None:  # (the frontier's own numbers come from the trials)
+                                say(
+                                    f"m = {m}, eta = {frontier.eta(k):.4g}: its escape statistics failed ({failure}); "
+                                    "its trials are stored, its summary row left empty"
+                                )
                     out_ = []
                     for k, cell in cells.items():
                         refusal = results.get(cell.key)

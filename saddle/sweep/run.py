@@ -22,7 +22,7 @@ import numpy as np
 
 from saddle.config import EscapeConfig
 from saddle.escape import run_escape
-from saddle.options import ConfigError
+from saddle.options import ConfigError, StatisticsError
 from saddle.records import MResult
 from saddle.store.sweep import SweepFolder, SweepResult
 from saddle.sweep.config import Cell, SweepConfig
@@ -55,11 +55,30 @@ class SweepInterrupted(KeyboardInterrupt):
 # ----------------------------------------------------------------------------- running cells
 
 
+STATISTICS_FAILED = "_statistics_failed"
+"""The key a cell's summary row carries (and the store takes out, :func:`take_statistics_failure`) when
+its statistics failed: its trials are kept, its statistics left empty."""
+
+
 def run_cell(config: EscapeConfig, threads: int | None = None) -> tuple[MResult, dict[str, Any]]:
-    """Run one cell (an EscapeConfig with one batch size): its MResult and summary row."""
-    res = run_escape(config, threads=threads)
+    """Run one cell (an EscapeConfig with one batch size): its MResult and summary row.
+
+    Where its statistics fail (a StatisticsError after the trials ran), the trials are returned all the
+    same, with the statistics left empty and the reason under :data:`STATISTICS_FAILED` in the row."""
+    try:
+        res = run_escape(config, threads=threads)
+    except StatisticsError as err:
+        if err.partial is None or not err.partial.summary:
+            raise
+        m = config.m[0]
+        return err.partial.by_m[m], {**err.partial.summary[0], STATISTICS_FAILED: err.reason or str(err)}
     m = config.m[0]
     return res.by_m[m], res.summary[0]
+
+
+def take_statistics_failure(row: dict[str, Any]) -> str | None:
+    """The reason a cell's statistics failed (taken out of its row), or None."""
+    return row.pop(STATISTICS_FAILED, None)
 
 
 def _worker_threads(threads: int | None) -> int:
@@ -316,13 +335,17 @@ def run_sweep(
         probe_scheduler(scheduler, connect_timeout)
     folder = SweepFolder.open(SweepFolder.checked_path(out) if out is not None else sweep.default_out(), sweep)
     computed: list[str] = []
+    failed: list[tuple[str, str]] = []  # (cell, why its statistics failed): stored, statistics empty
     reused: list[str] = []
     todo: list[Cell] = []
     interrupted = False
     bar = None
 
     def finished(cell: Cell, mres: MResult, row: dict[str, Any]) -> None:
+        failure = take_statistics_failure(row)
         folder.store(cell, mres, row)
+        if failure is not None:
+            failed.append((cell.key, failure))
         computed.append(cell.key)
         if bar is not None:
             bar.update(1)
@@ -371,6 +394,14 @@ def run_sweep(
         folder.close()
     if interrupted:
         raise SweepInterrupted(len(folder.tidy.chunks), len(cells), folder.path, computed)
+    if failed:
+        keys = ", ".join(key for key, _ in failed)
+        raise StatisticsError(
+            f"computing the statistics of {len(failed)} cell(s) failed ({failed[0][1]}); their trials are stored "
+            f"in {folder.path} with empty statistics (cells {keys}): delete a cell's folder under cells/ and run "
+            "the sweep again to recompute it",
+            reason=failed[0][1],
+        )
     return SweepResult(sweep, folder.path, computed, reused)
 
 
