@@ -362,6 +362,26 @@ def test_a_failing_statistic_keeps_the_trials_stored_loadable_and_says_so(monkey
     np.testing.assert_array_equal(again.by_m[4].steps, stored.by_m[4].steps)
 
 
+def test_a_folder_whose_statistics_all_failed_still_draws(monkeypatch, tmp_path):
+    """Every statistic fails (summary.csv without medians): the figure still draws (survival from the
+    trials, the median panel saying no medians are stored), it does not fail on a log axis with no data."""
+    import io
+
+    from saddle import load
+    from saddle.options import StatisticsError
+    from saddle.plotting import escape_figure
+
+    def failing(steps, status, max_steps, seed=0):
+        raise MemoryError("Unable to allocate 149. GiB")
+
+    monkeypatch.setattr(escape_module, "summarize", failing)
+    with pytest.raises(StatisticsError):
+        run_escape(m=(2,), d=5, trials=10, max_steps=300, out=tmp_path / "run")
+    fig = escape_figure(load(tmp_path / "run"))
+    fig.savefig(io.BytesIO(), format="png")
+    assert any("no medians stored" in t.get_text() for ax in fig.axes for t in ax.texts)
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
 @pytest.mark.parametrize("argv", [["--help"], ["escape", "--help"]])
 def test_help_into_a_full_stdout_is_an_error(argv, tmp_path):

@@ -93,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     sweep = SweepConfig.from_toml(args.config or args.config_file)
     out = SweepFolder.checked_path(args.out) if args.out is not None else sweep.default_out()
     if args.plot_only:
+        from saddle.store.load import load
+
+        if (out / "sweep.json").exists():
+            load(out)  # every cell verified against its checksums first, as plot and saddle.load do
         paths = plot_sweep(sweep, out)
         if not args.quiet:
             names = ", ".join(p.name for p in paths) or "none (no parameter varies)"

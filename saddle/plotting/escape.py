@@ -387,13 +387,18 @@ def batch_size_panel(
     entries += [key[name] for name in ("median", "bound") if name in key]
     setattr(ax, _KEY, entries)
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+    finite = np.array([v for v in values if np.isfinite(v) and v > 0])
+    if finite.size:
+        ax.set_yscale("log")
+    else:  # (statistics that failed leave summary.csv empty: the trials are stored, the medians are not)
+        ax.text(0.5, 0.5, "no medians stored:\nrunning the same command\nagain computes them", ha="center",
+                va="center", transform=ax.transAxes, fontsize="small", color="0.35")  # fmt: skip
+        ax.set_yticks([])
     all_m = _all_m(results)
     every = 1 if len(all_m) <= 6 else 2  # many batch sizes: label every other one, so that labels do not collide
     ax.set_xticks(all_m, [str(m) if i % every == 0 else "" for i, m in enumerate(all_m)])
     ax.minorticks_off()
     ax.xaxis.set_minor_locator(_null_locator())
-    finite = np.array([v for v in values if np.isfinite(v) and v > 0])
     if finite.size:
         readable_log_axis(ax.yaxis, finite.min(), finite.max())
     ax.set_xlabel("batch size $m$")
