@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numba
 import numpy as np
 
 from saddle import optimizers
@@ -417,6 +418,42 @@ ESTIMATE_AFTER_S = 60.0
 """A batch size whose trials are expected to take longer than this says so after its first chunk."""
 
 
+PROBE_STEPS = 64
+"""Steps of the one trial timed before a batch size runs (:func:`_announce_worst_case`)."""
+
+
+def _announce_worst_case(
+    config: EscapeConfig, objective: Objective, u0: np.ndarray, m: int, options: dict[str, Any], say: Any
+) -> None:
+    """Before a batch size whose trials could take long: time one trial of PROBE_STEPS steps (its result
+    is discarded: the trials' streams do not depend on it) and, where every trial running to max-steps
+    would take over ESTIMATE_AFTER_S, say how long that worst case is, before the first trial (a run of
+    hours must not start silently).  The first chunk's estimate follows, once it is known."""
+    probe = {**options, "max_steps": min(PROBE_STEPS, config.max_steps), "lanes": False}
+    run_trials(objective, u0, trial_start=0, n_trials=1, **{**probe, "max_steps": 1})  # (compiles, if need be)
+    t0 = time.perf_counter()
+    block = run_trials(objective, u0, trial_start=0, n_trials=1, **probe)
+    per_step = (time.perf_counter() - t0) / max(1, int(block.steps[0]))
+    threads = max(1, numba.get_num_threads())
+    worst = per_step * config.max_steps * config.trials / min(threads, config.trials)
+    if worst > ESTIMATE_AFTER_S:
+        say(
+            f"m = {m}: up to {_duration(worst)} if its {config.trials} trials all run to max-steps "
+            f"({per_step:.2g} s a step here); Ctrl-C stops the run and keeps the batch sizes finished"
+        )
+
+
+def _duration(seconds: float) -> str:
+    """'40 s', '12 min', '3.2 h', '5.1 days'."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 def _run_batch_size(
     config: EscapeConfig,
     objective: Objective,
@@ -434,9 +471,12 @@ def _run_batch_size(
     final_f = np.empty(config.trials)
     drop_steps = np.zeros(config.trials, np.int64)
     switch_steps = np.zeros(config.trials, np.int64)
-    start = time.perf_counter()
     chunk = CHUNK_TRIALS[backend]
     options = _trial_options(config, m, backend)
+    say = announce if announce is not None else (bar.write if bar is not None else None)
+    if say is not None and backend == "cpu":
+        _announce_worst_case(config, objective, u0, m, options, say)
+    start = time.perf_counter()
     for lo in range(0, config.trials, chunk):
         n = min(chunk, config.trials - lo)
         block = run_trials(objective, u0, trial_start=lo, n_trials=n, recorder=recorder, **options)

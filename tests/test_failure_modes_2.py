@@ -396,3 +396,14 @@ def test_help_into_a_full_stdout_is_an_error(argv, tmp_path):
     assert done.returncode == 1, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot write to stdout" in lines[0], done.stderr
+
+
+def test_a_run_that_could_take_hours_says_so_before_its_first_trial():
+    """m = 4096 with max-steps 10^7: one timed probe of a trial gives the worst case (every trial to
+    max-steps: hours) before any trial runs; the trials themselves escape in about 120 steps."""
+    lines: list[str] = []
+    res = run_escape(m=(4096,), trials=2, max_steps=10_000_000, announce=lines.append)
+    worst = [line for line in lines if "up to" in line and "max-steps" in line]
+    assert len(worst) == 1 and worst[0].startswith("m = 4096") and "Ctrl-C" in worst[0]
+    assert lines.index(worst[0]) < next(i for i, line in enumerate(lines) if "trials escaped" in line)
+    assert res.summary[0]["escaped"] == 2
