@@ -12,6 +12,7 @@ plateau-exit prediction of :func:`saddle.objectives.teacher_student.ode.predict_
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -243,19 +244,22 @@ class TeacherStudentObjective(Objective):
         # (random starts: fewer exact starts and noise draws than predict_exit's defaults, so that a run's
         # theory column costs seconds, not tens of seconds, per batch size)
         fewer = dict(n_init=8, n_noise=5000, n_mc=5001) if self.start == "random" else {}
-        pred = predict_exit(
-            self.model.K,
-            self.model.N,
-            config.eta_for(m),
-            m,
-            start=self.start,
-            sigma=self.model.sigma,
-            target=config.target,
-            sigma0_sq=self.sigma0**2,
-            seed=config.seed,
-            **fewer,
-        )
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # (a path beyond the ODE's range: NaN)
+            pred = predict_exit(
+                self.model.K,
+                self.model.N,
+                config.eta_for(m),
+                m,
+                start=self.start,
+                sigma=self.model.sigma,
+                target=config.target,
+                sigma0_sq=self.sigma0**2,
+                seed=config.seed,
+                **fewer,
+            )
         ok = math.isfinite(pred.steps)
+        if not ok and not pred.reason:
+            pred = dataclasses.replace(pred, reason="the ODE's path leaves its range of validity from this start")
         return {
             "theory_median_steps": pred.steps if ok else math.nan,
             "theory_regime": "linear" if ok else "n/a",
