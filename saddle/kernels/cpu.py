@@ -32,7 +32,7 @@ import numba
 import numpy as np
 
 from saddle import rng
-from saddle._numba import JIT_OPTIONS, cache_enabled, inline_njit
+from saddle._numba import JIT_OPTIONS, cache_enabled, inline_njit, njit
 from saddle.manifolds import SPHERE
 from saddle.optimizers.base import Optimizer, Trial, unbound_hook
 from saddle.optimizers.geometry import retract, riemannian
@@ -78,10 +78,11 @@ def _record(rec_row: np.ndarray, count: int, stride: int, t: int, value: float) 
     return count + 1, stride
 
 
-@inline_njit
+@njit
 def fired_at(kind: int, value: float, t: int, f: float, dropped: int) -> int:
     """The step a schedule's trigger (saddle.schedules.trigger) fires at, seen at the end of step t
-    with f = f(u_t) and the f-drop's step ``dropped`` (0: none yet), or -1 while it has not fired."""
+    with f = f(u_t) and the f-drop's step ``dropped`` (0: none yet), or -1 while it has not fired.
+    Called only while a trigger waits (a function of its own, compiled once: not inlined)."""
     if kind == START:
         return t
     if kind == DROP and dropped > 0:
@@ -93,16 +94,17 @@ def fired_at(kind: int, value: float, t: int, f: float, dropped: int) -> int:
     return -1
 
 
-@inline_njit
-def scheduled_eta(run: Any, tau: int) -> float:
-    """The step size tau >= 1 steps after the step-size rule's trigger fired (saddle.schedules): eta /
-    (1 + tau / t0) for inverse time (decay 1, decay_a = t0), eta x gamma^floor(tau / every) for step
-    decay (decay 2, decay_a = every, decay_b = gamma); eta when there is no rule."""
-    if run.decay == 1:
-        return run.eta / (1.0 + tau / run.decay_a)
-    if run.decay == 2:
-        return run.eta * math.pow(run.decay_b, float(tau // int(run.decay_a)))
-    return run.eta
+@njit
+def scheduled_eta(decay: int, a: float, b: float, eta: float, tau: int) -> float:
+    """The step size tau >= 1 steps after the step-size rule's trigger fired (saddle.schedules; the run
+    record's decay, decay_a, decay_b): eta / (1 + tau / t0) for inverse time (decay 1, a = t0), eta x
+    gamma^floor(tau / every) for step decay (decay 2, a = every, b = gamma); eta when there is no rule.
+    Called only while a rule acts (a function of its own, compiled once: not inlined into every kernel)."""
+    if decay == 1:
+        return eta / (1.0 + tau / a)
+    if decay == 2:
+        return eta * math.pow(b, float(tau // int(a)))
+    return eta
 
 
 # The template's hooks, bound for each (objective, optimiser) by ``specialise``.
@@ -201,6 +203,7 @@ def run_trial(
         u[k] = start[k]
     state = np.zeros(STATE_VECTORS * d + STATE_SCALARS)
     eta, budget, per_m = run.eta, run.budget, run.samples_per_m
+    decay, decay_a, decay_b = run.decay, run.decay_a, run.decay_b
     delta, radius, target, max_steps = run.delta, run.radius, run.target, run.max_steps
     dropped, spent = 0, 0
     f0 = objective_value(run.objective, u, pf, pa, pi, tr.z)
@@ -216,7 +219,7 @@ def run_trial(
             break
         if m_fired >= 0 and run.m_after > 0:
             m = run.m_after
-        step = scheduled_eta(run, t - eta_fired) if eta_fired >= 0 else eta
+        step = eta if eta_fired < 0 or decay == 0 else scheduled_eta(decay, decay_a, decay_b, eta, t - eta_fired)
         if dropped > 0:
             spent += m * per_m
         frozen = optimizer_step(run, tr, t, m, step, u, state)
@@ -228,9 +231,9 @@ def run_trial(
             count, stride = _record(rec_row, count, stride, t, f)
         if dropped == 0 and f <= f0 - delta:
             dropped = t
-        if m_fired < 0:
+        if m_fired < 0 and run.m_trigger != NEVER:
             m_fired = fired_at(run.m_trigger, run.m_trigger_value, t, f, dropped)
-        if eta_fired < 0:
+        if eta_fired < 0 and run.eta_trigger != NEVER:
             eta_fired = fired_at(run.eta_trigger, run.eta_trigger_value, t, f, dropped)
         escaped = False
         if math.isfinite(target):
@@ -417,7 +420,7 @@ def run_lanes(
         for r in range(L):
             T[r] += 1
             ts[r] = np.uint64(T[r])
-            step = scheduled_eta(run, T[r]) if decaying else eta
+            step = scheduled_eta(run.decay, run.decay_a, run.decay_b, eta, T[r]) if decaying and run.decay != 0 else eta
             scale[r] = -step
         lane_gradient(run.objective, U, pf, pa, pi, key0, keys, ts, m, Z, X, V, words, G)
         for lo in range(0, d, bs):  # p = g - (u.g) u on each sphere block (p = g on R^d), as riemannian
