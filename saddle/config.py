@@ -18,7 +18,7 @@ from typing import Any
 from saddle import optimizers, schedules
 from saddle.objectives import base
 from saddle.objectives.base import Objective
-from saddle.options import ConfigError, integer, real
+from saddle.options import MAX_BATCH_SIZE, ConfigError, integer, real
 from saddle.stats import BOOTSTRAP_BYTES, STATISTICS_BYTES_PER_TRIAL
 
 __all__ = ["BATCH_NOISES", "ConfigError", "EscapeConfig", "GENERIC_FIELDS", "LR_SCALINGS", "scaled_eta"]
@@ -28,8 +28,6 @@ BATCH_NOISES = ("exact", "gaussian")
 """How a step's mini-batch mean gradient is drawn: from m samples ('exact'), or as the exact gradient plus
 N(0, Sigma(u) / m), its central limit ('gaussian', docs/escape.md)."""
 M_REF = 1
-MAX_BATCH_SIZE = 2**30
-"""The largest batch size of the random streams' layout (saddle.rng.MAX_M)."""
 MAX_STEPS = 2**32 - 1
 """The most steps a trial may take (saddle.rng.MAX_STEP)."""
 MAX_TRIALS = 2**32

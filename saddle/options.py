@@ -15,6 +15,9 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+MAX_BATCH_SIZE = 2**30
+"""The largest batch size of the random streams' layout (saddle.rng.MAX_M): m, and a schedule's m'."""
+
 
 class ConfigError(ValueError):
     """An invalid experiment option; its message is one line meant for the user."""

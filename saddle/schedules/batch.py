@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from saddle.options import ConfigError, integer
+from saddle.options import MAX_BATCH_SIZE, ConfigError, integer
 from saddle.schedules.trigger import Trigger
-
-MAX_BATCH_SIZE = 2**20  # (the configuration's bound on m, repeated here so that schedules import no config)
 
 
 @dataclass(frozen=True)
