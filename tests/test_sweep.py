@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -399,6 +400,19 @@ def test_a_changed_sweep_is_refused_in_one_line(small, tmp_path, capsys):
     (tmp_path / "escape" / "trials.csv").write_text("m\n")
     with pytest.raises(ConfigError, match="not saddle results"):
         run_sweep(SweepConfig.from_toml(config), out=tmp_path / "escape")
+
+
+def test_an_edited_sweep_json_is_tampering_not_another_sweep(small, tmp_path):
+    """sweep.json edited after the run (its seed) is named as a file that does not match its
+    checksum, whether the sweep run against it is the original or the edited one."""
+    config, stored, _ = small
+    folder = tmp_path / "edited"
+    shutil.copytree(stored, folder)
+    marker = folder / "sweep.json"
+    marker.write_text(marker.read_text().replace('"seed": 7', '"seed": 8', 1))
+    for toml in (config, write(tmp_path / "reseeded.toml", SMALL.replace("seed = 7", "seed = 8"))):
+        with pytest.raises(ConfigError, match=r"sweep\.json does not match its checksum"):
+            run_sweep(SweepConfig.from_toml(toml), out=folder)
 
 
 def test_two_sweeps_never_write_one_folder_at_once(small):

@@ -743,6 +743,9 @@ class ResultsStore:
     def _check_existing(self, meta: Mapping[str, Any]) -> None:
         differ = self.identity_differences(meta)
         if differ:
+            # An edited marker is tampering, not another configuration: its checksum says which (one
+            # line naming the file when it does not match; a folder from before checksums passes here).
+            verify_marker(self.path, self.kind, Manifest.load(self.path), meta, holds_results=self.holds_results())
             raise ConfigError(
                 f"{self.path} holds results of a different "
                 f"{ {'escape': 'configuration'}.get(self.kind, self.kind) } "
