@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numba
 import numpy as np
@@ -177,11 +179,11 @@ def run_escape(
     *,
     out: Any = None,
     threads: int | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     backend: str | None = None,
     user_objective: Any = None,
     start: Any = None,
-    announce: Callable[[str], None] | None = None,
+    announce: Callable[[str], None] | Literal["auto"] | None = "auto",
     **options: Any,
 ) -> EscapeResult:
     """Run an escape experiment and return its :class:`EscapeResult`.
@@ -197,13 +199,19 @@ def run_escape(
         its finished batch sizes are read back, not recomputed.
     threads : int, optional
         Numba threads (results do not depend on it).
-    progress : bool
-        Show a progress bar per batch size (tqdm.auto: on stderr, or a notebook's widget), its time left
-        that batch size's own (their costs differ by orders of magnitude).
-    announce : callable, optional
-        ``announce(line)`` is called with one line when the kernel takes over a second to compile (or
-        load) before the first trial, and after each batch size finishes (the command line prints them
-        on stderr when it shows no progress bar).
+    progress : bool, optional
+        Show a progress bar per batch size (tqdm.auto: a text bar on stderr, or in a notebook a widget
+        where ipywidgets is installed), its time left that batch size's own (their costs differ by orders
+        of magnitude).  Default (None): shown when someone is likely watching, that is when stderr is a
+        terminal or the code runs in a Jupyter kernel; not shown otherwise (a script whose stderr goes to
+        a file, a test).  ``progress=False`` turns the bars and the ``"auto"`` lines off.
+    announce : callable, "auto" or None
+        Where the run's lines go: one when the kernel takes over a second to compile (or load) before
+        the first trial, one before a batch size whose trials could take over a minute, and one after
+        each batch size finishes.  ``"auto"`` (the default): on stderr, above the bars, when the progress
+        bars are shown, nowhere otherwise; a callable: ``announce(line)`` receives each line whatever
+        ``progress`` is (the command line prints them on stderr when it shows no progress bar); None: no
+        lines.
     backend : str, optional
         'cpu' (Numba) or 'cupy' (GPU, saddle[gpu]); default: the SADDLE_BACKEND
         environment variable, else 'cpu'.  The same seed draws the same random
@@ -238,6 +246,14 @@ def run_escape(
 
     check_backend_options(config, backend)  # (said before cupy is looked for)
     backend = resolve_backend(backend)
+    if progress is None:
+        progress = _watched()
+    if progress:
+        _tqdm()  # (imported here, not first by the compile announcement's thread)
+    if announce == "auto":
+        announce = _stderr_line if progress else None
+    elif announce is not None and not callable(announce):
+        raise ConfigError(f"announce must be a callable, 'auto' or None, got {announce!r}")
     if threads is not None:
         threads = integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
         numba.set_num_threads(threads)
@@ -286,9 +302,7 @@ def run_escape(
     try:
         for i, m in enumerate(todo):
             if progress:  # one bar per batch size: the batch sizes' costs differ by orders of magnitude
-                from tqdm.auto import tqdm
-
-                bar = tqdm(total=config.trials, unit="trial", desc=f"m = {m} ({i + 1}/{len(todo)})", leave=False)
+                bar = _tqdm()(total=config.trials, unit="trial", desc=f"m = {m} ({i + 1}/{len(todo)})", leave=False)
             by_m[m] = _run_batch_size(config, objective, starts[m], m, backend, bar, announce)
             if bar is not None:
                 bar.close()
@@ -347,6 +361,39 @@ def run_escape(
     return EscapeResult(
         config, ordered, [rows[m] for m in config.m], None if store is None else store.path, f0, theory=quantities
     )
+
+
+def _watched() -> bool:
+    """Whether someone is likely watching the run: stderr is a terminal, or this is a Jupyter kernel (a
+    notebook, JupyterLab, VS Code's notebooks).  ``run_escape``'s progress is shown by default then."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    if shell is not None and getattr(shell, "kernel", None) is not None:  # (a terminal IPython has no kernel)
+        return True
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):  # a stream without isatty, or a closed one
+        return False
+
+
+def _tqdm() -> Any:
+    """tqdm.auto's bar class: a widget in a notebook where ipywidgets is installed, a text bar on stderr
+    otherwise (without tqdm's warning that the widget is missing: the text bar works in a notebook too)."""
+    if "tqdm.auto" in sys.modules:  # (the warnings filters are changed once, by the first import)
+        return sys.modules["tqdm.auto"].tqdm
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from tqdm.auto import tqdm
+    return tqdm
+
+
+def _stderr_line(line: str) -> None:
+    """One line on stderr, above any progress bar; a closed or full stderr loses the line, never the run."""
+    if sys.stderr is None:
+        return
+    try:
+        _tqdm().write(line, file=sys.stderr)
+    except (OSError, ValueError):  # ValueError: a closed file object
+        pass
 
 
 def _objective_and_start(config: EscapeConfig, user_objective: Any, start: Any) -> tuple[Objective, np.ndarray]:

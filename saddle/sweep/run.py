@@ -66,7 +66,7 @@ def run_cell(config: EscapeConfig, threads: int | None = None) -> tuple[MResult,
     Where its statistics fail (a StatisticsError after the trials ran), the trials are returned all the
     same, with the statistics left empty and the reason under :data:`STATISTICS_FAILED` in the row."""
     try:
-        res = run_escape(config, threads=threads)
+        res = run_escape(config, threads=threads, progress=False)  # (the sweep shows its own progress)
     except StatisticsError as err:
         if err.partial is None or not err.partial.summary:
             raise
