@@ -4,7 +4,8 @@ The main entry points are :func:`saddle.escape.run_escape` (Python) and
 ``python -m saddle.experiments escape`` (command line); :func:`saddle.frontier.run.run_frontier` and
 ``python -m saddle.experiments frontier`` tune the step size for every batch size (docs/frontier.md);
 :func:`saddle.load` reads a results folder back
-(``python -m saddle.experiments plot FOLDER`` redraws its figure).
+(``python -m saddle.experiments plot FOLDER`` redraws its figure), and :func:`saddle.stack` puts several runs'
+trials into one pandas DataFrame.
 """
 
 from saddle._version import __version__
@@ -24,6 +25,10 @@ def __getattr__(name):
         from saddle.store.load import load
 
         return load
+    if name == "stack":
+        from saddle.records import stack
+
+        return stack
     raise AttributeError(f"module 'saddle' has no attribute {name!r}")
 
 
@@ -31,6 +36,7 @@ __all__ = [
     "run_escape",
     "run_frontier",
     "load",
+    "stack",
     "EscapeConfig",
     "EscapeResult",
     "FrontierConfig",

@@ -30,17 +30,24 @@ positive), method ('exact' or 'monte carlo').
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from saddle.records import _pandas, m_text, summary_html
 
 __all__ = ["FrontierResult"]
 
 
 @dataclass
 class FrontierResult:
-    """A frontier run's tables (module docstring), its configuration and its folder."""
+    """A frontier run's tables (module docstring), its configuration and its folder.
+
+    ``repr`` gives one line (objective, batch sizes, trials per cell, target, B_crit, folder); a notebook
+    shows the frontier command's table (per m: eta*, S with its 95% interval, E, the regime) and the fit.
+    """
 
     config: Any
     tuning: dict[str, np.ndarray]
@@ -56,7 +63,68 @@ class FrontierResult:
 
         Needs pandas (``pip install 'saddle[pandas]'``); without it an ImportError says so in one line.
         """
-        from saddle.records import _pandas
-
         pd = _pandas()
         return pd.DataFrame(self.tuning), pd.DataFrame(self.frontier)
+
+    def __repr__(self) -> str:
+        esc = getattr(self.config, "escape", None)
+        where = f"in {self.out}" if self.out is not None else "not stored"
+        if esc is None:  # (a result built by hand, without its configuration)
+            return f"FrontierResult({len(self.frontier.get('m', []))} batch sizes; {where})"
+        fit = ""
+        if "B_crit" in self.fit:
+            fit = f"; B_crit = {_g(self.fit['B_crit'])} [{_g(self.fit['B_crit_lo'])}, {_g(self.fit['B_crit_hi'])}]"
+        return (
+            f"FrontierResult({esc.describe()}; {esc.optimizer}; m = {m_text(esc.m)}; {esc.trials} trials per "
+            f"cell; target f <= {self.config.target:.6g}{fit}; {where})"
+        )
+
+    def _repr_html_(self) -> str:
+        t, fit, cfg = self.frontier, self.fit, self.config
+        head = ["m", "eta*", "bracket", "S (steps) [95% CI]", "E (samples)", "escape", "reached", "seconds", "regime"]
+        rows = []
+        for i in range(len(t["m"])):
+            edge = f" ({t['edge'][i]} bound)" if t["edge"][i] else ""
+            rows.append(
+                [
+                    int(t["m"][i]),
+                    _g(t["eta_star"][i]) + edge,
+                    f"[{_g(t['eta_lo'][i])}, {_g(t['eta_hi'][i])}]",
+                    f"{_g(t['S'][i], 6)} [{_g(t['S_lo'][i], 6)}, {_g(t['S_hi'][i], 6)}]",
+                    _g(t["E"][i], 6),
+                    _g(t["escape_steps"][i], 6),
+                    f"{100 * float(t['reached'][i]):.1f}%",
+                    f"{float(t['seconds'][i]):.3g}",
+                    str(t["regime"][i]),
+                ]
+            )
+        notes = [
+            f"target f <= {cfg.target:.6g} (f(u_0) = {cfg.f0:.6g}); S: median steps to it, E: samples; "
+            "escape: median step of the f-drop; seconds: S x the measured cost of a step"
+        ]
+        if "S_min" in fit:
+            fitted = ", ".join(
+                f"{name} = {_g(fit[name])} [{_g(fit[name + '_lo'])}, {_g(fit[name + '_hi'])}]"
+                for name in ("S_min", "E_min", "B_crit")
+            )
+            notes.append(f"model S = S_min (1 + B_crit/m): {fitted}")
+        notes.append(
+            f"best m: {fit.get('best_m_steps')} in steps, {fit.get('best_m_samples')} in samples, "
+            f"{fit.get('best_m_seconds')} in seconds"
+        )
+        notes += [f"note: {n}" for n in self.notes]
+        where = f"stored in {self.out}" if self.out is not None else "not stored"
+        esc = cfg.escape
+        caption = f"frontier: {esc.describe()}; {esc.optimizer}; {esc.trials} trials per cell; {where}"
+        return summary_html(caption, head, rows, notes)
+
+
+def _g(value: Any, digits: int = 4) -> str:
+    """A number for the frontier's table: 4 significant digits, '-' for none, '>max' for an unreached S."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    if math.isnan(value):
+        return "-"
+    return ">max" if math.isinf(value) else f"{value:.{digits}g}"

@@ -38,7 +38,7 @@ import numpy as np
 
 from saddle import rng
 from saddle.options import ConfigError
-from saddle.records import TRIAL_COLUMNS, MResult, trials_columns
+from saddle.records import TRIAL_COLUMNS, MResult, _pandas, escape_table, summary_html, trials_columns, trials_frame
 from saddle.store.folder import (
     MANIFEST_NAME,
     MARKERS,
@@ -385,7 +385,11 @@ def read_table(path: str | Path) -> dict[str, np.ndarray]:
 
 @dataclass
 class SweepResult:
-    """What a sweep run did: its folder, its cells, which were computed now and which read back."""
+    """What a sweep run did: its folder, its cells, which were computed now and which read back.
+
+    ``repr`` gives one line (name, grid, objective, trials per cell, folder); a notebook shows the summary
+    table, one row per stored cell (its swept parameters, the median steps with their 95% interval).
+    """
 
     sweep: SweepConfig
     out: Path
@@ -400,6 +404,43 @@ class SweepResult:
     def trials(self) -> dict[str, np.ndarray]:
         """The tidy trials table (columns as typed arrays)."""
         return read_table(self.out / "trials.csv")
+
+    def to_pandas(self) -> tuple[Any, Any]:
+        """(trials, summary) as pandas DataFrames: the tidy tables (``cell``, one column per swept
+        parameter, then the escape columns, the step size used as ``eta_m``), one row per trial and one
+        per cell.  In ``trials``, ``status`` holds names ('escaped', 'censored', 'diverged', 'frozen') and
+        ``censored`` is True where a trial had not escaped after max_steps (its ``steps`` is then a lower
+        bound, not an escape time).  Both are checked against their checksums first.
+
+        Needs pandas (``pip install 'saddle[pandas]'``); without it an ImportError says so in one line.
+        """
+        pd = _pandas()
+        return trials_frame(self.trials()), pd.DataFrame(self.summary)
+
+    def __repr__(self) -> str:
+        cells = self.sweep.cells()
+        grid = " x ".join(f"{k} ({len(v)})" for k, v in self.sweep.grid.items()) or "a single cell"
+        objectives = ", ".join(sorted({c.config.objective for c in cells}))
+        trials = sorted({c.config.trials for c in cells})
+        per_cell = f"{trials[0]} trials per cell" if len(trials) == 1 else "trials swept"
+        return (
+            f"SweepResult({self.sweep.name!r}: {len(cells)} cells, {grid}; {objectives}; {per_cell}; "
+            f"{len(self.computed)} run now, {len(self.reused)} read back; in {self.out})"
+        )
+
+    def _repr_html_(self) -> str:
+        caption = f"sweep {self.sweep.name!r}, stored in {self.out}"
+        try:
+            table = self.summary
+        except (ConfigError, OSError) as err:  # (a folder moved or edited since: say so, in the table's place)
+            return summary_html(caption, [], [], [str(err)])
+        n = len(next(iter(table.values()), []))
+        rows = [{k: v[i] for k, v in table.items()} for i in range(n)]
+        lead = [k for k in self.sweep.swept() if k != "m"]
+        draws = all(c.config.optimizer_class.minibatch for c in self.sweep.cells())
+        footnotes = {c.config.objective_class.theory_footnote for c in self.sweep.cells()}
+        head, body, notes = escape_table(rows, draws, footnotes.pop() if len(footnotes) == 1 else "", lead=lead)
+        return summary_html(f"{caption}; one row per stored cell", head, body, notes)
 
 
 def load_sweep(path: str | Path) -> SweepResult:
