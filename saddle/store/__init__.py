@@ -9,7 +9,9 @@ One module per job, each below the code that runs experiments (none of them impo
   read back as an :class:`~saddle.records.EscapeResult`;
 - :mod:`saddle.store.sweep` — a sweep's folder (:class:`~saddle.store.sweep.SweepFolder`), its tidy
   tables and :class:`~saddle.store.sweep.SweepResult`;
-- :mod:`saddle.store.load` — :func:`saddle.load`: a folder of either kind read back.
+- :mod:`saddle.store.load` — :func:`saddle.load`: a folder of either kind read back;
+- :mod:`saddle.store.runs` — a run's name, tags and note (``run.json``) and the runs found under a
+  folder (``list DIR``).
 
 This file re-exports :mod:`saddle.store.folder` only, so that ``from saddle.store import StoreError``
 stays as light as that module (no Numba, no SciPy).  docs/escape.md ("The results folder") and
