@@ -11,7 +11,9 @@ The folder holds (a contract that later versions extend, never break):
 - ``checksums.json``: the SHA-256 of config.json and of the three tables, checked on every read (a
   reader's too);
 - ``.saddle.lock``: the lock a run holds while it writes (its pid, host and command line);
-- ``escape.pdf`` / ``escape.png``: the figure (written by the CLI).
+- ``escape.pdf`` / ``escape.png``: the figure (written by the CLI);
+- ``run.json``: the run's name, tags and note, where it was given them (:mod:`saddle.store.runs`; no number
+  depends on it, and it carries no checksum).
 
 Every file is written to a temporary name in the same folder and moved into place with os.replace,
 so a partial file never stands under its final name.  After each batch size finishes, the three data
@@ -19,6 +21,13 @@ files are rewritten with all batch sizes finished so far.  What the folder refus
 holding it, foreign files, a sweep's folder, another configuration, an edited table) and how is
 :mod:`saddle.store.folder`'s, shared with sweep folders.  :func:`load_escape` reads a folder back as the
 :class:`~saddle.records.EscapeResult` that ``run_escape`` returned.
+
+A folder may be *extended* (:mod:`saddle.extend`): asked for the same configuration with more trials per
+batch size, more batch sizes, or both (:data:`EXTENDABLE`), a folder opened with ``extend=True``
+accepts it, :meth:`ResultsFolder.extend_marker` rewrites config.json for the larger configuration (with
+its checksum, and a line of its history under ``"extended"``), and :meth:`ResultsFolder.load_stored`
+reads back the trials stored so far, the first k of a batch size whose remaining ones are still to run.
+Fewer trials, a stored batch size left out, or any other option that differs is refused in one line.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,20 +48,55 @@ from saddle.kernels import STATUS_NAMES
 from saddle.options import ConfigError
 from saddle.records import TRIAL_COLUMNS, EscapeResult, MResult, trials_columns
 from saddle.store.folder import (
+    MARKERS,
+    Manifest,
     ResultsStore,
     StoreError,
     csv_text,
     differences,
     interrupts_deferred,
     read_bytes,
+    verify_marker,
     versions,
 )
+from saddle.store.runs import RUN_INFO
 from saddle.theory.columns import saddle_theory
 
-__all__ = ["ResultsFolder", "load_escape", "read_summary", "stored_config"]
+__all__ = ["EXTENDABLE", "ResultsFolder", "extension_refusal", "load_escape", "read_summary", "stored_config"]
 
 _STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
 TABLES = ("trials.csv", "summary.csv", "trajectories.npz")
+EXTENDABLE = ("m", "trials")
+"""The options in which a stored run may be smaller than the one asked for: it is then extended, not
+refused (more batch sizes, more trials per batch size; :mod:`saddle.extend`)."""
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def extension_refusal(stored: Mapping[str, Any], config: EscapeConfig) -> str | None:
+    """Why a run stored with the options ``stored`` (config.json's ``"config"``) cannot be extended to
+    ``config``, where the two differ in :data:`EXTENDABLE` only; None when it can (``config`` asks for at
+    least the stored trials, and for every stored batch size).  The reason completes "FOLDER ...".
+    """
+    defaults = EscapeConfig.defaults()
+    trials = stored.get("trials", defaults["trials"])
+    ms = _as_list(stored.get("m", defaults["m"]))
+    left_out = [m for m in ms if m not in config.m]
+    if config.trials < trials:
+        return (
+            f"holds {trials} trials per batch size, more than the {config.trials} asked for: a stored run "
+            f"is extended, never cut; ask for --trials {trials} or more"
+        )
+    if left_out:
+        return (
+            f"holds m = {', '.join(map(str, ms))}, and --m leaves out {', '.join(map(str, left_out))}: a "
+            "stored run is extended, never cut; list every stored batch size (and any new ones)"
+        )
+    if config.trials == trials and set(config.m) == set(ms):  # the same run, its batch sizes reordered
+        return f"holds m = {', '.join(map(str, ms))} in that order: give them in it (a reordered run adds nothing)"
+    return None
 
 
 class ResultsFolder(ResultsStore):
@@ -60,30 +104,98 @@ class ResultsFolder(ResultsStore):
 
     kind = "escape"
     tables = TABLES
-    also_written = ("escape.pdf", "escape.png")
+    also_written = ("escape.pdf", "escape.png", RUN_INFO)
 
-    def __init__(self, path: str | Path, config: EscapeConfig, backend: str = "cpu") -> None:
+    def __init__(self, path: str | Path, config: EscapeConfig, backend: str = "cpu", *, extend: bool = False) -> None:
         super().__init__(path)
         self.config = config
         self.backend = backend
+        self.extend = extend  # a stored run with fewer trials or batch sizes is accepted (to be extended)
         self._stored_m: list[int] = []  # the batch sizes stored in the folder, as far as this run knows
 
     @classmethod
-    def open(cls, path: str | Path, config: EscapeConfig, backend: str = "cpu") -> ResultsFolder:
+    def open(
+        cls, path: str | Path, config: EscapeConfig, backend: str = "cpu", *, extend: bool = False
+    ) -> ResultsFolder:
         """Create (or reopen, for the same configuration) a results folder, holding its lock until :meth:`close`.
 
         Raises ConfigError with a one-line message, before anything is written, when the folder is being
         written by another run, holds files that are not saddle results or a sweep's results, or holds
         results of a different configuration; and when it cannot be written (a complete folder that
-        cannot be written is opened read-only instead).
+        cannot be written is opened read-only instead).  With ``extend``, a folder holding this
+        configuration with fewer trials or batch sizes is accepted (see :meth:`extend_marker`); without,
+        it is refused, with a line saying how to extend it.
         """
-        self = cls(cls.checked_path(path), config, backend)
+        self = cls(cls.checked_path(path), config, backend, extend=extend)
         self._open()
         return self
 
     def identity_differences(self, meta: Any) -> list[str]:
         old = meta["config"]
         return differences(old, self.config.to_dict(), defaults=self.config.defaults())
+
+    def _check_existing(self, meta: Mapping[str, Any]) -> None:
+        differ = self.identity_differences(meta)
+        if not differ or not set(differ) <= set(EXTENDABLE):
+            super()._check_existing(meta)  # the same configuration, or another one (refused)
+            return
+        # An edited marker is tampering, not a smaller run: its checksum is checked first (as in the store).
+        verify_marker(self.path, self.kind, Manifest.load(self.path), meta, holds_results=self.holds_results())
+        refusal = extension_refusal(meta["config"], self.config)
+        if refusal is not None:
+            raise ConfigError(f"{self.path} {refusal}; or choose another --out")
+        if not self.extend:
+            raise ConfigError(
+                f"{self.path} holds this configuration with fewer {' and '.join(differ)}: "
+                "saddle.extend.extend_escape (or the command line's escape) extends it; or choose another --out"
+            )
+
+    def _stored_marker(self) -> dict[str, Any]:
+        """config.json as stored, read again and checked against its checksum."""
+        name = MARKERS[self.kind]
+        raw = self.manifest.read(name)
+        if raw is None:
+            raise ConfigError(f"{self.path / name} disappeared while saddle held the folder")
+        meta = json.loads(raw)
+        if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+            raise ConfigError(f"{self.path / name} is not a saddle config.json; choose another --out")
+        return meta
+
+    def stored_options(self) -> dict[str, Any]:
+        """The options of the run stored in the folder (config.json's ``"config"``), the generic defaults
+        filled in where a folder from an earlier saddle lacks one."""
+        return {**self.config.defaults(), **self._stored_marker()["config"]}
+
+    def extend_marker(self) -> dict[str, Any] | None:
+        """Rewrite config.json for this run's configuration where the stored one has fewer trials or batch
+        sizes (a folder opened with ``extend``); the stored options are returned (None: nothing to rewrite).
+
+        The marker keeps its creation time and versions, and gains a line of ``"extended"`` (when, from
+        which trials and batch sizes, with which versions); it and its checksum are written as one of the
+        manifest's transactions (a kill leaves the old marker or the new one, each with its checksum).
+        From then on the folder holds the larger configuration, its new trials and batch sizes still to
+        run, which a rerun resumes.  ConfigError when the folder is read-only.
+        """
+        name = MARKERS[self.kind]
+        meta = self._stored_marker()
+        old = meta["config"]
+        if not differences(old, self.config.to_dict(), defaults=self.config.defaults()):
+            return None
+        self.require_writable("the run is to be extended")
+        history: list[Any] = meta["extended"] if isinstance(meta.get("extended"), list) else []
+        step = {
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "from": {"m": old.get("m"), "trials": old.get("trials")},
+            "to": {"m": list(self.config.m), "trials": self.config.trials},
+            "versions": versions(),
+        }
+        marker = {**meta, "config": self.config.to_dict(), "extended": [*history, step]}
+        with interrupts_deferred():
+            try:
+                self.manifest.write_tables({name: (json.dumps(marker, indent=2) + "\n").encode("utf-8")})
+            except StoreError as err:
+                raise StoreError(f"{err}; the stored trials are unchanged", err.errno_) from None
+        return dict(old)
 
     def marker(self) -> dict[str, Any]:
         import numba
@@ -168,7 +280,27 @@ class ResultsFolder(ResultsStore):
         self._stored_m = done
         return finished
 
-    def _load_finished(self) -> Iterator[tuple[int, MResult]]:
+    def load_stored(self) -> dict[int, MResult]:
+        """Every batch size of the configuration with trials stored, in full or in part: the first k < trials
+        of a batch size whose run was extended and interrupted (its trials are those of 0 ... k-1, by
+        construction of the random streams).  Tables are checked against their checksums first;
+        ConfigError (one line) for a table that does not match or cannot be read, and for trials that are
+        not the first k of their batch size.  On an error the folder's lock is released.
+        """
+        try:
+            return dict(self._load_finished(complete=False))
+        except ConfigError:
+            self.close()
+            raise
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+            self.close()
+            raise ConfigError(
+                f"the results in {self.path} are damaged and cannot be extended "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'unreadable'}); "
+                "choose another --out"
+            ) from None
+
+    def _load_finished(self, complete: bool = True) -> Iterator[tuple[int, MResult]]:
         texts = {name: self.manifest.read(name) for name in TABLES}  # verified (or None: not stored)
         trials_bytes, summary_bytes = texts["trials.csv"], texts["summary.csv"]
         if trials_bytes is None or summary_bytes is None:
@@ -185,11 +317,13 @@ class ResultsFolder(ResultsStore):
         switch = self.config.schedule_plan.batch
         for m in self.config.m:
             mine = [r for r in rows if int(r["m"]) == m]
-            if len(mine) != self.config.trials or m not in wall:
+            if not mine or m not in wall or (complete and len(mine) != self.config.trials):
                 continue
             mine.sort(key=lambda r: int(r["trial"]))
+            if [int(r["trial"]) for r in mine] != list(range(len(mine))) or len(mine) > self.config.trials:
+                raise ValueError(f"the stored trials of m = {m} are not trials 0 to {len(mine) - 1}")
             recorded = []
-            for i in range(min(self.config.record_trials, self.config.trials)):
+            for i in range(min(self.config.record_trials, len(mine))):
                 key = f"m{m}_trial{i}"
                 if f"{key}_steps" in traj:
                     recorded.append((traj[f"{key}_steps"], traj[f"{key}_f"]))
