@@ -246,7 +246,7 @@ def test_escape_prints_one_table_row_per_m(small_run):
 def test_same_seed_same_trials_and_quiet_no_plot(small_run, tmp_path):
     folder, _ = small_run
     again = run_ok("escape", *SMALL, "--no-plot", "--quiet", "--out", "again", cwd=tmp_path)
-    assert again.stdout == ""
+    assert again.stdout == "results in again/ (config.json, trials.csv, summary.csv)\n"  # where, and nothing else
     assert not (tmp_path / "again" / "escape.pdf").exists()
     assert not (tmp_path / "again" / "escape.png").exists()
     assert (tmp_path / "again" / "trials.csv").read_bytes() == (folder / "trials.csv").read_bytes()

@@ -35,5 +35,5 @@ def test_the_commands_are_listed_once(capsys):
 def test_objective_user_is_not_offered_on_the_command_line(capsys):
     _help("escape")
     flat = re.sub(r"\s+", " ", capsys.readouterr().out)
-    offered = re.search(r"--objective OBJECTIVE (.*?) \(default", flat).group(1)
-    assert "spike" in offered and "teacher-student" in offered and "user" not in offered.split(" | ")
+    offered = re.search(r"--objective \{(.*?)\}", flat).group(1)
+    assert "spike" in offered and "teacher-student" in offered and "user" not in offered.split(",")

@@ -222,6 +222,14 @@ def test_saddle_command(snippet, tmp_path, example_objective, capsys):
         return
     except (UsageError, ValueError) as err:
         pytest.fail(f"{_where(snippet)}: the parser refuses it: {err}")
+    if args.command == "escape":
+        from saddle.experiments.escape_cmd import grid_sweep
+
+        try:
+            if grid_sweep(args) is not None:  # several values of an option: a sweep, every cell checked
+                return
+        except ValueError as err:  # ConfigError
+            pytest.fail(f"{_where(snippet)}: its options are refused: {err}")
     if args.command in ("escape", "theory"):
         more = {k: getattr(args, k) for k in ("trials", "max_steps", "seed") if hasattr(args, k)}
         try:

@@ -1,6 +1,7 @@
 """The command line, ``python -m saddle.experiments [--load FILE] COMMAND``: a thin layer over the Python API.
 
-Each command lives in its own module with ``add_parser(subparsers)`` and
+The ``saddle`` console script is the same command line (``saddle escape ...``, ``saddle --version``;
+:func:`saddle.experiments.console`).  Each command lives in its own module with ``add_parser(subparsers)`` and
 ``run(args)``; ``COMMANDS`` lists them.  ``--load FILE`` (repeatable, anywhere on
 the line) imports a Python file that registers objectives of its own before the
 options are read, so ``--objective NAME`` and its options accept them.  Every
@@ -37,20 +38,26 @@ COMMANDS = {
     "sweep": "sweep_cmd",
     "frontier": "frontier_cmd",
     "plot": "plot_cmd",
+    "list": "list_cmd",
 }
+PROG = "python -m saddle.experiments"
+"""How the command line is named in its usage and error lines (the console script: ``saddle``)."""
 
 
 def _module(name: str) -> ModuleType:
     return importlib.import_module(f"saddle.experiments.{COMMANDS[name]}")
 
 
-def build_parser() -> Parser:
+def build_parser(prog: str = PROG) -> Parser:
+    from saddle._version import __version__
+
     modules = {name: _module(name) for name in COMMANDS}
     parser = Parser(
-        prog="python -m saddle.experiments",
+        prog=prog,
         description="saddle: how mini-batch SGD escapes saddle points, measured.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"saddle {__version__}")
     parser.add_argument(
         "--load",
         metavar="FILE",
@@ -109,29 +116,38 @@ def _drop_stdout() -> None:
         pass
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status.
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Run the command line; returns the exit status (``--help`` and ``--version`` raise SystemExit(0)).
 
     A closed or full stderr never stops a run (its lines are lost); a closed or full stdout, or a reader that
     went away (``| head``), ends the command with one line on stderr where it can be written and exit status 1,
-    whatever the command stored kept.
+    whatever the command stored kept.  ``prog`` names the command line in its usage and error lines (default:
+    ``saddle`` when the console script runs, :data:`PROG` otherwise).
     """
+    if prog is None:
+        prog = "saddle" if sys.argv and os.path.basename(sys.argv[0] or "") == "saddle" else PROG
     _hold_closed_descriptors()
     stdout = sys.stdout
     sys.stdout = GuardedStdout(stdout)  # a failed write is an OutputError
     try:
-        return _main(argv)
+        return _main(argv, prog)
     finally:
         sys.stdout = stdout
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def _main(argv: Sequence[str] | None, prog: str = PROG) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        if argv == ["--version"]:  # (at once: without the commands' modules, which import Numba)
+            from saddle._version import __version__
+
+            emit(f"saddle {__version__}")
+            return 0
         from saddle._numba import check_environment  # refuses bad NUMBA_ variables before Numba reads them
 
         check_environment()
-        argv = _load_objectives(sys.argv[1:] if argv is None else list(argv))
-        parser = build_parser()
+        argv = _load_objectives(argv)
+        parser = build_parser(prog)
         try:
             args = parser.parse_args(argv)
         except SystemExit as done:
@@ -162,13 +178,13 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_USAGE
     except (OutputError, BrokenPipeError) as err:
         _drop_stdout()
-        say(f"python -m saddle.experiments: error: {err}")
+        say(f"{prog}: error: {err}")
         return EXIT_OUTPUT
     except ValueError as err:  # ConfigError and other invalid-option errors from the API
-        say(f"python -m saddle.experiments: error: {err}")
+        say(f"{prog}: error: {err}")
         return EXIT_USAGE
     except (StoreError, StatisticsError) as err:  # a write refused, or statistics failed: what failed, what was kept
-        say(f"python -m saddle.experiments: error: {err}")
+        say(f"{prog}: error: {err}")
         return 1
     except KeyboardInterrupt:
         import signal

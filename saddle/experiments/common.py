@@ -1,8 +1,9 @@
-"""What every command shares: one-line usage errors, exit codes, argument types."""
+"""What every command shares: one-line usage errors, exit codes, argument types, a run's name."""
 
 import argparse
 import math
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 EXIT_USAGE = 2
@@ -113,3 +114,56 @@ def fmt_steps(value: float, lower_bound: bool = False) -> str:
     if not math.isfinite(value):
         return "inf"
     return f"{value:.0f}"
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--name``, ``--tag`` (repeatable) and ``--note``: what the run is called, stored in its folder's
+    run.json (saddle.store.runs) and shown by ``list``."""
+    group = parser.add_argument_group("naming the run (stored in the folder's run.json; list DIR shows them)")
+    group.add_argument(
+        "--name",
+        default=None,
+        help="a name for the run; given to a folder that has one, it replaces it (the numbers never change)",
+    )
+    group.add_argument(
+        "--tag",
+        action="append",
+        default=None,
+        metavar="TAG",
+        help="a tag (repeatable); the tags given replace the stored ones",
+    )
+    group.add_argument("--note", default=None, help="a line of text about the run")
+
+
+def naming(args: argparse.Namespace) -> bool:
+    """Whether the command line names the run (``--name``, ``--tag`` or ``--note``); checks them first
+    (ConfigError, one line, for an empty or multi-line one), before anything runs."""
+    from saddle.store.runs import check_run_text
+
+    given = any(getattr(args, k, None) is not None for k in ("name", "tag", "note"))
+    if given:
+        check_run_text(args.name, args.tag, args.note)
+    return given
+
+
+def name_run(args: argparse.Namespace, out: Path, kept: str) -> None:
+    """Write the run's name, tags and note into ``out``/run.json, where the command line gives them;
+    a write the machine refuses is a StoreError saying that ``kept`` (what is stored) stays stored."""
+    from saddle.store import StoreError
+    from saddle.store.runs import write_run_info
+
+    if not naming(args):
+        return
+    try:
+        write_run_info(out, name=args.name, tags=args.tag, note=args.note)
+    except StoreError as err:
+        raise StoreError(f"{err}; {kept}", err.errno_) from None
+
+
+def name_interrupted_run(args: argparse.Namespace, out: Path) -> None:
+    """:func:`name_run` for a run stopped by Ctrl-C that kept something: a name that cannot be written then
+    is left unwritten (the line about what was kept matters more; the rerun that resumes names it)."""
+    try:
+        name_run(args, out, "")
+    except (OSError, ValueError):
+        pass

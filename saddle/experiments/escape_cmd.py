@@ -16,10 +16,14 @@ from saddle.experiments.common import (
     EXIT_INTERRUPTED,
     OutputError,
     Parser,
+    add_run_arguments,
     emit,
     finite_float,
     fmt_steps,
     integer,
+    name_interrupted_run,
+    name_run,
+    naming,
     say,
 )
 
@@ -27,13 +31,21 @@ if TYPE_CHECKING:
     from saddle.config import EscapeConfig
     from saddle.options import Option
     from saddle.records import EscapeResult
+    from saddle.sweep.config import SweepConfig
 
 HELP = "how long SGD takes to leave a strict saddle, for each batch size m"
+GRID_OPTIONS = ("eta", "d")
+"""The options of ``escape`` that take several values: a grid of them runs as a sweep (:func:`grid_sweep`)."""
 
 
 def add_parser(sub: argparse._SubParsersAction[Parser]) -> Parser:
-    esc = sub.add_parser("escape", help=HELP, description=HELP + ".")
-    add_config_arguments(esc)
+    esc = sub.add_parser(
+        "escape",
+        help=HELP,
+        description=HELP + ". Several values of --eta or --d run every combination as a sweep "
+        "(docs/experiments.md); a folder holding this run with fewer trials or batch sizes is extended.",
+    )
+    add_config_arguments(esc, several=GRID_OPTIONS)
     esc.add_argument(
         "--trials", type=integer, default=None, help=f"trials per batch size (default {_default_text('trials')})"
     )
@@ -50,16 +62,20 @@ def add_parser(sub: argparse._SubParsersAction[Parser]) -> Parser:
     esc.add_argument(
         "--backend",
         default=None,
-        help="cpu | cupy (a CUDA GPU, pip install 'saddle[gpu]'); default: $SADDLE_BACKEND, else cpu",
+        metavar="{cpu,cupy}",
+        help="cupy: a CUDA GPU (pip install 'saddle[gpu]'); default: $SADDLE_BACKEND, else cpu",
     )
     esc.add_argument(
         "--out",
         default=None,
-        help="results folder (default: a new dated folder under ./saddle-results); "
-        "an existing folder of the same configuration is resumed",
+        help="results folder (default: a new dated folder under ./saddle-results); an existing folder of "
+        "the same configuration is resumed, and one holding it with fewer trials or batch sizes is extended",
     )
     esc.add_argument("--no-plot", action="store_true", help="do not draw escape.pdf / escape.png")
-    esc.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    esc.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no table: one line says where the results are"
+    )
+    add_run_arguments(esc)
     return esc
 
 
@@ -83,6 +99,15 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def names(values: Any) -> str:
+    """A fixed set of names as ``--help`` shows them: ``{uniform,rademacher,laplace}``.
+
+    Used as a metavar, not as argparse ``choices``: the values are checked where they always were (the
+    configuration refuses an unknown one in one line), so that a registry that grows at run time (an
+    objective of a ``--load`` file) is still accepted."""
+    return "{" + ",".join(values) + "}"
+
+
 def _option_argument(group: argparse._ActionsContainer, option: Option, help_text: str) -> None:
     """Add one declared Option (saddle.options.Option) as a flag; its default stays None (= not given)."""
     kinds: dict[str, dict[str, Any]] = {
@@ -92,20 +117,24 @@ def _option_argument(group: argparse._ActionsContainer, option: Option, help_tex
         "signed": dict(type=finite_float),
         "fraction": dict(type=finite_float),
         "reals": dict(type=finite_float, nargs="+"),
-        "choice": dict(),
+        "choice": dict(metavar=names(option.choices)) if option.choices else dict(),
         "bool": dict(action="store_true", default=None),
     }
     group.add_argument(_flag(option.name), dest=option.name, default=None, help=help_text, **kinds[option.kind])
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that define a configuration (shared by ``escape`` and ``theory``): the generic ones,
-    one group per registered objective (from its declared options) and the optimisers' (from their table)."""
+def add_config_arguments(parser: argparse.ArgumentParser, several: tuple[str, ...] = ()) -> None:
+    """The options that define a configuration (shared by ``escape``, ``theory`` and ``frontier``): the
+    generic ones, one group per registered objective (from its declared options) and the optimisers' (from
+    their table).  The options named in ``several`` (of :data:`GRID_OPTIONS`) take several values."""
     from saddle.config import BATCH_NOISES, LR_SCALINGS
     from saddle.objectives.base import option_owners, registered
 
+    grid = " (several values: a sweep over them, docs/experiments.md)"
     parser.add_argument(
         "--m",
+        "--batch-size",
+        dest="m",
         type=integer,
         nargs="+",
         default=list(_default("m")),
@@ -115,12 +144,17 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--objective",
         default=_default("objective"),
-        help=f"{' | '.join(n for n, c in registered().items() if c.runs_from_config)} "
-        f"(default {_default('objective')}; "
-        "a user's own objective: --load FILE, docs/objectives.md)",
+        metavar=names(n for n, c in registered().items() if c.runs_from_config),
+        help=f"the objective (default {_default('objective')}; a user's own objective: --load FILE, "
+        "docs/objectives.md)",
     )
     parser.add_argument(  # default None: "not given", so that an objective whose size is its own refuses it
-        "--d", type=integer, default=None, help=f"dimension (default {_default('d')}; objectives with a d only)"
+        "--d",
+        type=integer,
+        default=None,
+        nargs="+" if "d" in several else None,
+        metavar="D",
+        help=f"dimension (default {_default('d')}; objectives with a d only)" + (grid if "d" in several else ""),
     )
     added = set()
     for cls in registered().values():
@@ -133,17 +167,24 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             _option_argument(group, option, option.help_text() + (f" (also {', '.join(others)})" if others else ""))
             added.add(option.name)
     parser.add_argument(
-        "--eta", type=finite_float, default=None, help=f"step size at m = 1 (default {_default_text('eta')})"
+        "--eta",
+        type=finite_float,
+        default=None,
+        nargs="+" if "eta" in several else None,
+        metavar="ETA",
+        help=f"step size at m = 1 (default {_default_text('eta')})" + (grid if "eta" in several else ""),
     )
     parser.add_argument(
         "--lr-scaling",
         default=_default("lr_scaling"),
-        help=f"step size against m, relative to m = 1: {' | '.join(LR_SCALINGS)} (default none)",
+        metavar=names(LR_SCALINGS),
+        help="step size against m, relative to m = 1 (default none)",
     )
     parser.add_argument(
         "--optimizer",
         default=_default("optimizer"),
-        help=f"{' | '.join(optimizers.registered())} (default {_default('optimizer')})",
+        metavar=names(optimizers.registered()),
+        help=f"the optimiser (default {_default('optimizer')})",
     )
     opt = parser.add_argument_group("optimiser options (each used by the optimisers named)")
     for option in optimizers.all_options():
@@ -370,9 +411,10 @@ def format_budget_table(result: EscapeResult) -> str:
     return "\n".join(lines)
 
 
-def config_from_args(args: argparse.Namespace, **more: Any) -> EscapeConfig:
-    """The EscapeConfig of parsed configuration options (see add_config_arguments)."""
-    from saddle.config import ConfigError, EscapeConfig
+def config_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The configuration options of parsed arguments (see add_config_arguments), as EscapeConfig takes them:
+    the generic ones, and the objectives' and optimisers' options that were given."""
+    from saddle.config import ConfigError
     from saddle.objectives.base import registered
 
     tup = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731
@@ -395,11 +437,13 @@ def config_from_args(args: argparse.Namespace, **more: Any) -> EscapeConfig:
         "allow_trap",
     )
     values = {name: tup(getattr(args, name)) for name in generic}
+    for name in GRID_OPTIONS:  # (escape: a list, of one value unless it runs as a sweep)
+        if isinstance(values[name], tuple) and len(values[name]) == 1:
+            values[name] = values[name][0]
     cls = registered().get(args.objective)
     if cls is not None and not cls.uses_d and args.d is not None:
         size = ", ".join(_flag(name) for name in cls.size_options())
         raise ConfigError(f"--d does not apply to the {cls.name} objective (its size: {size or 'its own options'})")
-    more = {k: v for k, v in more.items() if v is not None}
     values = {k: v for k, v in values.items() if v is not None or k not in ("eta", "d")}
     values.update({o.name: getattr(args, o.name) for o in optimizers.all_options()})
     for cls in registered().values():
@@ -407,12 +451,79 @@ def config_from_args(args: argparse.Namespace, **more: Any) -> EscapeConfig:
             value = getattr(args, option.name, None)
             if value is not None:
                 values[option.name] = tup(value)
+    return values
+
+
+def config_from_args(args: argparse.Namespace, **more: Any) -> EscapeConfig:
+    """The EscapeConfig of parsed configuration options (see add_config_arguments)."""
+    from saddle.config import ConfigError, EscapeConfig
+
+    values = config_options(args)
+    several = [_flag(name) for name in GRID_OPTIONS if isinstance(values.get(name), tuple)]
+    if several:
+        raise ConfigError(f"{several[0]} takes one value here")
+    more = {k: v for k, v in more.items() if v is not None}
     return EscapeConfig(**values, **more)
+
+
+def grid_values(args: argparse.Namespace) -> dict[str, list[Any]]:
+    """The options of :data:`GRID_OPTIONS` given several values on the command line, in that order."""
+    return {
+        name: list(value)
+        for name in GRID_OPTIONS
+        if isinstance(value := getattr(args, name, None), list) and len(value) > 1
+    }
+
+
+def grid_sweep(args: argparse.Namespace) -> SweepConfig | None:
+    """The sweep that ``escape`` runs when options of :data:`GRID_OPTIONS` are given several values (None
+    when none is): the same :class:`~saddle.sweep.config.SweepConfig` a TOML file of these tables builds::
+
+        [sweep]   seed = --seed, trials = --trials, max_steps = --max-steps (where given)
+        [grid]    each option with several values (eta, then d), then m where --m lists several
+        [fixed]   every other option given that differs from its default
+
+    Each cell (one value of each, one batch size) has its own seed derived from --seed and the cell's
+    options, as in every sweep (docs/sweeps.md): a cell's numbers are not those of a single escape run
+    with the same options.  Every cell is checked here (ConfigError, one line, naming it).
+    """
+    from saddle.config import EscapeConfig
+    from saddle.options import ConfigError
+    from saddle.sweep.config import SweepConfig
+
+    grid: dict[str, Any] = grid_values(args)
+    if not grid:
+        return None
+    if args.backend not in (None, "cpu"):
+        raise ConfigError(
+            f"several values of {', '.join(map(_flag, grid))} run as a sweep, on the cpu: --backend {args.backend} "
+            "runs single configurations only"
+        )
+    from saddle.objectives.base import registered
+
+    plain = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
+    options = config_options(args)
+    cls = registered().get(options["objective"])
+    defaults = {**EscapeConfig.defaults(), **(cls.generic_defaults if cls is not None else {})}
+    ms = options.pop("m")
+    if len(ms) > 1:
+        grid["m"] = list(ms)
+    fixed = {k: plain(v) for k, v in options.items() if k not in grid and v is not None and v != defaults.get(k)}
+    if len(ms) == 1:
+        fixed["m"] = ms[0]
+    head: dict[str, Any] = {"name": "escape-grid", "seed": args.seed, "description": "escape with several values"}
+    head.update({k: getattr(args, k) for k in ("trials", "max_steps") if getattr(args, k) is not None})
+    return SweepConfig.from_dict({"sweep": head, "grid": grid, "fixed": fixed}, source="escape")
 
 
 def run(args: argparse.Namespace) -> int:
     from saddle.escape import Interrupted, run_escape
+    from saddle.extend import complete_stored
 
+    naming(args)  # (an empty name is refused before anything runs)
+    sweep = grid_sweep(args)
+    if sweep is not None:
+        return _run_grid(args, sweep)
     config = config_from_args(args, trials=args.trials, max_steps=args.max_steps, seed=args.seed)
     from saddle.escape import check_backend_options
 
@@ -425,6 +536,7 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.quiet and sys.stderr is not None and sys.stderr.isatty()
     try:
         announce = None if args.quiet or progress else say
+        complete_stored(config, out, backend=args.backend, threads=args.threads, announce=None if args.quiet else say)
         result = run_escape(
             config, out=out, threads=args.threads, progress=progress, backend=args.backend, announce=announce
         )
@@ -433,11 +545,13 @@ def run(args: argparse.Namespace) -> int:
             say("interrupted before any batch size finished; nothing was stored")
         else:
             kept = ", ".join(map(str, stop.kept))
+            name_interrupted_run(args, out)
             say(
                 f"interrupted: kept the trials of m = {kept} in {stop.out}; "
                 f"run the same command with --out {stop.out} to resume"
             )
         return EXIT_INTERRUPTED
+    name_run(args, out, f"every trial is stored in {out}")
     if not args.no_plot:
         from saddle.store import StoreError
 
@@ -450,13 +564,64 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_INTERRUPTED
         except StoreError as err:
             raise StoreError(f"{err}; every trial is stored in {out}") from None
-    if not args.quiet:
-        try:
+    try:
+        if not args.quiet:
             emit(format_table(result))
-            emit(
-                f"results in {out}/ (config.json, trials.csv, summary.csv"
-                f"{'' if args.no_plot else ', escape.pdf, escape.png'})"
-            )
-        except OutputError as err:
-            raise OutputError(f"{err}; every trial is stored in {out}") from None
+        files = ["config.json", "trials.csv", "summary.csv"]
+        files += [] if args.no_plot else ["escape.pdf", "escape.png"]
+        files += ["run.json"] if naming(args) else []
+        emit(f"results in {out}/ ({', '.join(files)})")
+    except OutputError as err:
+        raise OutputError(f"{err}; every trial is stored in {out}") from None
+    return 0
+
+
+def _default_grid_out() -> Path:
+    base = Path("saddle-results")
+    stamp = datetime.now().strftime("sweep-%Y%m%d-%H%M%S")
+    path, i = base / stamp, 1
+    while path.exists():
+        i += 1
+        path = base / f"{stamp}-{i}"
+    return path
+
+
+def _run_grid(args: argparse.Namespace, sweep: SweepConfig) -> int:
+    """``escape`` with several values of an option: the sweep of :func:`grid_sweep`, into a sweep folder."""
+    from saddle.experiments.sweep_cmd import format_table as sweep_table
+    from saddle.store import StoreError
+    from saddle.sweep import SweepFolder, SweepInterrupted, plot_sweep, run_sweep
+
+    out = SweepFolder.checked_path(args.out) if args.out is not None else _default_grid_out()
+    progress = not args.quiet and sys.stderr is not None and sys.stderr.isatty()
+    try:
+        result = run_sweep(sweep, out=out, threads=args.threads, progress=progress)
+    except SweepInterrupted as stop:
+        if stop.kept:
+            name_interrupted_run(args, out)
+        say(
+            f"interrupted: kept {stop.kept} of {stop.total} cells in {stop.out}; "
+            f"run the same command with --out {stop.out} to resume (stored cells are not rerun)"
+        )
+        return EXIT_INTERRUPTED
+    name_run(args, out, f"every cell is stored in {out}")
+    try:
+        paths = [] if args.no_plot else plot_sweep(sweep, out)
+    except KeyboardInterrupt:
+        say(f"interrupted while drawing the figures; every cell is stored in {out}")
+        return EXIT_INTERRUPTED
+    except StoreError as err:
+        raise StoreError(f"{err}; every cell is stored in {out}") from None
+    cells = len(sweep.cells())
+    try:
+        if not args.quiet:
+            emit(sweep_table(result.summary, sweep.swept()))
+        files = ["sweep.json", "trials.csv", "summary.csv", "cells/", *(p.name for p in paths)]
+        files += ["run.json"] if naming(args) else []
+        emit(
+            f"ran as a sweep of {cells} cells over {' x '.join(sweep.swept())} (docs/sweeps.md; each cell's seed "
+            f"derives from --seed): results in {out}/ ({', '.join(files)})"
+        )
+    except OutputError as err:
+        raise OutputError(f"{err}; every cell is stored in {out}") from None
     return 0

@@ -8,7 +8,19 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from saddle.experiments.common import EXIT_INTERRUPTED, OutputError, Parser, emit, finite_float, integer, say
+from saddle.experiments.common import (
+    EXIT_INTERRUPTED,
+    OutputError,
+    Parser,
+    add_run_arguments,
+    emit,
+    finite_float,
+    integer,
+    name_interrupted_run,
+    name_run,
+    naming,
+    say,
+)
 from saddle.experiments.escape_cmd import add_config_arguments, config_from_args
 
 if TYPE_CHECKING:
@@ -74,6 +86,7 @@ def add_parser(sub: argparse._SubParsersAction[Parser]) -> Parser:
     p.add_argument("--no-theory", action="store_true", help="skip the theory's frontier")
     p.add_argument("--no-plot", action="store_true", help="do not draw frontier.pdf / frontier.png")
     p.add_argument("--quiet", action="store_true", help="no progress lines and no table")
+    add_run_arguments(p)
     return p
 
 
@@ -161,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
     from saddle.store.frontier import FrontierFolder
 
     frontier = frontier_config_from_args(args)
+    naming(args)  # (an empty name is refused before anything runs)
     for message in frontier.escape.start_warnings():
         say(f"warning: {message}")
     out = (
@@ -180,8 +194,11 @@ def run(args: argparse.Namespace) -> int:
             progress=None if args.quiet else say,
         )
     except FrontierInterrupted as stop:
+        if stop.kept:
+            name_interrupted_run(args, out)
         say(f"interrupted: kept {stop.kept} cells in {stop.out}; run the same command to resume")
         return EXIT_INTERRUPTED
+    name_run(args, out, f"every cell is stored in {out}")
     figures = ""
     if not args.no_plot:
         from saddle.plotting.frontier import frontier_figure

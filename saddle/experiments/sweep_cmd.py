@@ -8,7 +8,16 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from saddle.experiments.common import EXIT_INTERRUPTED, Parser, fmt_steps, integer
+from saddle.experiments.common import (
+    EXIT_INTERRUPTED,
+    Parser,
+    add_run_arguments,
+    fmt_steps,
+    integer,
+    name_interrupted_run,
+    name_run,
+    naming,
+)
 
 HELP = "a grid of escape configurations from a TOML file, resumable, in-process or on Dask"
 
@@ -54,6 +63,7 @@ def add_parser(sub: argparse._SubParsersAction[Parser]) -> Parser:
     )
     p.add_argument("--no-plot", action="store_true", help="do not draw the figures")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    add_run_arguments(p)
     return p
 
 
@@ -91,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.config is None) == (args.config_file is None):
         raise ConfigError("give the sweep's TOML file once: sweep FILE (or sweep --config FILE)")
     sweep = SweepConfig.from_toml(args.config or args.config_file)
+    naming(args)  # (an empty name is refused before anything runs)
     out = SweepFolder.checked_path(args.out) if args.out is not None else sweep.default_out()
     if args.plot_only:
         from saddle.store.load import load
@@ -98,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         if (out / "sweep.json").exists():
             load(out)  # every cell verified against its checksums first, as plot and saddle.load do
         paths = plot_sweep(sweep, out)
+        name_run(args, out, f"every cell is stored in {out}")
         if not args.quiet:
             names = ", ".join(p.name for p in paths) or "none (no parameter varies)"
             print(f"figures in {out}/: {names}")
@@ -108,12 +120,15 @@ def run(args: argparse.Namespace) -> int:
             sweep, out=out, workers=args.workers, scheduler=args.scheduler, threads=args.threads, progress=progress
         )
     except SweepInterrupted as stop:
+        if stop.kept:
+            name_interrupted_run(args, out)
         print(
             f"interrupted: kept {stop.kept} of {stop.total} cells in {stop.out}; "
             f"run the same command to resume (stored cells are not rerun)",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    name_run(args, out, f"every cell is stored in {out}")
     try:
         paths = [] if args.no_plot else plot_sweep(sweep, out)
     except KeyboardInterrupt:
