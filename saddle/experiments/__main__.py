@@ -9,4 +9,15 @@ except KeyboardInterrupt:  # Ctrl-C while the modules load: the same line and st
         pass
     sys.exit(130)
 
-sys.exit(main())
+rc = main()
+cpu = sys.modules.get("saddle.kernels.cpu")  # (loaded only by commands that ran a kernel)
+if cpu is not None and cpu.kernels_stuck():  # a kernel thread that never returns (a second Ctrl-C): exit without it
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(rc)
+sys.exit(rc)

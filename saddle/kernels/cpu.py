@@ -21,7 +21,9 @@ optimiser's options) reach the kernel as one record with named fields (``run``,
 (``pf``, ``pa``, ``pi``); the outputs as one :class:`TrialOutputs` of arrays.
 """
 
+import contextlib
 import math
+import sys
 import types
 from collections import namedtuple
 from collections.abc import Callable
@@ -323,6 +325,7 @@ def run_parallel(kernel: Any, n: int, *args: Any) -> None:
         return
     stop = args[-1].stop
     pool = ThreadPoolExecutor(max_workers=threads)
+    stuck = False
     try:
         jobs = [pool.submit(kernel, lo, min(n, lo + chunk), *args) for lo in range(0, n, chunk)]
         try:
@@ -332,12 +335,48 @@ def run_parallel(kernel: Any, n: int, *args: Any) -> None:
             stop[0] = 1
             for job in jobs:
                 job.cancel()
-            wait(jobs)
+            stuck = not _wait_for_stop(jobs)
             raise
         for job in jobs:
             job.result()
     finally:
-        pool.shutdown(wait=True)
+        pool.shutdown(wait=not stuck)
+
+
+STOP_GRACE = 2.0
+"""Seconds a stopped kernel has to return (it polls the stop flag every step) before it is taken for stuck."""
+
+_STUCK: list[Any] = []  # the chunks that did not return after a stop (see kernels_stuck)
+
+
+def _wait_for_stop(jobs: list[Any]) -> bool:
+    """After Ctrl-C: wait for the chunks to see the stop flag; True once they all returned.
+
+    A chunk that has not returned after STOP_GRACE seconds runs code that never reaches the poll
+    between steps (a loaded objective's endless loop): one line says so, and a second Ctrl-C stops the
+    wait (False), leaving that thread running; :func:`kernels_stuck` then tells the command line to
+    exit without waiting for it."""
+    if not wait(jobs, timeout=STOP_GRACE).not_done:
+        return True
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # (stderr closed or gone)
+        sys.stderr.write(
+            f"saddle: the kernel has not stopped {STOP_GRACE:g} s after Ctrl-C (code that never returns to it, "
+            "such as an endless loop in a loaded objective?); press Ctrl-C again to stop without it\n"
+        )
+        sys.stderr.flush()
+    try:
+        while wait(jobs, timeout=0.1).not_done:  # (in slices, so that the second Ctrl-C is seen at once)
+            pass
+    except KeyboardInterrupt:
+        _STUCK.extend(job for job in jobs if not job.done())
+        return False
+    return True
+
+
+def kernels_stuck() -> bool:
+    """Whether a kernel thread left running after a second Ctrl-C is still running (the process cannot
+    end normally while it does: Python waits for its threads at exit)."""
+    return any(not job.done() for job in _STUCK)
 
 
 def run_lanes(
