@@ -131,6 +131,27 @@ def test_a_registered_objective_runs_in_the_kernel_trial_by_trial_as_numpy(cosin
     assert (tmp_path / "run" / "trials.csv").exists()
 
 
+class ShortCosine(Cosine):
+    """Cosine whose kernel_params() are empty: its gradient reads pf[0] outside the array."""
+
+    name = "test-cosine-short"
+
+    def kernel_params(self):
+        return np.empty(0), np.empty(0), np.empty(0, np.int64)
+
+
+def test_an_index_outside_an_array_in_a_users_hooks_is_one_line_not_a_wrong_number(cosine, tmp_path):
+    """A user's kernel is compiled with bounds checks (it is not cached on disk, nor saddle's own): the
+    gradient's read of pf[0] from empty kernel_params() is refused in one line naming the objective,
+    where it used to read whatever lay beyond the array.  (The same hooks as Cosine's: no new compile.)"""
+    register(ShortCosine)
+    try:
+        with pytest.raises(ConfigError, match=r"test-cosine-short objective read or wrote outside an array"):
+            run_escape(EscapeConfig(**{**CONFIG, "objective": "test-cosine-short"}), out=tmp_path / "short")
+    finally:
+        unregister(ShortCosine.name)
+
+
 def test_its_options_are_declared_checked_and_on_the_command_line(cosine, tmp_path):
     from saddle.experiments.cli import main
 

@@ -24,6 +24,7 @@ from saddle.kernels.record import checked_params, run_record
 from saddle.manifolds import EUCLIDEAN, SPHERE, ProductSpheres, Sphere
 from saddle.objectives.user import UserObjective
 from saddle.optimizers import OptimizerParams
+from saddle.options import ConfigError
 from saddle.schedules import Schedule, legacy
 
 BACKENDS = ("cpu", "cupy")
@@ -175,7 +176,8 @@ def run_trials(
     if lanes is None:
         lanes = int(n_trials) * int(max_steps) >= LANES_MIN_WORK
     lanes = bool(lanes) and hooks.lane_gradient is not None and int(batch_size) < hooks.lanes_below_m
-    kernel = cpu.kernel_for(hooks, spec, cache=type(objective).cache_kernel, lanes=lanes)
+    users = not type(objective).cache_kernel or not spec.__module__.startswith("saddle.")  # a user's code
+    kernel = cpu.kernel_for(hooks, spec, cache=type(objective).cache_kernel, lanes=lanes, checked=users)
     if recorder is None:
         recorder = Recorder.empty(0, 2)
     out = TrialOutputs(
@@ -206,17 +208,26 @@ def run_trials(
     )
     values.update(plan.fields(samples_per_m))
     run = run_record(spec, values)
-    cpu.run_parallel(
-        kernel,
-        int(n_trials),
-        np.int64(trial_start),
-        np.ascontiguousarray(u0, dtype=np.float64),
-        run[0],
-        np.ascontiguousarray(pf, dtype=np.float64),
-        np.ascontiguousarray(pa, dtype=np.float64),
-        np.ascontiguousarray(pi, dtype=np.int64),
-        out,
-    )
+    try:
+        cpu.run_parallel(
+            kernel,
+            int(n_trials),
+            np.int64(trial_start),
+            np.ascontiguousarray(u0, dtype=np.float64),
+            run[0],
+            np.ascontiguousarray(pf, dtype=np.float64),
+            np.ascontiguousarray(pa, dtype=np.float64),
+            np.ascontiguousarray(pi, dtype=np.int64),
+            out,
+        )
+    except IndexError as err:  # only a user's kernel checks its bounds (cpu.specialise)
+        if not users:
+            raise
+        what = f"the {objective.name} objective" if not type(objective).cache_kernel else f"the {spec.name} optimiser"
+        raise ConfigError(
+            f"{what} read or wrote outside an array in the kernel ({err}): check its hooks' indices against "
+            "the state's length and what kernel_params() returns"
+        ) from None
     return TrialBlock(
         trial_start,
         out.steps,

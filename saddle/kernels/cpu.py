@@ -22,6 +22,7 @@ optimiser's options) reach the kernel as one record with named fields (``run``,
 """
 
 import contextlib
+import dataclasses
 import math
 import sys
 import types
@@ -538,7 +539,23 @@ def _rebind(func: Callable[..., Any], qualname: str, **names: Any) -> Callable[.
     return copy
 
 
-def specialise(hooks: Any, optimizer: type[Optimizer], cache: bool = True, lanes: bool = False) -> Any:
+def _checked_hooks(hooks: Any, options: dict[str, Any]) -> Any:
+    """``hooks`` with every function that is not saddle's own compiled again with bounds checks: an
+    index outside an array in a user's hook (or a kernel_params() shorter than its hooks read) is then an
+    IndexError instead of memory read or overwritten at random (a wrong number or a crash).  A helper
+    that such a hook calls is not recompiled: its indices are not checked."""
+    changes = {}
+    for field in dataclasses.fields(hooks):
+        func = getattr(hooks, field.name)
+        py_func = getattr(func, "py_func", None)
+        if py_func is not None and not py_func.__module__.startswith("saddle."):
+            changes[field.name] = numba.njit(**{**options, "boundscheck": True})(py_func)
+    return dataclasses.replace(hooks, **changes) if changes else hooks
+
+
+def specialise(
+    hooks: Any, optimizer: type[Optimizer], cache: bool = True, lanes: bool = False, checked: bool = False
+) -> Any:
     """The escape kernel of one objective and one optimiser: ``escape_rows`` and ``run_trial`` with
     their hooks bound to the objective's :class:`~saddle.objectives.base.KernelHooks` and to the
     optimiser's step (:class:`~saddle.optimizers.base.Optimizer`; the step's ``gradient`` bound to the
@@ -548,9 +565,14 @@ def specialise(hooks: Any, optimizer: type[Optimizer], cache: bool = True, lanes
     spike with sgd alone), and each kernel is cached on disk under its own name.  The step is inlined
     into the trial at Numba's IR level, so it costs no call and the template no branch.  With ``lanes``
     (an optimiser that declares them, and hooks with lane hooks) small-m trials run in lockstep
-    (``run_lanes``).
+    (``run_lanes``).  With ``checked`` (an objective or optimiser that is not saddle's own: its kernel
+    is never cached on disk), every index is bounds-checked, the template's and the user's hooks'
+    (``_checked_hooks``): a read or write outside an array raises IndexError.
     """
     options = {k: v for k, v in JIT_OPTIONS.items() if k != "cache"}
+    if checked:
+        options["boundscheck"] = True
+        hooks = _checked_hooks(hooks, options)
     cache = cache and cache_enabled()  # no writable cache folder: compile without the disk cache
     # A user's optimiser (defined outside the package) is not in the source fingerprint that keeps the
     # disk cache fresh (saddle/_numba.py), so its kernels are not cached on disk; nor are a user objective's.
@@ -605,11 +627,14 @@ def specialise(hooks: Any, optimizer: type[Optimizer], cache: bool = True, lanes
 _KERNELS: dict[tuple[Any, ...], Any] = {}
 
 
-def kernel_for(hooks: Any, optimizer: type[Optimizer], cache: bool = True, lanes: bool = False) -> Any:
+def kernel_for(
+    hooks: Any, optimizer: type[Optimizer], cache: bool = True, lanes: bool = False, checked: bool = False
+) -> Any:
     """The compiled kernel of an objective's hooks and an optimiser (memoised per process; for an
-    optimiser with lanes and ``lanes``, the one that runs small-m trials in lockstep)."""
+    optimiser with lanes and ``lanes``, the one that runs small-m trials in lockstep; ``checked``: with
+    bounds checks, for code that is not saddle's own)."""
     lanes = bool(lanes) and optimizer.lanes and hooks.lane_gradient is not None
-    key = (hooks, optimizer, cache, lanes)
+    key = (hooks, optimizer, cache, lanes, checked)
     if key not in _KERNELS:
-        _KERNELS[key] = specialise(hooks, optimizer, cache=cache, lanes=lanes)
+        _KERNELS[key] = specialise(hooks, optimizer, cache=cache, lanes=lanes, checked=checked)
     return _KERNELS[key]
