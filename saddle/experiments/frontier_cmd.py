@@ -201,9 +201,9 @@ def run(args: argparse.Namespace) -> int:
     name_run(args, out, f"every cell is stored in {out}")
     figures = ""
     if not args.no_plot:
-        from saddle.plotting.frontier import frontier_figure
-
         try:
+            from saddle.plotting.frontier import frontier_figure  # (importing matplotlib takes a second)
+
             paths = frontier_figure(result, out=out / "frontier")
             figures = "".join(f", {Path(p).name}" for p in paths)
         except KeyboardInterrupt:

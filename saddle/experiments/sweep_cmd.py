@@ -10,6 +10,7 @@ import numpy as np
 
 from saddle.experiments.common import (
     EXIT_INTERRUPTED,
+    OutputError,
     Parser,
     add_run_arguments,
     fmt_steps,
@@ -112,7 +113,11 @@ def run(args: argparse.Namespace) -> int:
         name_run(args, out, f"every cell is stored in {out}")
         if not args.quiet:
             names = ", ".join(p.name for p in paths) or "none (no parameter varies)"
-            print(f"figures in {out}/: {names}")
+            try:
+                print(f"figures in {out}/: {names}")
+                sys.stdout.flush()
+            except OutputError as err:
+                raise OutputError(f"{err}; the figures are in {out}") from None
         return 0
     progress = not args.quiet and sys.stderr is not None and sys.stderr.isatty()
     try:
@@ -140,10 +145,14 @@ def run(args: argparse.Namespace) -> int:
     except StoreError as err:
         raise StoreError(f"{err}; every cell is stored in {out} (redraw the figures with --plot-only)") from None
     if not args.quiet:
-        print(format_table(result.summary, sweep.swept()))
-        n_run, n_reused = len(result.computed), len(result.reused)
-        print(
-            f"{n_run} cell{'s' * (n_run != 1)} run, {n_reused} read back; results in {out}/ "
-            f"(sweep.json, trials.csv, summary.csv, cells/" + "".join(f", {p.name}" for p in paths) + ")"
-        )
+        try:
+            print(format_table(result.summary, sweep.swept()))
+            n_run, n_reused = len(result.computed), len(result.reused)
+            print(
+                f"{n_run} cell{'s' * (n_run != 1)} run, {n_reused} read back; results in {out}/ "
+                f"(sweep.json, trials.csv, summary.csv, cells/" + "".join(f", {p.name}" for p in paths) + ")"
+            )
+            sys.stdout.flush()  # (a full disk answers the flush of block-buffered output)
+        except OutputError as err:
+            raise OutputError(f"{err}; every cell is stored in {out}") from None
     return 0
