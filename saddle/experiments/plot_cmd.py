@@ -58,7 +58,8 @@ def add_parser(sub: argparse._SubParsersAction[Parser]) -> Parser:
         "--style",
         default="default",
         choices=list(STYLES),
-        help="default | paper (serif, 8 pt labels, 300 dpi) | talk (default: default)",
+        help="default | paper (serif, 8 pt labels, 300 dpi) | paper-tex (paper with LaTeX text: needs TeX) | talk "
+        "(default: default)",
     )
     p.add_argument(
         "--format",

@@ -95,7 +95,26 @@ STYLES: dict[str, dict[str, Any]] = {
     },
 }
 """Named matplotlib settings: ``default`` (the results folders' figures), ``paper`` (serif, 8 pt
-labels, 7 pt ticks, 300 dpi: the sizes of one- and two-column journal figures) and ``talk`` (slides)."""
+labels, 7 pt ticks, 300 dpi: the sizes of one- and two-column journal figures), ``paper-tex`` (the
+same with every text set by LaTeX, so that a figure's fonts are the paper's; it needs a TeX install,
+:data:`TEX_PROGRAMS`) and ``talk`` (slides)."""
+STYLES["paper-tex"] = {  # 'paper' with every text set by LaTeX (Computer Modern, Type 1 fonts): needs TeX
+    **STYLES["paper"],
+    "text.usetex": True,
+    "font.serif": ["Computer Modern Roman"],
+    "text.latex.preamble": r"\usepackage{amsmath}",
+}
+
+TEX_PROGRAMS = ("latex", "dvipng")
+"""What matplotlib's usetex needs on PATH: ``latex`` for every text, ``dvipng`` for PNG output (the
+PDF embeds TeX's own Type 1 fonts)."""
+
+
+def missing_tex() -> list[str]:
+    """The programs of :data:`TEX_PROGRAMS` that are not on PATH (empty where the ``paper-tex`` style can draw)."""
+    import shutil
+
+    return [p for p in TEX_PROGRAMS if shutil.which(p) is None]
 
 
 def colour(i: int) -> str:
@@ -163,6 +182,11 @@ def style(name: str | None = "default") -> Iterator[None]:
         name = "default"
     if name not in STYLES:
         raise ValueError(f"unknown style {name!r}; choose one of {', '.join(STYLES)}")
+    if STYLES[name].get("text.usetex") and missing_tex():
+        raise ValueError(
+            f"style {name!r} sets its text with LaTeX and needs a TeX install ({' and '.join(missing_tex())} "
+            "not found on PATH); style 'paper' draws the same figure with embedded TrueType fonts"
+        )
     with matplotlib.rc_context(STYLES[name]):  # type: ignore[arg-type]
         yield
 
