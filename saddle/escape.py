@@ -156,6 +156,17 @@ def summary_row(
     return {k: _tidy(v) for k, v in row.items()}
 
 
+def summary_row_or_failure(config: EscapeConfig, mres: MResult, theory: Any) -> tuple[dict[str, Any], str | None]:
+    """The summary row of one batch size and None; where its statistics fail, a row with the counts only
+    (the trials are stored all the same, with empty statistics) and the failure in one line."""
+    try:
+        return summary_row(config, mres, theory), None
+    except Exception as err:
+        failed = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
+        empty = counts_only(mres.steps, mres.status, config.max_steps)
+        return summary_row(config, mres, theory, summary=empty), failed
+
+
 def _tidy(value: Any) -> Any:
     """Floats to 12 significant digits (1181.45, not the bootstrap's 1181.450000000001); others as they are."""
     if isinstance(value, float) and math.isfinite(value):
@@ -307,13 +318,7 @@ def run_escape(
             if bar is not None:
                 bar.close()
                 bar = None
-            failed = None
-            try:
-                rows[m] = summary_row(config, by_m[m], theory)
-            except Exception as err:  # the trials are stored all the same, with empty statistics, then said so
-                failed = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
-                empty = counts_only(by_m[m].steps, by_m[m].status, config.max_steps)
-                rows[m] = summary_row(config, by_m[m], theory, summary=empty)
+            rows[m], failed = summary_row_or_failure(config, by_m[m], theory)
             if announce is not None and "spent_budget" in rows[m]:
                 announce(
                     f"m = {m}: {rows[m]['spent_budget']} of {config.trials} trials made the f-drop and spent the "

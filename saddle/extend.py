@@ -37,12 +37,12 @@ from saddle.escape import (
     resolve_backend,
     run_escape,
     summary_row,
+    summary_row_or_failure,
 )
 from saddle.kernels import Recorder, run_trials
 from saddle.objectives.base import Objective
 from saddle.options import ConfigError, StatisticsError, integer
 from saddle.records import EscapeResult, MResult
-from saddle.stats import counts_only
 from saddle.store.escape import ResultsFolder
 from saddle.store.folder import folder_kind
 from saddle.theory.columns import TheoryColumns, saddle_theory
@@ -199,13 +199,7 @@ def _run_short(
     for m in short:
         had = stored[m].steps.size
         stored[m] = _more_trials(config, objective, starts[m], stored[m], backend)
-        failed = None
-        try:
-            rows[m] = summary_row(config, stored[m], theory)
-        except Exception as err:  # the trials are stored all the same, with empty statistics, then said so
-            failed = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
-            empty = counts_only(stored[m].steps, stored[m].status, config.max_steps)
-            rows[m] = summary_row(config, stored[m], theory, summary=empty)
+        rows[m], failed = summary_row_or_failure(config, stored[m], theory)
         done = [k for k in config.m if k in stored]
         folder.save([stored[k] for k in done], [rows[k] for k in done])  # (Ctrl-C waits for the files)
         if failed is not None:

@@ -257,9 +257,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, several: tuple[str, ..
     )
 
 
-def _default_out() -> Path:
+def _default_out(kind: str = "escape") -> Path:
+    """A new dated folder under saddle-results/: KIND-YYYYMMDD-HHMMSS (with -2, -3, ... if taken)."""
     base = Path("saddle-results")
-    stamp = datetime.now().strftime("escape-%Y%m%d-%H%M%S")
+    stamp = datetime.now().strftime(f"{kind}-%Y%m%d-%H%M%S")
     path, i = base / stamp, 1
     while path.exists():
         i += 1
@@ -576,23 +577,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_grid_out() -> Path:
-    base = Path("saddle-results")
-    stamp = datetime.now().strftime("sweep-%Y%m%d-%H%M%S")
-    path, i = base / stamp, 1
-    while path.exists():
-        i += 1
-        path = base / f"{stamp}-{i}"
-    return path
-
-
 def _run_grid(args: argparse.Namespace, sweep: SweepConfig) -> int:
     """``escape`` with several values of an option: the sweep of :func:`grid_sweep`, into a sweep folder."""
     from saddle.experiments.sweep_cmd import format_table as sweep_table
     from saddle.store import StoreError
     from saddle.sweep import SweepFolder, SweepInterrupted, plot_sweep, run_sweep
 
-    out = SweepFolder.checked_path(args.out) if args.out is not None else _default_grid_out()
+    out = SweepFolder.checked_path(args.out) if args.out is not None else _default_out("sweep")
     progress = not args.quiet and sys.stderr is not None and sys.stderr.isatty()
     try:
         result = run_sweep(sweep, out=out, threads=args.threads, progress=progress)
