@@ -384,6 +384,10 @@ COMPILE_ONLY = {
     ("docs/gpu.md", "from saddle.kernels import run_trials"): "needs a CUDA GPU and CuPy; 100 000 trials",
     ("docs/sweeps.md", "sweep = SweepConfig.from_toml("): "runs the whole seed-question sweep (about 16 s, more cold)",
     ("docs/theory.md", "res = run_escape(m=[2**k for k in range(11)], trials=2000"): "2000 trials at 11 batch sizes",
+    ("docs/api.md", "result = run_escape(m=[1, 4, 32], trials=200)"): "three runs of the same 600 trials; "
+    "progress and announce are tested in tests/test_results_api.py",
+    ("docs/api.md", "trials = saddle.stack([base, hotter])"): "reads two saved runs of the reader's own; "
+    "stack is tested in tests/test_results_api.py",
 }
 
 
