@@ -59,6 +59,18 @@ def scaled_eta(eta: float, m: int, rule: str, m_ref: int = M_REF) -> float:
     raise ConfigError(f"unknown lr scaling {rule!r}; choose one of {', '.join(LR_SCALINGS)}")
 
 
+def refuse_unused_d(objective: Any, given: Any, where: str = "") -> None:
+    """ConfigError when ``d`` is among the options ``given`` for an objective whose size is its own (the
+    teacher-student network's N, K, M).  An EscapeConfig holds d whatever was asked (its default, 10),
+    so only the caller that knows which options were given can tell d = 10 asked for from d unset:
+    ``run_escape(**options)`` and a sweep's tables call this (the command line says it its own way)."""
+    cls = base.registered().get(objective) if isinstance(objective, str) else None
+    if cls is None or cls.uses_d or "d" not in given:
+        return
+    size = ", ".join(cls.size_options()) or "its own options"
+    raise ConfigError(f"{where}d does not apply to the {cls.name} objective (its size: {size})")
+
+
 def available_memory() -> tuple[int, str]:
     """The memory a run may use, and where the bound comes from: the smaller of the machine's physical
     memory and the process's address-space limit (``ulimit -v``)."""

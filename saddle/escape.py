@@ -24,7 +24,7 @@ import numpy as np
 
 from saddle import optimizers
 from saddle._numba import cache_enabled
-from saddle.config import LR_SCALINGS, EscapeConfig, scaled_eta
+from saddle.config import LR_SCALINGS, EscapeConfig, refuse_unused_d, scaled_eta
 from saddle.kernels import BACKENDS, LANES_MIN_WORK, Recorder, gpu, run_trials
 from saddle.objectives.base import Objective
 from saddle.options import ConfigError, StatisticsError, integer
@@ -245,6 +245,7 @@ def run_escape(
     >>> [row["median_steps"] for row in res.summary]     # doctest: +SKIP
     """
     if config is None:
+        refuse_unused_d(options.get("objective", EscapeConfig.objective), options)
         config = EscapeConfig(**options)
     elif options:
         raise ConfigError("pass either an EscapeConfig or keyword options, not both")

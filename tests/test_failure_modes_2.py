@@ -116,6 +116,22 @@ def test_d_is_refused_for_an_objective_whose_size_is_its_own(capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_d_is_refused_for_the_teacher_student_from_python_and_sweep_files_too():
+    """d = 10 (the default's value) asked for through run_escape's options or a sweep's table was accepted
+    and recorded for teacher-student, whose size is N, K, M; an EscapeConfig built without d still runs."""
+    from saddle.sweep import SweepConfig
+
+    with pytest.raises(ConfigError, match=r"^d does not apply to the teacher-student objective \(its size: N, K, M\)"):
+        run_escape(objective="teacher-student", d=10, trials=2)
+    for table in ("fixed", "grid"):
+        data = {"sweep": {"seed": 1, "trials": 5}, "grid": {"m": [1, 2]}, "fixed": {"objective": "teacher-student"}}
+        data[table]["d"] = 10 if table == "fixed" else [10, 20]
+        with pytest.raises(ConfigError, match=r"^x\.toml: d does not apply to the teacher-student"):
+            SweepConfig.from_dict(data, source="x.toml")
+    grid = {"sweep": {"seed": 1, "trials": 5}, "grid": {"m": [1, 2], "objective": ["spike", "teacher-student"]}}
+    SweepConfig.from_dict(grid, source="x.toml")  # no d given: both objectives on their own sizes
+
+
 def test_a_sigma0_that_overflows_is_refused():
     """sigma0 = 1e200 passed validation, then sigma0**2 overflowed in kernel_params (a traceback)."""
     assert "sigma0 must be <= 1e+06" in refusal(**TS, start="random", sigma0=1e200)

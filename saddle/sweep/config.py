@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from saddle.config import EscapeConfig
+from saddle.config import EscapeConfig, refuse_unused_d
 from saddle.objectives.base import get as get_objective
 from saddle.objectives.base import registered
 from saddle.options import ConfigError
@@ -324,6 +324,8 @@ class SweepConfig:
                 for v in values:
                     if not isinstance(v, bool):
                         raise ConfigError(f"{source}: [{table}] {key} must be true or false, got {v!r}")
+        for objective in grid.get("objective", [fixed.get("objective", EscapeConfig.objective)]):
+            refuse_unused_d(objective, {*grid, *fixed}, where=f"{source}: ")
         if "m" not in grid and "m" not in fixed:
             raise ConfigError(f"{source}: give the batch sizes m in [grid] (a list) or [fixed] (one integer)")
         if isinstance(fixed.get("m"), list):
