@@ -16,7 +16,7 @@ import saddle
 from saddle.escape import run_escape
 from saddle.experiments.cli import main
 from saddle.options import ConfigError
-from saddle.plotting.common import missing_tex
+from saddle.plotting.common import tex_problem
 
 SMALL = dict(m=[1, 8], d=6, trials=24, max_steps=400, seed=3, record_trials=3, record_points=32)
 
@@ -148,17 +148,18 @@ def test_pdfs_embed_truetype_fonts_in_every_style(runs, tmp_path, capsys):
         assert b"/Subtype /Type3" not in pdf and b"/FontFile2" in pdf, style
 
 
-@pytest.mark.skipif(not missing_tex(), reason="TeX is installed here: its absence cannot be tested")
+@pytest.mark.skipif(tex_problem() is None, reason="TeX works here: its absence cannot be tested")
 def test_the_tex_style_without_tex_is_refused_in_one_line(runs, tmp_path, capsys):
-    """--style paper-tex sets every text with LaTeX: without latex and dvipng on PATH, one line names
-    what is missing and the style that needs none, exit 2, and nothing is drawn."""
+    """--style paper-tex sets every text with LaTeX: without a working TeX (latex and dvipng on PATH, and
+    the packages matplotlib asks for), one line says what fails and names the style that needs none, exit
+    2, and nothing is drawn."""
     rc = main(["plot", str(runs["uniform"].out), "--out", str(tmp_path / "tex"), "--style", "paper-tex"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "TeX install" in err[0] and "'paper'" in err[0], err
     assert not list(tmp_path.glob("tex*"))
 
 
-@pytest.mark.skipif(bool(missing_tex()), reason="no TeX install (latex and dvipng): the paper-tex style cannot draw")
+@pytest.mark.skipif(tex_problem() is not None, reason=f"no working TeX install ({tex_problem()})")
 def test_the_tex_style_embeds_type1_fonts(runs, tmp_path):
     """With TeX, --style paper-tex draws a PDF whose fonts are TeX's Type 1 (never Type 3) and a PNG."""
     stem = tmp_path / "tex"

@@ -101,7 +101,7 @@ same with every text set by LaTeX, so that a figure's fonts are the paper's; it 
 STYLES["paper-tex"] = {  # 'paper' with every text set by LaTeX (Computer Modern, Type 1 fonts): needs TeX
     **STYLES["paper"],
     "text.usetex": True,
-    "font.serif": ["Computer Modern Roman"],
+    "font.serif": ["Computer Modern Roman", "DejaVu Serif"],  # (TeX sets the text; DejaVu: what it measures without)
     "text.latex.preamble": r"\usepackage{amsmath}",
 }
 
@@ -110,11 +110,29 @@ TEX_PROGRAMS = ("latex", "dvipng")
 PDF embeds TeX's own Type 1 fonts)."""
 
 
-def missing_tex() -> list[str]:
-    """The programs of :data:`TEX_PROGRAMS` that are not on PATH (empty where the ``paper-tex`` style can draw)."""
+@functools.cache
+def tex_problem() -> str | None:
+    """Why the ``paper-tex`` style cannot draw here, in a few words, or None where it can: a program of
+    :data:`TEX_PROGRAMS` missing from PATH, or LaTeX failing on one letter set as that style sets it (a
+    TeX install without the packages matplotlib asks for: type1cm, type1ec and cm-super, in Debian's
+    texlive-latex-extra and cm-super).  Asked once per process."""
+    import re
     import shutil
 
-    return [p for p in TEX_PROGRAMS if shutil.which(p) is None]
+    missing = [p for p in TEX_PROGRAMS if shutil.which(p) is None]
+    if missing:
+        return f"{' and '.join(missing)} not found on PATH"
+    import matplotlib
+    from matplotlib.texmanager import TexManager
+
+    try:
+        settings: dict[str, Any] = {k: v for k, v in STYLES["paper-tex"].items() if k.startswith(("text.", "font."))}
+        with matplotlib.rc_context(settings):  # type: ignore[arg-type]
+            TexManager.get_text_width_height_descent("x", 8)
+    except (RuntimeError, OSError) as err:
+        found = re.search(r"^! (.*)$", str(err), re.M)
+        return f"LaTeX fails here: {found.group(1) if found else str(err).splitlines()[0]}"
+    return None
 
 
 def colour(i: int) -> str:
@@ -182,10 +200,11 @@ def style(name: str | None = "default") -> Iterator[None]:
         name = "default"
     if name not in STYLES:
         raise ValueError(f"unknown style {name!r}; choose one of {', '.join(STYLES)}")
-    if STYLES[name].get("text.usetex") and missing_tex():
+    problem = tex_problem() if STYLES[name].get("text.usetex") else None
+    if problem is not None:
         raise ValueError(
-            f"style {name!r} sets its text with LaTeX and needs a TeX install ({' and '.join(missing_tex())} "
-            "not found on PATH); style 'paper' draws the same figure with embedded TrueType fonts"
+            f"style {name!r} sets its text with LaTeX and needs a working TeX install ({problem}); "
+            "style 'paper' draws the same figure with embedded TrueType fonts"
         )
     with matplotlib.rc_context(STYLES[name]):  # type: ignore[arg-type]
         yield
@@ -401,10 +420,17 @@ def save_figure(
     """Write ``path_stem``.pdf (vector, TrueType fonts: :data:`EMBEDDED_FONTS`) and ``path_stem``.png (200 dpi,
     or the style's), each atomically.
 
-    ``formats`` picks others (``svg``, ``eps``, ...); returns the paths written, in that order.
+    ``formats`` picks others (``svg``, ``eps``, ...); returns the paths written, in that order.  Where
+    LaTeX sets the text (``text.usetex``, the ``paper-tex`` style), every ``%`` of the figure's texts is
+    escaped first (LaTeX would take the rest of a label for a comment: "95% CI" would print "95").
     """
     import matplotlib
 
+    if matplotlib.rcParams["text.usetex"]:
+        from matplotlib.text import Text
+
+        for text in fig.findobj(Text):
+            text.set_text(re.sub(r"(?<!\\)%", r"\\%", text.get_text()))
     stem = Path(path_stem)
     paths = []
     engine = fig.get_layout_engine()
