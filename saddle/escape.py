@@ -48,9 +48,25 @@ __all__ = [
 ]
 
 CHUNK_TRIALS = {"cpu": 128, "cupy": 1 << 17}
-"""Trials per kernel call: small on the CPU (the progress bar and the time estimate act between calls;
-Ctrl-C acts within a step), large on a GPU (one thread per trial: a call needs tens of thousands of
-trials to fill the device)."""
+"""Trials of a batch size's first kernel call: small on the CPU (the time estimate and the progress bar
+act between calls; Ctrl-C acts within a step), large on a GPU (one thread per trial: a call needs tens
+of thousands of trials to fill the device).  On the CPU later calls grow (:func:`next_chunk`)."""
+CALL_SECONDS = 0.5
+"""What a CPU kernel call after the first aims at: every call ends in a wait for its slowest thread, so
+calls of 128 trials cost 15-20% more than one call of the same 2000 trials (the default spike at
+m = 1 to 32; benchmarks/yardstick.py times one call), while half a second still moves a progress bar."""
+
+
+def next_chunk(chunk: int, n: int, seconds: float) -> int:
+    """The trials of the next CPU kernel call after one of ``n`` trials took ``seconds``: about
+    :data:`CALL_SECONDS` of work, never fewer than ``chunk``, at most eight times as many (a first call
+    that was fast by chance does not make the next one run for minutes).  Which trials run in which
+    call changes no number: every trial draws from its own streams."""
+    if seconds <= 0.0:
+        return 8 * chunk
+    return int(min(8 * chunk, max(chunk, n * CALL_SECONDS / seconds)))
+
+
 BACKEND_ENV = "SADDLE_BACKEND"
 
 
@@ -530,9 +546,13 @@ def _run_batch_size(
     if say is not None and backend == "cpu":
         _announce_worst_case(config, objective, u0, m, options, say)
     start = time.perf_counter()
-    for lo in range(0, config.trials, chunk):
+    lo = 0
+    while lo < config.trials:
         n = min(chunk, config.trials - lo)
+        called = time.perf_counter()
         block = run_trials(objective, u0, trial_start=lo, n_trials=n, recorder=recorder, **options)
+        if backend == "cpu":
+            chunk = next_chunk(chunk, n, time.perf_counter() - called)
         steps[lo : lo + n] = block.steps
         status[lo : lo + n] = block.status
         final_f[lo : lo + n] = block.final_f
@@ -549,6 +569,7 @@ def _run_batch_size(
                     f"m = {m}: about {expected / 60:.0f} min for its {config.trials} trials (from the first {n}; "
                     "Ctrl-C stops the run and keeps the batch sizes finished)"
                 )
+        lo += n
     wall = time.perf_counter() - start
     traj = []
     for r in range(n_rec):

@@ -34,6 +34,7 @@ from saddle.escape import (
     _objective_and_start,
     _trial_options,
     check_backend_options,
+    next_chunk,
     resolve_backend,
     run_escape,
     summary_row,
@@ -234,9 +235,13 @@ def _more_trials(config: EscapeConfig, objective: Objective, u0: np.ndarray, sto
     chunk = CHUNK_TRIALS[backend]
     run_trials(objective, u0, **{**options, "trial_start": 0, "n_trials": 0})  # compile now: not timed
     t0 = time.perf_counter()
-    for lo in range(first, config.trials, chunk):
+    lo = first
+    while lo < config.trials:
         k = min(chunk, config.trials - lo)
+        called = time.perf_counter()
         block = run_trials(objective, u0, trial_start=lo, n_trials=k, recorder=recorder, **options)
+        if backend == "cpu":
+            chunk = next_chunk(chunk, k, time.perf_counter() - called)
         i = lo - first
         steps[i : i + k] = block.steps
         status[i : i + k] = block.status
@@ -245,6 +250,7 @@ def _more_trials(config: EscapeConfig, objective: Objective, u0: np.ndarray, sto
             drop_steps[i : i + k] = block.drop_steps
         if block.switch_steps is not None:
             switch_steps[i : i + k] = block.switch_steps
+        lo += k
     wall = time.perf_counter() - t0
     all_steps = np.concatenate([stored.steps, steps])
     all_final = np.concatenate([stored.final_f, final_f])
