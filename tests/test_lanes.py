@@ -128,7 +128,7 @@ def test_lanes_are_chosen_by_the_size_of_the_run(monkeypatch):
     monkeypatch.setattr(
         cpu,
         "kernel_for",
-        lambda hooks, code, cache=True, lanes=False: asked.append(lanes) or real(hooks, code, cache, lanes),
+        lambda hooks, code, cache=True, lanes=False, **kw: asked.append(lanes) or real(hooks, code, cache, lanes, **kw),
     )
     obj = SpikeTensor(5)
     kw = dict(optimizer="sgd", eta=0.02, sigma_iso=0.0, delta=0.1, radius=None, seed=0, trial_start=0, n_trials=0)
