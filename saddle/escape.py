@@ -499,10 +499,15 @@ def _announce_worst_case(
     would take over ESTIMATE_AFTER_S, say how long that worst case is, before the first trial (a run of
     hours must not start silently).  The first chunk's estimate follows, once it is known."""
     probe = {**options, "max_steps": min(PROBE_STEPS, config.max_steps), "lanes": False}
-    run_trials(objective, u0, trial_start=0, n_trials=1, **{**probe, "max_steps": 1})  # (compiles, if need be)
+    one = {**probe, "max_steps": 1}
+    run_trials(objective, u0, trial_start=0, n_trials=1, **one)  # (compiles, if need be)
     t0 = time.perf_counter()
+    run_trials(objective, u0, trial_start=0, n_trials=1, **one)  # a call's own cost (about a millisecond)
+    t1 = time.perf_counter()
     block = run_trials(objective, u0, trial_start=0, n_trials=1, **probe)
-    per_step = (time.perf_counter() - t0) / max(1, int(block.steps[0]))
+    # the probe's steps after the first, without the call's cost, which would make a step of the default
+    # run look 70 times slower than it is
+    per_step = max(0.0, (time.perf_counter() - t1) - (t1 - t0)) / max(1, int(block.steps[0]) - 1)
     threads = max(1, numba.get_num_threads())
     worst = per_step * config.max_steps * config.trials / min(threads, config.trials)
     if worst > ESTIMATE_AFTER_S:
