@@ -104,3 +104,30 @@ def test_the_command_line_exits_without_waiting_for_a_stuck_kernel():
     )
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 130, proc.stderr
+
+
+def test_a_ctrl_c_while_python_shuts_down_after_the_command_is_ignored():
+    """After the command has said everything, Python takes a second or so to shut down (after a frontier):
+    a Ctrl-C then killed the process silently with status -2.  Now it is ignored and the status is the
+    command's own.  (A real SIGINT is sent from an exit handler, which runs while Python shuts down.)"""
+    script = textwrap.dedent(
+        """
+        import atexit, os, runpy, signal, sys
+        def at_exit():  # (Python resets a handler of its own to the default later in its shutdown, not SIG_IGN)
+            print("SIGINT ignored" if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else "SIGINT handled")
+            os.kill(os.getpid(), signal.SIGINT)
+        atexit.register(at_exit)
+        sys.argv = ["saddle.experiments", "--version"]
+        runpy.run_module("saddle.experiments", run_name="__main__")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # (as from a terminal)
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("saddle "), (proc.returncode, proc.stderr)
+    assert proc.stdout.strip().endswith("SIGINT ignored"), proc.stdout
