@@ -300,7 +300,9 @@ def run_escape(
         if todo and backend == "cpu":  # compile (or load from the disk cache) now, so wall_seconds times trials only
             classes = (type(objective), optimizers.get(config.optimizer))
             own = [c for c in classes if not c.__module__.startswith("saddle.")]
-            if own:  # a loaded objective's or optimiser's kernel is compiled in memory, for this process only
+            if user_objective is not None:  # (an object with kernel_functions: its kernel is never cached)
+                how = "for this run only: the kernel of an object with kernel_functions is not cached on disk"
+            elif own:  # a loaded objective's or optimiser's kernel is compiled in memory, for this process only
                 what = "objective" if own[0] is classes[0] else "optimiser"
                 how = f"for this run only: the kernel of a loaded {what} is not cached on disk"
             elif cache_enabled():
