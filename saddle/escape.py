@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import numba
@@ -55,6 +55,37 @@ CALL_SECONDS = 0.5
 """What a CPU kernel call after the first aims at: every call ends in a wait for its slowest thread, so
 calls of 128 trials cost 15-20% more than one call of the same 2000 trials (the default spike at
 m = 1 to 32; benchmarks/yardstick.py times one call), while half a second still moves a progress bar."""
+
+
+def trials_in_calls(
+    objective: Objective, u0: np.ndarray, options: dict[str, Any], backend: str, first: int, last: int, recorder: Any
+) -> Iterator[tuple[int, int, Any]]:
+    """Trials first ... last - 1 in kernel calls of CHUNK_TRIALS trials, then of :func:`next_chunk`'s
+    (on the CPU): yields (the call's first trial, its number of trials, its TrialBlock) after each call."""
+    chunk = CHUNK_TRIALS[backend]
+    lo = first
+    while lo < last:
+        n = min(chunk, last - lo)
+        called = time.perf_counter()
+        block = run_trials(objective, u0, trial_start=lo, n_trials=n, recorder=recorder, **options)
+        if backend == "cpu":
+            chunk = next_chunk(chunk, n, time.perf_counter() - called)
+        yield lo, n, block
+        lo += n
+
+
+def put_block(block: Any, i: int, *columns: np.ndarray) -> None:
+    """A call's TrialBlock into rows i ... of the columns steps, status, final_f, drop_steps, switch_steps
+    (the last two only where the block has them)."""
+    steps, status, final_f, drop_steps, switch_steps = columns
+    n = block.steps.size
+    steps[i : i + n] = block.steps
+    status[i : i + n] = block.status
+    final_f[i : i + n] = block.final_f
+    if block.drop_steps is not None:
+        drop_steps[i : i + n] = block.drop_steps
+    if block.switch_steps is not None:
+        switch_steps[i : i + n] = block.switch_steps
 
 
 def next_chunk(chunk: int, n: int, seconds: float) -> int:
@@ -547,26 +578,13 @@ def _run_batch_size(
     final_f = np.empty(config.trials)
     drop_steps = np.zeros(config.trials, np.int64)
     switch_steps = np.zeros(config.trials, np.int64)
-    chunk = CHUNK_TRIALS[backend]
     options = _trial_options(config, m, backend)
     say = announce if announce is not None else (bar.write if bar is not None else None)
     if say is not None and backend == "cpu":
         _announce_worst_case(config, objective, u0, m, options, say)
     start = time.perf_counter()
-    lo = 0
-    while lo < config.trials:
-        n = min(chunk, config.trials - lo)
-        called = time.perf_counter()
-        block = run_trials(objective, u0, trial_start=lo, n_trials=n, recorder=recorder, **options)
-        if backend == "cpu":
-            chunk = next_chunk(chunk, n, time.perf_counter() - called)
-        steps[lo : lo + n] = block.steps
-        status[lo : lo + n] = block.status
-        final_f[lo : lo + n] = block.final_f
-        if block.drop_steps is not None:
-            drop_steps[lo : lo + n] = block.drop_steps
-        if block.switch_steps is not None:
-            switch_steps[lo : lo + n] = block.switch_steps
+    for lo, n, block in trials_in_calls(objective, u0, options, backend, 0, config.trials, recorder):
+        put_block(block, lo, steps, status, final_f, drop_steps, switch_steps)
         if bar is not None:
             bar.update(n)
         if lo == 0 and announce is not None and n < config.trials:
@@ -576,7 +594,6 @@ def _run_batch_size(
                     f"m = {m}: about {expected / 60:.0f} min for its {config.trials} trials (from the first {n}; "
                     "Ctrl-C stops the run and keeps the batch sizes finished)"
                 )
-        lo += n
     wall = time.perf_counter() - start
     traj = []
     for r in range(n_rec):

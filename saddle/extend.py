@@ -28,17 +28,17 @@ import numpy as np
 
 from saddle.config import EscapeConfig
 from saddle.escape import (
-    CHUNK_TRIALS,
     Interrupted,
     _checked_start,
     _objective_and_start,
     _trial_options,
     check_backend_options,
-    next_chunk,
+    put_block,
     resolve_backend,
     run_escape,
     summary_row,
     summary_row_or_failure,
+    trials_in_calls,
 )
 from saddle.kernels import Recorder, run_trials
 from saddle.objectives.base import Objective
@@ -232,25 +232,10 @@ def _more_trials(config: EscapeConfig, objective: Objective, u0: np.ndarray, sto
     drop_steps = np.zeros(n, np.int64)
     switch_steps = np.zeros(n, np.int64)
     options = _trial_options(config, m, backend)
-    chunk = CHUNK_TRIALS[backend]
     run_trials(objective, u0, **{**options, "trial_start": 0, "n_trials": 0})  # compile now: not timed
     t0 = time.perf_counter()
-    lo = first
-    while lo < config.trials:
-        k = min(chunk, config.trials - lo)
-        called = time.perf_counter()
-        block = run_trials(objective, u0, trial_start=lo, n_trials=k, recorder=recorder, **options)
-        if backend == "cpu":
-            chunk = next_chunk(chunk, k, time.perf_counter() - called)
-        i = lo - first
-        steps[i : i + k] = block.steps
-        status[i : i + k] = block.status
-        final_f[i : i + k] = block.final_f
-        if block.drop_steps is not None:
-            drop_steps[i : i + k] = block.drop_steps
-        if block.switch_steps is not None:
-            switch_steps[i : i + k] = block.switch_steps
-        lo += k
+    for lo, _, block in trials_in_calls(objective, u0, options, backend, first, config.trials, recorder):
+        put_block(block, lo - first, steps, status, final_f, drop_steps, switch_steps)
     wall = time.perf_counter() - t0
     all_steps = np.concatenate([stored.steps, steps])
     all_final = np.concatenate([stored.final_f, final_f])
