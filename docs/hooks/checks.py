@@ -6,8 +6,8 @@ Warns, which fails the strict build, where a page (generated results under docs/
   ``experiments/...``, ``examples/...`` or ``docs/...`` (a ``*`` in it is a glob, a stem such as
   ``docs/results/figures/talk-style`` stands for its files; a path with a ``<placeholder>`` is not
   checked);
-* the internal specification ("SPEC") or an issue number ("issue 12"): neither ships with the package,
-  so the pages cite a page and section, or a paper, instead.
+* the internal specification ("SPEC") or an issue number (the word "issue" and a number): neither
+  ships with the package, so the pages cite a page and section, or a paper, instead.
 """
 
 from __future__ import annotations
