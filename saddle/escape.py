@@ -88,6 +88,20 @@ def put_block(block: Any, i: int, *columns: np.ndarray) -> None:
         switch_steps[i : i + n] = block.switch_steps
 
 
+def recorded_trajectories(
+    recorder: Any, steps: np.ndarray, final_f: np.ndarray, first: int, last: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The recorded (t, f(u_t)) of trials first ... last - 1, each closed at its last step (steps[r],
+    final_f[r]) where the recorder's stride skipped it."""
+    traj = []
+    for r in range(first, last):
+        t, f = recorder.trajectory(r)
+        if t[-1] != steps[r]:
+            t, f = np.append(t, steps[r]), np.append(f, final_f[r])
+        traj.append((t, f))
+    return traj
+
+
 def next_chunk(chunk: int, n: int, seconds: float) -> int:
     """The trials of the next CPU kernel call after one of ``n`` trials took ``seconds``: about
     :data:`CALL_SECONDS` of work, never fewer than ``chunk``, at most eight times as many (a first call
@@ -595,12 +609,7 @@ def _run_batch_size(
                     "Ctrl-C stops the run and keeps the batch sizes finished)"
                 )
     wall = time.perf_counter() - start
-    traj = []
-    for r in range(n_rec):
-        t, f = recorder.trajectory(r)
-        if t[-1] != steps[r]:  # close the trace at the trial's last step
-            t, f = np.append(t, steps[r]), np.append(f, final_f[r])
-        traj.append((t, f))
+    traj = recorded_trajectories(recorder, steps, final_f, 0, n_rec)
     switch = config.schedule_plan.batch
     after = config.samples_per_step(switch.m) if switch is not None else None
     switched = switch_steps if switch is not None and switch.trigger.kind != "drop" else None

@@ -34,6 +34,7 @@ from saddle.escape import (
     _trial_options,
     check_backend_options,
     put_block,
+    recorded_trajectories,
     resolve_backend,
     run_escape,
     summary_row,
@@ -240,11 +241,7 @@ def _more_trials(config: EscapeConfig, objective: Objective, u0: np.ndarray, sto
     all_steps = np.concatenate([stored.steps, steps])
     all_final = np.concatenate([stored.final_f, final_f])
     traj = list(stored.trajectories[: min(first, n_rec)])
-    for r in range(len(traj), n_rec):
-        t, f = recorder.trajectory(r)
-        if t[-1] != all_steps[r]:  # close the trace at the trial's last step
-            t, f = np.append(t, all_steps[r]), np.append(f, all_final[r])
-        traj.append((t, f))
+    traj += recorded_trajectories(recorder, all_steps, all_final, len(traj), n_rec)
     switch = config.schedule_plan.batch
     after = config.samples_per_step(switch.m) if switch is not None else None
     switched = switch is not None and switch.trigger.kind != "drop"

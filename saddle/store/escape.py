@@ -271,12 +271,7 @@ class ResultsFolder(ResultsStore):
             self.close()
             raise
         except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
-            self.close()
-            raise ConfigError(
-                f"the results in {self.path} are damaged and cannot be resumed "
-                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'unreadable'}); "
-                "choose another --out"
-            ) from None
+            raise self._damaged(err, "resumed") from None
         self._stored_m = done
         return finished
 
@@ -293,12 +288,17 @@ class ResultsFolder(ResultsStore):
             self.close()
             raise
         except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
-            self.close()
-            raise ConfigError(
-                f"the results in {self.path} are damaged and cannot be extended "
-                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'unreadable'}); "
-                "choose another --out"
-            ) from None
+            raise self._damaged(err, "extended") from None
+
+    def _damaged(self, err: BaseException, what: str) -> ConfigError:
+        """Release the lock; the one-line error for stored tables that cannot be read back (``what``:
+        'resumed' or 'extended')."""
+        self.close()
+        return ConfigError(
+            f"the results in {self.path} are damaged and cannot be {what} "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'unreadable'}); "
+            "choose another --out"
+        )
 
     def _load_finished(self, complete: bool = True) -> Iterator[tuple[int, MResult]]:
         texts = {name: self.manifest.read(name) for name in TABLES}  # verified (or None: not stored)
