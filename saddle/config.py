@@ -43,11 +43,6 @@ escapes, hence no bootstrap), and the statistics' copies of the trials (saddle.s
 bootstrap adds at most BOOTSTRAP_BYTES, whatever the number of trials."""
 
 
-GAUSSIAN_TRUSTED_M = 32
-"""The smallest batch size at which the Gaussian batch noise was indistinguishable from exact sampling on the
-spike (uniform data, 8000 trials; docs/escape.md): below it a run says so."""
-
-
 def scaled_eta(eta: float, m: int, rule: str, m_ref: int = M_REF) -> float:
     """eta_m = eta (none), eta m / m_ref (linear) or eta sqrt(m / m_ref) (sqrt); docs/escape.md, options."""
     if rule == "none":
@@ -494,11 +489,11 @@ class EscapeConfig(_Fields):
         """
         out = []
         cls = self.objective_class
-        small = [m for m in self.m if m < GAUSSIAN_TRUSTED_M]
+        small = [m for m in self.m if m < cls.gaussian_trusted_m]
         if self.batch_noise == "gaussian" and not cls.gaussian_exact and small:
             out.append(
                 f"Gaussian batch noise approximates the {cls.name} objective's mini-batch mean by its central limit; "
-                f"below m = {GAUSSIAN_TRUSTED_M} (here m = {', '.join(map(str, small))}) it is measurably wrong "
+                f"below m = {cls.gaussian_trusted_m} (here m = {', '.join(map(str, small))}) it is measurably wrong "
                 "(docs/escape.md, Gaussian batch noise)"
             )
         if self.random_start or self.start_perturbation is not None:

@@ -129,7 +129,10 @@ def test_other_optimizers_draw_the_gaussian_gradient():
 @pytest.mark.parametrize(
     "options, match",
     [
-        (dict(objective="ge2015", d=4), r"not implemented for the ge2015 objective.*: spike, quadratic"),
+        (
+            dict(objective="teacher-student"),
+            r"not implemented for the teacher-student objective.*: spike, ge2015, quadratic",
+        ),
         (dict(objective="octopus", d=2), r"not implemented for the octopus objective"),
         (dict(optimizer="gd"), r"which the gd optimizer does not draw; optimizers that draw it: sgd"),
         (dict(optimizer="pgd"), r"pgd optimizer does not draw"),

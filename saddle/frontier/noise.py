@@ -288,7 +288,7 @@ def noise_scale_path(
         every state uses the same seed (common random numbers, so that the curve is smooth).
     method : str
         'auto' (exact where the objective has ``gradient_noise_covariance``: the spike, the quadratic,
-        the octopus; else Monte Carlo), 'exact' or 'monte-carlo'.
+        ge2015, the octopus; else Monte Carlo), 'exact' or 'monte-carlo'.
     flow_step : float
         The path's step in units of 1/c.
     max_steps : int

@@ -235,6 +235,9 @@ class Objective:
     gaussian_kernel: ClassVar[KernelHooks | None] = None
     gaussian_exact: ClassVar[bool] = False
     """Whether the Gaussian batch-noise mode is exact in law for it (Gaussian per-sample noise)."""
+    gaussian_trusted_m: ClassVar[int] = 0
+    """Where the mode is an approximation: the smallest batch size from which it was found indistinguishable
+    from exact sampling (docs/escape.md, Gaussian batch noise); a run below it says so."""
     gpu_code: ClassVar[int | None] = None
     gpu_refusal: ClassVar[str] = "escape.cu has no section for it yet"
     diverged_note: ClassVar[str] = ""
