@@ -305,6 +305,12 @@ def compare(ms=(1, 4, 32, 1024), trials=2000, repeats=5, log=print):
         row = {"m": m, "trials": trials, "median_steps": float(np.median(ys)), "equal_trial_by_trial": True}
         row.update({key: float(np.median(w)) for key, w in walls.items()})
         row["ratio"] = row["saddle_s"] / row["yardstick_s"]
+        # each repeat's saddle time over the yardstick's of the same repeat (seconds apart): the load of
+        # the machine moves both, so these ratios scatter less than the times
+        paired = np.array(walls["saddle_s"]) / np.array(walls["yardstick_s"])
+        row["paired_ratios"] = paired.tolist()
+        row["paired_ratio_median"] = float(np.median(paired))
+        row["paired_ratio_quartiles"] = [float(q) for q in np.percentile(paired, [25, 75])]
         if "saddle_lanes_s" in row:
             row["lanes_ratio"] = row["saddle_lanes_s"] / row["yardstick_s"]
         rows.append(row)
@@ -321,13 +327,15 @@ def main(argv=None):
     print(f"{args.trials} trials per m, median of {args.repeats}, {numba.get_num_threads()} threads")
     load0 = os.getloadavg()[0]
     rows = compare(args.m, args.trials, args.repeats, log=lambda _: None)
-    head = f"{'m':>5}  {'saddle':>8}  {'yardstick':>9}  {'saddle/yardstick':>16}  {'in lanes':>14}"
-    print(f"{head}  {'8 partial sums':>14}  median steps")
+    head = f"{'m':>5}  {'saddle':>8}  {'yardstick':>9}  {'saddle/yardstick':>16}  {'paired [quartiles]':>20}"
+    print(f"{head}  {'in lanes':>14}  {'8 partial sums':>14}  median steps")
     for r in rows:
         lanes = f"{r['saddle_lanes_s']:.3f}s ({r['lanes_ratio']:.2f}x)" if "lanes_ratio" in r else "-"
+        q1, q3 = r["paired_ratio_quartiles"]
+        paired = f"{r['paired_ratio_median']:.2f}x [{q1:.2f}, {q3:.2f}]"
         print(
-            f"{r['m']:>5}  {r['saddle_s']:>7.3f}s  {r['yardstick_s']:>8.3f}s  {r['ratio']:>15.2f}x  {lanes:>14}  "
-            f"{r['partials_s']:>13.3f}s  {r['median_steps']:.0f}"
+            f"{r['m']:>5}  {r['saddle_s']:>7.3f}s  {r['yardstick_s']:>8.3f}s  {r['ratio']:>15.2f}x  {paired:>20}  "
+            f"{lanes:>14}  {r['partials_s']:>13.3f}s  {r['median_steps']:.0f}"
         )
     load1 = os.getloadavg()[0]
     print(f"escapes equal trial by trial at every m; load average {load0:.2f} at start, {load1:.2f} at end")
