@@ -546,6 +546,27 @@ def gaussian_scratch_words(objective: int, n: int, pi: np.ndarray) -> int:
     return 4 + n + d * d + k * d * d * d + 3 * n + n + cov
 
 
+@inline_njit
+def same_noise_for_equal_columns(u: np.ndarray, k: int, y: np.ndarray) -> None:
+    """With shared samples, columns that are equal (bit for bit) have the same per-sample gradient, so their
+    noise is the same draw: copy the first such column's noise into the others.  The factor gives them
+    the same noise up to rounding only, which the dynamics would amplify out of the invariant set u_i = u_j
+    (the symmetry trap, docs/objectives.md: ge2015) after about a thousand steps."""
+    n = u.shape[0]
+    d = n // k
+    for j in range(1, k):
+        for i in range(j):
+            equal = True
+            for a in range(d):
+                if u[i * d + a] != u[j * d + a]:
+                    equal = False
+                    break
+            if equal:
+                for a in range(d):
+                    y[j * d + a] = y[i * d + a]
+                break
+
+
 @njit
 def gaussian_minibatch_gradient(
     u: np.ndarray,
@@ -572,7 +593,8 @@ def gaussian_minibatch_gradient(
     Sigma_z of the random parts (h_i(z) z)_i (all columns together with shared samples; column by column,
     the blocks between columns 0, with per-column samples); its Cholesky factor L (zero columns for
     directions of zero variance) turns the step's d k normals xi of the BATCH_NOISE stream into
-    g_i = grad_i f + 4 A (L xi)_i / (|kappa| sqrt(m)).  ``z`` (length d k) is scratch for the exact
+    g_i = grad_i f + 4 A (L xi)_i / (|kappa| sqrt(m)), columns equal with shared samples getting the same
+    noise exactly (:func:`same_noise_for_equal_columns`).  ``z`` (length d k) is scratch for the exact
     gradient, ``x`` receives xi, ``block`` holds ``gaussian_scratch_words`` words.  O(d^4 k^2) a step
     with shared samples (O(d^4 k) per-column) and the factor's O((d k)^3), whatever m.
     """
@@ -607,6 +629,7 @@ def gaussian_minibatch_gradient(
             for p in range(r + 1):
                 acc += S[r, p] * x[p]
             y[r] = acc
+        same_noise_for_equal_columns(u, k, y)
     else:
         S = buf[o : o + d * d].reshape((d, d))
         data_tensors(W, kappa, K, T, tr, d3, mu)
