@@ -19,6 +19,7 @@ from saddle import rng
 from saddle.config import EscapeConfig
 from saddle.escape import run_escape
 from saddle.objectives.ge2015 import GeTensorDecomposition, gaussian_minibatch_gradient, gaussian_scratch_words
+from saddle.options import ConfigError
 
 ALPHA = 0.01
 """Significance of the two-sample KS test."""
@@ -148,3 +149,11 @@ def test_a_run_below_the_measured_batch_size_says_so(objective, m, warned):
     """Each objective's own threshold (docs/escape.md): ge2015 from m = 16, the spike from m = 32."""
     lines = EscapeConfig(objective=objective, m=[m], batch_noise="gaussian").start_warnings()
     assert any("measurably wrong" in line for line in lines) == warned
+
+
+def test_sizes_whose_scratch_is_too_large_are_refused_in_one_line():
+    """d = k = 70 with shared samples: the (d k)^2 covariance and the k d^3 tensors need 367 MiB a trial."""
+    with pytest.raises(ConfigError, match=r"needs 367 MiB of scratch per trial") as err:
+        EscapeConfig(objective="ge2015", d=70, k=70, sampling="shared", batch_noise="gaussian", allow_trap=True)
+    assert "\n" not in str(err.value)
+    EscapeConfig(objective="ge2015", d=70, k=70, batch_noise="gaussian")  # per-column: one d x d block at a time

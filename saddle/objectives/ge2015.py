@@ -59,6 +59,9 @@ from saddle.options import ConfigError, Option
 if TYPE_CHECKING:
     from saddle.options import Settings
 
+GAUSSIAN_SCRATCH_LIMIT = 256 * 2**20
+"""The most scratch (bytes per trial) the Gaussian batch-noise mode may take; larger d, k are refused."""
+
 SHARED, PER_COLUMN = 0, 1
 """Sampling modes: one mini-batch for all columns, or an independent one per column."""
 SAMPLINGS = {"shared": SHARED, "per-column": PER_COLUMN}
@@ -120,6 +123,16 @@ class GeTensorDecomposition(Objective):
     def check_config(cls, config: Settings) -> None:
         if config.k > config.d:
             raise ConfigError(f"k must be <= d, got k = {config.k}, d = {config.d}")
+        if getattr(config, "batch_noise", "exact") == "gaussian":
+            d, k = config.d, config.k
+            words = gaussian_words(d, k, config.sampling == "shared")
+            if 8 * words > GAUSSIAN_SCRATCH_LIMIT:
+                raise ConfigError(
+                    f"batch_noise 'gaussian' for ge2015 d={d}, k={k} with {config.sampling} samples needs "
+                    f"{8 * words / 2**20:.0f} MiB of scratch per trial (k d^3 cubic-tensor entries"
+                    f"{' and the (d k)^2 covariance' if config.sampling == 'shared' else ''}), more than "
+                    f"{GAUSSIAN_SCRATCH_LIMIT // 2**20} MiB; use --batch-noise exact or smaller d, k"
+                )
 
     def start_point(self, config: Settings) -> np.ndarray:
         """The collision saddle u_1 = u_2 = (a_1 + a_2)/sqrt 2, flat."""
@@ -535,15 +548,20 @@ def kernel_gradient(
 # -- the Gaussian batch-noise mode (docs/escape.md, Gaussian batch noise) -----------------------------
 
 
+@njit
+def gaussian_words(d: int, k: int, shared: bool) -> int:
+    """The scratch gaussian_minibatch_gradient needs, in 64-bit words: one Philox block, then as doubles
+    W (n = d k), K (d^2), the cubic tensors (k d^3), tr, d3 and mu (n each), L xi (n) and the covariance
+    (n^2 with shared samples, one d x d block at a time with per-column samples)."""
+    n = d * k
+    return 4 + n + d * d + k * d * d * d + 3 * n + n + (n * n if shared else d * d)
+
+
 @inline_njit
 def gaussian_scratch_words(objective: int, n: int, pi: np.ndarray) -> int:
-    """The scratch gaussian_minibatch_gradient needs: one Philox block, then as doubles W (n), K (d^2),
-    the cubic tensors (k d^3), tr, d3 and mu (k d each), L xi (n) and the covariance ((d k)^2 with shared
-    samples, one d x d block at a time with per-column samples)."""
+    """:func:`gaussian_words` for a state of length n (the Gaussian kernel's ``scratch_words`` hook)."""
     k = pi[_K]
-    d = n // k
-    cov = n * n if pi[_SAMPLING] == SHARED else d * d
-    return 4 + n + d * d + k * d * d * d + 3 * n + n + cov
+    return gaussian_words(n // k, k, pi[_SAMPLING] == SHARED)
 
 
 @inline_njit
