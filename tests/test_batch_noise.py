@@ -198,3 +198,15 @@ def test_the_default_changes_no_trial_and_no_cell_key():
         np.testing.assert_array_equal(a.final_f, b.final_f)
     assert cell_key(EscapeConfig()) == cell_key(EscapeConfig(batch_noise="exact"))
     assert cell_key(EscapeConfig()) != cell_key(EscapeConfig(batch_noise="gaussian"))
+
+
+def test_a_frontier_in_the_mode_says_so(tmp_path):
+    """The frontier runs every cell in the mode and its table says so (the quadratic, where it is exact)."""
+    from saddle.experiments.frontier_cmd import format_table
+    from saddle.frontier.config import FrontierConfig
+    from saddle.frontier.run import run_frontier
+
+    escape = EscapeConfig(objective="quadratic", m=(16, 64), trials=50, max_steps=5000, batch_noise="gaussian")
+    result = run_frontier(FrontierConfig(escape), out=tmp_path / "f", noise=False, theory=False, n_bootstrap=20)
+    assert result.config.escape.batch_noise == "gaussian"
+    assert "batch noise: Gaussian at every m" in format_table(result)

@@ -134,6 +134,11 @@ def format_table(result: FrontierResult) -> str:
         f"{cfg.escape.trials} trials reach it within {cfg.escape.max_steps} steps, none diverging; "
         "escape = median step of the f-drop; seconds = S x the measured cost of a step"
     )
+    if cfg.escape.batch_noise == "gaussian":
+        out.append(
+            "batch noise: Gaussian at every m (the exact gradient plus N(0, Sigma(u)/m) in place of m samples; "
+            "docs/escape.md, Gaussian batch noise)"
+        )
     if "S_min" in fit:
         out.append(
             "model S = S_min (1 + B_crit/m): "
