@@ -33,6 +33,8 @@ from typing import Any
 
 import numba
 import numpy as np
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from saddle import rng
 from saddle._numba import JIT_OPTIONS, cache_enabled, inline_njit, njit
@@ -156,6 +158,39 @@ def start_point(tr: Any, random_start: float, m: int, start: np.ndarray) -> None
         retract(tr.sphere, tr.bs, start, tr.x, random_start / math.sqrt(norm))
 
 
+@intrinsic
+def _borrowed(typingctx: Any, ary: Any) -> Any:
+    """A view of the array ``ary`` that holds no reference to its memory (no meminfo): Numba counts no
+    references on it, so a loop that passes it to inlined functions does no atomic increments and
+    decrements.  The caller must keep ``ary``'s owner alive while the view is used (:func:`keep_alive`)."""
+    if not isinstance(ary, numba.types.Array):
+        return None
+    sig = ary(ary)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        view = cgutils.create_struct_proxy(signature.return_type)(context, builder, value=args[0])
+        view.meminfo = cgutils.get_null_value(view.meminfo.type)
+        view.parent = cgutils.get_null_value(view.parent.type)
+        return view._getvalue()
+
+    return sig, codegen
+
+
+@intrinsic
+def _keep_alive(typingctx: Any, owners: Any) -> Any:
+    """Nothing, but ``owners`` is used here: what it holds lives at least until this call."""
+    sig = numba.types.none(owners)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+borrowed: Callable[[np.ndarray], np.ndarray] = _borrowed  # type: ignore[assignment]  # (typingctx is Numba's)
+keep_alive: Callable[[Any], None] = _keep_alive  # type: ignore[assignment]
+
+
 def run_trial(
     r: int, trial0: int, u0: np.ndarray, run: Any, pf: np.ndarray, pa: np.ndarray, pi: np.ndarray, out: Any
 ) -> None:
@@ -182,29 +217,46 @@ def run_trial(
     record = trial < out.rec_f.shape[0]
     rec_row = out.rec_f[trial] if record else out.rec_f[0:0].reshape(0)
     d = u0.shape[0]
-    u = np.empty(d)  # (its own array, not a row of out.final_u: the compiler then knows it aliases no scratch)
-    start = u0.copy()
+    # The trial's arrays, each its own allocation (the compiler then knows they alias nothing), owned here
+    # (``owned``: freed when the trial ends) and used through views that count no references
+    # (``borrowed``), so that the hooks inlined into the step loop do no atomic reference counting.
+    owned = (
+        np.empty(d),
+        np.empty(d),
+        np.empty(d),
+        np.empty(d),
+        np.empty(d),
+        np.empty(d),
+        np.empty(d),
+        np.zeros(STATE_VECTORS * d + STATE_SCALARS),
+        np.empty(scratch_words(run.objective, d, pi), dtype=np.uint64),
+    )
+    u = borrowed(owned[0])  # (its own array, not a row of out.final_u: it aliases no scratch)
+    start = borrowed(owned[1])
+    for k in range(d):
+        start[k] = u0[k]
     tr = Trial(
         run.objective,
         run.manifold == SPHERE,
         block_size(run.objective, d, pi),
-        pf,
-        pa,
-        pi,
+        borrowed(pf),
+        borrowed(pa),
+        borrowed(pi),
         np.uint64(run.seed),
         np.uint64(trial),
-        np.empty(d),
-        np.empty(d),
-        np.empty(d),
-        np.empty(d),
-        np.empty(d),
-        np.empty(scratch_words(run.objective, d, pi), dtype=np.uint64),
+        borrowed(owned[2]),
+        borrowed(owned[3]),
+        borrowed(owned[4]),
+        borrowed(owned[5]),
+        borrowed(owned[6]),
+        borrowed(owned[8]),
     )
+    pf, pa, pi = tr.pf, tr.pa, tr.pi
     m = run.m
     start_point(tr, run.random_start, m, start)
     for k in range(d):
         u[k] = start[k]
-    state = np.zeros(STATE_VECTORS * d + STATE_SCALARS)
+    state = borrowed(owned[7])  # the optimiser's state, zeros
     eta, budget, per_m = run.eta, run.budget, run.samples_per_m
     decay, decay_a, decay_b = run.decay, run.decay_a, run.decay_b
     delta, radius, target, max_steps = run.delta, run.radius, run.target, run.max_steps
@@ -268,6 +320,7 @@ def run_trial(
     if record:
         out.rec_count[trial] = count
         out.rec_stride[trial] = stride
+    keep_alive(owned)  # (the borrowed views above are used up to here)
 
 
 @inline_njit
