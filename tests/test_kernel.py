@@ -254,3 +254,25 @@ def test_each_optimizer_has_its_own_kernel_reading_its_options_from_the_run_reco
     assert record.shape == (1,) and record[0]["momentum"] == 0.5 and record[0]["seed"] == 5
     with pytest.raises(KeyError, match="eta"):
         run_record(sgd, {k: v for k, v in values.items() if k != "eta"})
+
+
+def test_borrowed_views_share_their_data_and_count_no_references():
+    """The step loop's arrays (saddle.kernels.cpu.borrowed) are views of their owners' memory: what is
+    written through the view is read back from the owner, kept alive to the end (keep_alive)."""
+    import numba
+
+    from saddle.kernels.cpu import borrowed, keep_alive
+
+    @numba.njit
+    def fill(n):
+        owner = np.zeros(n)
+        view = borrowed(owner)
+        for k in range(n):
+            view[k] = k + 0.5
+        total = 0.0
+        for k in range(n):
+            total += owner[k]
+        keep_alive((owner,))
+        return total, view.shape[0]
+
+    assert fill(8) == (sum(k + 0.5 for k in range(8)), 8)
