@@ -213,12 +213,16 @@ def data_covariance(
     k, d = W.shape
     data_tensors(W, k4, K, T, tr, d3, mu)
     for i in range(k):
-        for j in range(k):
+        for j in range(i + 1):  # the blocks on and below the diagonal; those above are their transposes
             block = S[i * d : (i + 1) * d, j * d : (j + 1) * d]
             if i == j or shared:
                 covariance_block(T[i], T[j], tr[i], tr[j], d3[i], d3[j], mu[i], mu[j], k4, k6, k8, block)
             else:
                 block[:, :] = 0.0
+            if j < i:
+                for a in range(d):
+                    for b in range(d):
+                        S[j * d + b, i * d + a] = block[a, b]
 
 
 def frame_covariance(W: np.ndarray, cumulants: tuple[float, float, float], shared: bool) -> np.ndarray:
