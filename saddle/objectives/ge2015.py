@@ -42,6 +42,7 @@ from saddle.objectives.ge2015_moments import (
     data_covariance,
     data_tensors,
     frame_covariance,
+    lower_matvec,
     psd_cholesky,
 )
 from saddle.objectives.spike import (
@@ -642,11 +643,7 @@ def gaussian_minibatch_gradient(
         S = buf[o : o + n * n].reshape((n, n))
         data_covariance(W, kappa, k6, k8, True, K, T, tr, d3, mu, S)
         psd_cholesky(S)
-        for r in range(n):
-            acc = 0.0
-            for p in range(r + 1):
-                acc += S[r, p] * x[p]
-            y[r] = acc
+        lower_matvec(S, x, 0, y)
         same_noise_for_equal_columns(u, k, y)
     else:
         S = buf[o : o + d * d].reshape((d, d))
@@ -654,11 +651,7 @@ def gaussian_minibatch_gradient(
         for i in range(k):  # the columns' samples are independent: one d x d block each
             covariance_block(T[i], T[i], tr[i], tr[i], d3[i], d3[i], mu[i], mu[i], kappa, k6, k8, S)
             psd_cholesky(S)
-            for a in range(d):
-                acc = 0.0
-                for p in range(a + 1):
-                    acc += S[a, p] * x[i * d + p]
-                y[i * d + a] = acc
+            lower_matvec(S, x, i * d, y)
     scale = 4.0 / (abs(kappa) * math.sqrt(m))
     for i in range(k):
         for r in range(d):

@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from saddle._numba import njit
+from saddle._numba import inline_njit, njit
 
 PIVOT_TOLERANCE = 1e-12
 """Pivots of the covariance's Cholesky factor at or below this times its largest diagonal entry are zero
@@ -179,6 +179,17 @@ def psd_cholesky(S: np.ndarray) -> None:
         else:
             for r in range(j, n):
                 S[r, j] = 0.0
+
+
+@inline_njit
+def lower_matvec(L: np.ndarray, x: np.ndarray, off: int, y: np.ndarray) -> None:
+    """y[off + r] = sum_{p <= r} L[r, p] x[off + p]: the lower triangle of L (a Cholesky factor from
+    :func:`psd_cholesky`) times a piece of x, each sum over p in order."""
+    for r in range(L.shape[0]):
+        acc = 0.0
+        for p in range(r + 1):
+            acc += L[r, p] * x[off + p]
+        y[off + r] = acc
 
 
 @njit
