@@ -179,16 +179,14 @@ def check_ranges(seed: int, trial_end: int, t_max: int, m: int, words: int = 0) 
 
 
 @inline_njit
-def philox4x32(
-    c0: np.uint64, c1: np.uint64, c2: np.uint64, c3: np.uint64, k0: np.uint64, k1: np.uint64, out: np.ndarray
-) -> None:
-    """Write Philox4x32-10 of counter (c0..c3) under key (k0, k1) into out[0:4].
-
-    Arguments are uint64 holding 32-bit values; ``out`` is a uint64 array of length >= 4 that
-    receives the four 32-bit words.  Each round: (hi, lo) of M0 c0 and of M1 c2 (32 x 32 -> 64 bits),
-    then (c0, c1, c2, c3) = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0) and the key bumped by the Weyl
-    constants.
-    """
+def philox_rounds(
+    c0: np.uint64, c1: np.uint64, c2: np.uint64, c3: np.uint64, k0: np.uint64, k1: np.uint64
+) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
+    """The ten rounds of Philox4x32-10 on counter (c0..c3) under key (k0, k1): the block's four 32-bit
+    words (uint64 holding 32-bit values).  Each round: (hi, lo) of M0 c0 and of M1 c2 (32 x 32 -> 64
+    bits), then (c0, c1, c2, c3) = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0) and the key bumped by the
+    Weyl constants.  Inlined into every loop that draws blocks, which LLVM vectorises across blocks or
+    lanes."""
     for r in range(_ROUNDS):
         if r > 0:
             k0 = (k0 + _W0) & _LOW32
@@ -196,6 +194,19 @@ def philox4x32(
         p0 = _M0 * c0
         p1 = _M1 * c2
         c0, c1, c2, c3 = (p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & _LOW32, (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & _LOW32
+    return c0, c1, c2, c3
+
+
+@inline_njit
+def philox4x32(
+    c0: np.uint64, c1: np.uint64, c2: np.uint64, c3: np.uint64, k0: np.uint64, k1: np.uint64, out: np.ndarray
+) -> None:
+    """Write Philox4x32-10 of counter (c0..c3) under key (k0, k1) into out[0:4].
+
+    Arguments are uint64 holding 32-bit values; ``out`` is a uint64 array of length >= 4 that
+    receives the four 32-bit words (:func:`philox_rounds`).
+    """
+    c0, c1, c2, c3 = philox_rounds(c0, c1, c2, c3, k0, k1)
     out[0] = c0
     out[1] = c1
     out[2] = c2
@@ -238,21 +249,7 @@ def _blocks_into(
     c3s = counter_word3(m, purpose)
     first = np.uint64(j0) + np.uint64(1)
     for b in range(nb):
-        c0 = first + np.uint64(b)
-        c1, c2, c3 = c1s, c2s, c3s
-        k0, k1 = k0s, k1s
-        for r in range(_ROUNDS):
-            if r > 0:
-                k0 = (k0 + _W0) & _LOW32
-                k1 = (k1 + _W1) & _LOW32
-            p0 = _M0 * c0
-            p1 = _M1 * c2
-            c0, c1, c2, c3 = (
-                (p1 >> np.uint64(32)) ^ c1 ^ k0,
-                p1 & _LOW32,
-                (p0 >> np.uint64(32)) ^ c3 ^ k1,
-                p0 & _LOW32,
-            )
+        c0, c1, c2, c3 = philox_rounds(first + np.uint64(b), c1s, c2s, c3s, k0s, k1s)
         out[4 * b] = c0 | bits
         out[4 * b + 1] = c1 | bits
         out[4 * b + 2] = c2 | bits
@@ -489,21 +486,7 @@ def normals_at(
     first = np.uint64(start // NORMALS_PER_BLOCK) + np.uint64(1)
     for lo in range(0, pairs, _LANES):
         for i in range(_LANES):
-            c0 = first + np.uint64(lo + i)
-            c1, c2, c3 = c1s, c2s, c3s
-            k0, k1 = k0s, k1s
-            for r in range(_ROUNDS):
-                if r > 0:
-                    k0 = (k0 + _W0) & _LOW32
-                    k1 = (k1 + _W1) & _LOW32
-                p0 = _M0 * c0
-                p1 = _M1 * c2
-                c0, c1, c2, c3 = (
-                    (p1 >> np.uint64(32)) ^ c1 ^ k0,
-                    p1 & _LOW32,
-                    (p0 >> np.uint64(32)) ^ c3 ^ k1,
-                    p0 & _LOW32,
-                )
+            c0, c1, c2, c3 = philox_rounds(first + np.uint64(lo + i), c1s, c2s, c3s, k0s, k1s)
             scratch[i] = open_uniform(c0 | (c1 << np.uint64(32)))
             scratch[_LANES + i] = open_uniform(c2 | (c3 << np.uint64(32)))
         for i in range(_LANES):
@@ -543,25 +526,34 @@ TRIAL_LANES = _LANES
 of doubles (two AVX2 ones).  Lane r of a (d, TRIAL_LANES) array is one trial's vector."""
 
 
+LANE_DRAW_BLOCKS = 4
+"""Blocks of every lane's stream that :func:`lane_word_doubles` draws at once, 4 TRIAL_LANES Philox
+computations in flight to hide the rounds' latency (ge2015's lanes at d = k = 10, m = 1024: a step in
+0.78 of the time of per-lane draws and a transpose with 4, 0.85 with 1 block a lane; 8 gained nothing)."""
+_LANE_LOCAL = (2 + 4 * LANE_DRAW_BLOCKS) * TRIAL_LANES
+"""uint64 of the lanes' stack scratch: the lanes' counters, then LANE_DRAW_BLOCKS blocks of words."""
+
+
 @intrinsic
 def _stack_lane_words(typingctx):
-    """A pointer to 6 TRIAL_LANES uint64 on the stack of the calling function (its entry block)."""
+    """A pointer to _LANE_LOCAL uint64 on the stack of the calling function (its entry block)."""
     sig = types.CPointer(types.uint64)()
 
     def codegen(context, builder, signature, args):
-        return cgutils.alloca_once(builder, ir.IntType(64), size=context.get_constant(types.intp, 6 * TRIAL_LANES))
+        return cgutils.alloca_once(builder, ir.IntType(64), size=context.get_constant(types.intp, _LANE_LOCAL))
 
     return sig, codegen
 
 
 @inline_njit
 def _lane_philox(
-    key0: _Int, keys: np.ndarray, ts: np.ndarray, m: _Int, purpose: _Int, j: _Int, local: np.ndarray
+    key0: _Int, keys: np.ndarray, ts: np.ndarray, m: _Int, purpose: _Int, j: _Int, nb: int, local: np.ndarray
 ) -> None:
-    """Block j of every lane's stream into local[2 L + w L + r] (word w of lane r, L = TRIAL_LANES), local
-    a stack scratch of 6 L uint64 from ``_stack_lane_words`` (its first 2 L take the lanes' counters).
-    On the stack nothing aliases: LLVM vectorises the loop over lanes (on the caller's arrays it ran
-    one lane at a time, 5x slower)."""
+    """Blocks j .. j + nb - 1 of every lane's stream into local: word w of block j + b of lane r at
+    local[(2 + 4 b + w) L + r] (L = TRIAL_LANES), local a stack scratch from ``_stack_lane_words`` (its
+    first 2 L take the lanes' counters), nb <= LANE_DRAW_BLOCKS.  On the stack nothing aliases: LLVM
+    vectorises the loop over lanes (on the caller's arrays it ran one lane at a time, 5x slower).  nb
+    must be a constant where this is inlined: with a variable count the loops ran 1.8x slower."""
     L = TRIAL_LANES
     for r in range(L):
         local[r] = keys[r] & _LOW32
@@ -570,26 +562,15 @@ def _lane_philox(
     k0s = seed & _LOW32
     k1s = seed >> np.uint64(32)
     c3s = counter_word3(m, purpose)
-    c0s = np.uint64(j) + np.uint64(1)
-    for r in range(L):
-        c0, c1, c2, c3 = c0s, local[r], local[L + r], c3s
-        k0, k1 = k0s, k1s
-        for rnd in range(_ROUNDS):
-            if rnd > 0:
-                k0 = (k0 + _W0) & _LOW32
-                k1 = (k1 + _W1) & _LOW32
-            p0 = _M0 * c0
-            p1 = _M1 * c2
-            c0, c1, c2, c3 = (
-                (p1 >> np.uint64(32)) ^ c1 ^ k0,
-                p1 & _LOW32,
-                (p0 >> np.uint64(32)) ^ c3 ^ k1,
-                p0 & _LOW32,
-            )
-        local[2 * L + r] = c0
-        local[3 * L + r] = c1
-        local[4 * L + r] = c2
-        local[5 * L + r] = c3
+    first = np.uint64(j) + np.uint64(1)
+    for b in range(nb):
+        for r in range(L):
+            c0, c1, c2, c3 = philox_rounds(first + np.uint64(b), local[r], local[L + r], c3s, k0s, k1s)
+            o = (2 + 4 * b) * L + r
+            local[o] = c0
+            local[o + L] = c1
+            local[o + 2 * L] = c2
+            local[o + 3 * L] = c3
 
 
 @inline_njit
@@ -598,11 +579,60 @@ def lane_blocks(key0: _Int, keys: np.ndarray, ts: np.ndarray, m: _Int, purpose: 
     into out[w, r] (out: uint64, shape (4, TRIAL_LANES)).  The same words as ``stream_block`` gives each
     trial alone, drawn for all lanes at once."""
     L = TRIAL_LANES
-    local = carray(_stack_lane_words(), 6 * L)  # type: ignore[call-arg]  # Numba passes an @intrinsic's typingctx
-    _lane_philox(key0, keys, ts, m, purpose, j, local)
+    local = carray(_stack_lane_words(), _LANE_LOCAL)  # type: ignore[call-arg]  # Numba passes an @intrinsic's typingctx
+    _lane_philox(key0, keys, ts, m, purpose, j, 1, local)
     for w in range(4):
         for r in range(L):
             out[w, r] = local[(2 + w) * L + r]
+
+
+_LANE_WORD_ROW = ir.VectorType(ir.IntType(64), TRIAL_LANES)
+
+
+@intrinsic
+def _lane_rows_from_local(typingctx, out, row, local, first, count, bits):
+    """out[row + w, :] = local[(first + w) L : (first + w + 1) L] | bits for w < count: whole rows of
+    TRIAL_LANES words in vector loads and stores (a loop over lanes into the caller's array would run
+    one lane at a time).  out: uint64 (rows, TRIAL_LANES), C-contiguous; local: uint64, 1-d."""
+    sig = types.void(out, row, local, first, count, bits)
+
+    def codegen(context, builder, signature, args):
+        out_ty, row_ty, local_ty, first_ty, count_ty, _ = signature.args
+        out_ary = context.make_array(out_ty)(context, builder, args[0])
+        local_ary = context.make_array(local_ty)(context, builder, args[2])
+        row_ = context.cast(builder, args[1], row_ty, types.intp)
+        first_ = context.cast(builder, args[3], first_ty, types.intp)
+        count_ = context.cast(builder, args[4], count_ty, types.intp)
+        lanes = context.get_constant(types.intp, TRIAL_LANES)
+        zero = context.get_constant(types.intp, 0)
+        vbits = ir.Constant(_LANE_WORD_ROW, ir.Undefined)
+        for r in range(TRIAL_LANES):
+            vbits = builder.insert_element(vbits, args[5], ir.Constant(ir.IntType(32), r))
+        with cgutils.for_range(builder, count_) as loop:
+            src = cgutils.get_item_pointer(
+                context, builder, local_ty, local_ary, [builder.mul(builder.add(first_, loop.index), lanes)]
+            )
+            dst = cgutils.get_item_pointer(context, builder, out_ty, out_ary, [builder.add(row_, loop.index), zero])
+            words = builder.load(builder.bitcast(src, _LANE_WORD_ROW.as_pointer()), align=8)
+            builder.store(builder.or_(words, vbits), builder.bitcast(dst, _LANE_WORD_ROW.as_pointer()), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@inline_njit
+def lane_word_doubles(
+    key0: _Int, keys: np.ndarray, ts: np.ndarray, m: _Int, purpose: _Int, j0: _Int, nb: int, out: np.ndarray, row: int
+) -> None:
+    """Blocks j0 .. j0 + nb - 1 of the stream (t = ts[r], m, purpose) of key (key0, keys[r]), for every
+    lane r: word q = 4 b + w of block j0 + b at out[row + q, r], stored as the bits of the double
+    2**52 + h (as :func:`stream_word_doubles`; :func:`data_variates_in_place` on the rows turns them into
+    variates).  out: uint64 (rows, TRIAL_LANES).  The words each trial's ``stream_word_doubles`` gives
+    it, already in the lanes' layout, with no transpose; LANE_DRAW_BLOCKS blocks a lane at a time."""
+    local = carray(_stack_lane_words(), _LANE_LOCAL)  # type: ignore[call-arg]  # Numba passes an @intrinsic's typingctx
+    for b in range(0, nb, LANE_DRAW_BLOCKS):
+        _lane_philox(key0, keys, ts, m, purpose, j0 + b, LANE_DRAW_BLOCKS, local)
+        _lane_rows_from_local(out, row + 4 * b, local, 2, 4 * min(LANE_DRAW_BLOCKS, nb - b), TWO52_BITS)
 
 
 @inline_njit
@@ -614,10 +644,10 @@ def lane_normals(key0: _Int, keys: np.ndarray, ts: np.ndarray, m: _Int, purpose:
     Putting several pairs per lane through Box-Muller at once gained nothing (measured)."""
     L = TRIAL_LANES
     d = out.shape[0]
-    local = carray(_stack_lane_words(), 6 * L)  # type: ignore[call-arg]  # Numba passes an @intrinsic's typingctx
+    local = carray(_stack_lane_words(), _LANE_LOCAL)  # type: ignore[call-arg]  # Numba passes an @intrinsic's typingctx
     scratch = carray(_stack_scratch(), 2 * _LANES)
     for b in range((d + 1) // 2):
-        _lane_philox(key0, keys, ts, m, purpose, b, local)
+        _lane_philox(key0, keys, ts, m, purpose, b, 1, local)
         for r in range(L):
             scratch[r] = open_uniform(local[2 * L + r] | (local[3 * L + r] << np.uint64(32)))
             scratch[L + r] = open_uniform(local[4 * L + r] | (local[5 * L + r] << np.uint64(32)))

@@ -2,6 +2,7 @@
 
 import math
 
+import numba
 import numpy as np
 import pytest
 import scipy.stats
@@ -154,6 +155,34 @@ def test_word_doubles_are_the_stream_words(seed, trial, t, m, j, n):
     doubles = np.empty(4 * n, np.uint64)
     rng.stream_word_doubles(np.uint64(seed), np.uint64(trial), t, m, rng.DATA, j, n, doubles)
     np.testing.assert_array_equal(doubles.view(np.float64) - 2.0**52, words.astype(np.float64))
+
+
+@numba.njit  # not cached: a cache would not see a change to saddle.rng
+def _lane_word_doubles(key0, keys, ts, m, j0, nb, out, row):
+    rng.lane_word_doubles(key0, keys, ts, m, rng.DATA, j0, nb, out, row)
+
+
+@given(
+    seed=u64,
+    trial0=st.integers(0, rng.MAX_TRIAL - rng.TRIAL_LANES),
+    ts=st.lists(st.integers(0, rng.MAX_STEP), min_size=rng.TRIAL_LANES, max_size=rng.TRIAL_LANES),
+    m=st.integers(1, rng.MAX_M),
+    j0=st.integers(0, 40),
+    nb=st.integers(1, 3 * rng.LANE_DRAW_BLOCKS + 1),
+    row=st.integers(0, 3),
+)
+def test_lane_word_doubles_are_each_lanes_stream(seed, trial0, ts, m, j0, nb, row):
+    """lane_word_doubles gives lane r, row row + q, the word q that stream_word_doubles gives trial r
+    alone, for block counts below, at and past the blocks it draws at once; no other row is written."""
+    keys = np.arange(trial0, trial0 + rng.TRIAL_LANES, dtype=np.uint64)
+    steps = np.array(ts, dtype=np.uint64)
+    out = np.full((row + 4 * nb + 2, rng.TRIAL_LANES), 7, dtype=np.uint64)
+    _lane_word_doubles(np.uint64(seed), keys, steps, m, j0, nb, out, row)
+    for r in range(rng.TRIAL_LANES):
+        want = np.empty(4 * nb, np.uint64)
+        rng.stream_word_doubles(np.uint64(seed), keys[r], steps[r], m, rng.DATA, j0, nb, want)
+        np.testing.assert_array_equal(out[row : row + 4 * nb, r], want)
+    assert np.all(out[:row] == 7) and np.all(out[row + 4 * nb :] == 7)
 
 
 @pytest.mark.parametrize("code", [rng.UNIFORM, rng.RADEMACHER, rng.LAPLACE])
