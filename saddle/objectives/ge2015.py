@@ -22,16 +22,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
 from saddle import rng
 from saddle._numba import inline_njit, njit
@@ -45,6 +40,7 @@ from saddle.objectives.ge2015_moments import (
     lower_matvec,
     psd_cholesky,
 )
+from saddle.objectives.lane_rows import lane_dots, lane_mean_minus, lane_outer, lane_scale, lane_weights
 from saddle.objectives.spike import (
     DIST,
     ROTATION_SEED,
@@ -706,190 +702,7 @@ def gaussian_gradient(
         )
 
 
-# -- lockstep lanes (saddle.kernels.cpu.run_lanes) ----------------------------------------------------
-#
-# Lane r of a (rows, TRIAL_LANES) array is one trial.  Numba leaves LLVM's SLP vectoriser off, and LLVM
-# unrolls a loop over the TRIAL_LANES lanes (a constant trip count) before its loop vectoriser could see
-# it, so a Python loop over lanes runs one lane at a time.  The intrinsics below do whole rows (every
-# lane) in vector instructions instead: the same multiplications and additions in the same order, lane
-# by lane, as the scalar loops of minibatch_gradient (IEEE arithmetic, no fused multiply-add).
-
-_LANE_ROW = ir.VectorType(ir.DoubleType(), rng.TRIAL_LANES)
-_ROW_BLOCK = 4
-"""Rows whose sums the intrinsics run at once (independent accumulators in vector registers)."""
-
-
-def _lane_row(context: Any, builder: Any, aryty: Any, ary: Any, row: Any) -> Any:
-    """A pointer to row ``row`` of the (rows, TRIAL_LANES) float64 array ``ary``, as one vector."""
-    zero = context.get_constant(types.intp, 0)
-    ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [row, zero])
-    return builder.bitcast(ptr, _LANE_ROW.as_pointer())
-
-
-def _lane_args(context: Any, builder: Any, signature: Any, args: Any) -> list[Any]:
-    """An intrinsic's arguments: each array as a function of its row (a vector pointer), integers as intp."""
-    values: list[Any] = []
-    for ty, value in zip(signature.args, args, strict=True):
-        if isinstance(ty, types.Array):
-            ary = context.make_array(ty)(context, builder, value)
-            values.append(lambda row, ty=ty, ary=ary: _lane_row(context, builder, ty, ary, row))
-        else:
-            values.append(value if isinstance(ty, types.Float) else context.cast(builder, value, ty, types.intp))
-    return values
-
-
-def _splat(builder: Any, value: Any) -> Any:
-    """The double ``value`` in every lane of a row."""
-    row = ir.Constant(_LANE_ROW, ir.Undefined)
-    for r in range(rng.TRIAL_LANES):
-        row = builder.insert_element(row, value, ir.Constant(ir.IntType(32), r))
-    return row
-
-
-def _lane_signature(*args: Any) -> Any:
-    if any(isinstance(a, types.Array) and (a.ndim != 2 or a.dtype != types.float64) for a in args):
-        raise TypeError("lane rows live in 2-d float64 arrays of TRIAL_LANES columns")
-    return types.void(*args)
-
-
-def _lane_intrinsic(codegen_of: Callable[..., Any]) -> Callable[..., None]:
-    """Numba's ``@intrinsic``, typed as its callers see it (Numba passes the typing context itself)."""
-    return intrinsic(codegen_of)
-
-
-def _row_sums(builder: Any, rows: Any, count: Any, first: Any, term: Any, finish: Any) -> None:
-    """For each j < rows: acc = first(j); acc += term(j, s) for s = 0 .. count - 1 in order; finish(j, acc).
-    _ROW_BLOCK rows at a time (their sums interleaved, each still in order of s), then one at a time."""
-    intp = rows.type
-    blocks = builder.sdiv(rows, ir.Constant(intp, _ROW_BLOCK))
-
-    def sums(j0: Any, width: int) -> None:
-        js = [builder.add(j0, ir.Constant(intp, t)) for t in range(width)]
-        accs = [cgutils.alloca_once(builder, _LANE_ROW) for _ in js]
-        for j, acc in zip(js, accs, strict=True):
-            builder.store(first(j), acc)
-        with cgutils.for_range(builder, count) as loop:
-            for j, acc in zip(js, accs, strict=True):
-                builder.store(builder.fadd(builder.load(acc), term(j, loop.index)), acc)
-        for j, acc in zip(js, accs, strict=True):
-            finish(j, builder.load(acc))
-
-    with cgutils.for_range(builder, blocks) as block:
-        sums(builder.mul(block.index, ir.Constant(intp, _ROW_BLOCK)), _ROW_BLOCK)
-    done = builder.mul(blocks, ir.Constant(intp, _ROW_BLOCK))
-    with cgutils.for_range(builder, builder.sub(rows, done)) as rest:
-        sums(builder.add(done, rest.index), 1)
-
-
-@_lane_intrinsic
-def lane_dots(
-    typingctx: Any, out: Any, o: Any, a: Any, a0: Any, a_step: Any, b: Any, b0: Any, b_step: Any, rows: Any, count: Any
-) -> Any:
-    """out[o + j] = sum_{q < count} a[a0 + j a_step + q] b[b0 + j b_step + q] for j < rows, lane by lane:
-    each sum from 0.0, one product added at a time in the order of q (a scalar loop's numbers)."""
-    sig = _lane_signature(out, o, a, a0, a_step, b, b0, b_step, rows, count)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        out_, o_, a_, a0_, a_step_, b_, b0_, b_step_, rows_, count_ = _lane_args(context, builder, signature, args)
-
-        def term(j: Any, q: Any) -> Any:
-            va = builder.load(a_(builder.add(builder.add(a0_, builder.mul(j, a_step_)), q)), align=8)
-            vb = builder.load(b_(builder.add(builder.add(b0_, builder.mul(j, b_step_)), q)), align=8)
-            return builder.fmul(va, vb)
-
-        _row_sums(
-            builder,
-            rows_,
-            count_,
-            lambda j: ir.Constant(_LANE_ROW, [0.0] * rng.TRIAL_LANES),
-            term,
-            lambda j, acc: builder.store(acc, out_(builder.add(o_, j)), align=8),
-        )
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@_lane_intrinsic
-def lane_outer(
-    typingctx: Any, y: Any, y0: Any, w: Any, w0: Any, w_step: Any, x: Any, x0: Any, x_step: Any, rows: Any, count: Any
-) -> Any:
-    """y[y0 + q] += w[w0 + s w_step] x[x0 + s x_step + q] for s = 0 .. count - 1 in order, for q < rows,
-    lane by lane: each row of y gets its terms one at a time in the order of s (as a loop over s that
-    adds to every row)."""
-    sig = _lane_signature(y, y0, w, w0, w_step, x, x0, x_step, rows, count)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        y_, y0_, w_, w0_, w_step_, x_, x0_, x_step_, rows_, count_ = _lane_args(context, builder, signature, args)
-
-        def term(q: Any, s: Any) -> Any:
-            vw = builder.load(w_(builder.add(w0_, builder.mul(s, w_step_))), align=8)
-            vx = builder.load(x_(builder.add(builder.add(x0_, builder.mul(s, x_step_)), q)), align=8)
-            return builder.fmul(vw, vx)
-
-        _row_sums(
-            builder,
-            rows_,
-            count_,
-            lambda q: builder.load(y_(builder.add(y0_, q)), align=8),
-            term,
-            lambda q, acc: builder.store(acc, y_(builder.add(y0_, q)), align=8),
-        )
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@_lane_intrinsic
-def lane_weights(typingctx: Any, c: Any, c0: Any, s: Any, si: Any, count: Any) -> Any:
-    """c[c0 + i] <- c[c0 + i] (s[si] - c[c0 + i] c[c0 + i]) for i < count, lane by lane (w_i = c_i (S - c_i^2))."""
-    sig = _lane_signature(c, c0, s, si, count)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        c_, c0_, s_, si_, count_ = _lane_args(context, builder, signature, args)
-        vs = builder.load(s_(si_), align=8)
-        with cgutils.for_range(builder, count_) as loop:
-            ptr = c_(builder.add(c0_, loop.index))
-            vc = builder.load(ptr, align=8)
-            builder.store(builder.fmul(vc, builder.fsub(vs, builder.fmul(vc, vc))), ptr, align=8)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@_lane_intrinsic
-def lane_scale(typingctx: Any, y: Any, y0: Any, x: Any, x0: Any, count: Any, c: Any) -> Any:
-    """y[y0 + q] = c x[x0 + q] for q < count, lane by lane (y may be x)."""
-    sig = _lane_signature(y, y0, x, x0, count, types.float64)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        y_, y0_, x_, x0_, count_, _ = _lane_args(context, builder, signature, args)
-        vc = _splat(builder, args[5])
-        with cgutils.for_range(builder, count_) as loop:
-            vx = builder.load(x_(builder.add(x0_, loop.index)), align=8)
-            builder.store(builder.fmul(vx, vc), y_(builder.add(y0_, loop.index)), align=8)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@_lane_intrinsic
-def lane_mean_minus(typingctx: Any, y: Any, y0: Any, m: Any, v: Any, vi: Any, x: Any, x0: Any, count: Any) -> Any:
-    """y[y0 + q] = y[y0 + q] / m - v[vi] x[x0 + q] for q < count, lane by lane."""
-    sig = _lane_signature(y, y0, types.float64, v, vi, x, x0, count)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        y_, y0_, _, v_, vi_, x_, x0_, count_ = _lane_args(context, builder, signature, args)
-        vm = _splat(builder, args[2])
-        vv = builder.load(v_(vi_), align=8)
-        with cgutils.for_range(builder, count_) as loop:
-            py = y_(builder.add(y0_, loop.index))
-            vx = builder.load(x_(builder.add(x0_, loop.index)), align=8)
-            mean = builder.fdiv(builder.load(py, align=8), vm)
-            builder.store(builder.fsub(mean, builder.fmul(vv, vx)), py, align=8)
-        return context.get_dummy_value()
-
-    return sig, codegen
+# -- lockstep lanes (saddle.kernels.cpu.run_lanes): sums in whole rows of lanes (saddle.objectives.lane_rows)
 
 
 @inline_njit
@@ -901,8 +714,9 @@ def lane_tile_samples(d: int) -> int:
 @inline_njit
 def lane_scratch_rows(objective: int, n: int, pi: np.ndarray) -> int:
     """The rows of the lanes' scratch (``words``, uint64 (rows, TRIAL_LANES)) that lane_gradient needs: a
-    tile's words lane by lane and its samples transposed (T d rows each, T = lane_tile_samples(d)), c
-    then w (T k) and S (T) of its samples, the Gram matrix and -2 u_i.u_j (k k each), N and N - n_i."""
+    tile's words lane by lane (used in a rotated frame) and its samples in rows of lanes (T d rows each,
+    T = lane_tile_samples(d)), c then w (T k) and S (T) of its samples, the Gram matrix and -2 u_i.u_j
+    (k k each), N and N - n_i."""
     k = pi[_K]
     d = n // k
     tile = lane_tile_samples(d)
@@ -927,9 +741,10 @@ def lane_gradient(
     G: np.ndarray,
 ) -> None:
     """minibatch_gradient for every lane r of U (saddle.kernels.cpu.run_lanes): the same words, the same
-    operations, every sum in the same order.  Each lane draws a tile of its samples as minibatch_gradient
-    does (``rng.stream_word_doubles``, ``rng.data_variates_in_place``, ``rotate_sample``), the tile is
-    transposed into rows of lanes, and the sums run in the row intrinsics (lane_dots, lane_weights,
+    operations, every sum in the same order.  A tile's words come straight into rows of lanes
+    (``rng.lane_word_doubles``) and become variates row by row (``rng.data_variates_in_place``); in a
+    rotated frame each lane draws and rotates its tile as minibatch_gradient does (``rotate_sample``)
+    and the tile is transposed into rows.  The sums run in the row intrinsics (lane_dots, lane_weights,
     lane_outer).  ``words`` has lane_scratch_rows(0, n, pi) rows; X's first d numbers are scratch for a
     rotated frame."""
     n = U.shape[0]
@@ -959,18 +774,21 @@ def lane_gradient(
     for i0 in range(0, total, tile):
         ns = min(tile, total - i0)
         nw = ns * d
-        for r in range(L):  # lane r's tile, as minibatch_gradient draws it
-            buf = raw[r * lane_words : (r + 1) * lane_words]
-            rng.stream_word_doubles(
-                key0, keys[r], ts[r], m, rng.DATA, i0 * d // 4, (nw + 3) // 4, flat[r * lane_words :]
-            )
-            rng.data_variates_in_place(buf, nw, dist)
-            if rotated:  # x = A z
+        if rotated:  # each lane's tile as minibatch_gradient draws and rotates it (x = A z), transposed
+            for r in range(L):
+                buf = raw[r * lane_words : (r + 1) * lane_words]
+                rng.stream_word_doubles(
+                    key0, keys[r], ts[r], m, rng.DATA, i0 * d // 4, (nw + 3) // 4, flat[r * lane_words :]
+                )
+                rng.data_variates_in_place(buf, nw, dist)
                 for off in range(0, nw, d):
                     rotate_sample(A, buf, off, z)
-        for e in range(nw):
-            for r in range(L):
-                rows[xr + e, r] = raw[r * lane_words + e]
+            for e in range(nw):
+                for r in range(L):
+                    rows[xr + e, r] = raw[r * lane_words + e]
+        else:  # the same words drawn straight into rows of lanes, turned into variates row by row
+            rng.lane_word_doubles(key0, keys, ts, m, rng.DATA, i0 * d // 4, (nw + 3) // 4, words, xr)
+            rng.data_variates_in_place(raw[xr * L : (xr + nw) * L], nw * L, dist)
         for s in range(ns):
             lane_dots(rows, cr + s * k, U, 0, d, rows, xr + s * d, 0, k, d)  # c_i = u_i . x
             lane_dots(rows, sr + s, rows, cr + s * k, 0, rows, cr + s * k, 0, 1, k)  # S = sum_i c_i^2
