@@ -6,6 +6,8 @@ operations in the same order, the same stopping rule.  These tests run both path
 configurations and compare every output exactly.  No tolerance: a single differing bit fails.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.stats
@@ -44,6 +46,9 @@ SPIKE_CASES = [
     ("rademacher", False, 2, None, -0.5, {}),
     ("uniform", False, 2, None, None, {"random_start": True, "keep_final_u": True}),
     ("uniform", False, 2, None, None, {"start_perturbation": 0.05, "params": OptimizerParams(lr_decay=50.0)}),
+    # m = 50 at d = 6: three of the lanes' tiles (24 samples), the last one short
+    ("uniform", False, 50, None, None, {}),
+    ("laplace", True, 50, None, None, {}),
 ]
 
 
@@ -122,7 +127,8 @@ def test_ge2015_lanes_equal_one_trial_at_a_time(case):
 
 def test_lanes_are_chosen_by_the_size_of_the_run(monkeypatch):
     """run_trials' default: lanes from LANES_MIN_WORK trial-steps on, only for sgd at m below the
-    objective's lanes_below_m (the spike: 5), and never for an objective without lane hooks."""
+    objective's lanes_below_m (every m for the built-in objectives; 5 for hooks that say 5 here), and
+    never for an objective without lane hooks."""
     asked = []
     real = cpu.kernel_for
     monkeypatch.setattr(
@@ -134,8 +140,10 @@ def test_lanes_are_chosen_by_the_size_of_the_run(monkeypatch):
     kw = dict(optimizer="sgd", eta=0.02, sigma_iso=0.0, delta=0.1, radius=None, seed=0, trial_start=0, n_trials=0)
     run_trials(obj, obj.saddle(2), batch_size=1, max_steps=LANES_MIN_WORK, **kw)
     run_trials(obj, obj.saddle(2), batch_size=1, max_steps=LANES_MIN_WORK - 1, **{**kw, "n_trials": 1})
-    run_trials(obj, obj.saddle(2), batch_size=5, max_steps=2**31, **kw)
-    assert asked == [False, False, False]  # n_trials = 0 is no work; small; m = 5 takes the tiled draw
+    with monkeypatch.context() as patch:
+        patch.setattr(SpikeTensor, "kernel", dataclasses.replace(SpikeTensor.kernel, lanes_below_m=5))
+        run_trials(obj, obj.saddle(2), batch_size=5, max_steps=LANES_MIN_WORK, **{**kw, "n_trials": 1})
+    assert asked == [False, False, False]  # n_trials = 0 is no work; small; m = 5 is not below 5
     asked.clear()
     run_trials(obj, obj.saddle(2), batch_size=1, max_steps=LANES_MIN_WORK // 128, **{**kw, "n_trials": 128})
     assert asked == [True]

@@ -455,30 +455,31 @@ def run_lanes(
     """
     d = u0.shape[0]
     L = rng.TRIAL_LANES
-    U = np.empty((d, L))
-    S = np.empty((d, L))  # each lane's start
-    G = np.empty((d, L))
-    P = np.empty((d, L))
-    Z = np.empty((d, L))
-    X = np.empty((d, L))
-    V = np.empty((4, L))
-    F = np.empty(L)
-    F0 = np.empty(L)
-    ug = np.empty(L)
-    norm2 = np.empty(L)
-    scale = np.empty(L)
-    words = np.empty((lane_scratch_rows(run.objective, d, pi), L), dtype=np.uint64)
-    keys = np.zeros(L, dtype=np.uint64)
-    ts = np.zeros(L, dtype=np.uint64)
-    T = np.zeros(L, dtype=np.int64)
-    row = np.full(L, -1, dtype=np.int64)
-    dropped = np.zeros(L, dtype=np.int64)
-    start = np.empty(d)
+    # As in run_trial: the arrays are owned here (``owned``) and used through views that count no
+    # references (``borrowed``), so that the lane hooks inlined into the step loop count none either.
+    owned = (
+        (np.empty((d, L)), np.empty((d, L)), np.empty((d, L)), np.empty((d, L)), np.empty((d, L)), np.empty((d, L))),
+        (np.empty(L), np.empty(L), np.empty(L), np.empty(L), np.empty(L)),
+        (np.zeros(L, dtype=np.int64), np.full(L, -1, dtype=np.int64), np.zeros(L, dtype=np.int64)),
+        (np.empty(d), np.empty(d), np.empty(d), np.empty(d), np.empty(d), np.empty(d)),
+        np.empty((4, L)),
+        np.empty((lane_scratch_rows(run.objective, d, pi), L), dtype=np.uint64),
+        (np.zeros(L, dtype=np.uint64), np.zeros(L, dtype=np.uint64), np.empty(4, dtype=np.uint64)),
+    )
+    rows2, lanes1, ints1, vecs = owned[0], owned[1], owned[2], owned[3]
+    U, S, G = borrowed(rows2[0]), borrowed(rows2[1]), borrowed(rows2[2])  # S: each lane's start
+    P, Z, X = borrowed(rows2[3]), borrowed(rows2[4]), borrowed(rows2[5])
+    F, F0, ug = borrowed(lanes1[0]), borrowed(lanes1[1]), borrowed(lanes1[2])
+    norm2, scale = borrowed(lanes1[3]), borrowed(lanes1[4])
+    T, row, dropped = borrowed(ints1[0]), borrowed(ints1[1]), borrowed(ints1[2])
+    start, g, p = borrowed(vecs[0]), borrowed(vecs[1]), borrowed(vecs[2])
+    z, x, noise = borrowed(vecs[3]), borrowed(vecs[4]), borrowed(vecs[5])
+    V, words = borrowed(owned[4]), borrowed(owned[5])
+    keys, ts, block = borrowed(owned[6][0]), borrowed(owned[6][1]), borrowed(owned[6][2])
+    pf, pa, pi = borrowed(pf), borrowed(pa), borrowed(pi)
     sphere = run.manifold == SPHERE
     bs = block_size(run.objective, d, pi)
     key0 = np.uint64(run.seed)
-    g, p, z, x, noise = np.empty(d), np.empty(d), np.empty(d), np.empty(d), np.empty(d)
-    block = np.empty(4, dtype=np.uint64)
     m, eta, decaying = run.m, run.eta, run.eta_trigger == START
     delta, radius, target, max_steps = run.delta, run.radius, run.target, run.max_steps
     keep_u = out.final_u.shape[0] > 0
@@ -577,6 +578,7 @@ def run_lanes(
                     out.final_u[o, k] = U[k, r]
             live -= 1
             row[r] = -2 if nxt < row1 else -1  # the group's next trial, at the top of the next step
+    keep_alive(owned)  # (the borrowed views above are used up to here)
 
 
 def _no_lanes(*args: Any) -> None:

@@ -35,6 +35,7 @@ from saddle import rng
 from saddle._numba import inline_njit
 from saddle.manifolds import Sphere
 from saddle.objectives.base import EXACT_GRADIENT, KernelHooks, Objective, ParamLayout, register
+from saddle.objectives.lane_rows import lane_cube, lane_dots, lane_outer
 from saddle.objectives.spike_moments import (
     DISTRIBUTIONS,
     data_distribution,
@@ -587,6 +588,20 @@ def lane_frame_matvec(A: np.ndarray, rotated: bool, transpose: bool, V: np.ndarr
 
 
 @inline_njit
+def lane_tile_samples(d: int) -> int:
+    """Samples per tile of the lanes' draws: TILE_WORDS words for all lanes together, a multiple of 4."""
+    return max(4, TILE_WORDS // rng.TRIAL_LANES // d // 4 * 4)
+
+
+@inline_njit
+def lane_scratch_rows(objective: int, n: int, pi: np.ndarray) -> int:
+    """The rows of the lanes' scratch (``words``, uint64 (rows, TRIAL_LANES)) that lane_gradient needs: a
+    tile's words (T d, T = lane_tile_samples(d)) and c**3 of its samples (T)."""
+    tile = lane_tile_samples(n)
+    return tile * n + tile
+
+
+@inline_njit
 def lane_gradient(
     objective: int,
     U: np.ndarray,
@@ -603,38 +618,38 @@ def lane_gradient(
     words: np.ndarray,
     G: np.ndarray,
 ) -> None:
-    """minibatch_gradient for every lane r of U (saddle.kernels.cpu.run_lanes), sample by sample as its
-    tiled loop: the same words, the same operations in the same order."""
+    """minibatch_gradient for every lane r of U (saddle.kernels.cpu.run_lanes): the same words, the same
+    operations, every sum in the same order.  A tile's words come straight into rows of lanes
+    (``rng.lane_word_doubles``; its sample s, coordinate k at row s d + k) and become variates row by
+    row; in a rotated frame each sample is turned (x = A z) in place.  The sums run in whole rows
+    (saddle.objectives.lane_rows): c = u.x for the tile's samples (several at once, each over its
+    coordinates in order), their c**3, then g += c**3 x over the tile's samples in order."""
     d = U.shape[0]
     A = pa
     rotated = pi[_ROTATED] != 0
     dist = pi[_DIST]
     kappa = pf[_KAPPA]
     L = rng.TRIAL_LANES
-    for r in range(L):
-        V[0, r] = 0.0  # ||u||^2
-    for k in range(d):
-        for r in range(L):
-            V[0, r] += U[k, r] * U[k, r]
-            G[k, r] = 0.0
-    for i in range(m):
-        for k in range(d):  # coordinate k of sample i is word i d + k of each lane's DATA stream
-            h = i * d + k
-            if h % 4 == 0:  # (a sample that starts inside a block continues the block drawn last)
-                rng.lane_blocks(key0, keys, ts, m, rng.DATA, h // 4, words)
-            for r in range(L):
-                Z[k, r] = rng.data_variate(words[h % 4, r], dist)
-        lane_frame_matvec(A, rotated, False, Z, X)  # x = A z
-        for r in range(L):
-            V[1, r] = 0.0  # c = u.x
-        for k in range(d):
-            for r in range(L):
-                V[1, r] += U[k, r] * X[k, r]
-        for r in range(L):
-            V[1, r] = V[1, r] * V[1, r] * V[1, r]
-        for k in range(d):
-            for r in range(L):
-                G[k, r] += V[1, r] * X[k, r]
+    rows = words.view(np.float64)
+    flat = words.reshape(words.size).view(np.float64)
+    tile = lane_tile_samples(d)
+    cr = tile * d  # c**3 of the tile's sample s at row cr + s
+    lane_dots(V, 0, U, 0, 0, U, 0, 0, 1, d)  # ||u||^2
+    lane_dots(G, 0, G, 0, 0, G, 0, 0, d, 0)  # g = 0 (empty sums)
+    for i0 in range(0, m, tile):
+        ns = min(tile, m - i0)
+        nw = ns * d
+        rng.lane_word_doubles(key0, keys, ts, m, rng.DATA, i0 * d // 4, (nw + 3) // 4, words, 0)
+        rng.data_variates_in_place(flat[: nw * L], nw * L, dist)
+        if rotated:  # x = A z
+            for s in range(ns):
+                lane_frame_matvec(A, rotated, False, rows[s * d : (s + 1) * d], X)
+                for k in range(d):
+                    for r in range(L):
+                        rows[s * d + k, r] = X[k, r]
+        lane_dots(rows, cr, U, 0, 0, rows, 0, d, ns, d)  # c = u.x, sample by sample
+        lane_cube(rows, cr, ns)
+        lane_outer(G, 0, rows, cr, 1, rows, 0, d, d, ns)  # g += c**3 x, sample by sample
     scale = -4.0 / (m * kappa)
     for k in range(d):
         for r in range(L):
@@ -671,7 +686,8 @@ SpikeTensor.kernel = KernelHooks(
     scratch_words=scratch_words,
     lane_gradient=lane_gradient,
     lane_value=lane_value,
-    lanes_below_m=5,  # from m = 5 on, one trial at a time with tiled draws is faster (benchmarks/yardstick.py)
+    lanes_below_m=rng.MAX_M + 1,  # faster at every m measured: 0.46x to 0.85x one trial at a time, d = 10 and 100
+    lane_scratch_rows=lane_scratch_rows,
 )
 SpikeTensor.gaussian_kernel = KernelHooks(kernel_value, gaussian_gradient, name="spike_gaussian")
 SpikeTensor.gaussian_trusted_m = 32  # 8000 trials a mode: a step off at m = 16, KS p >= 0.46 from m = 32 on
