@@ -11,7 +11,7 @@ one thread, as the median of alternating repeats:
   gradient    spike.minibatch_gradient alone: the generator plus u.x, c**3 and the sum over samples
   yardstick   the whole trial of benchmarks/yardstick.py (gradient, step, f, criterion; hand-written)
   saddle      the whole trial in saddle's kernel, one trial at a time (run_trials, lanes off)
-  lanes       the same in lockstep lanes of 8 trials (the spike's lanes run below m = 5)
+  lanes       the same in lockstep lanes of 8 trials (what runs of 10^8 trial-steps and more get)
 
 so that gradient - generator is the arithmetic of the gradient, yardstick - gradient the rest of a
 hand-written step, and saddle - yardstick what saddle's general template (any objective, optimiser,

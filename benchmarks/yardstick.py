@@ -259,7 +259,7 @@ def saddle_run(n_trials, m, *, eta=0.01, delta=0.1, max_steps=10_000, seed=0, la
     """saddle's kernel on the same experiment (saddle.kernels.run_trials, Numba's thread count):
     (steps, final_f).  ``lanes`` None: as the main job runs it (lanes only for runs of at least
     LANES_MIN_WORK trial-steps, so one trial at a time here); True: in lockstep lanes where the
-    objective has them (the spike below m = 5)."""
+    objective has them (the spike, at every m)."""
     from saddle.kernels import run_trials
     from saddle.objectives.spike import SpikeTensor
 
