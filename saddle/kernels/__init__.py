@@ -71,8 +71,10 @@ def _batch_noise_hooks(objective: Any, optimizer: str, batch_noise: str, backend
 
 LANES_MIN_WORK = 10**8
 """Trial-steps (trials x max_steps) from which ``run_trials`` runs sgd in lockstep lanes by default: the
-lanes save about 60 ns a trial-step at small m, so at this size they can repay the 5 s of their first
-compile within the run (docs/performance.md).  The main job (1000 x 10,000) stays below it."""
+spike's lanes save about 70 ns of a trial-step's CPU time at m = 1 and 380 ns at m = 32, so at this size
+they save about 4 s and 19 s of wall time on two cores, against about 11 s for the lanes' kernel's first
+compile (once: it is then cached on disk; docs/performance.md).  The main job (1000 x 10,000) stays
+below it."""
 
 
 def run_trials(
@@ -120,9 +122,9 @@ def run_trials(
     own; ``keep_final_u`` returns the final points in ``TrialBlock.final_u``.
 
     ``lanes`` (cpu, sgd, objectives with lane hooks and m below their ``lanes_below_m``): run the trials
-    several at a time in lockstep (:func:`saddle.kernels.cpu.run_lanes`), about twice as fast at small
-    m, with the same results bit for bit, for a kernel that takes about 5 s longer to compile the first
-    time (then it is on disk).  None (the default) chooses them when n_trials x max_steps is at least
+    several at a time in lockstep (:func:`saddle.kernels.cpu.run_lanes`), 1.2 to 2 times as fast a
+    trial-step, with the same results bit for bit, for a kernel that takes about 11 s longer to compile
+    the first time (then it is on disk).  None (the default) chooses them when n_trials x max_steps is at least
     ``LANES_MIN_WORK``, where the saving can repay the compile.
 
     ``batch_noise`` 'gaussian' (cpu, an objective with a ``gaussian_kernel``, an optimiser that draws
