@@ -44,8 +44,8 @@ from saddle.objectives.lane_rows import lane_dots, lane_mean_minus, lane_outer, 
 from saddle.objectives.spike import (
     DIST,
     ROTATION_SEED,
-    TILE_WORDS,
     data_distribution,
+    lane_tile_samples,
     rotate_sample,
     rotation,
     tile_samples,
@@ -703,12 +703,6 @@ def gaussian_gradient(
 
 
 # -- lockstep lanes (saddle.kernels.cpu.run_lanes): sums in whole rows of lanes (saddle.objectives.lane_rows)
-
-
-@inline_njit
-def lane_tile_samples(d: int) -> int:
-    """Samples per tile of the lanes' draws: TILE_WORDS words for all lanes together, a multiple of 4."""
-    return max(4, TILE_WORDS // rng.TRIAL_LANES // d // 4 * 4)
 
 
 @inline_njit
